@@ -1,0 +1,47 @@
+"""The pure VRRP state machine (RFC 5798/9568 §6, RFC 3768 §6): events in, effects out.
+
+No I/O, no clock, no logging, no asyncio: see ``machine.py``'s rules.
+"""
+
+from vipd.fsm.effects import (
+    AddAddresses,
+    Discard,
+    Effect,
+    Notify,
+    RemoveAddresses,
+    SendAdvert,
+    SendGratuitousArp,
+)
+from vipd.fsm.events import (
+    AdvertReceived,
+    Event,
+    FaultChanged,
+    PriorityChanged,
+    Shutdown,
+    Startup,
+    TimerExpired,
+)
+from vipd.fsm.machine import Params, VrrpMachine, master_down_interval, skew_time
+from vipd.fsm.state import State
+
+__all__ = [
+    "AddAddresses",
+    "AdvertReceived",
+    "Discard",
+    "Effect",
+    "Event",
+    "FaultChanged",
+    "Notify",
+    "Params",
+    "PriorityChanged",
+    "RemoveAddresses",
+    "SendAdvert",
+    "SendGratuitousArp",
+    "Shutdown",
+    "Startup",
+    "State",
+    "TimerExpired",
+    "VrrpMachine",
+    "master_down_interval",
+    "skew_time",
+]

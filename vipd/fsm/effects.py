@@ -1,0 +1,82 @@
+"""Effects: what the state machine asks the runtime to do, as frozen values.
+
+The machine returns them in RFC order and the runtime executes them in that
+order (for a takeover: advert, addresses, announcements, then notify, so a
+notify script never delays the VIP; RFC 5798 §6.4.2 and failover-timing.md §6).
+
+Pure: no I/O, no asyncio, no logging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vipd.fsm.state import State
+from vipd.wire.advert import Advert
+
+
+@dataclass(frozen=True, slots=True)
+class SendAdvert:
+    """Send this advert now on the instance's socket (RFC 5798 §6.4.3 "Send an ADVERTISEMENT").
+
+    ``advert.priority == 0`` is the master leaving (§6.4.3 Shutdown).
+    """
+
+    advert: Advert
+
+
+@dataclass(frozen=True, slots=True)
+class AddAddresses:
+    """Install every virtual address of the instance (idempotent: already present is fine)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAddresses:
+    """Remove every virtual address of the instance (idempotent: already gone is fine).
+
+    Also emitted at start-up into Backup, so VIPs a crashed run left behind go away.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class SendGratuitousArp:
+    """Announce every virtual address: GARP for IPv4, unsolicited NA for IPv6.
+
+    Attributes:
+        repeat: how many frames per address (keepalived ``garp_master_repeat``).
+        reason: why ("takeover", "delayed", "refresh", "lower_priority_seen").
+    """
+
+    repeat: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """A state transition happened; run notify hooks, log, count.
+
+    Attributes:
+        old: state before.
+        new: state after (``State.INITIALIZE`` after a shutdown: keepalived's STOP).
+        reason: stable token, e.g. "master_down_timer", "priority_zero_received",
+            "higher_priority_advert", "owner_startup", "shutdown", "fault".
+    """
+
+    old: State
+    new: State
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    """A received advert was dropped by an instance-level check; count it under ``reason``.
+
+    Reasons share the vocabulary of ``vipd.wire.errors`` (``"interval"``, ``"auth"``,
+    ``"address_list"``) plus ``"own_advert"``.
+    """
+
+    reason: str
+    detail: str = ""
+
+
+Effect = SendAdvert | AddAddresses | RemoveAddresses | SendGratuitousArp | Notify | Discard

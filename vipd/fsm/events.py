@@ -1,0 +1,68 @@
+"""Events: inputs to the state machine, as frozen values.
+
+Time is not part of the event: every ``handle()`` call takes ``now`` (float
+seconds, monotonic, the runtime's ``loop.time()``).
+
+Pure: no I/O, no asyncio, no logging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vipd.wire.advert import Advert, IPAddress
+
+
+@dataclass(frozen=True, slots=True)
+class Startup:
+    """Start the virtual router (RFC 5798 §6.4.1 "Startup event")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Stop the virtual router (RFC 5798 §6.4.2/§6.4.3 "Shutdown event")."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertReceived:
+    """A decoded advert for our VRID arrived (packet-level checks already passed in the codec).
+
+    Attributes:
+        src: IP source of the advert (the sender's primary address).
+        advert: the decoded advert.
+    """
+
+    src: IPAddress
+    advert: Advert
+
+
+@dataclass(frozen=True, slots=True)
+class TimerExpired:
+    """``now`` has reached ``next_deadline()``; the machine fires whatever is due."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityChanged:
+    """The effective priority changed (trackers; keepalived ``track_*`` weights).
+
+    Attributes:
+        priority: new effective priority, 1..255.
+    """
+
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class FaultChanged:
+    """Enter FAULT (``fault=True``) or leave it (keepalived's weight-0 trackers, link down).
+
+    Attributes:
+        fault: True while some tracker says the instance cannot serve.
+        reason: why, for logs (e.g. "interface eth0 down").
+    """
+
+    fault: bool
+    reason: str = ""
+
+
+Event = Startup | Shutdown | AdvertReceived | TimerExpired | PriorityChanged | FaultChanged

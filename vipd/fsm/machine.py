@@ -1,0 +1,437 @@
+"""The VRRP state machine of one virtual router: RFC 5798/9568 §6 and RFC 3768 §6.
+
+Rules of this module (after h11's ``_state.py``):
+
+1. Everything that decides a state transition lives here. The runtime feeds
+   events and executes the returned effects in order; it never decides.
+2. No I/O, no clock, no logging, no asyncio. Every ``handle()`` takes ``now``
+   (float seconds, monotonic). Deadlines live in the machine; ``next_deadline()``
+   tells the runtime the one time it must call back with ``TimerExpired``.
+3. One time unit: float seconds. Skew_Time is computed in float (never in
+   integer centiseconds, where it collapses to 0 at short intervals).
+
+RFC 9568 renames Master to Active; vipd says master, like keepalived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vipd.fsm.effects import (
+    AddAddresses,
+    Discard,
+    Effect,
+    Notify,
+    RemoveAddresses,
+    SendAdvert,
+    SendGratuitousArp,
+)
+from vipd.fsm.events import (
+    AdvertReceived,
+    Event,
+    FaultChanged,
+    PriorityChanged,
+    Shutdown,
+    Startup,
+    TimerExpired,
+)
+from vipd.fsm.state import State
+from vipd.wire.advert import Advert, IPAddress
+
+PRIORITY_OWNER = 255
+PRIORITY_LEAVING = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """The configured parameters of one virtual router (RFC 5798 §6.1).
+
+    Attributes:
+        vrid: VRID, 1..255 (keepalived ``virtual_router_id``).
+        version: 2 (RFC 3768) or 3 (RFC 5798).
+        priority: configured priority 1..255 (keepalived ``priority``); 255 = owner.
+        advertisement_interval: seconds (keepalived ``advert_int``); whole seconds for v2.
+        primary_address: our IP source address, used for the equal-priority tie-break
+            (RFC 5798 §6.4.3) and to recognise our own adverts.
+        addresses: the virtual addresses advertised (keepalived ``virtual_ipaddress``).
+        preempt_mode: RFC Preempt_Mode (keepalived: True unless ``nopreempt``).
+        preempt_delay: seconds a backup waits after first seeing a lower-priority master
+            before preempting it (keepalived ``preempt_delay``; not in the RFC).
+        auth_type, auth_data: VRRPv2 authentication (RFC 2338 §5.3.6; keepalived
+            ``authentication { auth_type PASS; auth_pass }``); ``auth_data`` 8 bytes.
+        garp_master_delay: seconds after becoming master before the second GARP burst,
+            0 = none (keepalived ``garp_master_delay``, default 5).
+        garp_master_repeat: GARPs per address in one burst (keepalived, default 5).
+        garp_master_refresh: seconds between periodic re-announcements while master,
+            0 = off (keepalived ``garp_master_refresh``).
+        garp_master_refresh_repeat: GARPs per address in a refresh burst (default 1).
+        check_address_list: discard adverts whose address list differs from ours
+            (RFC 5798 §7.1 "MAY"; keepalived does, unless ``vrrp_skip_check_adv_addr``).
+    """
+
+    vrid: int
+    version: int
+    priority: int
+    advertisement_interval: float
+    primary_address: IPAddress
+    addresses: tuple[IPAddress, ...]
+    preempt_mode: bool = True
+    preempt_delay: float = 0.0
+    auth_type: int = 0
+    auth_data: bytes = b""
+    garp_master_delay: float = 5.0
+    garp_master_repeat: int = 5
+    garp_master_refresh: float = 0.0
+    garp_master_refresh_repeat: int = 1
+    check_address_list: bool = True
+
+
+def skew_time(version: int, priority: int, master_adver_interval: float) -> float:
+    """Return Skew_Time in seconds.
+
+    v2 (RFC 3768 §6.1): ``(256 - Priority) / 256`` seconds, independent of the interval.
+    v3 (RFC 5798 §6.1): ``((256 - Priority) * Master_Adver_Interval) / 256``.
+    """
+    if version == 2:
+        return (256 - priority) / 256.0
+    return ((256 - priority) * master_adver_interval) / 256.0
+
+
+def master_down_interval(version: int, priority: int, master_adver_interval: float) -> float:
+    """Return Master_Down_Interval in seconds: ``3 * Master_Adver_Interval + Skew_Time`` (RFC 5798 §6.1)."""
+    return 3.0 * master_adver_interval + skew_time(version, priority, master_adver_interval)
+
+
+@dataclass(slots=True)
+class _Timers:
+    """Deadlines in float seconds (monotonic), ``None`` when not running."""
+
+    adver_at: float | None = None  # Adver_Timer (Master)
+    master_down_at: float | None = None  # Master_Down_Timer (Backup)
+    garp_delay_at: float | None = None  # keepalived garp_master_delay (Master)
+    garp_refresh_at: float | None = None  # keepalived garp_master_refresh (Master)
+
+    def earliest(self) -> float | None:
+        due = [t for t in (self.adver_at, self.master_down_at, self.garp_delay_at, self.garp_refresh_at) if t is not None]
+        return min(due) if due else None
+
+
+@dataclass(slots=True)
+class VrrpMachine:
+    """One virtual router's RFC state machine; pure and synchronous.
+
+    Use: ``effects = m.handle(event, now)``; execute the effects in order; then
+    call ``handle(TimerExpired(), t)`` no earlier than ``t = m.next_deadline()``.
+
+    Attributes (read-only for callers):
+        params: the configuration.
+        state: current ``State``.
+        priority: current effective priority (``params.priority`` adjusted by trackers).
+        master_adver_interval: seconds; v3 learns it from the master (RFC 5798 §6.4.2).
+        master_address: source of the last advert accepted from a master, if any.
+        last_reason: reason token of the last transition.
+    """
+
+    params: Params
+    state: State = State.INITIALIZE
+    priority: int = 0
+    master_adver_interval: float = 0.0
+    master_address: IPAddress | None = None
+    last_reason: str = ""
+    fault: bool = False
+    _timers: _Timers = field(default_factory=_Timers)
+    _down_reason: str = "master_down_timer"
+    _preempt_until: float | None = None
+    _lower_prio_garp_after: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        if not self.priority:
+            self.priority = self.params.priority
+        if not self.master_adver_interval:
+            self.master_adver_interval = self.params.advertisement_interval
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def skew_time(self) -> float:
+        """Skew_Time in seconds for the current priority and Master_Adver_Interval."""
+        return skew_time(self.params.version, self.priority, self.master_adver_interval)
+
+    @property
+    def master_down_interval(self) -> float:
+        """Master_Down_Interval in seconds (RFC 5798 §6.1)."""
+        return master_down_interval(self.params.version, self.priority, self.master_adver_interval)
+
+    def next_deadline(self) -> float | None:
+        """Return the earliest pending deadline (float seconds, monotonic), or None."""
+        return self._timers.earliest()
+
+    def advert(self, priority: int | None = None) -> Advert:
+        """Build the advert this router sends (RFC 5798 §5.2), with ``priority`` overriding ours."""
+        p = self.params
+        return Advert(
+            version=p.version,
+            vrid=p.vrid,
+            priority=self.priority if priority is None else priority,
+            max_adver_int=p.advertisement_interval,
+            addresses=p.addresses,
+            auth_type=p.auth_type if p.version == 2 else 0,
+            auth_data=p.auth_data if p.version == 2 else b"",
+        )
+
+    # ------------------------------------------------------------------ input
+
+    def handle(self, event: Event, now: float) -> list[Effect]:
+        """Process one event at time ``now`` (float seconds) and return the effects, in order.
+
+        Raises:
+            TypeError: for an object that is not an ``Event``.
+        """
+        if isinstance(event, AdvertReceived):
+            return self._on_advert(event, now)
+        if isinstance(event, TimerExpired):
+            return self._on_timer(now)
+        if isinstance(event, Startup):
+            return self._on_startup(now)
+        if isinstance(event, Shutdown):
+            return self._on_shutdown(now)
+        if isinstance(event, PriorityChanged):
+            return self._on_priority(event.priority, now)
+        if isinstance(event, FaultChanged):
+            return self._on_fault(event, now)
+        raise TypeError(f"not a VRRP event: {event!r}")
+
+    # ------------------------------------------------------------------ transitions
+
+    def _become_master(self, now: float, reason: str) -> list[Effect]:
+        """RFC 5798 §6.4.2 (Master_Down_Timer fires) and §6.4.1 (owner start-up).
+
+        Send an ADVERTISEMENT, install the addresses, broadcast gratuitous ARP /
+        unsolicited NA, set the Adver_Timer to Advertisement_Interval, go to Master.
+        keepalived adds a second GARP burst after ``garp_master_delay``.
+        """
+        p = self.params
+        old = self.state
+        self.state = State.MASTER
+        self.last_reason = reason
+        self.master_address = None
+        self._preempt_until = None
+        t = self._timers
+        t.master_down_at = None
+        t.adver_at = now + p.advertisement_interval
+        t.garp_delay_at = now + p.garp_master_delay if p.garp_master_delay > 0 else None
+        t.garp_refresh_at = now + p.garp_master_refresh if p.garp_master_refresh > 0 else None
+        return [
+            SendAdvert(self.advert()),
+            AddAddresses(),
+            SendGratuitousArp(p.garp_master_repeat, "takeover"),
+            Notify(old, State.MASTER, reason),
+        ]
+
+    def _become_backup(self, now: float, reason: str) -> list[Effect]:
+        """Enter Backup with Master_Down_Timer = Master_Down_Interval (RFC 5798 §6.4.1, §6.4.3)."""
+        old = self.state
+        self.state = State.BACKUP
+        self.last_reason = reason
+        t = self._timers
+        t.adver_at = t.garp_delay_at = t.garp_refresh_at = None
+        t.master_down_at = now + self.master_down_interval
+        self._down_reason = "master_down_timer"
+        # Leaving Master: stop answering for the VIPs (§6.4.2 "MUST NOT"). Entering
+        # Backup from Initialize: remove VIPs a crashed earlier run left behind.
+        return [RemoveAddresses(), Notify(old, State.BACKUP, reason)]
+
+    def _on_startup(self, now: float) -> list[Effect]:
+        """RFC 5798 §6.4.1: the owner (priority 255) goes straight to Master, others to Backup."""
+        if self.state is not State.INITIALIZE:
+            return []
+        self.master_adver_interval = self.params.advertisement_interval
+        if self.fault:
+            return self._enter_fault("fault at startup")
+        if self.priority == PRIORITY_OWNER:
+            return self._become_master(now, "owner_startup")
+        return self._become_backup(now, "startup")
+
+    def _on_shutdown(self, now: float) -> list[Effect]:
+        """RFC 5798 §6.4.2/§6.4.3 Shutdown: a master sends priority 0 and leaves; all go to Initialize."""
+        old = self.state
+        self._timers = _Timers()
+        self.state = State.INITIALIZE
+        self.last_reason = "shutdown"
+        if old is State.INITIALIZE:
+            return []
+        effects: list[Effect] = []
+        if old is State.MASTER:
+            effects.append(SendAdvert(self.advert(PRIORITY_LEAVING)))
+        effects.append(RemoveAddresses())
+        effects.append(Notify(old, State.INITIALIZE, "shutdown"))
+        return effects
+
+    def _enter_fault(self, reason: str) -> list[Effect]:
+        """FAULT (keepalived): stop advertising, drop the VIPs; a master says priority 0 first."""
+        old = self.state
+        self._timers = _Timers()
+        self.state = State.FAULT
+        self.last_reason = "fault"
+        effects: list[Effect] = []
+        if old is State.MASTER:
+            effects.append(SendAdvert(self.advert(PRIORITY_LEAVING)))
+        effects.append(RemoveAddresses())
+        effects.append(Notify(old, State.FAULT, "fault: " + reason if reason else "fault"))
+        return effects
+
+    def _on_fault(self, event: FaultChanged, now: float) -> list[Effect]:
+        if event.fault == self.fault:
+            return []
+        self.fault = event.fault
+        if event.fault:
+            if self.state is State.INITIALIZE:
+                return []  # recorded; Startup goes straight to FAULT
+            return self._enter_fault(event.reason)
+        if self.state is not State.FAULT:
+            return []
+        # Leaving FAULT: start again as from Initialize (keepalived re-runs the election).
+        self.master_adver_interval = self.params.advertisement_interval
+        if self.priority == PRIORITY_OWNER:
+            return self._become_master(now, "fault_cleared_owner")
+        return self._become_backup(now, "fault_cleared")
+
+    def _on_priority(self, priority: int, now: float) -> list[Effect]:
+        """A tracker moved the effective priority; it takes effect in the next advert or timer reset.
+
+        A Backup that becomes the owner (255) takes over at once (RFC 5798 §6.4.1 by analogy).
+        """
+        if not 1 <= priority <= 255:
+            raise ValueError(f"priority must be 1..255, got {priority}")
+        self.priority = priority
+        if self.state is State.BACKUP and priority == PRIORITY_OWNER:
+            return self._become_master(now, "became_owner")
+        return []
+
+    # ------------------------------------------------------------------ timers
+
+    def _on_timer(self, now: float) -> list[Effect]:
+        t = self._timers
+        effects: list[Effect] = []
+        if self.state is State.BACKUP and t.master_down_at is not None and now >= t.master_down_at:
+            # RFC 5798 §6.4.2: "If the Master_Down_Timer fires" -> Master.
+            return self._become_master(now, self._down_reason)
+        if self.state is not State.MASTER:
+            return effects
+        p = self.params
+        if t.adver_at is not None and now >= t.adver_at:
+            # RFC 5798 §6.4.3: "If the Adver_Timer fires": send an ADVERTISEMENT, reset the timer.
+            # Drift-free: the next deadline follows the previous one, unless we are a whole interval late.
+            effects.append(SendAdvert(self.advert()))
+            nxt = t.adver_at + p.advertisement_interval
+            t.adver_at = nxt if nxt > now else now + p.advertisement_interval
+        if t.garp_delay_at is not None and now >= t.garp_delay_at:
+            t.garp_delay_at = None
+            effects.append(SendGratuitousArp(p.garp_master_repeat, "delayed"))
+        if t.garp_refresh_at is not None and now >= t.garp_refresh_at:
+            t.garp_refresh_at = now + p.garp_master_refresh
+            effects.append(SendGratuitousArp(p.garp_master_refresh_repeat, "refresh"))
+        return effects
+
+    # ------------------------------------------------------------------ adverts
+
+    def _instance_checks(self, event: AdvertReceived) -> Discard | None:
+        """Instance-level receive checks (RFC 3768 §7.1, RFC 5798 §7.1); packet-level ones are in wire."""
+        p, adv = self.params, event.advert
+        if event.src == p.primary_address:
+            return Discard("own_advert")
+        if adv.version != p.version:
+            return Discard("version", f"advert is v{adv.version}, instance is v{p.version}")
+        if p.version == 2:
+            if abs(adv.max_adver_int - p.advertisement_interval) > 1e-9:
+                # RFC 3768 §7.1: MUST discard if the interval differs from ours.
+                return Discard(
+                    "interval",
+                    f"advert_int {adv.max_adver_int:g}s differs from ours {p.advertisement_interval:g}s",
+                )
+            if adv.auth_type != p.auth_type:
+                return Discard("auth", f"auth type {adv.auth_type} differs from ours {p.auth_type}")
+            if p.auth_type == 1 and adv.auth_data != p.auth_data:
+                return Discard("auth", "auth_pass does not match")
+        if p.check_address_list and adv.priority != PRIORITY_LEAVING and set(adv.addresses) != set(p.addresses):
+            return Discard("address_list", "virtual addresses differ from ours")
+        return None
+
+    def _on_advert(self, event: AdvertReceived, now: float) -> list[Effect]:
+        bad = self._instance_checks(event)
+        if bad is not None:
+            return [bad]
+        if self.state is State.BACKUP:
+            return self._backup_rx(event, now)
+        if self.state is State.MASTER:
+            return self._master_rx(event, now)
+        return []  # Initialize, Fault: adverts are ignored
+
+    def _backup_rx(self, event: AdvertReceived, now: float) -> list[Effect]:
+        """RFC 5798 §6.4.2, "If an ADVERTISEMENT is received" while Backup."""
+        adv, p, t = event.advert, self.params, self._timers
+        if adv.priority == PRIORITY_LEAVING:
+            # "If the Priority in the ADVERTISEMENT is zero, then: Set the Master_Down_Timer to Skew_Time."
+            t.master_down_at = now + self.skew_time
+            self._down_reason = "priority_zero_received"
+            return []
+        if not p.preempt_mode or adv.priority >= self.priority or self._preempt_waiting(now):
+            # "If Preempt_Mode is False, or if the Priority in the ADVERTISEMENT is greater than
+            # or equal to the local Priority": (v3) set Master_Adver_Interval to the advert's
+            # interval, recompute Skew_Time and Master_Down_Interval, reset Master_Down_Timer.
+            if p.version == 3:
+                self.master_adver_interval = adv.max_adver_int
+            self.master_address = event.src
+            t.master_down_at = now + self.master_down_interval
+            self._down_reason = "master_down_timer"
+            if adv.priority >= self.priority:
+                self._preempt_until = None
+            return []
+        # "Otherwise: Discard the ADVERTISEMENT." The timer runs out and we preempt.
+        self._down_reason = "preempt"
+        return []
+
+    def _preempt_waiting(self, now: float) -> bool:
+        """keepalived ``preempt_delay``: accept a lower-priority master for that long after first seeing it."""
+        if self.params.preempt_delay <= 0:
+            return False
+        if self._preempt_until is None:
+            self._preempt_until = now + self.params.preempt_delay
+        return now < self._preempt_until
+
+    def _master_rx(self, event: AdvertReceived, now: float) -> list[Effect]:
+        """RFC 5798 §6.4.3, "If an ADVERTISEMENT is received" while Master."""
+        adv, p, t = event.advert, self.params, self._timers
+        if adv.priority == PRIORITY_LEAVING:
+            # "If the Priority in the ADVERTISEMENT is zero, then: Send an ADVERTISEMENT;
+            # Reset the Adver_Timer to Advertisement_Interval."
+            t.adver_at = now + p.advertisement_interval
+            return [SendAdvert(self.advert())]
+        if adv.priority > self.priority or (
+            adv.priority == self.priority and _addr_key(event.src) > _addr_key(p.primary_address)
+        ):
+            # "Else if the Priority in the ADVERTISEMENT is greater than the local Priority, or the
+            # Priority is equal and the primary IPvX Address of the sender is greater than the
+            # local primary IPvX Address": (v3) learn Master_Adver_Interval, arm the
+            # Master_Down_Timer, go to Backup.
+            reason = "higher_priority_advert" if adv.priority > self.priority else "equal_priority_higher_address"
+            if p.version == 3:
+                self.master_adver_interval = adv.max_adver_int
+            stepped_down = self._become_backup(now, reason)
+            self.master_address = event.src
+            return stepped_down
+        # Lower priority (or equal with a lower address): RFC 9568 lets the master answer at once
+        # so the other side steps down quickly; announce again so clients move back to us
+        # (keepalived: send an advert unless lower_prio_no_advert; garp_lower_prio_repeat).
+        # One burst per second at most, so a misconfigured peer cannot make us flood.
+        t.adver_at = now + p.advertisement_interval
+        effects: list[Effect] = [SendAdvert(self.advert())]
+        if now >= self._lower_prio_garp_after:
+            self._lower_prio_garp_after = now + max(1.0, p.advertisement_interval)
+            effects.append(SendGratuitousArp(p.garp_master_repeat, "lower_priority_seen"))
+        return effects
+
+
+def _addr_key(addr: IPAddress) -> int:
+    """Compare primary addresses as unsigned integers in network order (RFC 5798 §6.4.3)."""
+    return int(addr)

@@ -1,0 +1,1 @@
+"""Observability: counters, logs (and later metrics and notify)."""

@@ -1,0 +1,1 @@
+"""The asyncio shell: one driver per instance (``instance``), the daemon (``daemon``)."""

@@ -1,0 +1,88 @@
+"""The ``vipd`` command: keepalived's flags where they exist.
+
+vipd always runs in the foreground (no forking) and logs to stderr; keepalived's
+``-n``/``-l``/``-D``/``-P`` are accepted for drop-in unit files and change nothing.
+
+Exit status:
+    0  clean run / clean config (``-t``);
+    1  config errors (every one printed as ``FILE:LINE: keyword: reason``) or start-up failure;
+    2  bad command-line usage;
+    3  ``-t --strict``: the config has warnings only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from vipd import __version__
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_WARNINGS = 3
+DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser (flags named as keepalived's where they exist)."""
+    p = argparse.ArgumentParser(
+        prog="vipd",
+        description="VRRP (v2/v3, IPv4/IPv6) virtual-IP failover daemon reading keepalived.conf.",
+    )
+    p.add_argument("-f", "--use-file", metavar="FILE", default=DEFAULT_CONFIG, help="configuration file")
+    p.add_argument("-t", "--config-test", action="store_true", help="check the configuration and exit")
+    p.add_argument("--dump-config", action="store_true", help="print the normalised configuration as JSON")
+    p.add_argument("--strict", action="store_true", help="with -t: warnings make the check fail (exit 3)")
+    p.add_argument("-i", "--config-id", metavar="ID", help="select @ID conditional config lines (default: host name)")
+    p.add_argument("--pid-file", metavar="PATH", help="write the daemon's pid here")
+    p.add_argument("-p", "--pid", dest="pid_file_keepalived", metavar="PATH", help=argparse.SUPPRESS)
+    p.add_argument("-D", "--log-detail", action="store_true", help="log at debug level")
+    for flag in ("-n", "--dont-fork", "-l", "--log-console", "-P", "--vrrp"):
+        p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("-v", "--version", action="version", version=f"vipd {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``vipd`` command; returns the exit status (see module docstring)."""
+    args = build_parser().parse_args(argv)
+    from vipd.config import ConfigError, dump_config, load_config
+
+    try:
+        result = load_config(args.use_file, config_id=args.config_id, strict=args.strict)
+    except ConfigError as e:
+        for d in e.diagnostics:
+            print(str(d), file=sys.stderr)
+        errors = sum(1 for d in e.diagnostics if d.severity == "error")
+        print(f"{args.use_file}: {errors} error(s); configuration refused", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:
+        print(f"{args.use_file}: cannot read: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    for w in result.warnings:
+        print(str(w), file=sys.stderr)
+    if args.dump_config:
+        print(dump_config(result.config))
+        return EXIT_OK
+    if args.config_test:
+        if args.strict and result.warnings:
+            return EXIT_WARNINGS
+        print(f"{args.use_file}: configuration OK", file=sys.stderr)
+        return EXIT_OK
+
+    from vipd.obs.log import setup_logging
+    from vipd.runtime.daemon import Daemon
+
+    setup_logging(logging.DEBUG if args.log_detail else logging.INFO)
+    daemon = Daemon(result.config, pid_file=args.pid_file or args.pid_file_keepalived)
+    try:
+        return asyncio.run(daemon.run())
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

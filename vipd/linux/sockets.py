@@ -1,0 +1,220 @@
+"""Raw IP protocol 112 sockets for VRRP adverts, IPv4 and IPv6 (libs.md §2).
+
+One receive socket and one transmit socket per (interface, family), shared by
+every instance on that interface. The receive socket is bound to the device,
+joins the VRRP group on that ifindex only (``IP_MULTICAST_ALL=0``) and is never
+bound to an address (a raw socket bound to a unicast address gets no multicast).
+The transmit socket sets TTL / hop limit 255 (the multicast default is 1),
+disables multicast loopback and is bound to our primary address.
+
+Received datagrams are read with a non-blocking ``recvmsg`` from
+``loop.add_reader`` (asyncio has no ``sock_recvmsg``) and handed to a callback
+as raw bytes plus metadata; decoding is the codec's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from vipd.wire.advert import IPPROTO_VRRP, VRRP_MCAST4, VRRP_MCAST6, VRRP_TTL, IPAddress
+
+IP_PKTINFO = 8
+IP_MULTICAST_ALL = 49
+IPTOS_PREC_INTERNETCONTROL = 0xC0
+RECV_BUFSIZE = 65535
+SO_RCVBUF_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RxPacket:
+    """One datagram read from a VRRP receive socket.
+
+    Attributes:
+        data: IPv4: IP header + VRRP message; IPv6: the VRRP message only.
+        src: source address (IPv6: from recvmsg; IPv4: also inside ``data``).
+        dst: destination address from IP(V6)_PKTINFO, or None if the kernel gave none.
+        ttl: IPv6 hop limit from IPV6_HOPLIMIT (IPv4: -1, the codec reads the header).
+        ifindex: ingress interface index, or 0 if unknown.
+        truncated: the kernel cut the packet or its ancillary data (MSG_TRUNC/MSG_CTRUNC).
+        rx_time: ``loop.time()`` when the batch was read, float seconds.
+    """
+
+    data: bytes
+    src: IPAddress
+    dst: IPAddress | None
+    ttl: int
+    ifindex: int
+    truncated: bool
+    rx_time: float
+
+
+def _ip_mreqn(group: str, ifindex: int, local: str = "0.0.0.0") -> bytes:
+    return socket.inet_aton(group) + socket.inet_aton(local) + struct.pack("@i", ifindex)
+
+
+def open_rx(family: int, ifname: str, ifindex: int, *, multicast: bool = True) -> socket.socket:
+    """Open the receive socket for ``family`` (4 or 6) on ``ifname``.
+
+    Raises:
+        OSError: the kernel refused (no CAP_NET_RAW, no such device...).
+    """
+    if family == 4:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            s.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+            if multicast:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _ip_mreqn(str(VRRP_MCAST4), ifindex))
+            s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        except OSError:
+            s.close()
+            raise
+    else:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_VRRP)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            if multicast:
+                mreq = socket.inet_pton(socket.AF_INET6, str(VRRP_MCAST6)) + struct.pack("@I", ifindex)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+            # No IPV6_CHECKSUM on receive: the kernel would drop bad checksums silently and
+            # we want to count them (libs.md §2.3). The codec verifies.
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        except OSError:
+            s.close()
+            raise
+    with contextlib.suppress(OSError):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SO_RCVBUF_BYTES)
+    s.setblocking(False)
+    return s
+
+
+def open_tx(family: int, ifname: str, ifindex: int, src: IPAddress) -> socket.socket:
+    """Open the transmit socket: TTL/hop limit 255, no loopback, bound to ``src``.
+
+    For IPv6 ``src`` is our link-local address; the kernel computes the checksum
+    (``IPV6_CHECKSUM`` = 6, RFC 5798 §5.2.8).
+
+    Raises:
+        OSError: e.g. EADDRNOTAVAIL while an IPv6 link-local address is still tentative.
+    """
+    if family == 4:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _ip_mreqn("0.0.0.0", ifindex))
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, IPTOS_PREC_INTERNETCONTROL)
+            s.bind((str(src), 0))
+        except OSError:
+            s.close()
+            raise
+    else:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_VRRP)
+        try:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_CHECKSUM, 6)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, IPTOS_PREC_INTERNETCONTROL)
+            s.bind((str(src), 0, 0, ifindex))
+        except OSError:
+            s.close()
+            raise
+    s.setblocking(False)
+    return s
+
+
+def _parse_ancillary(family: int, anc: list[tuple[int, int, bytes]]) -> tuple[IPAddress | None, int, int]:
+    dst: IPAddress | None = None
+    ttl = -1
+    ifindex = 0
+    for level, typ, c in anc:
+        if family == 4 and level == socket.IPPROTO_IP and typ == IP_PKTINFO and len(c) >= 12:
+            ifindex, _spec, raw_dst = struct.unpack("@i4s4s", c[:12])
+            dst = IPv4Address(raw_dst)
+        elif family == 6 and level == socket.IPPROTO_IPV6:
+            if typ == socket.IPV6_HOPLIMIT and len(c) >= 4:
+                ttl = struct.unpack("@i", c[:4])[0]
+            elif typ == socket.IPV6_PKTINFO and len(c) >= 20:
+                raw6, ifindex = struct.unpack("@16sI", c[:20])
+                dst = IPv6Address(raw6)
+    return dst, ttl, ifindex
+
+
+class AdvertReader:
+    """Drain a receive socket from the event loop and call ``on_packet`` for each datagram.
+
+    ``on_packet`` runs synchronously in the loop; it must not raise (exceptions are
+    passed to ``on_error`` and the reader carries on).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        family: int,
+        on_packet: Callable[[RxPacket], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._family = family
+        self._on_packet = on_packet
+        self._on_error = on_error
+        self._ancsize = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + 64
+        loop.add_reader(sock.fileno(), self._ready)
+
+    def _ready(self) -> None:
+        now = self._loop.time()
+        for _ in range(256):  # bounded per wake-up so a flood cannot starve timers
+            try:
+                data, anc, flags, addr = self._sock.recvmsg(RECV_BUFSIZE, self._ancsize)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                self._on_error(e)
+                return
+            try:
+                src = ip_address(addr[0].split("%", 1)[0])
+                dst, ttl, ifindex = _parse_ancillary(self._family, anc)
+                pkt = RxPacket(
+                    data=data,
+                    src=src,
+                    dst=dst,
+                    ttl=ttl,
+                    ifindex=ifindex,
+                    truncated=bool(flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC)),
+                    rx_time=now,
+                )
+                self._on_packet(pkt)
+            except Exception as e:  # never let one packet stop the reader
+                self._on_error(e)
+
+    def close(self) -> None:
+        """Stop reading and close the socket."""
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+
+
+def send_advert(sock: socket.socket, payload: bytes, dst: IPAddress, ifindex: int) -> None:
+    """Send one VRRP message (the kernel adds the IP header) to ``dst``.
+
+    Raises:
+        OSError: the kernel refused (ENOBUFS, ENETDOWN...). BlockingIOError if the queue is full.
+    """
+    if isinstance(dst, IPv4Address):
+        sock.sendto(payload, (str(dst), 0))
+    else:
+        sock.sendto(payload, (str(dst), 0, 0, ifindex))

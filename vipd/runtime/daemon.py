@@ -1,0 +1,326 @@
+"""The daemon: build instances from the config, wire sockets to drivers, own signals.
+
+One asyncio loop, no threads. Start-up resolves every interface through netlink,
+opens one receive and one transmit socket per (interface, family), and starts
+each instance; entering Backup removes VIPs a crashed run left behind.
+SIGTERM/SIGINT: every master sends priority 0 and every instance removes its
+VIPs, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address
+
+from vipd.config import Config, VrrpInstance
+from vipd.fsm import Params, VrrpMachine
+from vipd.linux.announce import L2Announcer
+from vipd.linux.netlink import SCOPES, LinkInfo, Netlink, VipSpec
+from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_advert
+from vipd.obs.log import RateLimiter
+from vipd.obs.stats import InterfaceStats
+from vipd.runtime.instance import AnnounceTarget, InstanceDriver
+from vipd.wire.advert import VRRP_MCAST4, VRRP_MCAST6, Advert, AuthType, IPAddress
+from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
+from vipd.wire.errors import DecodeError
+
+log = logging.getLogger("vipd")
+
+LINKLOCAL_WAIT = 5.0  # seconds to wait for an IPv6 link-local address to leave DAD at start-up
+
+
+class StartupError(Exception):
+    """The daemon cannot start (interface missing, no source address, socket refused)."""
+
+
+@dataclass(slots=True)
+class _Port:
+    """Receive side of one (interface, family): the socket and the instances by VRID."""
+
+    ifname: str
+    family: int
+    link: LinkInfo
+    reader: AdvertReader | None = None
+    drivers: dict[int, tuple[InstanceDriver, VrrpInstance]] = field(default_factory=dict)
+    stats: InterfaceStats = field(default_factory=InterfaceStats)
+
+
+def instance_family(inst: VrrpInstance) -> int:
+    """Return 4 or 6: the family of the instance's virtual addresses (IPv4 when it has none)."""
+    for vip in inst.virtual_ipaddress:
+        return 6 if isinstance(vip.address, IPv6Address) else 4
+    return 4
+
+
+def auth_bytes(inst: VrrpInstance) -> tuple[int, bytes]:
+    """Return (auth_type, 8-byte auth_data) for VRRPv2 (RFC 2338 §5.3.6; keepalived truncates to 8)."""
+    auth = inst.authentication
+    if auth is None or inst.version != 2:
+        return AuthType.NONE, b""
+    if auth.auth_type == "PASS":
+        return AuthType.PASS, auth.auth_pass.encode()[:8].ljust(8, b"\0")
+    return AuthType.AH, b""
+
+
+class Daemon:
+    """vipd's process: owns the loop's signal handlers, netlink, sockets and drivers.
+
+    Args:
+        config: a validated ``Config``.
+        pid_file: path to write our pid to (removed on exit), or None.
+    """
+
+    def __init__(self, config: Config, *, pid_file: str | None = None) -> None:
+        self.config = config
+        self.pid_file = pid_file
+        self.drivers: dict[str, InstanceDriver] = {}
+        self._ports: dict[tuple[str, int], _Port] = {}
+        self._announcers: dict[str, L2Announcer] = {}
+        self._tx: dict[tuple[str, int, str], socket.socket] = {}
+        self._netlink: Netlink | None = None
+        self._stop = asyncio.Event()
+        self._limiter = RateLimiter()
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self) -> int:
+        """Start everything, wait for SIGTERM/SIGINT, shut down cleanly. Returns the exit status."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        self._netlink = Netlink()
+        try:
+            try:
+                await self._build(loop)
+            except StartupError as e:
+                log.error("cannot start: %s", e)
+                return 1
+            self._write_pid()
+            log.info("vipd started: %d instance(s)", len(self.drivers))
+            for driver in self.drivers.values():
+                driver.start()
+            await self._stop.wait()
+            log.info("stopping: sending priority 0 where master and removing addresses")
+            await asyncio.gather(*(d.stop() for d in self.drivers.values()))
+            return 0
+        finally:
+            self._close()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            self._remove_pid()
+
+    def request_stop(self) -> None:
+        """Ask the daemon to shut down (as SIGTERM does)."""
+        self._stop.set()
+
+    def _on_signal(self, sig: int) -> None:
+        log.info("received %s", signal.Signals(sig).name)
+        self._stop.set()
+
+    # ------------------------------------------------------------------ build
+
+    async def _link(self, ifname: str, family: int) -> LinkInfo:
+        assert self._netlink is not None
+        try:
+            info = await self._netlink.link_info(ifname)
+        except LookupError as e:
+            raise StartupError(str(e)) from None
+        if family == 6 and info.ipv6_linklocal is None:
+            # The link-local address is tentative for ~2 s after link-up (DAD); wait for it.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + LINKLOCAL_WAIT
+            while info.ipv6_linklocal is None and loop.time() < deadline:
+                await asyncio.sleep(0.1)
+                info = await self._netlink.link_info(ifname)
+        return info
+
+    async def _build(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._netlink is not None
+        links: dict[str, LinkInfo] = {}
+        for name, inst in self.config.vrrp_instances.items():
+            family = instance_family(inst)
+            link = await self._link(inst.interface, family)
+            links[inst.interface] = link
+            src = self._source_address(inst, link, family)
+            port = self._port(loop, inst.interface, family, link)
+            if inst.virtual_router_id in port.drivers:
+                other = port.drivers[inst.virtual_router_id][1].name
+                raise StartupError(f"{name} and {other} both use VRID {inst.virtual_router_id} on {inst.interface}")
+            vips, targets = [], []
+            for vip in inst.virtual_ipaddress:
+                dev = vip.dev or inst.interface
+                if dev not in links:
+                    links[dev] = await self._link(dev, 4)
+                vlink = links[dev]
+                vips.append(
+                    VipSpec(
+                        address=vip.address,
+                        prefixlen=vip.prefixlen,
+                        ifindex=vlink.index,
+                        label=vip.label,
+                        broadcast=vip.brd,
+                        scope=SCOPES.get(vip.scope or "global", 0),
+                    )
+                )
+                targets.append(AnnounceTarget(vip.address, self._announcer(dev), vlink.mac))
+            auth_type, auth_data = auth_bytes(inst)
+            params = Params(
+                vrid=inst.virtual_router_id,
+                version=inst.version,
+                priority=inst.priority,
+                advertisement_interval=inst.advert_int,
+                primary_address=src,
+                addresses=tuple(v.address for v in inst.virtual_ipaddress),
+                preempt_mode=not inst.nopreempt,
+                preempt_delay=inst.preempt_delay,
+                auth_type=auth_type,
+                auth_data=auth_data,
+                garp_master_delay=inst.garp_master_delay,
+                garp_master_repeat=inst.garp_master_repeat,
+                garp_master_refresh=inst.garp_master_refresh,
+                garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
+            )
+            tx = self._tx_socket(inst.interface, family, link, src)
+            driver = InstanceDriver(
+                name=name,
+                machine=VrrpMachine(params),
+                send_advert=self._sender(tx, inst, family, src, link.index),
+                vips=vips,
+                announce=targets,
+                addresses=self._netlink,
+                loop=loop,
+            )
+            self.drivers[name] = driver
+            port.drivers[inst.virtual_router_id] = (driver, inst)
+            log.info(
+                "(%s) VRRPv%d VRID %d on %s from %s, priority %d, advert_int %gs, %d VIP(s)",
+                name,
+                inst.version,
+                inst.virtual_router_id,
+                inst.interface,
+                src,
+                inst.priority,
+                inst.advert_int,
+                len(vips),
+            )
+
+    def _source_address(self, inst: VrrpInstance, link: LinkInfo, family: int) -> IPAddress:
+        if inst.unicast_src_ip is not None:
+            return inst.unicast_src_ip
+        if family == 4:
+            if not link.ipv4:
+                raise StartupError(f"interface {link.ifname} has no IPv4 address to send VRRP adverts from")
+            return link.ipv4[0]
+        if link.ipv6_linklocal is None:
+            raise StartupError(f"interface {link.ifname} has no usable IPv6 link-local address")
+        return link.ipv6_linklocal
+
+    def _port(self, loop: asyncio.AbstractEventLoop, ifname: str, family: int, link: LinkInfo) -> _Port:
+        key = (ifname, family)
+        port = self._ports.get(key)
+        if port is None:
+            port = _Port(ifname, family, link)
+            try:
+                sock = open_rx(family, ifname, link.index)
+            except OSError as e:
+                raise StartupError(f"cannot open VRRP receive socket on {ifname}: {e}") from None
+            port.reader = AdvertReader(loop, sock, family, lambda pkt: self._on_packet(port, pkt), self._on_rx_error)
+            self._ports[key] = port
+        return port
+
+    def _tx_socket(self, ifname: str, family: int, link: LinkInfo, src: IPAddress) -> socket.socket:
+        key = (ifname, family, str(src))
+        if key not in self._tx:
+            try:
+                self._tx[key] = open_tx(family, ifname, link.index, src)
+            except OSError as e:
+                raise StartupError(f"cannot open VRRP send socket on {ifname} from {src}: {e}") from None
+        return self._tx[key]
+
+    def _announcer(self, ifname: str) -> L2Announcer:
+        if ifname not in self._announcers:
+            try:
+                self._announcers[ifname] = L2Announcer(ifname)
+            except OSError as e:
+                raise StartupError(f"cannot open AF_PACKET socket on {ifname}: {e}") from None
+        return self._announcers[ifname]
+
+    @staticmethod
+    def _sender(
+        tx: socket.socket, inst: VrrpInstance, family: int, src: IPAddress, ifindex: int
+    ) -> Callable[[Advert], None]:
+        peers: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
+        dsts: tuple[IPAddress, ...] = peers or ((VRRP_MCAST4,) if family == 4 else (VRRP_MCAST6,))
+        pseudo = True
+
+        def send(advert: Advert) -> None:
+            for dst in dsts:
+                send_advert(tx, encode_advert(advert, src=src, dst=dst, pseudo_header=pseudo), dst, ifindex)
+
+        return send
+
+    # ------------------------------------------------------------------ receive
+
+    def _on_packet(self, port: _Port, pkt: RxPacket) -> None:
+        """Decode, dispatch by VRID; count and drop anything bad (never raises)."""
+        port.stats.rx_packets += 1
+        try:
+            if port.family == 4:
+                received = decode_ipv4(pkt.data)
+            else:
+                dst = pkt.dst if pkt.dst is not None else VRRP_MCAST6
+                received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=pkt.ttl)
+        except DecodeError as e:
+            self._drop(port, e.reason, f"from {pkt.src}: {e}", pkt.rx_time)
+            return
+        entry = port.drivers.get(received.advert.vrid)
+        if entry is None:
+            self._drop(port, "vrid", f"from {received.src}: VRID {received.advert.vrid} not configured", pkt.rx_time)
+            return
+        driver, inst = entry
+        if inst.unicast_peer and received.src not in inst.unicast_peer:
+            self._drop(port, "not_peer", f"from {received.src}: not a unicast_peer of {inst.name}", pkt.rx_time)
+            return
+        driver.on_advert(received)
+
+    def _drop(self, port: _Port, reason: str, detail: str, now: float) -> None:
+        port.stats.rx_errors[reason] += 1
+        ok, suppressed = self._limiter.allow(f"{port.ifname}/{port.family}/{reason}", now)
+        if ok:
+            more = f" ({suppressed} similar suppressed)" if suppressed else ""
+            log.warning("%s: dropped VRRP packet (%s) %s%s", port.ifname, reason, detail, more)
+
+    def _on_rx_error(self, e: BaseException) -> None:
+        ok, _ = self._limiter.allow("rx-error", asyncio.get_running_loop().time())
+        if ok:
+            log.error("VRRP receive error: %r", e)
+
+    # ------------------------------------------------------------------ cleanup
+
+    def _close(self) -> None:
+        for port in self._ports.values():
+            if port.reader is not None:
+                port.reader.close()
+        for s in self._tx.values():
+            s.close()
+        for a in self._announcers.values():
+            a.close()
+        if self._netlink is not None:
+            self._netlink.close()
+
+    def _write_pid(self) -> None:
+        if self.pid_file:
+            with open(self.pid_file, "w") as f:
+                f.write(f"{os.getpid()}\n")
+
+    def _remove_pid(self) -> None:
+        if self.pid_file:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.pid_file)

@@ -1,0 +1,274 @@
+"""The asyncio shell around one ``VrrpMachine``: events in, effects executed in order.
+
+Per instance: one ``loop.call_at`` re-armed from ``machine.next_deadline()`` after
+every step, and one ordered worker for the effects that need netlink or may be
+slow (addresses, announcements, notify). Adverts are sent synchronously from the
+timer callback, so nothing queued behind netlink can delay one.
+
+The kernel is reached only through the small ``Protocol`` classes below, so the
+driver can be run against fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Protocol
+
+from vipd.fsm import (
+    AddAddresses,
+    AdvertReceived,
+    Discard,
+    Effect,
+    Event,
+    Notify,
+    RemoveAddresses,
+    SendAdvert,
+    SendGratuitousArp,
+    Shutdown,
+    Startup,
+    State,
+    TimerExpired,
+    VrrpMachine,
+)
+from vipd.linux.netlink import VipSpec
+from vipd.obs.log import RateLimiter
+from vipd.obs.stats import InstanceStats
+from vipd.wire.advert import Advert, IPAddress, Received
+from vipd.wire.l2 import garp_frame, unsolicited_na_frame
+
+log = logging.getLogger("vipd")
+
+
+class AddressOps(Protocol):
+    """What the driver needs from netlink (``vipd.linux.netlink.Netlink`` implements it)."""
+
+    async def add_address(self, vip: VipSpec) -> bool: ...
+
+    async def remove_address(self, vip: VipSpec) -> bool: ...
+
+
+class FrameSender(Protocol):
+    """An L2 sender bound to one interface (``vipd.linux.announce.L2Announcer``)."""
+
+    def send(self, frame: bytes) -> None: ...
+
+
+AdvertSender = Callable[[Advert], None]
+"""Encode and send one advert to every destination of the instance; raises OSError."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceTarget:
+    """Where to announce one VIP: its address, the sender for its device and that device's MAC."""
+
+    address: IPAddress
+    sender: FrameSender
+    mac: bytes
+
+
+class InstanceDriver:
+    """Runs one VRRP instance on the event loop.
+
+    Args:
+        name: instance name (keepalived ``vrrp_instance NAME``), used as log prefix.
+        machine: the pure state machine.
+        send_advert: encodes and transmits an ``Advert``.
+        vips: the instance's addresses for netlink.
+        announce: one target per VIP for GARP / unsolicited NA.
+        addresses: netlink operations.
+        stats: counters to update.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        machine: VrrpMachine,
+        send_advert: AdvertSender,
+        vips: Sequence[VipSpec],
+        announce: Sequence[AnnounceTarget],
+        addresses: AddressOps,
+        stats: InstanceStats | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.name = name
+        self.machine = machine
+        self.stats = stats or InstanceStats()
+        self._send = send_advert
+        self._vips = tuple(vips)
+        self._announce = tuple(announce)
+        self._addresses = addresses
+        self._loop = loop or asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._limiter = RateLimiter()
+        self.last_transition: tuple[float, Notify] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Feed ``Startup`` (RFC 5798 §6.4.1) and start the effect worker."""
+        self._worker = self._loop.create_task(self._work(), name=f"vipd-{self.name}")
+        self.feed(Startup())
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Feed ``Shutdown`` (priority 0 if master, VIPs removed) and wait for the effects to finish.
+
+        Args:
+            timeout: seconds to wait for queued netlink work before giving up.
+        """
+        self.feed(Shutdown())
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.put_nowait(None)
+        if self._worker is not None:
+            try:
+                await asyncio.wait_for(self._worker, timeout)
+            except TimeoutError:
+                log.error("(%s) timed out after %.1fs finishing address changes at shutdown", self.name, timeout)
+                self._worker.cancel()
+
+    # ------------------------------------------------------------------ input
+
+    def feed(self, event: Event) -> None:
+        """Hand one event to the machine now, execute its effects, re-arm the timer."""
+        now = self._loop.time()
+        self._execute(self.machine.handle(event, now), now)
+        self._arm()
+
+    def on_advert(self, received: Received) -> None:
+        """A decoded advert for our VRID arrived (already past the codec's checks)."""
+        adv = received.advert
+        self.stats.adverts_received += 1
+        if adv.priority == 0:
+            self.stats.priority_zero_received += 1
+        self.stats.checksum_kinds[received.checksum.value] += 1
+        self.feed(AdvertReceived(received.src, adv))
+
+    def _arm(self) -> None:
+        deadline = self.machine.next_deadline()
+        if self._timer is not None:
+            if deadline is not None and self._timer.when() == deadline:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._fire, deadline)
+
+    def _fire(self, deadline: float) -> None:
+        self._timer = None
+        actual = self._loop.time()
+        # call_at may run a hair early (clock resolution); the machine must see the deadline reached.
+        now = max(actual, deadline)
+        effects = self.machine.handle(TimerExpired(), now)
+        if any(isinstance(e, SendAdvert) for e in effects):
+            lateness = actual - deadline
+            if lateness > self.stats.advert_lateness_max:
+                self.stats.advert_lateness_max = lateness
+        self._execute(effects, now)
+        self._arm()
+
+    # ------------------------------------------------------------------ output
+
+    def _execute(self, effects: list[Effect], now: float) -> None:
+        for effect in effects:
+            if isinstance(effect, SendAdvert):
+                self._send_advert(effect.advert, now)
+            elif isinstance(effect, Discard):
+                self.stats.discards[effect.reason] += 1
+                self._warn(now, f"discard:{effect.reason}", "dropped advert: %s %s", effect.reason, effect.detail)
+            elif isinstance(effect, Notify):
+                self._on_transition(effect, now)
+                self._queue.put_nowait(effect)
+            else:
+                self._queue.put_nowait(effect)
+
+    def _send_advert(self, advert: Advert, now: float) -> None:
+        try:
+            self._send(advert)
+        except OSError as e:
+            self._warn(now, "send", "advert send failed: %s", e)
+            return
+        self.stats.adverts_sent += 1
+        if advert.priority == 0:
+            self.stats.priority_zero_sent += 1
+
+    def _on_transition(self, n: Notify, now: float) -> None:
+        self.last_transition = (now, n)
+        self.stats.transitions[f"{n.old.value}->{n.new.value}:{n.reason}"] += 1
+        if n.new is State.MASTER:
+            self.stats.master_transitions += 1
+        label = "STOP" if n.new is State.INITIALIZE else n.new.value
+        log.info(
+            "(%s) Entering %s STATE (%s; priority %d, master_down_interval %.3fs)",
+            self.name,
+            label,
+            n.reason,
+            self.machine.priority,
+            self.machine.master_down_interval,
+        )
+
+    def _warn(self, now: float, key: str, msg: str, *args: object) -> None:
+        ok, suppressed = self._limiter.allow(key, now)
+        if not ok:
+            return
+        if suppressed:
+            msg += f" ({suppressed} similar messages suppressed)"
+        log.warning("(%s) " + msg, self.name, *args)
+
+    async def _work(self) -> None:
+        """Execute queued kernel effects strictly in order; failures are logged and counted, never fatal."""
+        while True:
+            effect = await self._queue.get()
+            if effect is None:
+                return
+            try:
+                if isinstance(effect, AddAddresses):
+                    await self._add_addresses()
+                elif isinstance(effect, RemoveAddresses):
+                    await self._remove_addresses()
+                elif isinstance(effect, SendGratuitousArp):
+                    self._announce_all(effect.repeat)
+            except Exception as e:  # a kernel surprise must not kill the instance
+                self.stats.address_errors += 1
+                log.error("(%s) %s failed: %s", self.name, type(effect).__name__, e)
+
+    async def _add_addresses(self) -> None:
+        for vip in self._vips:
+            try:
+                if await self._addresses.add_address(vip):
+                    log.info("(%s) added %s/%d", self.name, vip.address, vip.prefixlen)
+            except Exception as e:
+                self.stats.address_errors += 1
+                log.error("(%s) cannot add %s/%d: %s", self.name, vip.address, vip.prefixlen, e)
+
+    async def _remove_addresses(self) -> None:
+        for vip in self._vips:
+            try:
+                if await self._addresses.remove_address(vip):
+                    log.info("(%s) removed %s/%d", self.name, vip.address, vip.prefixlen)
+            except Exception as e:
+                self.stats.address_errors += 1
+                log.error("(%s) cannot remove %s/%d: %s", self.name, vip.address, vip.prefixlen, e)
+
+    def _announce_all(self, repeat: int) -> None:
+        """Send ``repeat`` GARPs (IPv4) or unsolicited NAs (IPv6) for every VIP (keepalived garp_master_repeat)."""
+        for target in self._announce:
+            if isinstance(target.address, IPv4Address):
+                frame = garp_frame(target.mac, target.address)
+            else:
+                frame = unsolicited_na_frame(target.mac, target.address)
+            for _ in range(max(1, repeat)):
+                with contextlib.suppress(BlockingIOError):
+                    try:
+                        target.sender.send(frame)
+                    except OSError as e:
+                        self._warn(self._loop.time(), "garp", "announce of %s failed: %s", target.address, e)
+                        break

@@ -17,9 +17,8 @@ import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv6Address
 
-from vipd.config import Config, VrrpInstance
+from vipd.config.model import Config, VrrpInstance
 from vipd.fsm import Params, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import SCOPES, LinkInfo, Netlink, VipSpec
@@ -52,11 +51,11 @@ class _Port:
     stats: InterfaceStats = field(default_factory=InterfaceStats)
 
 
-def instance_family(inst: VrrpInstance) -> int:
-    """Return 4 or 6: the family of the instance's virtual addresses (IPv4 when it has none)."""
-    for vip in inst.virtual_ipaddress:
-        return 6 if isinstance(vip.address, IPv6Address) else 4
-    return 4
+def scope_number(scope: str | None) -> int:
+    """Return the rtnetlink scope for keepalived's ``scope`` word or number (default global, 0)."""
+    if scope is None:
+        return 0
+    return int(scope) if scope.isdigit() else SCOPES.get(scope, 0)
 
 
 def auth_bytes(inst: VrrpInstance) -> tuple[int, bytes]:
@@ -145,7 +144,7 @@ class Daemon:
         assert self._netlink is not None
         links: dict[str, LinkInfo] = {}
         for name, inst in self.config.vrrp_instances.items():
-            family = instance_family(inst)
+            family = inst.family
             link = await self._link(inst.interface, family)
             links[inst.interface] = link
             src = self._source_address(inst, link, family)
@@ -166,7 +165,7 @@ class Daemon:
                         ifindex=vlink.index,
                         label=vip.label,
                         broadcast=vip.brd,
-                        scope=SCOPES.get(vip.scope or "global", 0),
+                        scope=scope_number(vip.scope),
                     )
                 )
                 targets.append(AnnounceTarget(vip.address, self._announcer(dev), vlink.mac))

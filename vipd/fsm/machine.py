@@ -112,7 +112,9 @@ class _Timers:
     garp_refresh_at: float | None = None  # keepalived garp_master_refresh (Master)
 
     def earliest(self) -> float | None:
-        due = [t for t in (self.adver_at, self.master_down_at, self.garp_delay_at, self.garp_refresh_at) if t is not None]
+        due = [
+            t for t in (self.adver_at, self.master_down_at, self.garp_delay_at, self.garp_refresh_at) if t is not None
+        ]
         return min(due) if due else None
 
 

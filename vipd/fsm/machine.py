@@ -239,6 +239,9 @@ class VrrpMachine:
         t.adver_at = t.garp_delay_at = t.garp_refresh_at = None
         t.master_down_at = now + self.master_down_interval
         self._down_reason = "master_down_timer"
+        # keepalived clears preempt_time on every entry into BACKUP, so preempt_delay counts
+        # again from the first lower-priority advert after a restart, a fault or a step-down.
+        self._preempt_until = None
         # Leaving Master: stop answering for the VIPs (§6.4.2 "MUST NOT"). Entering
         # Backup from Initialize: remove VIPs a crashed earlier run left behind.
         return [RemoveAddresses(), Notify(old, State.BACKUP, reason)]

@@ -81,18 +81,23 @@ class Neighbour:
 _LIVE: list[Lab] = []
 _LIVE_LOCK = threading.Lock()
 _hooks_installed = False
+_OWNER_PID = os.getpid()
 
 
 def _close_all() -> None:
     with _LIVE_LOCK:
         labs = list(_LIVE)
     for lab in reversed(labs):
+        # pyroute2 forks helper children (IPRoute(netns=...), create_socket) that may run
+        # atexit hooks when they exit: only the process that built a lab may tear it down.
         with contextlib.suppress(Exception):
             lab.close()
 
 
 def _on_signal(signum: int, _frame: object) -> None:
     # Raising unwinds every ``with Lab()`` and ``finally``; atexit covers the rest.
+    if os.getpid() != _OWNER_PID:
+        os._exit(128 + signum)  # a forked helper child: never unwind the parent's state
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)
@@ -103,9 +108,10 @@ def install_safety_net() -> None:
 
     SIGINT keeps Python's default handler (KeyboardInterrupt), or pytest's.
     """
-    global _hooks_installed
-    if _hooks_installed:
+    global _hooks_installed, _OWNER_PID
+    if _hooks_installed and os.getpid() == _OWNER_PID:
         return
+    _OWNER_PID = os.getpid()
     atexit.register(_close_all)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -227,6 +233,7 @@ class Lab:
         self._ipr: dict[str, IPRoute] = {}
         self._namespaces: list[str] = []
         self._closed = False
+        self._owner_pid = os.getpid()
         self._built = False
         self._failed = False
 
@@ -334,8 +341,8 @@ class Lab:
     # ------------------------------------------------------------------ close
     def close(self) -> None:
         """Stop daemons, close sockets, remove namespaces and files. Idempotent."""
-        if self._closed:
-            return
+        if self._closed or os.getpid() != self._owner_pid:
+            return  # already closed, or called in a forked child that must not touch the lab
         self._closed = True
         with _signals_blocked():
             errors: list[str] = []

@@ -50,7 +50,8 @@ class Advert:
             seconds (1..255); v3 carries centiseconds (0.01..40.95).
         addresses: the IPvX addresses of the virtual router, in wire order.
         auth_type: v2 only; 0 for v3.
-        auth_data: v2 only, exactly 8 bytes for PASS (zero padded); b"" for v3.
+        auth_data: v2 only, exactly 8 bytes for PASS and AH (zero padded); b"" for v3
+            and for v2 auth type NONE (whose data is sent as zeros and ignored on receive).
     """
 
     version: int

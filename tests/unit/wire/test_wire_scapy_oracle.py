@@ -177,8 +177,7 @@ def test_libs_md_reference_vectors():
     assert encode_advert(v3, src=IPv4Address("192.0.2.1"), dst=VRRP_MCAST4).hex() == "3133640100640572c0000264"
     v2 = Advert(2, 51, 100, 1.0, (IPv4Address("192.0.2.100"),))
     assert (
-        encode_advert(v2, src=IPv4Address("192.0.2.1"), dst=VRRP_MCAST4).hex()
-        == "213364010001b865c0000264" + "00" * 8
+        encode_advert(v2, src=IPv4Address("192.0.2.1"), dst=VRRP_MCAST4).hex() == "213364010001b865c0000264" + "00" * 8
     )
     v6 = Advert(3, 52, 200, 1.0, (IPv6Address("2001:db8::100"),))
     ours = encode_advert(v6, src=IPv6Address("fe80::704e:50ff:fee0:a07c"), dst=VRRP_MCAST6)

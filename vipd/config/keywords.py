@@ -1,0 +1,385 @@
+"""The keyword tables: which keepalived keywords vipd reads, where, and how.
+
+One table per block kind. A keyword missing from its table is an error with a
+"did you mean" hint; a keepalived keyword vipd does not act on is listed as
+:class:`~vipd.config.grammar.Ignored` so that it is named in a warning instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vipd.config.grammar import (
+    Ctx,
+    Flag,
+    Ignored,
+    ListOf,
+    Lvs,
+    Named,
+    Path,
+    Raw,
+    Sub,
+    Table,
+    Value,
+    parse_ip,
+    parse_peer,
+    parse_vip,
+    register_table,
+)
+from vipd.config.tree import Node
+
+AUTH_PASS_MAX = 8
+"""keepalived keeps the first 8 characters of ``auth_pass`` (the VRRPv2 auth field)."""
+
+
+@dataclass
+class AuthPass(Value):
+    """``auth_pass X``: truncated to 8 characters like keepalived, with a warning."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        before = len(target.get("auth_pass", "")) if isinstance(target.get("auth_pass"), str) else None
+        super().apply(node, target, path, ctx)
+        value = target.get("auth_pass")
+        if isinstance(value, str) and len(value) > AUTH_PASS_MAX and before is None:
+            target["auth_pass"] = value[:AUTH_PASS_MAX]
+            ctx.warning(
+                node,
+                node.name,
+                f"password is {len(value)} characters; keepalived and vipd use only the first "
+                f"{AUTH_PASS_MAX} ({value[:AUTH_PASS_MAX]!r})",
+            )
+
+
+def _ignored(reason: str, *names: str) -> Table:
+    spec = Ignored(reason=reason)
+    return dict.fromkeys(names, spec)
+
+
+_NOT_YET = "recognised keepalived keyword, not implemented by vipd yet"
+_EMAIL = "vipd does not send e-mail (use notify scripts)"
+_SNMP = "vipd has no SNMP/DBus agent (it exports Prometheus metrics)"
+_PROCESS = "keepalived process/daemon housekeeping, not applicable to vipd"
+_LVS_GLOBAL = "LVS/IPVS setting; vipd does not implement LVS"
+_FIREWALL = "vipd never installs firewall rules"
+
+GLOBAL_DEFS: Table = register_table(
+    "global_defs",
+    {
+        "router_id": Value(doc="node name used in notifications"),
+        "vrrp_version": Value(doc="default VRRP version (2 or 3)"),
+        "vrrp_garp_master_delay": Value(doc="seconds before the second GARP burst"),
+        "vrrp_garp_master_repeat": Value(doc="GARPs per burst"),
+        "vrrp_garp_master_refresh": Value(doc="seconds between GARP refreshes (0 = off)"),
+        "vrrp_garp_master_refresh_repeat": Value(doc="GARPs per refresh"),
+        **_ignored(
+            _EMAIL,
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_helo_name",
+            "smtp_connect_timeout",
+            "smtp_alert",
+            "smtp_alert_vrrp",
+            "smtp_alert_checker",
+            "no_email_faults",
+            "email_from",
+        ),
+        **_ignored(
+            _SNMP,
+            "enable_snmp_vrrp",
+            "enable_snmp_keepalived",
+            "enable_snmp_rfc",
+            "enable_snmp_rfcv2",
+            "enable_snmp_rfcv3",
+            "enable_snmp_checker",
+            "enable_traps",
+            "snmp_socket",
+            "enable_dbus",
+            "dbus_service_name",
+            "dbus_no_interface_name",
+        ),
+        **_ignored(
+            _PROCESS,
+            "instance",
+            "use_pid_dir",
+            "net_namespace",
+            "net_namespace_ipvs",
+            "namespace_with_ipsets",
+            "process_names",
+            "process_name",
+            "vrrp_process_name",
+            "checker_process_name",
+            "bfd_process_name",
+            "umask",
+            "child_wait_time",
+            "vrrp_priority",
+            "vrrp_rt_priority",
+            "vrrp_no_swap",
+            "vrrp_cpu_affinity",
+            "vrrp_rlimit_rttime",
+            "checker_priority",
+            "checker_rt_priority",
+            "checker_no_swap",
+            "checker_cpu_affinity",
+            "checker_rlimit_rttime",
+            "bfd_priority",
+            "bfd_rt_priority",
+            "bfd_no_swap",
+            "bfd_cpu_affinity",
+            "bfd_rlimit_rttime",
+            "max_auto_priority",
+            "min_auto_priority_delay",
+            "config_save_dir",
+            "tmp_config_directory",
+            "data_use_instance",
+            "state_dump_file",
+            "stats_dump_file",
+            "json_dump_file",
+            "json_version",
+            "reload_check_config",
+            "reload_time_file",
+            "reload_repeat",
+            "reload_file",
+            "include_check",
+            "random_seed",
+            "iproute_usr_dir",
+            "iproute_etc_dir",
+            "vrrp_rx_bufs_policy",
+            "vrrp_rx_bufs_multiplier",
+            "vrrp_netlink_cmd_rcv_bufs",
+            "vrrp_netlink_cmd_rcv_bufs_force",
+            "vrrp_netlink_monitor_rcv_bufs",
+            "vrrp_netlink_monitor_rcv_bufs_force",
+            "process_monitor_rcv_bufs",
+            "process_monitor_rcv_bufs_force",
+            "linkbeat_use_polling",
+            "linkbeat_interfaces",
+            "startup_script",
+            "startup_script_timeout",
+            "shutdown_script",
+            "shutdown_script_timeout",
+            "local_name",
+        ),
+        **_ignored(
+            _FIREWALL,
+            "vrrp_iptables",
+            "vrrp_ipsets",
+            "nftables",
+            "nftables_priority",
+            "nftables_counters",
+            "nftables_ifindex",
+        ),
+        **_ignored(
+            _LVS_GLOBAL,
+            "lvs_id",
+            "lvs_timeouts",
+            "lvs_sync_daemon",
+            "lvs_flush",
+            "lvs_flush_on_stop",
+            "lvs_notify_fifo",
+            "lvs_notify_fifo_script",
+            "checker_log_all_failures",
+        ),
+        **_ignored(
+            _NOT_YET,
+            "vrrp_mcast_group4",
+            "vrrp_mcast_group6",
+            "default_interface",
+            "vrrp_garp_lower_prio_delay",
+            "vrrp_garp_lower_prio_repeat",
+            "vrrp_garp_interval",
+            "vrrp_gna_interval",
+            "vrrp_min_garp",
+            "vrrp_garp_extra_if",
+            "vrrp_down_timer_adverts",
+            "vrrp_lower_prio_no_advert",
+            "vrrp_higher_prio_send_advert",
+            "vrrp_check_unicast_src",
+            "vrrp_skip_check_adv_addr",
+            "vrrp_strict",
+            "vrrp_owner_ignore_adverts",
+            "v3_checksum_as_v2",
+            "disable_local_igmp",
+            "dynamic_interfaces",
+            "vrrp_startup_delay",
+            "script_user",
+            "enable_script_security",
+            "set_supplementary_groups",
+            "use_symlink_paths",
+            "notify_fifo",
+            "notify_fifo_script",
+            "vrrp_notify_fifo",
+            "vrrp_notify_fifo_script",
+            "vrrp_notify_priority_changes",
+            "fifo_write_vrrp_states_on_reload",
+            "vmac_prefix",
+            "vmac_addr_prefix",
+            "log_unknown_vrids",
+        ),
+    },
+)
+
+AUTHENTICATION: Table = register_table(
+    "authentication",
+    {
+        "auth_type": Value(doc="PASS or AH"),
+        "auth_pass": AuthPass(doc="password, at most 8 characters"),
+    },
+)
+
+VRRP_INSTANCE: Table = register_table(
+    "vrrp_instance",
+    {
+        "state": Value(doc="initial state hint: MASTER or BACKUP"),
+        "interface": Value(doc="interface for adverts and VIPs"),
+        "virtual_router_id": Value(doc="VRID 1..255"),
+        "priority": Value(doc="priority 1..255 (default 100)"),
+        "advert_int": Value(doc="advert interval in seconds (default 1)"),
+        "version": Value(doc="VRRP version 2 or 3"),
+        "virtual_ipaddress": ListOf(
+            doc="virtual IP addresses, one per line",
+            item=parse_vip,
+        ),
+        "nopreempt": Flag(doc="do not preempt a lower-priority master"),
+        "preempt": Flag(doc="preempt (the default; undoes nopreempt)", field="nopreempt", value=False),
+        "preempt_delay": Value(doc="seconds to wait before preempting"),
+        "authentication": Sub(doc="VRRPv2 authentication", table=lambda: AUTHENTICATION),
+        "garp_master_delay": Value(doc="seconds before the second GARP burst"),
+        "garp_master_repeat": Value(doc="GARPs per burst"),
+        "garp_master_refresh": Value(doc="seconds between GARP refreshes (0 = off)"),
+        "garp_master_refresh_repeat": Value(doc="GARPs per refresh"),
+        "unicast_src_ip": Value(doc="source address of adverts", convert=parse_ip),
+        "mcast_src_ip": Value(doc="source address of adverts", field="unicast_src_ip", convert=parse_ip),
+        "unicast_peer": ListOf(
+            doc="unicast peers, one address per line",
+            item=parse_peer,
+            nonempty=True,
+            empty_hint="give at least one peer address (keepalived would silently fall back to multicast)",
+        ),
+        **_ignored(_EMAIL, "smtp_alert"),
+        **_ignored(
+            "deprecated in keepalived (use global lvs_sync_daemon); vipd does not implement LVS",
+            "lvs_sync_daemon_interface",
+        ),
+        **_ignored("never implemented by keepalived either", "debug"),
+        **_ignored(
+            _NOT_YET,
+            "track_interface",
+            "track_script",
+            "track_file",
+            "track_process",
+            "track_bfd",
+            "notify_master",
+            "notify_backup",
+            "notify_fault",
+            "notify_stop",
+            "notify_deleted",
+            "notify",
+            "notify_master_rx_lower_pri",
+            "notify_priority_changes",
+            "virtual_ipaddress_excluded",
+            "virtual_routes",
+            "virtual_rules",
+            "use_vmac",
+            "use_vmac_addr",
+            "vmac_xmit_base",
+            "use_ipvlan",
+            "accept",
+            "no_accept",
+            "native_ipv6",
+            "strict_mode",
+            "skip_check_adv_addr",
+            "dont_track_primary",
+            "track_src_ip",
+            "unicast_ttl",
+            "unicast_fault_no_peer",
+            "check_unicast_src",
+            "mcast_dst_ip",
+            "garp_lower_prio_delay",
+            "garp_lower_prio_repeat",
+            "garp_extra_if",
+            "vmac_garp_intvl",
+            "lower_prio_no_advert",
+            "higher_prio_send_advert",
+            "down_timer_adverts",
+            "timer_expired_backup",
+            "thread_timer_expired",
+            "owner_ignore_adverts",
+            "old_unicast_checksum",
+            "v3_checksum_as_v2",
+            "promote_secondaries",
+            "kernel_rx_buf_size",
+            "linkbeat_use_polling",
+            "auth_hmac",
+            "vrf",
+            "no_virtual_ipaddress",
+        ),
+    },
+)
+
+_LVS_BLOCKS = (
+    "virtual_server",
+    "virtual_server_group",
+    "real_server",
+    "sorry_server",
+    "HTTP_GET",
+    "SSL_GET",
+    "TCP_CHECK",
+    "SMTP_CHECK",
+    "DNS_CHECK",
+    "MISC_CHECK",
+    "BFD_CHECK",
+    "PING_CHECK",
+    "UDP_CHECK",
+    "FILE_CHECK",
+)
+
+TOP: Table = register_table(
+    "<top>",
+    {
+        "global_defs": Sub(doc="global settings", table=lambda: GLOBAL_DEFS),
+        "vrrp_instance": Named(doc="a VRRP instance", field="vrrp_instances", table=lambda: VRRP_INSTANCE),
+        **{name: Lvs() for name in _LVS_BLOCKS},
+        **_ignored(
+            _PROCESS,
+            "net_namespace",
+            "instance",
+            "use_pid_dir",
+            "linkbeat_use_polling",
+            "child_wait_time",
+        ),
+        **_ignored(
+            _NOT_YET,
+            "vrrp_sync_group",
+            "vrrp_script",
+            "vrrp_track_process",
+            "track_file",
+            "vrrp_track_file",
+            "static_ipaddress",
+            "static_routes",
+            "static_rules",
+            "garp_group",
+            "interface_up_down_delays",
+            "bfd_instance",
+            "track_group",
+            "linkbeat_interfaces",
+        ),
+    },
+)
+
+TOPLEVEL_ONLY = frozenset(
+    {
+        "global_defs",
+        "vrrp_instance",
+        "vrrp_sync_group",
+        "vrrp_script",
+        "vrrp_track_process",
+        "vrrp_track_file",
+        "virtual_server",
+        "virtual_server_group",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+    }
+)
+"""Keywords only valid at the top level: meeting one inside a block means a '}' is missing."""

@@ -1,0 +1,227 @@
+"""Cross-field rules on a validated configuration, each reported at its FILE:LINE.
+
+These are the checks keepalived does in ``vrrp_complete_instance()`` (often
+silently "fixing" the config) plus the ones vipd adds because users got two
+masters without them. Every rule has a test in ``tests/unit/config``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from vipd.config.diagnostics import DiagnosticSink
+from vipd.config.grammar import Loc, Path
+from vipd.config.model import Config, VrrpInstance
+
+V3_ADVERT_MIN = 0.01
+V3_ADVERT_MAX = 40.95
+V2_ADVERT_MAX = 255
+
+
+class _Where:
+    """Finds the FILE:LINE of a value path, falling back to its enclosing block."""
+
+    def __init__(self, locs: dict[Path, Loc], source: str) -> None:
+        self.locs = locs
+        self.source = source
+
+    def __call__(self, *path: str | int) -> Loc:
+        key: Path = tuple(path)
+        while key:
+            if key in self.locs:
+                return self.locs[key]
+            key = key[:-1]
+        return Loc(self.source, 0, str(path[-1]) if path else "config")
+
+    def has(self, *path: str | int) -> bool:
+        return tuple(path) in self.locs
+
+
+def check(config: Config, locs: dict[Path, Loc], sink: DiagnosticSink) -> None:
+    """Run every cross-field rule on ``config``; report into ``sink``."""
+    where = _Where(locs, config.source)
+    for inst in config.vrrp_instances.values():
+        _check_instance(inst, where, sink)
+    _check_vrids(config, where, sink)
+    _check_vips_across(config, where, sink)
+
+
+def _report(sink: DiagnosticSink, loc: Loc, message: str, keyword: str | None = None) -> None:
+    sink.error(loc.file, loc.line, keyword or loc.keyword, message)
+
+
+def _check_instance(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:
+    base = ("vrrp_instances", inst.name)
+    iloc = where(*base)
+
+    # All VIPs of one instance are of one family (an advert carries one family).
+    families = {v.family for v in inst.virtual_ipaddress}
+    if len(families) > 1:
+        first = inst.virtual_ipaddress[0]
+        for i, vip in enumerate(inst.virtual_ipaddress):
+            if vip.family != first.family:
+                _report(
+                    sink,
+                    where(*base, "virtual_ipaddress", i),
+                    f"{vip.address} is IPv{vip.family} but the first VIP ({first.address}) is "
+                    f"IPv{first.family}: one instance carries one family (use "
+                    "virtual_ipaddress_excluded or a second instance)",
+                )
+                break
+    family = inst.family
+
+    # Duplicate VIPs in one instance (keepalived drops the second with an error).
+    seen: dict[object, int] = {}
+    for i, vip in enumerate(inst.virtual_ipaddress):
+        if vip.address in seen:
+            first_loc = where(*base, "virtual_ipaddress", seen[vip.address])
+            _report(
+                sink,
+                where(*base, "virtual_ipaddress", i),
+                f"{vip.address} is listed twice (first at line {first_loc.line}); keepalived ignores the duplicate",
+            )
+        else:
+            seen[vip.address] = i
+
+    # Version vs family.
+    if family == 6 and inst.version == 2:
+        _report(
+            sink,
+            where(*base, "version"),
+            "VRRP version 2 cannot carry IPv6 addresses: use version 3 (RFC 5798)",
+        )
+
+    # advert_int by version.
+    adv_loc = where(*base, "advert_int")
+    if inst.version == 2:
+        if inst.advert_int != int(inst.advert_int):
+            _report(
+                sink,
+                adv_loc,
+                f"VRRPv2 adverts are in whole seconds, got {inst.advert_int:g} (keepalived would round it; "
+                "use version 3 for sub-second adverts)",
+            )
+        elif not 1 <= inst.advert_int <= V2_ADVERT_MAX:
+            _report(sink, adv_loc, f"VRRPv2 advert_int must be 1..{V2_ADVERT_MAX} seconds, got {inst.advert_int:g}")
+    else:
+        if not V3_ADVERT_MIN <= inst.advert_int <= V3_ADVERT_MAX:
+            _report(
+                sink,
+                adv_loc,
+                f"VRRPv3 advert_int must be {V3_ADVERT_MIN}..{V3_ADVERT_MAX} seconds, got {inst.advert_int:g}",
+            )
+        else:
+            centis = Decimal(repr(inst.advert_int)) * 100
+            if centis != centis.to_integral_value():
+                _report(
+                    sink,
+                    adv_loc,
+                    f"VRRPv3 advert_int is sent in centiseconds: {inst.advert_int:g} is not a multiple of 0.01 s",
+                )
+
+    # No VIPs: keepalived refuses for v3 (and IPv6); for v2 it only complains.
+    if not inst.virtual_ipaddress:
+        loc = where(*base, "virtual_ipaddress") if where.has(*base, "virtual_ipaddress") else iloc
+        if inst.version == 3:
+            sink.error(
+                loc.file, loc.line, "virtual_ipaddress", f"vrrp_instance {inst.name}: no VIP given; VRRPv3 needs one"
+            )
+        else:
+            sink.warning(
+                loc.file,
+                loc.line,
+                "virtual_ipaddress",
+                f"vrrp_instance {inst.name} has no VIP: it will elect a master but move no address",
+            )
+
+    # nopreempt only works from BACKUP.
+    if inst.nopreempt and inst.state == "MASTER":
+        _report(
+            sink,
+            where(*base, "nopreempt"),
+            "nopreempt cannot work with 'state MASTER' (a MASTER preempts on start): use 'state BACKUP' on every node",
+        )
+
+    # Implied priority: say so.
+    if inst.priority_implied:
+        loc = where(*base, "state")
+        sink.warning(
+            loc.file,
+            loc.line,
+            "priority",
+            f"vrrp_instance {inst.name}: no priority given, so 'state MASTER' makes it the address owner "
+            "with priority 255 (keepalived does the same); write 'priority' to choose",
+        )
+
+    # Authentication.
+    auth = inst.authentication
+    if auth is not None:
+        aloc = where(*base, "authentication")
+        if inst.version == 3:
+            _report(sink, aloc, "VRRPv3 has no authentication (RFC 5798 removed it; keepalived ignores it)")
+        elif auth.auth_type == "AH" and family == 6:
+            _report(sink, aloc, "AH authentication is IPv4 only")
+        elif auth.auth_type == "AH" and inst.state == "MASTER" and inst.priority != 255:
+            _report(
+                sink,
+                where(*base, "state"),
+                "initial state MASTER is incompatible with AH authentication (a non-owner must learn the "
+                "AH sequence number first; keepalived clears it to BACKUP)",
+            )
+
+    # Unicast addresses: one family.
+    if inst.unicast_src_ip is not None and inst.unicast_src_ip.version != family:
+        _report(
+            sink,
+            where(*base, "unicast_src_ip"),
+            f"{inst.unicast_src_ip} is IPv{inst.unicast_src_ip.version} but the instance is IPv{family}",
+        )
+    seen_peers: dict[object, int] = {}
+    for i, peer in enumerate(inst.unicast_peer):
+        ploc = where(*base, "unicast_peer", i)
+        if peer.version != family:
+            _report(sink, ploc, f"peer {peer} is IPv{peer.version} but the instance is IPv{family}")
+        if peer in seen_peers:
+            _report(sink, ploc, f"peer {peer} is listed twice")
+        seen_peers[peer] = i
+        if inst.unicast_src_ip is not None and peer == inst.unicast_src_ip:
+            _report(sink, ploc, f"peer {peer} is this node's own unicast_src_ip")
+
+
+def _check_vrids(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """One VRID per interface and family (per unicast source for unicast instances)."""
+    seen: dict[tuple[object, ...], VrrpInstance] = {}
+    for inst in config.vrrp_instances.values():
+        mode: tuple[object, ...] = ("unicast", inst.unicast_src_ip) if inst.unicast_peer else ("multicast",)
+        key = (inst.interface, inst.family, inst.virtual_router_id, *mode)
+        other = seen.get(key)
+        if other is None:
+            seen[key] = inst
+            continue
+        first = where("vrrp_instances", other.name, "virtual_router_id")
+        _report(
+            sink,
+            where("vrrp_instances", inst.name, "virtual_router_id"),
+            f"VRID {inst.virtual_router_id} is already used on {inst.interface} (IPv{inst.family}) by "
+            f"vrrp_instance {other.name} at {first.file}:{first.line}",
+        )
+
+
+def _check_vips_across(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """The same VIP in two instances: the two would fight over it."""
+    owner: dict[object, tuple[str, int]] = {}
+    for inst in config.vrrp_instances.values():
+        for i, vip in enumerate(inst.virtual_ipaddress):
+            prev = owner.get(vip.address)
+            if prev is not None and prev[0] != inst.name:
+                loc = where("vrrp_instances", inst.name, "virtual_ipaddress", i)
+                first = where("vrrp_instances", prev[0], "virtual_ipaddress", prev[1])
+                sink.warning(
+                    loc.file,
+                    loc.line,
+                    loc.keyword,
+                    f"{vip.address} is also a VIP of vrrp_instance {prev[0]} ({first.file}:{first.line}); "
+                    "the two instances will add and remove it independently",
+                )
+            elif prev is None:
+                owner[vip.address] = (inst.name, i)

@@ -189,8 +189,9 @@ def encode_advert(
             address or more than 255, an address, ``src`` or ``dst`` of another
             family, v2 interval not a whole number of seconds in 1..255, v3
             interval not in 0.01..40.95 s once rounded to centiseconds, v2 auth
-            type unknown or auth data not b"" (NONE) / 8 octets (PASS, AH), v3
-            with auth fields set.
+            type AH (not implemented: it needs an IPsec AH header, protocol 51)
+            or unknown, auth data not b"" (NONE) / 8 octets (PASS), v3 with auth
+            fields set.
     """
     _same_family(src, dst)
     version = _require_int("version", advert.version, 2, 3)
@@ -213,7 +214,11 @@ def encode_advert(
         if interval != int(interval) or not 1 <= interval <= _V2_MAX_SECONDS:
             raise ValueError(f"v2 Adver Int is whole seconds 1..255 (RFC 3768 §5.3.7), got {interval!r}")
         auth_type = advert.auth_type
-        if auth_type not in (AuthType.NONE, AuthType.PASS, AuthType.AH):
+        if auth_type == AuthType.AH:
+            # An AH advert is an IPsec AH packet (IP protocol 51) wrapping this message; vipd does
+            # not implement it (RFC 3768 removed authentication), so there is nothing to send.
+            raise ValueError("auth type AH (IPsec Authentication Header) is not implemented by vipd")
+        if auth_type not in (AuthType.NONE, AuthType.PASS):
             raise ValueError(f"unknown v2 auth type {auth_type!r} (RFC 3768 §5.3.6)")
         if auth_type == AuthType.NONE:
             if advert.auth_data:

@@ -358,8 +358,10 @@ def test_rfc2338_5_3_6_auth_none_data_is_ignored_on_reception():
 
 
 def test_rfc3768_5_3_6_ah_auth_type_is_decoded_for_the_instance_to_reject():
-    advert = Advert(2, 51, 100, 1.0, (VIP4,), AuthType.AH, bytes(8))
-    assert decode4(v2_bytes(advert)).advert.auth_type is AuthType.AH
+    payload = patch(v2_bytes(), 4, bytes([AuthType.AH]), fix="plain")
+    received = decode4(payload)
+    assert received.advert.auth_type is AuthType.AH
+    assert received.advert.auth_data == bytes(8)
 
 
 # -- padding --------------------------------------------------------------------------------------

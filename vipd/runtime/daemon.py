@@ -10,6 +10,7 @@ VIPs, then the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -26,12 +27,13 @@ from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_ad
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
 from vipd.runtime.instance import AnnounceTarget, InstanceDriver
-from vipd.wire.advert import VRRP_MCAST4, VRRP_MCAST6, Advert, AuthType, IPAddress
+from vipd.wire.advert import VRRP_MCAST4, VRRP_MCAST6, VRRP_TTL, Advert, AuthType, IPAddress
 from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
 from vipd.wire.errors import DecodeError
 
 log = logging.getLogger("vipd")
 
+MAX_NOT_PEER_SOURCES = 256  # distinct non-peer sources counted one by one; the rest under "other"
 LINKLOCAL_WAIT = 5.0  # seconds to wait for an IPv6 link-local address to leave DAD at start-up
 
 
@@ -49,6 +51,8 @@ class _Port:
     reader: AdvertReader | None = None
     drivers: dict[int, tuple[InstanceDriver, VrrpInstance]] = field(default_factory=dict)
     stats: InterfaceStats = field(default_factory=InterfaceStats)
+    not_peer_sources: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Unicast adverts dropped because their source is not a listed peer, by source address."""
 
 
 def scope_number(scope: str | None) -> int:
@@ -226,8 +230,15 @@ class Daemon:
         port = self._ports.get(key)
         if port is None:
             port = _Port(ifname, family, link)
+            # Join 224.0.0.18 / ff02::12 only if some instance here uses multicast: clouds that
+            # block multicast run unicast-only and should not see our IGMP/MLD reports.
+            multicast = any(
+                not i.unicast_peer
+                for i in self.config.vrrp_instances.values()
+                if i.interface == ifname and i.family == family
+            )
             try:
-                sock = open_rx(family, ifname, link.index)
+                sock = open_rx(family, ifname, link.index, multicast=multicast)
             except OSError as e:
                 raise StartupError(f"cannot open VRRP receive socket on {ifname}: {e}") from None
             port.reader = AdvertReader(loop, sock, family, lambda pkt: self._on_packet(port, pkt), self._on_rx_error)
@@ -257,7 +268,8 @@ class Daemon:
     ) -> Callable[[Advert], None]:
         peers: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
         dsts: tuple[IPAddress, ...] = peers or ((VRRP_MCAST4,) if family == 4 else (VRRP_MCAST6,))
-        pseudo = True
+        # keepalived ``v3_checksum_as_v2``: v3/IPv4 checksum without the pseudo-header (Cisco, Juniper).
+        pseudo = not bool(getattr(inst, "v3_checksum_as_v2", False))
 
         def send(advert: Advert) -> None:
             for dst in dsts:
@@ -268,14 +280,25 @@ class Daemon:
     # ------------------------------------------------------------------ receive
 
     def _on_packet(self, port: _Port, pkt: RxPacket) -> None:
-        """Decode, dispatch by VRID; count and drop anything bad (never raises)."""
+        """Decode, dispatch by VRID; count and drop anything bad (never raises).
+
+        Unicast instances (keepalived ``unicast_peer``) skip the TTL/hop-limit 255
+        check, as keepalived does: a routed peer's adverts arrive with 254 or less.
+        They accept adverts only from their listed peers; anything else is dropped
+        before it reaches the machine (no timer is touched) and counted by source
+        in ``port.not_peer_sources``.
+        """
         port.stats.rx_packets += 1
+        unicast = self._unicast_vrid(port, pkt.data)
         try:
             if port.family == 4:
-                received = decode_ipv4(pkt.data)
+                data = pkt.data
+                if unicast and len(data) >= 20:
+                    data = data[:8] + bytes((VRRP_TTL,)) + data[9:]  # keepalived: no TTL check in unicast mode
+                received = decode_ipv4(data)
             else:
                 dst = pkt.dst if pkt.dst is not None else VRRP_MCAST6
-                received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=pkt.ttl)
+                received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=VRRP_TTL if unicast else pkt.ttl)
         except DecodeError as e:
             self._drop(port, e.reason, f"from {pkt.src}: {e}", pkt.rx_time)
             return
@@ -285,9 +308,28 @@ class Daemon:
             return
         driver, inst = entry
         if inst.unicast_peer and received.src not in inst.unicast_peer:
+            src = str(received.src)
+            if src in port.not_peer_sources or len(port.not_peer_sources) < MAX_NOT_PEER_SOURCES:
+                port.not_peer_sources[src] += 1
+            else:
+                port.not_peer_sources["other"] += 1
             self._drop(port, "not_peer", f"from {received.src}: not a unicast_peer of {inst.name}", pkt.rx_time)
             return
         driver.on_advert(received)
+
+    @staticmethod
+    def _unicast_vrid(port: _Port, data: bytes) -> bool:
+        """Whether the VRID byte of this raw datagram belongs to a unicast instance (False if unreadable)."""
+        if port.family == 4:
+            if len(data) < 20:
+                return False
+            at = (data[0] & 0x0F) * 4 + 1
+        else:
+            at = 1
+        if len(data) <= at:
+            return False
+        entry = port.drivers.get(data[at])
+        return entry is not None and bool(entry[1].unicast_peer)
 
     def _drop(self, port: _Port, reason: str, detail: str, now: float) -> None:
         port.stats.rx_errors[reason] += 1

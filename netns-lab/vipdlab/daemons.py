@@ -70,7 +70,8 @@ def vipd_available() -> tuple[bool, str]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, str(exc)
     if out.returncode != 0:
-        return False, (out.stderr or out.stdout).strip().splitlines()[-1:][0] if (out.stderr or out.stdout) else ""
+        lines = (out.stderr or out.stdout).strip().splitlines()
+        return False, lines[-1] if lines else f"exit status {out.returncode}"
     return True, ""
 
 

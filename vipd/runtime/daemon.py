@@ -69,7 +69,9 @@ def auth_bytes(inst: VrrpInstance) -> tuple[int, bytes]:
         return AuthType.NONE, b""
     if auth.auth_type == "PASS":
         return AuthType.PASS, auth.auth_pass.encode()[:8].ljust(8, b"\0")
-    return AuthType.AH, b""
+    # A real AH advert is an IPsec AH packet (IP protocol 51) around the VRRP message;
+    # a protocol-112 advert that merely says "AH" is accepted by no peer.
+    raise StartupError(f"{inst.name}: authentication auth_type AH is not implemented by vipd (use PASS or none)")
 
 
 class Daemon:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Protocol
@@ -109,6 +109,9 @@ class InstanceDriver:
         self._worker: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
         self.last_transition: tuple[float, Notify] | None = None
+        self.notifier: Callable[[Notify], None] | None = None
+        """Called from the effect worker with each transition, in order, after its address effects."""
+        self._repair_pending = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -152,6 +155,24 @@ class InstanceDriver:
         self.stats.checksum_kinds[received.checksum.value] += 1
         self.feed(AdvertReceived(received.src, adv))
 
+    @property
+    def vips(self) -> tuple[VipSpec, ...]:
+        """The instance's virtual addresses as netlink specs."""
+        return self._vips
+
+    def hand_over(self, vips: Collection[VipSpec]) -> None:
+        """Stop managing ``vips``: another instance now owns them (reload moving a VIP), so they are not removed."""
+        self._vips = tuple(v for v in self._vips if v not in vips)
+
+    def repair(self) -> None:
+        """Re-add VIPs something else deleted, if still master (DESIGN "Repair"; counted in ``vip_repairs``).
+
+        Goes through the ordered effect queue, so it can never overtake a later removal.
+        """
+        if self.machine.state is State.MASTER and not self._repair_pending:
+            self._repair_pending = True
+            self._queue.put_nowait(AddAddresses())
+
     def _arm(self) -> None:
         deadline = self.machine.next_deadline()
         if self._timer is not None:
@@ -170,6 +191,7 @@ class InstanceDriver:
         effects = self.machine.handle(TimerExpired(), now)
         if any(isinstance(e, SendAdvert) for e in effects):
             lateness = actual - deadline
+            self.stats.advert_lateness.observe(lateness)
             if lateness > self.stats.advert_lateness_max:
                 self.stats.advert_lateness_max = lateness
         self._execute(effects, now)
@@ -231,20 +253,34 @@ class InstanceDriver:
                 return
             try:
                 if isinstance(effect, AddAddresses):
-                    await self._add_addresses()
+                    repair, self._repair_pending = self._repair_pending, False
+                    if repair and self.machine.state is not State.MASTER:
+                        continue
+                    await self._add_addresses(repair)
                 elif isinstance(effect, RemoveAddresses):
                     await self._remove_addresses()
                 elif isinstance(effect, SendGratuitousArp):
                     self._announce_all(effect.repeat)
+                elif isinstance(effect, Notify) and self.notifier is not None:
+                    self.notifier(effect)
             except Exception as e:  # a kernel surprise must not kill the instance
                 self.stats.address_errors += 1
                 log.error("(%s) %s failed: %s", self.name, type(effect).__name__, e)
 
-    async def _add_addresses(self) -> None:
+    async def _add_addresses(self, repair: bool = False) -> None:
         for vip in self._vips:
             try:
                 if await self._addresses.add_address(vip):
-                    log.info("(%s) added %s/%d", self.name, vip.address, vip.prefixlen)
+                    if repair:
+                        self.stats.vip_repairs += 1
+                        log.warning(
+                            "(%s) re-added %s/%d: it was deleted behind our back while master",
+                            self.name,
+                            vip.address,
+                            vip.prefixlen,
+                        )
+                    else:
+                        log.info("(%s) added %s/%d", self.name, vip.address, vip.prefixlen)
             except Exception as e:
                 self.stats.address_errors += 1
                 log.error("(%s) cannot add %s/%d: %s", self.name, vip.address, vip.prefixlen, e)

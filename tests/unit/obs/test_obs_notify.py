@@ -1,0 +1,106 @@
+"""Notify hooks: order across fast transitions, timeout kills the group, keepalived's arguments and FIFO line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from pathlib import Path
+
+from vipd.fsm import Notify, State
+from vipd.obs.notify import Hooks, NotifyRunner, fifo_line, run_script
+
+
+def script(tmp: Path, name: str, body: str) -> tuple[str, ...]:
+    p = tmp / name
+    p.write_text("#!/bin/sh\n" + body)
+    p.chmod(p.stat().st_mode | stat.S_IXUSR)
+    return (str(p),)
+
+
+def test_hooks_run_in_transition_order_even_when_the_first_is_slow(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    hooks = Hooks(
+        backup=script(tmp_path, "b", f"sleep 0.3; echo backup >> {log}\n"),
+        master=script(tmp_path, "m", f"echo master >> {log}\n"),
+        generic=script(tmp_path, "g", f'echo "notify $*" >> {log}\n'),
+    )
+
+    async def scenario() -> None:
+        prio = [100]
+        r = NotifyRunner("VI_1", hooks, lambda: prio[0], timeout=5)
+        r(Notify(State.INITIALIZE, State.BACKUP, "startup"))
+        prio[0] = 150
+        r(Notify(State.BACKUP, State.MASTER, "master_down_timer"))
+        r(Notify(State.MASTER, State.BACKUP, "higher_priority_advert"))
+        await r.close()
+
+    asyncio.run(scenario())
+    assert log.read_text().splitlines() == [
+        "backup",
+        "notify INSTANCE VI_1 BACKUP 100",
+        "master",
+        "notify INSTANCE VI_1 MASTER 150",
+        "backup",
+        "notify INSTANCE VI_1 BACKUP 150",
+    ]
+
+
+def test_a_hanging_script_is_killed_with_its_process_group_at_the_timeout(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child"
+    argv = script(tmp_path, "hang", f"trap '' TERM; sleep 30 & echo $! > {pidfile}; echo oops >&2; wait\n")
+
+    async def scenario() -> tuple[float, object]:
+        t = time.monotonic()
+        res = await run_script(argv, timeout=0.3, grace=0.2)
+        return time.monotonic() - t, res
+
+    took, res = asyncio.run(scenario())
+    assert res.timed_out and res.result == "timeout"  # type: ignore[attr-defined]
+    assert res.stderr == b"oops\n"  # type: ignore[attr-defined]
+    assert took < 0.3 + 0.2 + 0.2 + 0.5
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the script's background child survived")
+
+
+def test_exit_status_and_missing_script_are_reported(tmp_path: Path) -> None:
+    async def scenario() -> tuple[object, object]:
+        bad = await run_script(script(tmp_path, "x", "exit 3\n"), 5)
+        missing = await run_script((str(tmp_path / "nope"),), 5)
+        return bad, missing
+
+    bad, missing = asyncio.run(scenario())
+    assert bad.returncode == 3 and bad.result == "failed"  # type: ignore[attr-defined]
+    assert missing.result == "error"  # type: ignore[attr-defined]
+
+
+def test_fifo_line_is_keepalived_format() -> None:
+    assert fifo_line("INSTANCE", "VI_1", State.MASTER, 150) == 'INSTANCE "VI_1" MASTER 150\n'
+    assert fifo_line("INSTANCE", "VI_1", State.INITIALIZE, 0) == 'INSTANCE "VI_1" STOP 0\n'
+
+
+def test_fifo_gets_one_line_per_transition(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    async def scenario() -> bytes:
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            r = NotifyRunner("VI_1", Hooks(fifo=str(fifo)), lambda: 100)
+            r(Notify(State.INITIALIZE, State.BACKUP, "startup"))
+            r(Notify(State.BACKUP, State.FAULT, "fault"))
+            await r.close()
+            return os.read(rfd, 4096)
+        finally:
+            os.close(rfd)
+
+    assert asyncio.run(scenario()) == b'INSTANCE "VI_1" BACKUP 100\nINSTANCE "VI_1" FAULT 100\n'

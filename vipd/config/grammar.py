@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,10 +64,18 @@ class Ctx:
         self.sink.warning(tok.file, tok.line, keyword, message)
 
 
+@dataclass
 class Spec:
-    """How one keyword is read. Subclasses implement :meth:`apply`."""
+    """How one keyword is read. Subclasses implement :meth:`apply`.
+
+    Attributes:
+        doc: one line for the generated reference.
+        pending: the keyword is parsed and checked but the daemon does not act on
+            it yet: each use gets a warning naming it (an error with ``strict``).
+    """
 
     doc: str = ""
+    pending: bool = False
 
     def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
         """Read ``node`` into ``target`` (the raw dict of the enclosing block at ``path``)."""
@@ -101,7 +110,6 @@ class Value(Spec):
     message in the operator's terms.
     """
 
-    doc: str = ""
     field: str | None = None
     convert: Callable[[str], Any] | None = None
 
@@ -135,7 +143,6 @@ class Flag(Spec):
     ``preempt`` after ``nopreempt`` undoes it, as in keepalived).
     """
 
-    doc: str = ""
     field: str | None = None
     value: bool = True
 
@@ -164,7 +171,6 @@ class Flag(Spec):
 class Sub(Spec):
     """``keyword { ... }``: a nested block read with its own keyword ``table``."""
 
-    doc: str = ""
     field: str | None = None
     table: Callable[[], Table] = dict
     what: str = ""
@@ -190,7 +196,6 @@ class Sub(Spec):
 class Named(Spec):
     """``keyword NAME { ... }``: a named block stored as ``target[field][NAME]``."""
 
-    doc: str = ""
     field: str | None = None
     table: Callable[[], Table] = dict
     name_key: str | None = "name"
@@ -230,7 +235,6 @@ class ListOf(Spec):
     block an error.
     """
 
-    doc: str = ""
     field: str | None = None
     item: ItemParser | None = None
     each_word: bool = False
@@ -275,7 +279,6 @@ class Ignored(Spec):
     its value or block is skipped.
     """
 
-    doc: str = ""
     reason: str = "vipd does not implement it"
 
     def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
@@ -285,8 +288,6 @@ class Ignored(Spec):
 @dataclass
 class Lvs(Spec):
     """An LVS/IPVS block (``virtual_server``...): not implemented by vipd, skipped whole."""
-
-    doc: str = ""
 
     def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
         what = " ".join(t.text for t in node.words)
@@ -323,6 +324,8 @@ def unknown_keyword(node: Node, table: Table, block: str, ctx: Ctx) -> None:
         return
     close = difflib.get_close_matches(kw, list(table), n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]!r}?" if close else ""
+    if not close and "group" in table and node.children is None and not node.args:
+        hint = " (sync group members go inside 'group { ... }')"
     ctx.error(node, kw, f"unknown keyword {where}{hint}")
 
 
@@ -336,6 +339,8 @@ def read_block(nodes: list[Node], table: Table, target: Raw, path: Path, ctx: Ct
             unknown_keyword(node, table, block, ctx)
             continue
         spec.apply(node, target, path, ctx)
+        if spec.pending:
+            ctx.sink.unsupported(node.file, node.line, node.name, "parsed and checked, but vipd does not act on it yet")
 
 
 # -- value converters and item parsers --------------------------------------------------
@@ -435,3 +440,271 @@ def parse_peer(words: list[Token], ctx: Ctx, keyword: str) -> Any:
         ctx.error(rest[i], keyword, f"{words[0].text}: unexpected {opt!r} (expected ADDR [min_ttl N] [max_ttl N])")
         return None
     return addr
+
+
+# -- scripts, trackers, routes ---------------------------------------------------------------
+
+
+def split_command(command: str) -> list[str]:
+    """Split a script command like keepalived: on whitespace, quotes grouping words."""
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+@dataclass
+class ScriptValue(Spec):
+    """``keyword CMD [USER [GROUP]]``: a command to run (``notify_*``, ``script``).
+
+    As in keepalived, the command is one word (quote it when it has arguments);
+    the words after it are the user and group to run it as.
+    """
+
+    field: str | None = None
+    with_user: bool = True
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if not _no_block(node, ctx):
+            return
+        if not node.args:
+            ctx.error(node, node.name, "needs a command")
+            return
+        cmd, extra = node.args[0], node.args[1:]
+        if extra and not self.with_user:
+            ctx.error(node, node.name, f'takes one command; quote it if it has arguments: "{cmd.text} ..."')
+            return
+        if len(extra) > 2:
+            ctx.error(
+                node,
+                node.name,
+                f"takes CMD [USER [GROUP]], got {len(extra)} words after the command: quote the command "
+                "if they are its arguments",
+            )
+            return
+        if extra and not cmd.quoted:
+            ctx.warning(
+                node,
+                node.name,
+                f"{extra[0].text!r} is read as the user to run {cmd.text!r} as (keepalived does the same); "
+                "quote the command if it is an argument",
+            )
+        argv = split_command(cmd.text)
+        if not argv:
+            ctx.error(node, node.name, "the command is empty")
+            return
+        value: dict[str, Any] = {"command": cmd.text, "argv": argv}
+        if extra:
+            value["user"] = extra[0].text
+        if len(extra) > 1:
+            value["group"] = extra[1].text
+        _store(target, self.field or node.name, value, path, node, ctx)
+
+
+@dataclass
+class WeightValue(Spec):
+    """``weight W [reverse]``: stores ``weight`` and the reverse flag under ``reverse_field``."""
+
+    reverse_field: str = "reverse"
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if not _no_block(node, ctx):
+            return
+        words = [t.text for t in node.args]
+        if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("reverse", "noreverse")):
+            ctx.error(node, node.name, "expected 'weight W [reverse]'")
+            return
+        _store(target, "weight", words[0], path, node, ctx)
+        target[self.reverse_field] = len(words) == 2 and words[1] == "reverse"
+
+
+@dataclass
+class UserValue(Spec):
+    """``keyword USER [GROUP]``: stores ``user_field`` and ``group_field``."""
+
+    user_field: str = "user"
+    group_field: str = "group"
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if not _no_block(node, ctx):
+            return
+        if not 1 <= len(node.args) <= 2:
+            ctx.error(node, node.name, "expected USER [GROUP]")
+            return
+        _store(target, self.user_field, node.args[0].text, path, node, ctx)
+        if len(node.args) == 2:
+            target[self.group_field] = node.args[1].text
+
+
+@dataclass
+class ProcessValue(Spec):
+    """``process NAME [ARGS...]`` of ``vrrp_track_process``."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if not _no_block(node, ctx):
+            return
+        if not node.args:
+            ctx.error(node, node.name, "needs a process name")
+            return
+        _store(target, "process", node.args[0].text, path, node, ctx)
+        target["args"] = [t.text for t in node.args[1:]]
+
+
+@dataclass
+class InitFileValue(Spec):
+    """``init_file [VALUE] [overwrite]`` of ``track_file``."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if not _no_block(node, ctx):
+            return
+        words = [t.text for t in node.args]
+        overwrite = bool(words) and words[-1] == "overwrite"
+        if overwrite:
+            words = words[:-1]
+        if len(words) > 1:
+            ctx.error(node, node.name, "expected 'init_file [VALUE] [overwrite]'")
+            return
+        _store(target, "init_file", words[0] if words else "0", path, node, ctx)
+        target["init_overwrite"] = overwrite
+
+
+@dataclass
+class VmacValue(Spec):
+    """``use_vmac [NAME]``: a macvlan with the VRRP virtual MAC, optionally named."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if not _no_block(node, ctx):
+            return
+        if len(node.args) > 1:
+            ctx.error(node, node.name, "vipd reads 'use_vmac [NAME]'; MAC and other options are not supported")
+            return
+        target["use_vmac"] = True
+        ctx.mark((*path, "use_vmac"), node, node.name)
+        if node.args:
+            _store(target, "vmac_name", node.args[0].text, path, node, ctx)
+
+
+@dataclass
+class Deprecated(Spec):
+    """A keepalived keyword kept for compatibility: read by ``inner``, with a warning."""
+
+    inner: Spec = field(default_factory=Spec)
+    message: str = ""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        ctx.warning(node, node.name, f"deprecated in keepalived: {self.message}")
+        self.inner.apply(node, target, path, ctx)
+
+
+def _weight_options(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, Any] | None:
+    """``[weight W [reverse|noreverse]]`` after a tracked name."""
+    rest = words[1:]
+    out: dict[str, Any] = {}
+    if not rest:
+        return out
+    texts = [t.text for t in rest]
+    if (
+        texts[0] != "weight"
+        or len(texts) < 2
+        or len(texts) > 3
+        or (len(texts) == 3 and texts[2] not in ("reverse", "noreverse"))
+    ):
+        ctx.error(rest[0], keyword, f"{words[0].text}: expected 'NAME [weight W [reverse]]', got {' '.join(texts)!r}")
+        return None
+    out["weight"] = texts[1]
+    out["reverse"] = len(texts) == 3 and texts[2] == "reverse"
+    return out
+
+
+def parse_track_interface(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, Any] | None:
+    """One ``track_interface`` line: ``IF [weight W [reverse]]``."""
+    opts = _weight_options(words, ctx, keyword)
+    return None if opts is None else {"interface": words[0].text, **opts}
+
+
+def parse_track_ref(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, Any] | None:
+    """One ``track_script`` / ``track_file`` / ``track_process`` line: ``NAME [weight W [reverse]]``."""
+    opts = _weight_options(words, ctx, keyword)
+    return None if opts is None else {"name": words[0].text, **opts}
+
+
+_ROUTE_ADDR_KWS = frozenset({"src", "via", "gw", "or", "from", "to"})
+_ROUTE_VALUE_KWS = frozenset(
+    {
+        "dev", "oif", "iif", "table", "lookup", "metric", "priority", "preference", "pref", "order", "scope",
+        "proto", "protocol", "realm", "realms", "mtu", "advmss", "tos", "dsfield", "fwmark", "weight", "encap",
+        "uidrange", "sport", "dport", "ip_proto", "ipproto", "goto", "suppress_prefixlength", "suppress_ifgroup",
+        "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "initcwnd", "initrwnd", "features",
+        "congctl", "expires", "quickack", "fastopen_no_cookie", "hoplimit", "track_group", "type", "tunnel_id",
+        "nat", "map",
+    }
+)  # fmt: skip
+_ANY_ADDR = frozenset({"default", "any", "all"})
+
+
+def _valid_prefix(text: str) -> bool:
+    if text in _ANY_ADDR:
+        return True
+    addr_text, slash, plen = text.partition("/")
+    try:
+        addr = ipaddress.ip_address(addr_text)
+    except ValueError:
+        return False
+    if not slash:
+        return True
+    return plen.isdigit() and int(plen) <= (32 if addr.version == 4 else 128)
+
+
+def _parse_route_words(words: list[Token], ctx: Ctx, keyword: str, rule: bool) -> dict[str, Any] | None:
+    texts = [t.text for t in words]
+    ok = True
+    dest_seen = rule
+    i = 0
+    while i < len(words):
+        t = texts[i]
+        if t in _ROUTE_ADDR_KWS:
+            if i + 1 >= len(words):
+                ctx.error(words[i], keyword, f"'{t}' needs an address")
+                return None
+            value = texts[i + 1]
+            if not _valid_prefix(value) or (value in _ANY_ADDR and t not in ("to", "from")):
+                ctx.error(words[i + 1], keyword, f"invalid address {value!r} after '{t}'")
+                ok = False
+            if t == "or":
+                ctx.warning(words[i], keyword, "'or' for routes is deprecated in keepalived; use 'nexthop'")
+            elif t == "gw":
+                ctx.warning(words[i], keyword, "'gw' for routes is deprecated in keepalived; use 'via'")
+            dest_seen = dest_seen or t == "to"
+            i += 2
+        elif t in _ROUTE_VALUE_KWS:
+            i += 2
+        elif not dest_seen and ("." in t or ":" in t or "/" in t or t in _ANY_ADDR):
+            if not _valid_prefix(t):
+                ctx.error(words[i], keyword, f"invalid destination {t!r}")
+                ok = False
+            dest_seen = True
+            i += 1
+        else:
+            i += 1
+    if rule and ok and not ({"preference", "priority", "pref", "order"} & set(texts)):
+        ctx.warning(
+            words[0],
+            keyword,
+            "rule has no preference: keepalived assigns one (16384, 16383, ...) and warns; write 'preference N'",
+        )
+    return {"words": texts, "line": words[0].line} if ok else None
+
+
+def parse_route(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, Any] | None:
+    """One route line (``ip route`` syntax): addresses are checked, the words kept."""
+    return _parse_route_words(words, ctx, keyword, rule=False)
+
+
+def parse_rule(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, Any] | None:
+    """One rule line (``ip rule`` syntax): addresses are checked, the words kept."""
+    return _parse_route_words(words, ctx, keyword, rule=True)
+
+
+def parse_member(words: list[Token], ctx: Ctx, keyword: str) -> str:
+    """One sync-group member name."""
+    return words[0].text

@@ -21,7 +21,21 @@ from vipd.config.diagnostics import ConfigError, Diagnostic, DiagnosticSink
 from vipd.config.grammar import Ctx, Loc, Path, Raw, read_block
 from vipd.config.keywords import TOP, TOPLEVEL_ONLY
 from vipd.config.lexer import Lexer, Line
-from vipd.config.model import Authentication, Config, GlobalDefs, VirtualAddress, VrrpInstance
+from vipd.config.model import (
+    Authentication,
+    Config,
+    GlobalDefs,
+    Route,
+    Script,
+    SyncGroup,
+    TrackFile,
+    TrackInterface,
+    TrackProcess,
+    TrackRef,
+    VirtualAddress,
+    VrrpInstance,
+    VrrpScript,
+)
 from vipd.config.tree import build_tree
 
 
@@ -96,7 +110,8 @@ def _load(lines: Sequence[Line], sink: DiagnosticSink, source: str) -> LoadResul
         raw: Raw = {}
         read_block(tree, TOP, raw, (), ctx, "<top>")
         config = _validate(raw, ctx, source)
-        rules.check(config, ctx.locs, sink)
+        defined = {key: set(raw.get(key, {})) for key in (*_NAMED_SECTIONS, "vrrp_instances")}
+        rules.check(config, ctx.locs, sink, defined)
     except RecursionError:  # pragma: no cover - absurdly deep nesting
         sink.error(source, 0, "config", "blocks nested too deeply")
         raise ConfigError(sink.sorted()) from None
@@ -107,6 +122,24 @@ def _load(lines: Sequence[Line], sink: DiagnosticSink, source: str) -> LoadResul
 
 
 _GARP_FIELDS = ("garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat")
+_FROM_GLOBAL = (
+    ("skip_check_adv_addr", "vrrp_skip_check_adv_addr"),
+    ("check_unicast_src", "vrrp_check_unicast_src"),
+    ("higher_prio_send_advert", "vrrp_higher_prio_send_advert"),
+    ("down_timer_adverts", "vrrp_down_timer_adverts"),
+    ("v3_checksum_as_v2", "v3_checksum_as_v2"),
+)
+_NAMED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
+    "vrrp_scripts": (VrrpScript, "vrrp_script"),
+    "vrrp_sync_groups": (SyncGroup, "vrrp_sync_group"),
+    "track_files": (TrackFile, "track_file"),
+    "vrrp_track_processes": (TrackProcess, "vrrp_track_process"),
+}
+_LIST_SECTIONS: dict[str, type[BaseModel]] = {
+    "static_ipaddress": VirtualAddress,
+    "static_routes": Route,
+    "static_rules": Route,
+}
 
 
 def _validate(raw: Raw, ctx: Ctx, source: str) -> Config:
@@ -128,7 +161,36 @@ def _validate(raw: Raw, ctx: Ctx, source: str) -> Config:
             instances[name] = VrrpInstance.model_validate(data)
         except ValidationError as err:
             _translate(err, ("vrrp_instances", name), data, ctx, f"vrrp_instance {name}", source)
-    return Config(global_defs=g, vrrp_instances=instances, source=source)
+    sections: dict[str, Any] = {}
+    for key, (model, what) in _NAMED_SECTIONS.items():
+        good: dict[str, Any] = {}
+        for name, item in raw.get(key, {}).items():
+            data = dict(item)
+            if model is VrrpScript and "timeout" not in data:
+                data["timeout"] = data.get("interval", 1.0)
+            if model is SyncGroup and not data.get("group"):
+                loc = ctx.locs[(key, name)]
+                ctx.sink.error(
+                    loc.file,
+                    loc.line,
+                    loc.keyword,
+                    f"{name} has no members: list the instances in 'group {{ ... }}' (keepalived drops the group)",
+                )
+                continue
+            try:
+                good[name] = model.model_validate(data)
+            except ValidationError as err:
+                _translate(err, (key, name), data, ctx, f"{what} {name}", source)
+        sections[key] = good
+    for key, item_model in _LIST_SECTIONS.items():
+        items = []
+        for i, item in enumerate(raw.get(key, [])):
+            try:
+                items.append(item_model.model_validate(item))
+            except ValidationError as err:
+                _translate(err, (key, i), item, ctx, key, source)
+        sections[key] = items
+    return Config(global_defs=g, vrrp_instances=instances, source=source, **sections)
 
 
 def _fill_instance(i_raw: Raw, g: GlobalDefs) -> Raw:
@@ -143,6 +205,15 @@ def _fill_instance(i_raw: Raw, g: GlobalDefs) -> Raw:
         data["version"] = 3 if v6 else g.vrrp_version
     for key in _GARP_FIELDS:
         data.setdefault(key, getattr(g, "vrrp_" + key))
+    if g.vrrp_garp_lower_prio_delay is not None:
+        data.setdefault("garp_lower_prio_delay", g.vrrp_garp_lower_prio_delay)
+    if g.vrrp_garp_lower_prio_repeat is not None:
+        data.setdefault("garp_lower_prio_repeat", g.vrrp_garp_lower_prio_repeat)
+    data.setdefault("strict_mode", g.vrrp_strict)
+    if g.vrrp_lower_prio_no_advert is not None:
+        data.setdefault("lower_prio_no_advert", g.vrrp_lower_prio_no_advert)
+    for key, gkey in _FROM_GLOBAL:
+        data.setdefault(key, getattr(g, gkey))
     return data
 
 
@@ -230,4 +301,16 @@ def _field_ranges(*models: type[BaseModel]) -> dict[str, str]:
     return out
 
 
-_RANGES = _field_ranges(GlobalDefs, VrrpInstance, VirtualAddress, Authentication)
+_RANGES = _field_ranges(
+    GlobalDefs,
+    VrrpInstance,
+    VirtualAddress,
+    Authentication,
+    Script,
+    TrackInterface,
+    TrackRef,
+    VrrpScript,
+    TrackFile,
+    TrackProcess,
+    SyncGroup,
+)

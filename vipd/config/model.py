@@ -154,6 +154,196 @@ class Authentication(_Model):
     auth_pass: Annotated[str, Field(min_length=1, max_length=8)]
 
 
+Weight = Annotated[Int, Field(ge=-253, le=253)]
+"""A tracker weight: added to the priority while OK (positive) or subtracted while failing
+(negative); 0 means "FAULT when failing"."""
+
+
+class Script(_Model):
+    """A command keepalived runs: ``notify_*`` hooks and ``vrrp_script``'s ``script``.
+
+    keepalived splits the command string on whitespace (quotes inside it group
+    words) and executes it directly, without a shell, unless it starts with
+    ``<`` (``"</dev/tcp/127.0.0.1/80"``), which keepalived hands to ``/bin/sh``.
+
+    Attributes:
+        command: the command string as written (one word of the config line).
+        argv: the command split into arguments; ``argv[0]`` is the program.
+        user: user to run it as (``notify_* CMD USER [GROUP]``), ``None`` = default.
+        group: group to run it as, ``None`` = the user's group.
+    """
+
+    command: Annotated[str, Field(min_length=1)]
+    argv: list[str]
+    user: str | None = None
+    group: str | None = None
+
+    @property
+    def needs_shell(self) -> bool:
+        """True for keepalived's ``</path`` form, which only a shell can run."""
+        return self.command.lstrip().startswith("<")
+
+
+class TrackInterface(_Model):
+    """One ``track_interface`` line: ``IF [weight W [reverse]]``.
+
+    Attributes:
+        interface: interface whose link state is tracked.
+        weight: -253..253; 0 (default) = the instance goes FAULT when the link is down.
+        reverse: invert the weight's sense (keepalived ``reverse``).
+    """
+
+    interface: IfName
+    weight: Weight = 0
+    reverse: bool = False
+
+
+class TrackRef(_Model):
+    """One ``track_script`` / ``track_file`` / ``track_process`` line: ``NAME [weight W [reverse]]``.
+
+    Attributes:
+        name: the ``vrrp_script`` / ``track_file`` / ``vrrp_track_process`` tracked.
+        weight: overrides the tracked object's own weight; ``None`` = use it.
+        reverse: invert the weight's sense.
+    """
+
+    name: str
+    weight: Weight | None = None
+    reverse: bool = False
+
+
+class Route(_Model):
+    """One ``virtual_routes`` / ``static_routes`` line (``ip route`` syntax), or a rule line.
+
+    vipd keeps the words as written (addresses checked); it does not install
+    routes or rules yet.
+
+    Attributes:
+        words: the line's words (``["192.168.0.0/24", "via", "192.0.2.1", "dev", "eth0"]``).
+        line: where it was written (not part of equality).
+    """
+
+    words: list[str]
+    line: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Route):
+            return NotImplemented
+        return self.words == other.words
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.words))
+
+
+class VrrpScript(_Model):
+    """``vrrp_script NAME { ... }``: a periodic health-check command.
+
+    Attributes:
+        name: the script name ``track_script`` refers to.
+        script: the command (required: keepalived drops a vrrp_script without one).
+        interval: seconds between runs (default 1).
+        timeout: seconds before a run counts as failed; ``None`` = ``interval``.
+        weight: -253..253 (default 0: failure puts the instance in FAULT).
+        weight_reverse: ``weight W reverse``.
+        rise: successes needed to become OK (default 1).
+        fall: failures needed to become KO (default 1).
+        user, group: who runs it (``None`` = ``script_user`` / the default).
+        init_fail: start in the failed state (default: OK).
+    """
+
+    name: str
+    script: Script
+    interval: Annotated[Seconds, Field(gt=0, le=86400)] = 1.0
+    timeout: Annotated[Seconds, Field(gt=0, le=86400)] | None = None
+    weight: Weight = 0
+    weight_reverse: bool = False
+    rise: Annotated[Int, Field(ge=1, le=10000)] = 1
+    fall: Annotated[Int, Field(ge=1, le=10000)] = 1
+    user: str | None = None
+    group: str | None = None
+    init_fail: Bool = False
+
+
+class TrackFile(_Model):
+    """``track_file NAME { ... }``: an integer read from a file, times a weight.
+
+    Attributes:
+        name: the name ``track_file { NAME }`` refers to.
+        file: path of the file.
+        weight: multiplier -253..253 (default 1; 0 = non-zero content means FAULT).
+        reverse: invert the weight's sense.
+        init_file: create the file with this value at start (``init_file [V]``; V default 0).
+        init_overwrite: overwrite an existing file (``init_file V overwrite``).
+    """
+
+    name: str
+    file: Annotated[str, Field(min_length=1)]
+    weight: Weight = 1
+    reverse: bool = False
+    init_file: Int | None = None
+    init_overwrite: bool = False
+
+
+class TrackProcess(_Model):
+    """``vrrp_track_process NAME { ... }``: presence of a process.
+
+    Attributes:
+        name: the name ``track_process { NAME }`` refers to.
+        process: process name (``comm``), or full command line with ``full_command``.
+        args: arguments to match (``process NAME ARGS...``).
+        param_match: ``initial`` or ``partial`` argument matching, ``None`` = exact.
+        full_command: match the whole command line, not the name.
+        weight: -253..253 (default 0: absence puts the instance in FAULT).
+        reverse: invert the weight's sense.
+        quorum: minimum number of matching processes (default 1).
+        quorum_max: maximum number (``None`` = no maximum).
+        delay: seconds to wait before acting on a change (``delay``), both ways.
+        terminate_delay: seconds to wait after a process goes away.
+        fork_delay: seconds to wait after a process starts.
+    """
+
+    name: str
+    process: Annotated[str, Field(min_length=1)]
+    args: list[str] = Field(default_factory=list)
+    param_match: Literal["initial", "partial"] | None = None
+    full_command: Bool = False
+    weight: Weight = 0
+    reverse: bool = False
+    quorum: Annotated[Int, Field(ge=0, le=65535)] = 1
+    quorum_max: Annotated[Int, Field(ge=0, le=65535)] | None = None
+    delay: Annotated[Seconds, Field(ge=0, le=86400)] = 0.0
+    terminate_delay: Annotated[Seconds, Field(ge=0, le=86400)] | None = None
+    fork_delay: Annotated[Seconds, Field(ge=0, le=86400)] | None = None
+
+
+class SyncGroup(_Model):
+    """``vrrp_sync_group NAME { group { VI_1 VI_2 } ... }``: instances that change state together.
+
+    Attributes:
+        name: group name.
+        group: member instance names (each instance in at most one group).
+        track_interface, track_script, track_file, track_process: trackers applied
+            to every member.
+        notify_master, notify_backup, notify_fault, notify_stop: hooks run on the
+            group's transitions; ``notify``: generic hook (``GROUP NAME STATE 0``).
+        sync_group_tracking_weight: let members' tracker weights apply (keepalived
+            ignores them in a sync group otherwise).
+    """
+
+    name: str
+    group: list[str]
+    track_interface: list[TrackInterface] = Field(default_factory=list)
+    track_script: list[TrackRef] = Field(default_factory=list)
+    track_file: list[TrackRef] = Field(default_factory=list)
+    track_process: list[TrackRef] = Field(default_factory=list)
+    notify_master: Script | None = None
+    notify_backup: Script | None = None
+    notify_fault: Script | None = None
+    notify_stop: Script | None = None
+    notify: Script | None = None
+    sync_group_tracking_weight: Bool = False
+
+
 class GlobalDefs(_Model):
     """The VRRP-relevant part of ``global_defs { ... }``.
 
@@ -167,6 +357,25 @@ class GlobalDefs(_Model):
         vrrp_garp_master_refresh: seconds between periodic re-announcements while
             master (default 0 = off).
         vrrp_garp_master_refresh_repeat: announcements per refresh (default 1).
+        vrrp_garp_lower_prio_delay, vrrp_garp_lower_prio_repeat: the GARP burst a
+            master sends when it hears a lower priority (seconds / count; ``None`` =
+            the ``vrrp_garp_master_*`` values).
+        vrrp_garp_interval, vrrp_gna_interval: seconds between single GARPs / NAs
+            (default 0).
+        vrrp_mcast_group4, vrrp_mcast_group6: advert destinations (224.0.0.18, ff02::12).
+        vrrp_strict: enforce keepalived's strict RFC mode on every instance.
+        vrrp_check_unicast_src: accept unicast adverts only from listed peers.
+        vrrp_skip_check_adv_addr: do not compare the address list of adverts.
+        vrrp_lower_prio_no_advert: a master does not answer a lower-priority advert
+            (``None`` = keepalived's default: on in strict mode, off otherwise).
+        vrrp_higher_prio_send_advert: a yielding master sends one more advert.
+        vrrp_down_timer_adverts: adverts missed before master-down (RFC: 3).
+        v3_checksum_as_v2: VRRPv3/IPv4 checksum without the pseudo-header.
+        vrrp_startup_delay: seconds to wait before starting the instances.
+        dynamic_interfaces: allow interfaces that do not exist yet.
+        enable_script_security: refuse scripts writable by non-root users.
+        script_user, script_group: default user/group for scripts.
+        vrrp_notify_fifo, notify_fifo: FIFO paths for state events.
     """
 
     router_id: str | None = None
@@ -175,6 +384,26 @@ class GlobalDefs(_Model):
     vrrp_garp_master_repeat: Annotated[Int, Field(ge=0, le=10000)] = 5
     vrrp_garp_master_refresh: Annotated[Seconds, Field(ge=0, le=86400)] = 0.0
     vrrp_garp_master_refresh_repeat: Annotated[Int, Field(ge=0, le=10000)] = 1
+    vrrp_garp_lower_prio_delay: Annotated[Seconds, Field(ge=0, le=86400)] | None = None
+    vrrp_garp_lower_prio_repeat: Annotated[Int, Field(ge=0, le=10000)] | None = None
+    vrrp_garp_interval: Annotated[Seconds, Field(ge=0, le=4294.967295)] = 0.0
+    vrrp_gna_interval: Annotated[Seconds, Field(ge=0, le=4294.967295)] = 0.0
+    vrrp_mcast_group4: IPv4Address = IPv4Address("224.0.0.18")
+    vrrp_mcast_group6: IPv6Address = IPv6Address("ff02::12")
+    vrrp_strict: Bool = False
+    vrrp_check_unicast_src: Bool = False
+    vrrp_skip_check_adv_addr: Bool = False
+    vrrp_lower_prio_no_advert: Bool | None = None
+    vrrp_higher_prio_send_advert: Bool = False
+    vrrp_down_timer_adverts: Annotated[Int, Field(ge=1, le=100)] = 3
+    v3_checksum_as_v2: Bool = False
+    vrrp_startup_delay: Annotated[Seconds, Field(ge=0, le=86400)] = 0.0
+    dynamic_interfaces: Bool = False
+    enable_script_security: Bool = False
+    script_user: str | None = None
+    script_group: str | None = None
+    vrrp_notify_fifo: str | None = None
+    notify_fifo: str | None = None
 
 
 class VrrpInstance(_Model):
@@ -206,6 +435,33 @@ class VrrpInstance(_Model):
         unicast_src_ip: source address for adverts (keepalived ``unicast_src_ip``
             or ``mcast_src_ip``); ``None`` = the interface's primary address.
         unicast_peer: peers to send adverts to by unicast; empty = multicast.
+        unicast_ttl: TTL of unicast adverts (``None`` = 255).
+        unicast_fault_no_peer: go FAULT (rather than multicast) with no peers.
+        check_unicast_src: accept unicast adverts only from ``unicast_peer``
+            (default: ``global_defs`` ``vrrp_check_unicast_src``).
+        mcast_dst_ip: multicast group for this instance (``None`` = the global one).
+        native_ipv6: force IPv6 (deprecated in keepalived; the family comes from the VIPs).
+        virtual_ipaddress_excluded: addresses moved with the state but not listed in
+            adverts (any family).
+        virtual_routes, virtual_rules: routes/rules installed while master
+            (``ip route`` / ``ip rule`` syntax, kept as words).
+        track_interface, track_script, track_file, track_process: trackers that
+            adjust the priority or force FAULT.
+        dont_track_primary: ignore link faults of ``interface`` itself.
+        notify_master, notify_backup, notify_fault, notify_stop, notify_deleted,
+        notify_master_rx_lower_pri: hooks run on entering that state; ``notify``:
+            generic hook called with ``INSTANCE NAME STATE PRIORITY``.
+        use_vmac: put the VIPs on a macvlan with the VRRP virtual MAC;
+            ``vmac_name`` names it; ``vmac_xmit_base``: send adverts on the base interface.
+        accept: a non-owner master accepts traffic to its VIPs (keepalived default:
+            on, off in strict mode; ``no_accept`` turns it off).
+        strict_mode: keepalived strict RFC mode (default: global ``vrrp_strict``).
+        skip_check_adv_addr, lower_prio_no_advert, higher_prio_send_advert,
+        v3_checksum_as_v2: per-instance versions of the ``global_defs`` settings.
+        garp_lower_prio_delay, garp_lower_prio_repeat: seconds / count of the GARP
+            burst when a lower-priority advert is heard as master (default: the
+            ``garp_master_*`` values).
+        down_timer_adverts: adverts missed before master-down, 1..100 (RFC: 3).
     """
 
     name: str
@@ -226,10 +482,59 @@ class VrrpInstance(_Model):
     garp_master_refresh_repeat: Annotated[Int, Field(ge=0, le=10000)] = 1
     unicast_src_ip: IPAddress | None = None
     unicast_peer: list[IPAddress] = Field(default_factory=list)
+    unicast_ttl: Annotated[Int, Field(ge=1, le=255)] | None = None
+    unicast_fault_no_peer: Bool = False
+    check_unicast_src: Bool = False
+    mcast_dst_ip: IPAddress | None = None
+    native_ipv6: Bool = False
+    virtual_ipaddress_excluded: list[VirtualAddress] = Field(default_factory=list)
+    virtual_routes: list[Route] = Field(default_factory=list)
+    virtual_rules: list[Route] = Field(default_factory=list)
+    track_interface: list[TrackInterface] = Field(default_factory=list)
+    track_script: list[TrackRef] = Field(default_factory=list)
+    track_file: list[TrackRef] = Field(default_factory=list)
+    track_process: list[TrackRef] = Field(default_factory=list)
+    dont_track_primary: Bool = False
+    notify_master: Script | None = None
+    notify_backup: Script | None = None
+    notify_fault: Script | None = None
+    notify_stop: Script | None = None
+    notify_deleted: Script | None = None
+    notify_master_rx_lower_pri: Script | None = None
+    notify: Script | None = None
+    use_vmac: Bool = False
+    vmac_name: IfName | None = None
+    vmac_xmit_base: Bool = False
+    accept: Bool = True
+    strict_mode: Bool = False
+    skip_check_adv_addr: Bool = False
+    lower_prio_no_advert: Bool = False
+    higher_prio_send_advert: Bool = False
+    garp_lower_prio_delay: Annotated[Seconds, Field(ge=0, le=86400)] = 5.0
+    garp_lower_prio_repeat: Annotated[Int, Field(ge=0, le=10000)] = 5
+    down_timer_adverts: Annotated[Int, Field(ge=1, le=100)] = 3
+    v3_checksum_as_v2: Bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dependent_defaults(cls, data: Any) -> Any:
+        """keepalived's defaults that follow other fields (lower-prio GARPs, strict mode)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        data.setdefault("garp_lower_prio_delay", data.get("garp_master_delay", 5.0))
+        data.setdefault("garp_lower_prio_repeat", data.get("garp_master_repeat", 5))
+        strict = data.get("strict_mode", False)
+        if isinstance(strict, bool):
+            data.setdefault("accept", not strict)
+            data.setdefault("lower_prio_no_advert", strict)
+        return data
 
     @property
     def family(self) -> Literal[4, 6]:
         """Address family of the instance: from its VIPs, else its unicast addresses, else 4."""
+        if self.native_ipv6:
+            return 6
         for vip in self.virtual_ipaddress:
             return vip.family
         for addr in (self.unicast_src_ip, *self.unicast_peer):
@@ -244,9 +549,22 @@ class Config(_Model):
     Attributes:
         global_defs: the ``global_defs`` block (defaults when absent).
         vrrp_instances: ``vrrp_instance`` blocks by name, in file order.
+        vrrp_scripts: ``vrrp_script`` blocks by name.
+        vrrp_sync_groups: ``vrrp_sync_group`` blocks by name.
+        track_files: ``track_file`` (``vrrp_track_file``) blocks by name.
+        vrrp_track_processes: ``vrrp_track_process`` blocks by name.
+        static_ipaddress, static_routes, static_rules: keepalived's permanent
+            addresses/routes/rules (parsed and checked; vipd does not install them).
         source: path of the main configuration file (``"<string>"`` for text).
     """
 
     global_defs: GlobalDefs = Field(default_factory=GlobalDefs)
     vrrp_instances: dict[str, VrrpInstance] = Field(default_factory=dict)
+    vrrp_scripts: dict[str, VrrpScript] = Field(default_factory=dict)
+    vrrp_sync_groups: dict[str, SyncGroup] = Field(default_factory=dict)
+    track_files: dict[str, TrackFile] = Field(default_factory=dict)
+    vrrp_track_processes: dict[str, TrackProcess] = Field(default_factory=dict)
+    static_ipaddress: list[VirtualAddress] = Field(default_factory=list)
+    static_routes: list[Route] = Field(default_factory=list)
+    static_rules: list[Route] = Field(default_factory=list)
     source: str = ""

@@ -7,7 +7,9 @@ masters without them. Every rule has a test in ``tests/unit/config``.
 
 from __future__ import annotations
 
+import difflib
 from decimal import Decimal
+from typing import Any
 
 from vipd.config.diagnostics import DiagnosticSink
 from vipd.config.grammar import Loc, Path
@@ -37,13 +39,26 @@ class _Where:
         return tuple(path) in self.locs
 
 
-def check(config: Config, locs: dict[Path, Loc], sink: DiagnosticSink) -> None:
-    """Run every cross-field rule on ``config``; report into ``sink``."""
+def check(
+    config: Config, locs: dict[Path, Loc], sink: DiagnosticSink, defined: dict[str, set[str]] | None = None
+) -> None:
+    """Run every cross-field rule on ``config``; report into ``sink``.
+
+    ``defined`` names every object written in the file per section (including
+    ones that failed validation), so that a reference to a broken object is not
+    also reported as undefined.
+    """
     where = _Where(locs, config.source)
+    defined = defined or {}
     for inst in config.vrrp_instances.values():
         _check_instance(inst, where, sink)
+        _check_strict(inst, where, sink)
+        _check_misc(inst, where, sink)
     _check_vrids(config, where, sink)
     _check_vips_across(config, where, sink)
+    _check_refs(config, where, sink, defined)
+    _check_scripts(config, where, sink)
+    _check_globals(config, where, sink)
 
 
 def _report(sink: DiagnosticSink, loc: Loc, message: str, keyword: str | None = None) -> None:
@@ -225,3 +240,142 @@ def _check_vips_across(config: Config, where: _Where, sink: DiagnosticSink) -> N
                 )
             elif prev is None:
                 owner[vip.address] = (inst.name, i)
+
+
+def _close(name: str, options: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_refs(config: Config, where: _Where, sink: DiagnosticSink, defined: dict[str, set[str]]) -> None:
+    """Trackers refer to defined objects; sync groups to existing instances."""
+    kinds = (
+        ("track_script", "vrrp_scripts", "vrrp_script"),
+        ("track_file", "track_files", "track_file"),
+        ("track_process", "vrrp_track_processes", "vrrp_track_process"),
+    )
+    owners: list[tuple[tuple[str, str], Any]] = [
+        *((("vrrp_instances", n), i) for n, i in config.vrrp_instances.items()),
+        *((("vrrp_sync_groups", n), g) for n, g in config.vrrp_sync_groups.items()),
+    ]
+    for base, obj in owners:
+        for attr, section, what in kinds:
+            names = defined.get(section, set())
+            for i, ref in enumerate(getattr(obj, attr)):
+                if ref.name not in names:
+                    _report(
+                        sink,
+                        where(*base, attr, i),
+                        f"{what} {ref.name!r} is not defined{_close(ref.name, names)}",
+                    )
+    member_of: dict[str, str] = {}
+    for gname, group in config.vrrp_sync_groups.items():
+        for i, member in enumerate(group.group):
+            loc = where("vrrp_sync_groups", gname, "group", i)
+            if member not in config.vrrp_instances and member not in defined.get("vrrp_instances", set()):
+                _report(sink, loc, f"no vrrp_instance {member!r}{_close(member, set(config.vrrp_instances))}")
+            elif member in member_of:
+                _report(sink, loc, f"{member} is already in vrrp_sync_group {member_of[member]}")
+            else:
+                member_of[member] = gname
+    for gname, group in config.vrrp_sync_groups.items():
+        if group.sync_group_tracking_weight:
+            continue
+        for member in group.group:
+            inst = config.vrrp_instances.get(member)
+            if inst is None or member_of.get(member) != gname:
+                continue
+            weighted = [t for t in (*inst.track_interface,) if t.weight] + [
+                t for t in (*inst.track_script, *inst.track_file, *inst.track_process) if t.weight
+            ]
+            if weighted:
+                loc = where("vrrp_instances", member)
+                sink.warning(
+                    loc.file,
+                    loc.line,
+                    "vrrp_sync_group",
+                    f"{member} is in vrrp_sync_group {gname}: keepalived ignores its trackers' weights unless "
+                    "the group sets sync_group_tracking_weight",
+                )
+
+
+def _check_scripts(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """keepalived flags scripts without enable_script_security as a SECURITY VIOLATION."""
+    if config.global_defs.enable_script_security:
+        return
+    first: Loc | None = None
+    for name in config.vrrp_scripts:
+        first = first or where("vrrp_scripts", name, "script")
+    hooks = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify_deleted", "notify")
+    for section, objs in (("vrrp_instances", config.vrrp_instances), ("vrrp_sync_groups", config.vrrp_sync_groups)):
+        for name, obj in objs.items():
+            for hook in hooks:
+                if getattr(obj, hook, None) is not None:
+                    first = first or where(section, name, hook)
+    if first is not None:
+        sink.warning(
+            first.file,
+            first.line,
+            first.keyword,
+            "scripts are configured but global_defs has no enable_script_security: keepalived reports this "
+            "as a SECURITY VIOLATION (exit 6); set it and script_user",
+        )
+
+
+def _check_globals(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    g = config.global_defs
+    for key in ("vrrp_garp_interval", "vrrp_gna_interval"):
+        if where.has("global_defs", key) and getattr(g, key) == 0:
+            loc = where("global_defs", key)
+            sink.warning(
+                loc.file,
+                loc.line,
+                key,
+                "0 is keepalived's default, but keepalived rejects an explicit 0 (range 0.000001..4294.967295); "
+                "remove the line",
+            )
+
+
+def _check_strict(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:
+    """keepalived's vrrp_strict / strict_mode rules (keepalived 'fixes' these; vipd refuses)."""
+    base = ("vrrp_instances", inst.name)
+    if not inst.strict_mode:
+        if inst.family == 6 and not inst.unicast_peer and inst.virtual_ipaddress:
+            first = inst.virtual_ipaddress[0]
+            if not first.address.is_link_local:
+                loc = where(*base, "virtual_ipaddress", 0)
+                sink.warning(
+                    loc.file,
+                    loc.line,
+                    loc.keyword,
+                    f"the first IPv6 VIP should be link-local (RFC 5798 §5.2.9), got {first.address}",
+                )
+        return
+    why = " (strict mode: vrrp_strict / strict_mode)"
+    if (inst.state == "MASTER") != (inst.priority == 255) and inst.state is not None:
+        _report(
+            sink,
+            where(*base, "state"),
+            f"state {inst.state} must match being the address owner (priority 255), priority is {inst.priority}{why}",
+        )
+    if inst.authentication is not None:
+        _report(sink, where(*base, "authentication"), "authentication is not allowed" + why)
+    if inst.unicast_peer:
+        _report(sink, where(*base, "unicast_peer"), "unicast peers are not allowed" + why)
+    if not inst.virtual_ipaddress and inst.version == 2:
+        loc = where(*base)
+        sink.error(loc.file, loc.line, "virtual_ipaddress", f"vrrp_instance {inst.name}: no VIP given{why}")
+    if inst.family == 6 and inst.virtual_ipaddress and not inst.virtual_ipaddress[0].address.is_link_local:
+        _report(sink, where(*base, "virtual_ipaddress", 0), "the first IPv6 VIP must be link-local" + why)
+    if inst.preempt_delay and where.has(*base, "preempt_delay"):
+        _report(sink, where(*base, "preempt_delay"), "preempt_delay is not allowed" + why)
+
+
+def _check_misc(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:
+    base = ("vrrp_instances", inst.name)
+    if inst.nopreempt and inst.preempt_delay and where.has(*base, "preempt_delay"):
+        loc = where(*base, "preempt_delay")
+        sink.warning(loc.file, loc.line, "preempt_delay", "has no effect with nopreempt")
+    if inst.accept is False and inst.priority == 255:
+        loc = where(*base, "accept")
+        sink.warning(loc.file, loc.line, loc.keyword, "an address owner (priority 255) always accepts")

@@ -16,11 +16,11 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from vipd.config.model import Config, VrrpInstance
-from vipd.fsm import Params, VrrpMachine
+from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import SCOPES, LinkInfo, Netlink, VipSpec
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_advert
@@ -92,6 +92,14 @@ class Daemon:
         self._netlink: Netlink | None = None
         self._stop = asyncio.Event()
         self._limiter = RateLimiter()
+        self.driver_hooks: list[Callable[[InstanceDriver, VrrpInstance], None]] = []
+        """Called for every new driver before it starts (notify runners attach here)."""
+        self.started_hooks: list[Callable[[], Awaitable[None]]] = []
+        """Awaited once every instance has started (control socket, metrics, READY=1)."""
+        self.stopping_hooks: list[Callable[[], Awaitable[None]]] = []
+        """Awaited when a stop is requested, before the instances stop (STOPPING=1)."""
+        self.stopped_hooks: list[Callable[[], Awaitable[None]]] = []
+        """Awaited after the instances stopped (drain notify queues, close servers)."""
 
     # ------------------------------------------------------------------ run
 
@@ -111,9 +119,15 @@ class Daemon:
             log.info("vipd started: %d instance(s)", len(self.drivers))
             for driver in self.drivers.values():
                 driver.start()
+            for hook in self.started_hooks:
+                await hook()
             await self._stop.wait()
+            for hook in self.stopping_hooks:
+                await hook()
             log.info("stopping: sending priority 0 where master and removing addresses")
             await asyncio.gather(*(d.stop() for d in self.drivers.values()))
+            for hook in self.stopped_hooks:
+                await hook()
             return 0
         finally:
             self._close()
@@ -147,74 +161,83 @@ class Daemon:
         return info
 
     async def _build(self, loop: asyncio.AbstractEventLoop) -> None:
-        assert self._netlink is not None
         links: dict[str, LinkInfo] = {}
         for name, inst in self.config.vrrp_instances.items():
-            family = inst.family
-            link = await self._link(inst.interface, family)
-            links[inst.interface] = link
-            src = self._source_address(inst, link, family)
-            port = self._port(loop, inst.interface, family, link)
-            if inst.virtual_router_id in port.drivers:
-                other = port.drivers[inst.virtual_router_id][1].name
-                raise StartupError(f"{name} and {other} both use VRID {inst.virtual_router_id} on {inst.interface}")
-            vips, targets = [], []
-            for vip in inst.virtual_ipaddress:
-                dev = vip.dev or inst.interface
-                if dev not in links:
-                    links[dev] = await self._link(dev, 4)
-                vlink = links[dev]
-                vips.append(
-                    VipSpec(
-                        address=vip.address,
-                        prefixlen=vip.prefixlen,
-                        ifindex=vlink.index,
-                        label=vip.label,
-                        broadcast=vip.brd,
-                        scope=scope_number(vip.scope),
-                    )
+            await self._build_instance(loop, name, inst, links)
+
+    async def _build_instance(
+        self, loop: asyncio.AbstractEventLoop, name: str, inst: VrrpInstance, links: dict[str, LinkInfo]
+    ) -> InstanceDriver:
+        """Open what ``inst`` needs, create its driver (not started) and register it by name and VRID."""
+        assert self._netlink is not None
+        family = inst.family
+        link = await self._link(inst.interface, family)
+        links[inst.interface] = link
+        src = self._source_address(inst, link, family)
+        port = self._port(loop, inst.interface, family, link)
+        if inst.virtual_router_id in port.drivers:
+            other = port.drivers[inst.virtual_router_id][1].name
+            raise StartupError(f"{name} and {other} both use VRID {inst.virtual_router_id} on {inst.interface}")
+        vips, targets = [], []
+        for vip in inst.virtual_ipaddress:
+            dev = vip.dev or inst.interface
+            if dev not in links:
+                links[dev] = await self._link(dev, 4)
+            vlink = links[dev]
+            vips.append(
+                VipSpec(
+                    address=vip.address,
+                    prefixlen=vip.prefixlen,
+                    ifindex=vlink.index,
+                    label=vip.label,
+                    broadcast=vip.brd,
+                    scope=scope_number(vip.scope),
                 )
-                targets.append(AnnounceTarget(vip.address, self._announcer(dev), vlink.mac))
-            auth_type, auth_data = auth_bytes(inst)
-            params = Params(
-                vrid=inst.virtual_router_id,
-                version=inst.version,
-                priority=inst.priority,
-                advertisement_interval=inst.advert_int,
-                primary_address=src,
-                addresses=tuple(v.address for v in inst.virtual_ipaddress),
-                preempt_mode=not inst.nopreempt,
-                preempt_delay=inst.preempt_delay,
-                auth_type=auth_type,
-                auth_data=auth_data,
-                garp_master_delay=inst.garp_master_delay,
-                garp_master_repeat=inst.garp_master_repeat,
-                garp_master_refresh=inst.garp_master_refresh,
-                garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
             )
-            tx = self._tx_socket(inst.interface, family, link, src)
-            driver = InstanceDriver(
-                name=name,
-                machine=VrrpMachine(params),
-                send_advert=self._sender(tx, inst, family, src, link.index),
-                vips=vips,
-                announce=targets,
-                addresses=self._netlink,
-                loop=loop,
-            )
-            self.drivers[name] = driver
-            port.drivers[inst.virtual_router_id] = (driver, inst)
-            log.info(
-                "(%s) VRRPv%d VRID %d on %s from %s, priority %d, advert_int %gs, %d VIP(s)",
-                name,
-                inst.version,
-                inst.virtual_router_id,
-                inst.interface,
-                src,
-                inst.priority,
-                inst.advert_int,
-                len(vips),
-            )
+            targets.append(AnnounceTarget(vip.address, self._announcer(dev), vlink.mac))
+        auth_type, auth_data = auth_bytes(inst)
+        params = Params(
+            vrid=inst.virtual_router_id,
+            version=inst.version,
+            priority=inst.priority,
+            advertisement_interval=inst.advert_int,
+            primary_address=src,
+            addresses=tuple(v.address for v in inst.virtual_ipaddress),
+            preempt_mode=not inst.nopreempt,
+            preempt_delay=inst.preempt_delay,
+            auth_type=auth_type,
+            auth_data=auth_data,
+            garp_master_delay=inst.garp_master_delay,
+            garp_master_repeat=inst.garp_master_repeat,
+            garp_master_refresh=inst.garp_master_refresh,
+            garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
+        )
+        tx = self._tx_socket(inst.interface, family, link, src)
+        driver = InstanceDriver(
+            name=name,
+            machine=VrrpMachine(params),
+            send_advert=self._sender(tx, inst, family, src, link.index),
+            vips=vips,
+            announce=targets,
+            addresses=self._netlink,
+            loop=loop,
+        )
+        self.drivers[name] = driver
+        port.drivers[inst.virtual_router_id] = (driver, inst)
+        log.info(
+            "(%s) VRRPv%d VRID %d on %s from %s, priority %d, advert_int %gs, %d VIP(s)",
+            name,
+            inst.version,
+            inst.virtual_router_id,
+            inst.interface,
+            src,
+            inst.priority,
+            inst.advert_int,
+            len(vips),
+        )
+        for hook in self.driver_hooks:
+            hook(driver, inst)
+        return driver
 
     def _source_address(self, inst: VrrpInstance, link: LinkInfo, family: int) -> IPAddress:
         if inst.unicast_src_ip is not None:
@@ -279,6 +302,90 @@ class Daemon:
 
         return send
 
+    # ------------------------------------------------------------------ views and reload
+
+    def instances(self) -> list[tuple[InstanceDriver, VrrpInstance]]:
+        """Every running instance with its config, in config order."""
+        by_name = {d.name: (d, inst) for port in self._ports.values() for d, inst in port.drivers.values()}
+        return [by_name[n] for n in self.config.vrrp_instances if n in by_name]
+
+    def interfaces(self) -> list[tuple[str, int, InterfaceStats]]:
+        """``(ifname, family, stats)`` of every receive socket."""
+        return [(p.ifname, p.family, p.stats) for p in self._ports.values()]
+
+    async def apply_config(self, new: Config) -> dict[str, list[str]]:
+        """Apply a validated config as a diff (SIGHUP / ``vipctl reload``; keepalived "reload").
+
+        Unchanged instances are not touched: their timers keep running, no advert
+        is skipped, their VIPs stay. Removed instances stop (priority 0 if master,
+        VIPs removed), except VIPs that a kept master instance now owns; changed
+        instances are restarted (stop, then start in Backup); added ones start.
+        Instances differing only in notify hooks keep running with the new hooks.
+
+        Returns:
+            ``{"unchanged": [...], "added": [...], "removed": [...], "changed": [...]}``.
+        Raises:
+            StartupError: an added/changed instance's interface is missing; nothing
+                was changed then.
+        """
+        loop = asyncio.get_running_loop()
+        old = self.config
+        hook_fields = [f for f in VrrpInstance.model_fields if f.startswith("notify")]
+
+        def same(a: VrrpInstance, b: VrrpInstance) -> bool:
+            blank = dict.fromkeys(hook_fields)
+            return a.model_copy(update=blank) == b.model_copy(update=blank)
+
+        diff: dict[str, list[str]] = {"unchanged": [], "added": [], "removed": [], "changed": []}
+        for name, inst in old.vrrp_instances.items():
+            if name not in new.vrrp_instances:
+                diff["removed"].append(name)
+            elif same(inst, new.vrrp_instances[name]):
+                diff["unchanged"].append(name)
+            else:
+                diff["changed"].append(name)
+        diff["added"] = [n for n in new.vrrp_instances if n not in old.vrrp_instances]
+        start = diff["added"] + diff["changed"]
+        # Pre-flight: every interface must exist before anything is stopped.
+        links: dict[str, LinkInfo] = {}
+        for name in start:
+            inst = new.vrrp_instances[name]
+            links[inst.interface] = await self._link(inst.interface, inst.family)
+            for vip in inst.virtual_ipaddress:
+                if vip.dev and vip.dev not in links:
+                    links[vip.dev] = await self._link(vip.dev, 4)
+        # VIPs a kept master owns under the new config must survive the stop of their old owner.
+        kept_master_vips = {
+            v for n in diff["unchanged"] if self.drivers[n].machine.state is State.MASTER for v in self.drivers[n].vips
+        }
+        stopping = [self.drivers[n] for n in diff["removed"] + diff["changed"] if n in self.drivers]
+        for d in stopping:
+            d.hand_over(kept_master_vips)
+        await asyncio.gather(*(d.stop() for d in stopping))
+        for d in stopping:
+            del self.drivers[d.name]
+            for port in self._ports.values():
+                for vrid, (pd, _inst) in list(port.drivers.items()):
+                    if pd is d:
+                        del port.drivers[vrid]
+        self.config = new
+        for name in diff["unchanged"]:
+            d = self.drivers[name]
+            for port in self._ports.values():
+                for vrid, (pd, _inst) in list(port.drivers.items()):
+                    if pd is d:
+                        port.drivers[vrid] = (d, new.vrrp_instances[name])
+            for hook in self.driver_hooks:
+                hook(d, new.vrrp_instances[name])
+        for name in start:
+            try:
+                driver = await self._build_instance(loop, name, new.vrrp_instances[name], links)
+            except StartupError as e:
+                log.error("(%s) cannot start after reload: %s", name, e)
+                continue
+            driver.start()
+        return diff
+
     # ------------------------------------------------------------------ receive
 
     def _on_packet(self, port: _Port, pkt: RxPacket) -> None:
@@ -302,6 +409,9 @@ class Daemon:
                 dst = pkt.dst if pkt.dst is not None else VRRP_MCAST6
                 received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=VRRP_TTL if unicast else pkt.ttl)
         except DecodeError as e:
+            owner = self._vrid_entry(port, pkt.data)
+            if owner is not None:  # per-instance error counters, as keepalived's (exporter's *_errors_total)
+                owner[0].stats.discards[e.reason] += 1
             self._drop(port, e.reason, f"from {pkt.src}: {e}", pkt.rx_time)
             return
         entry = port.drivers.get(received.advert.vrid)
@@ -320,17 +430,22 @@ class Daemon:
         driver.on_advert(received)
 
     @staticmethod
-    def _unicast_vrid(port: _Port, data: bytes) -> bool:
-        """Whether the VRID byte of this raw datagram belongs to a unicast instance (False if unreadable)."""
+    def _vrid_entry(port: _Port, data: bytes) -> tuple[InstanceDriver, VrrpInstance] | None:
+        """The instance whose VRID is in this raw datagram's VRID byte, or None if unreadable/unknown."""
         if port.family == 4:
             if len(data) < 20:
-                return False
+                return None
             at = (data[0] & 0x0F) * 4 + 1
         else:
             at = 1
         if len(data) <= at:
-            return False
-        entry = port.drivers.get(data[at])
+            return None
+        return port.drivers.get(data[at])
+
+    @classmethod
+    def _unicast_vrid(cls, port: _Port, data: bytes) -> bool:
+        """Whether the VRID byte of this raw datagram belongs to a unicast instance (False if unreadable)."""
+        entry = cls._vrid_entry(port, data)
         return entry is not None and bool(entry[1].unicast_peer)
 
     def _drop(self, port: _Port, reason: str, detail: str, now: float) -> None:

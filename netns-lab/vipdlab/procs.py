@@ -140,11 +140,17 @@ class Process:
         self.pid = self.popen.pid
         self.returncode: int | None = None
         self.stopped_at: float | None = None
+        self.expect_exit = False  # set once the lab signals it; an exit before that is a failure
 
     # state ----------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self.popen.poll() is None
+
+    @property
+    def died(self) -> bool:
+        """Exited although nobody asked it to."""
+        return not self.expect_exit and self.popen.poll() is not None
 
     def poll(self) -> int | None:
         rc = self.popen.poll()
@@ -170,6 +176,7 @@ class Process:
     def send_signal(self, sig: int) -> float:
         """Send ``sig`` to the main process only. Returns the monotonic time just before sending."""
         t = time.monotonic()
+        self.expect_exit = True
         if self.popen.poll() is None:
             os.kill(self.pid, sig)
         return t
@@ -203,6 +210,7 @@ class Process:
         parent dies, and its parent respawns a dead child). Returns the
         monotonic time at which the processes were frozen.
         """
+        self.expect_exit = True
         if self.popen.poll() is not None:
             self._reap_tree()
             self._finish(self.popen.returncode)

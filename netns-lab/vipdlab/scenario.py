@@ -41,8 +41,13 @@ def converge(
     so its Master_Down timer runs from the master's adverts, not from its own start.
     """
     deadline = time.monotonic() + timeout
+
+    def only_master() -> bool:
+        lab.assert_running()
+        return lab.holders(vip) == [master]
+
     wait_until(
-        lambda: lab.holders(vip) == [master],
+        only_master,
         max(0.0, deadline - time.monotonic()),
         message=lambda: f"{master} the only holder of {vip} (holders: {lab.holders(vip)})",
     )
@@ -78,6 +83,7 @@ def takeover_garp(lab: Lab, node: Node, vip: str, since: float, timeout: float) 
     sn = lab.sniffer
 
     def found() -> tuple[Advert | None, Frame] | None:
+        lab.assert_running()
         advs = [a for a in sn.adverts(src=node.ip4, since=since) if a.priority > 0]
         first_adv = advs[0] if advs else None
         lower = first_adv.t - 0.002 if first_adv else since

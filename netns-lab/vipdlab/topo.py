@@ -420,7 +420,12 @@ class Lab:
         return any(ipaddress.ip_address(a.split("/")[0]) == want for a in self.addresses(node))
 
     def holders(self, ip: str) -> list[Node]:
-        """Routers that hold ``ip`` right now."""
+        """Routers that hold ``ip`` right now.
+
+        Raises AssertionError if a daemon exited without being told to, so a wait on
+        the holders fails at once, with the daemon's log, instead of at its deadline.
+        """
+        self.assert_running()
         return [n for n in self.routers if self.holds(n, ip)]
 
     def add_address(self, node: Node, cidr: str) -> None:
@@ -504,6 +509,14 @@ class Lab:
 
     def start_keepalived(self, node: Node, config: str, **kw: str) -> Daemon:
         return self.start_daemon("keepalived", node, config, **kw)
+
+    def assert_running(self) -> None:
+        """Fail at once if a daemon exited without being told to (bad config, crash at start-up)."""
+        dead = [d for d in self.daemons if d.died]
+        if dead:
+            d = dead[0]
+            tail = "\n".join(d.log_text().splitlines()[-15:])
+            raise AssertionError(f"{d.name} exited with status {d.popen.returncode} on its own:\n{tail}")
 
     def logs(self, tail: int = 80) -> str:
         """The last ``tail`` lines of every daemon log, for failure reports."""

@@ -1,0 +1,84 @@
+"""Fixtures for the integration tests: a fresh namespace lab per test, real daemons.
+
+Set VIPDLAB_DAEMON=keepalived to run the same tests against Debian's keepalived
+(useful to check the tests themselves; the default is vipd).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import cache
+
+import pytest
+from pyroute2 import netns
+from vipdlab import Daemon, Instance, Lab, Node, keepalived_available, render, vipd_available
+
+DAEMON = os.environ.get("VIPDLAB_DAEMON", "vipd")
+
+
+@cache
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root: creates network namespaces, veths and a bridge"
+    probe = f"vlprobe{os.getpid()}"
+    try:
+        netns.create(probe)
+    except OSError as exc:
+        return f"cannot create a network namespace: {exc}"
+    finally:
+        if probe in netns.listnetns():
+            netns.remove(probe)
+    if DAEMON == "keepalived":
+        if not keepalived_available():
+            return "VIPDLAB_DAEMON=keepalived but keepalived is not installed"
+    elif DAEMON == "vipd":
+        ok, why = vipd_available()
+        if not ok:
+            return f"`python -m vipd` does not run from this checkout: {why}"
+    else:
+        return f"VIPDLAB_DAEMON={DAEMON!r}: expected vipd or keepalived"
+    return None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+class Routers:
+    """The lab plus a way to start the daemon under test with a config."""
+
+    def __init__(self, lab: Lab, kind: str) -> None:
+        self.lab = lab
+        self.kind = kind
+
+    def start(self, node: Node, instance: Instance) -> Daemon:
+        return self.lab.start_daemon(self.kind, node, render(instance))
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A fresh lab (r1, r2, client, bridge; sniffer on the client), removed after the test."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    workdir = tmp_path_factory.mktemp(request.node.name[:40])
+    with Lab(workdir=workdir) as the_lab:
+        yield the_lab
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(f"--- lab {the_lab.prefix}: frames the client saw (last 50) ---")
+            print(the_lab.sniffer.summary(limit=50) if the_lab.sniffer else "(no sniffer)")
+            print("--- daemon logs ---")
+            print(the_lab.logs(60))
+            print(f"--- configs and logs in {workdir} ---")
+    left = [ns for ns in netns.listnetns() if ns.startswith(the_lab.prefix)]
+    assert not left, f"namespaces left behind: {left}"
+
+
+@pytest.fixture
+def routers(lab: Lab) -> Routers:
+    return Routers(lab, DAEMON)

@@ -342,6 +342,11 @@ class Lexer:
             ch = text[i]
             if ch.isspace():
                 flush()
+            elif ch == "$" and text.startswith("${", i) and "}" in text[i:]:
+                end = text.index("}", i)  # an undefined ${NAME} stays one word
+                cur.append(text[i : end + 1])
+                started = True
+                i = end
             elif braces and ch in "{}":
                 flush()
                 tokens.append(Token(ch, file, lineno))

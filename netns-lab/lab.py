@@ -409,7 +409,15 @@ def main(argv: list[str] | None = None) -> int:
     sw = sub.add_parser("sweep", help="remove labs (vl*) whose owner process is gone")
     sw.set_defaults(func=sweep_cmd)
     args = ap.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("\ninterrupted: lab removed", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # SIGTERM/SIGHUP from the lab's safety net
+        if isinstance(exc.code, int) and exc.code > 128:
+            print(f"\nstopped by signal {exc.code - 128}: lab removed", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

@@ -110,7 +110,8 @@ def partition(lab: Lab, nodes: list[Node]) -> None:
     for node in nodes:
         lab.nft(
             node.ns,
-            f"table inet {NFT_TABLE} {{ chain in {{ type filter hook input priority 0; meta l4proto 112 drop; }} }}\n",
+            f"table inet {NFT_TABLE} {{\n  chain in {{\n    type filter hook input priority 0;\n"
+            "    meta l4proto 112 drop\n  }\n}\n",
         )
 
 
@@ -184,8 +185,8 @@ class Capture:
 # What each daemon says when it rejects a packet (keepalived 2.2.7 vrrp.c wording,
 # vipd's daemon/driver wording).
 KEEPALIVED_PACKET_ERRORS = re.compile(
-    r"invalid|wrong|too (short|long)|checksum|mismatch|bad |unknown|authentication|ttl|"
-    r"ip address|address list|advertisement interval|incompatible|not match",
+    r"invalid|wrong version|too (short|long)|checksum|mismatch|bogus|unknown|passwd|auth|ttl|"
+    r"not present in|ip number count|interval|not a (unicast )?peer|discard",
     re.IGNORECASE,
 )
 VIPD_PACKET_ERRORS = re.compile(r"dropped VRRP packet|dropped advert", re.IGNORECASE)

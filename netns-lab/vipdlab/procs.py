@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -17,6 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
+
+# If the lab process itself is SIGKILLed, its daemons get SIGTERM (the parent-death
+# signal survives the execs of setpriv and `ip netns exec`); `lab.py sweep` then
+# removes the namespaces. setpriv is util-linux; without it that safety net is absent.
+_PDEATHSIG = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
 
 _subreaper_done = False
 
@@ -101,8 +107,8 @@ def reap_orphans(exclude: Sequence[int] = ()) -> list[int]:
 class Process:
     """A process started in a lab namespace, in its own session and process group.
 
-    ``argv`` runs as ``ip netns exec NS argv...``; ``ip`` execs the command, so
-    ``pid`` is the command's pid. stdout and stderr go to ``log_path``.
+    ``argv`` runs as ``[setpriv --pdeathsig TERM] ip netns exec NS argv...``; both
+    exec the next program, so ``pid`` is the command's pid. stdout and stderr go to ``log_path``.
     """
 
     def __init__(
@@ -125,7 +131,7 @@ class Process:
         self.started_at = time.monotonic()
         try:
             self.popen = subprocess.Popen(
-                ["ip", "netns", "exec", ns, *self.argv],
+                [*_PDEATHSIG, "ip", "netns", "exec", ns, *self.argv],
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,

@@ -242,8 +242,8 @@ class Lab:
         return self.build()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is not None:
-            self._failed = True
+        if exc_type is not None and not issubclass(exc_type, (KeyboardInterrupt, SystemExit)):  # type: ignore[arg-type]
+            self._failed = True  # keep the work directory (configs, logs) of a failed run
         self.close()
 
     @property

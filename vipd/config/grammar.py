@@ -576,8 +576,10 @@ class VmacValue(Spec):
         if not _no_block(node, ctx):
             return
         if len(node.args) > 1:
-            ctx.error(node, node.name, "vipd reads 'use_vmac [NAME]'; MAC and other options are not supported")
-            return
+            extra = " ".join(t.text for t in node.args[1:])
+            ctx.sink.unsupported(
+                node.file, node.line, node.name, f"vipd reads 'use_vmac [NAME]'; options {extra!r} ignored"
+            )
         target["use_vmac"] = True
         ctx.mark((*path, "use_vmac"), node, node.name)
         if node.args:

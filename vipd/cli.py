@@ -40,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pid-file", metavar="PATH", help="write the daemon's pid here")
     p.add_argument("-p", "--pid", dest="pid_file_keepalived", metavar="PATH", help=argparse.SUPPRESS)
     p.add_argument("-D", "--log-detail", action="store_true", help="log at debug level")
+    p.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format (default text)")
+    p.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics there (off by default; host 127.0.0.1)"
+    )
+    p.add_argument(
+        "--control-socket", metavar="PATH", default="/run/vipd/vipd.ctl", help="vipctl socket, mode 0600 ('' = off)"
+    )
+    p.add_argument("--notify-timeout", metavar="SECONDS", type=float, default=30.0, help="notify script timeout")
     for flag in ("-n", "--dont-fork", "-l", "--log-console", "-P", "--vrrp"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="version", version=f"vipd {__version__}")
@@ -73,11 +81,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.use_file}: configuration OK", file=sys.stderr)
         return EXIT_OK
 
+    from vipd.control.operate import Operations, Options
     from vipd.obs.log import setup_logging
     from vipd.runtime.daemon import Daemon
 
-    setup_logging(logging.DEBUG if args.log_detail else logging.INFO)
+    setup_logging(logging.DEBUG if args.log_detail else logging.INFO, args.log_format)
     daemon = Daemon(result.config, pid_file=args.pid_file or args.pid_file_keepalived)
+    Operations(
+        daemon,
+        Options(
+            config_file=args.use_file,
+            config_id=args.config_id,
+            metrics_listen=args.metrics_listen,
+            control_socket=args.control_socket or None,
+            notify_timeout=args.notify_timeout,
+        ),
+    ).attach()
     try:
         return asyncio.run(daemon.run())
     except KeyboardInterrupt:

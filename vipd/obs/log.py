@@ -6,6 +6,7 @@ MASTER STATE``, so operators' grep patterns keep working.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -34,10 +35,42 @@ class RateLimiter:
         return False, 0
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """Log to stderr, one line per event (the daemon runs in the foreground)."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s.%(msecs)03d vipd[%(process)d]: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-    )
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (epoch seconds), ``level``, ``instance`` (from the
+    ``(NAME)`` prefix, or null), ``msg`` (without the prefix), ``pid``; plus ``exc`` if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as one JSON line."""
+        msg = record.getMessage()
+        instance = None
+        if msg.startswith("(") and ") " in msg:
+            instance, msg = msg[1:].split(") ", 1)
+        out: dict[str, object] = {
+            "ts": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "instance": instance,
+            "msg": msg,
+            "pid": record.process,
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging(level: int = logging.INFO, fmt: str = "text") -> None:
+    """Log to stderr, one line per event (the daemon runs in the foreground).
+
+    Args:
+        level: logging level.
+        fmt: ``"text"`` (keepalived-like lines) or ``"json"`` (:class:`JsonFormatter`).
+    """
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s.%(msecs)03d vipd[%(process)d]: %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -264,26 +264,23 @@ def instance_row(
 
 def render_table(rows: Sequence[InstanceRow]) -> str:
     """Return the ``vipctl status`` table: one line per instance, aligned columns."""
+    return render_table_json([r.to_json() for r in rows])
+
+
+def render_table_json(instances: Sequence[dict[str, Any]]) -> str:
+    """Return the ``vipctl status`` table from ``InstanceRow.to_json()`` dicts (what the socket carries)."""
     head = ("INSTANCE", "STATE", "PRIO", "VRID", "IFACE", "MASTER", "VIPS", "LAST TRANSITION")
     lines: list[tuple[str, ...]] = [head]
-    for r in rows:
-        prio = str(r.effective_priority)
-        if r.effective_priority != r.base_priority:
-            prio += f" ({r.base_priority}{r.effective_priority - r.base_priority:+d})"
-        lt = r.last_transition
-        last = "-" if lt is None else f"{lt.old}->{lt.new} {lt.reason} {lt.ago:.1f}s ago"
-        lines.append(
-            (
-                r.name,
-                r.state,
-                prio,
-                str(r.vrid),
-                r.interface,
-                r.master_address or "-",
-                ",".join(a for a, _ in r.vips) or "-",
-                last,
-            )
-        )
+    for r in instances:
+        pr = r["priority"]
+        prio = str(pr["effective"])
+        if pr["effective"] != pr["base"]:
+            prio += f" ({pr['base']}{pr['effective'] - pr['base']:+d})"
+        lt = r.get("last_transition")
+        last = "-" if not lt else f"{lt['old']}->{lt['new']} {lt['reason']} {lt['ago']:.1f}s ago"
+        vips = ",".join(v["address"] for v in r["vips"]) or "-"
+        master = r["master_address"] or "-"
+        lines.append((r["name"], r["state"], prio, str(r["vrid"]), r["interface"], master, vips, last))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 

@@ -1,0 +1,1 @@
+"""Operating vipd: control socket and ``vipctl``, reload, systemd notify, repair wiring."""

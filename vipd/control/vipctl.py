@@ -1,0 +1,60 @@
+"""``vipctl``: talk to a running vipd over its control socket.
+
+Commands:
+    vipctl status [--json]   every instance: state, priority and why, master, last transition
+    vipctl reload            re-read the config; an invalid file is refused and the daemon keeps running
+    vipctl dump              keepalived's data dump, as JSON (status + counters + normalised config)
+
+Exit status: 0 success; 1 the daemon answered with an error (e.g. invalid config
+on reload); 2 usage; 3 cannot reach the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from vipd.control.server import DEFAULT_PATH, request
+
+
+def _rows(resp: dict[str, Any]) -> str:
+    from vipd.obs.status import render_table_json
+
+    return render_table_json(resp.get("instances", []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``vipctl``; returns the exit status."""
+    p = argparse.ArgumentParser(prog="vipctl", description="Query and control a running vipd.")
+    p.add_argument("-s", "--socket", default=DEFAULT_PATH, help=f"control socket (default {DEFAULT_PATH})")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("status", help="instances, states, priorities, masters")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("reload", help="re-read and apply the configuration")
+    sub.add_parser("dump", help="keepalived-style data dump as JSON")
+    args = p.parse_args(argv)
+    try:
+        resp = request(args.socket, {"cmd": args.cmd})
+    except (OSError, ValueError) as e:
+        print(f"vipctl: cannot talk to vipd at {args.socket}: {e}", file=sys.stderr)
+        return 3
+    if not resp.get("ok"):
+        print(f"vipctl: {resp.get('error', 'failed')}", file=sys.stderr)
+        for d in resp.get("diagnostics", []):
+            print(d, file=sys.stderr)
+        return 1
+    if args.cmd == "status" and not args.json:
+        print(_rows(resp))
+    elif args.cmd == "reload":
+        diff = resp.get("diff", {})
+        print("; ".join(f"{k}: {', '.join(v) or '-'}" for k, v in diff.items()))
+    else:
+        resp.pop("ok", None)
+        print(json.dumps(resp, indent=2, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

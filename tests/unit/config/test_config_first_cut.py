@@ -189,7 +189,7 @@ def test_dump_config_is_json_with_defaults(load: Loader) -> None:
 def test_models_are_frozen_and_forbid_extra_fields() -> None:
     g = GlobalDefs()
     with pytest.raises(Exception, match="frozen"):
-        g.router_id = "x"  # type: ignore[misc]
+        g.router_id = "x"
     with pytest.raises(Exception, match="extra"):
         GlobalDefs(bogus=1)  # type: ignore[call-arg]
 

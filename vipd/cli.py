@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         result = load_config(args.use_file, config_id=args.config_id, strict=args.strict)
     except ConfigError as e:
         for d in e.diagnostics:
-            print(str(d), file=sys.stderr)
+            text = str(d) if d.severity == "error" else f"{d.file}:{d.line}: warning: {d.keyword}: {d.message}"
+            print(text, file=sys.stderr)
         errors = sum(1 for d in e.diagnostics if d.severity == "error")
         print(f"{args.use_file}: {errors} error(s); configuration refused", file=sys.stderr)
         return EXIT_ERROR
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.use_file}: cannot read: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
     for w in result.warnings:
-        print(str(w), file=sys.stderr)
+        print(f"{w.file}:{w.line}: warning: {w.keyword}: {w.message}", file=sys.stderr)
     if args.dump_config:
         print(dump_config(result.config))
         return EXIT_OK

@@ -251,13 +251,8 @@ def test_partition_heal_loser_heard_first_the_winner_answers_and_announces_again
     assert _garps_after(sim, "A", t_heal) == [SendGratuitousArp(5, "lower_priority_seen")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN.md asks the winner to announce again when a peer yields after a partition heals; the machine "
-    "only does it when it hears the lower advert. Needs keepalived's higher_prio_send_advert (the yielding master "
-    "sends one last advert) or an equivalent; RFC 5798 §6.4.3 alone sends nothing on stepping down.",
-)
 def test_design_partition_heal_winner_heard_first_the_winner_still_announces_again() -> None:
+    """The yielding master sends one last advert (keepalived higher_prio_send_advert): the winner re-announces."""
     sim, t_heal = _partitioned_pair_healed_just_before("A")
     assert _garps_after(sim, "A", t_heal) == [SendGratuitousArp(5, "lower_priority_seen")]
 

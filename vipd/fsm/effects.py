@@ -60,11 +60,13 @@ class Notify:
         new: state after (``State.INITIALIZE`` after a shutdown: keepalived's STOP).
         reason: stable token, e.g. "master_down_timer", "priority_zero_received",
             "higher_priority_advert", "owner_startup", "shutdown", "fault".
+        detail: free text for logs (e.g. which tracker failed); never a metrics label.
     """
 
     old: State
     new: State
     reason: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,7 +282,7 @@ class VrrpMachine:
         if old is State.MASTER:
             effects.append(SendAdvert(self.advert(PRIORITY_LEAVING)))
         effects.append(RemoveAddresses())
-        effects.append(Notify(old, State.FAULT, "fault: " + reason if reason else "fault"))
+        effects.append(Notify(old, State.FAULT, "fault", reason))
         return effects
 
     def _on_fault(self, event: FaultChanged, now: float) -> list[Effect]:
@@ -426,9 +426,13 @@ class VrrpMachine:
             reason = "higher_priority_advert" if adv.priority > self.priority else "equal_priority_higher_address"
             if p.version == 3:
                 self.master_adver_interval = adv.max_adver_int
+            # Before yielding, send one last advert with our own priority (keepalived
+            # ``higher_prio_send_advert``): the winner hears a lower priority and announces
+            # again, so clients that learnt our MAC during a split brain move back to it.
+            last = SendAdvert(self.advert())
             stepped_down = self._become_backup(now, reason)
             self.master_address = event.src
-            return stepped_down
+            return [last, *stepped_down]
         # Lower priority (or equal with a lower address): RFC 9568 lets the master answer at once
         # so the other side steps down quickly; announce again so clients move back to us
         # (keepalived: send an advert unless lower_prio_no_advert; garp_lower_prio_repeat).

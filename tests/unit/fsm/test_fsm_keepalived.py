@@ -169,7 +169,7 @@ def test_keepalived_fault_in_master_sends_priority_zero_then_removes_addresses()
     assert effects == [
         SendAdvert(m.advert(priority=0)),
         RemoveAddresses(),
-        Notify(State.MASTER, State.FAULT, "fault: eth0 down"),
+        Notify(State.MASTER, State.FAULT, "fault", "eth0 down"),
     ]
     assert m.state is State.FAULT
     assert m.next_deadline() is None
@@ -179,7 +179,7 @@ def test_keepalived_fault_in_backup_stops_the_master_down_timer_and_says_nothing
     m = machine()
     start(m, 0.0)
     effects = m.handle(FaultChanged(True, "track_script chk down"), 1.0)
-    assert effects == [RemoveAddresses(), Notify(State.BACKUP, State.FAULT, "fault: track_script chk down")]
+    assert effects == [RemoveAddresses(), Notify(State.BACKUP, State.FAULT, "fault", "track_script chk down")]
     assert m.next_deadline() is None
     assert m.handle(TimerExpired(), 100.0) == [], "FAULT never becomes master by timer"
 
@@ -221,7 +221,7 @@ def test_keepalived_fault_before_startup_starts_in_fault() -> None:
     assert m.handle(FaultChanged(True, "eth0 down"), 0.0) == []
     effects = start(m, 0.0)
     assert m.state is State.FAULT
-    assert effects[-1] == Notify(State.INITIALIZE, State.FAULT, "fault: fault at startup")
+    assert effects[-1] == Notify(State.INITIALIZE, State.FAULT, "fault", "fault at startup")
     assert SendAdvert not in [type(e) for e in effects]
 
 

@@ -111,7 +111,9 @@ def test_rfc5798_6_4_3_master_steps_down_on_higher_priority_or_equal_priority_wi
 
     effects = rx(m, now, priority, src=src)
 
-    assert effects == [RemoveAddresses(), Notify(State.MASTER, State.BACKUP, reason)]
+    # keepalived higher_prio_send_advert: one last advert with our priority, so the winner
+    # hears a lower priority and announces again (DESIGN.md, split-brain heal).
+    assert effects == [SendAdvert(m.advert(100)), RemoveAddresses(), Notify(State.MASTER, State.BACKUP, reason)]
     assert m.state is State.BACKUP
     assert m.master_address == src
     assert m.next_deadline() == now + 3.609375, "Master_Down_Timer = Master_Down_Interval"

@@ -232,7 +232,7 @@ class InstanceDriver:
             "(%s) Entering %s STATE (%s; priority %d, master_down_interval %.3fs)",
             self.name,
             label,
-            n.reason,
+            f"{n.reason}: {n.detail}" if n.detail else n.reason,
             self.machine.priority,
             self.machine.master_down_interval,
         )

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .conf import Instance
+from .daemons import Daemon
 from .procs import Process
 from .routed import RoutedLab
 from .topo import Lab, Node
@@ -186,7 +187,7 @@ class Capture:
 # vipd's daemon/driver wording).
 KEEPALIVED_PACKET_ERRORS = re.compile(
     r"invalid|wrong version|too (short|long)|checksum|mismatch|bogus|unknown|passwd|auth|ttl|"
-    r"not present in|ip number count|interval|not a (unicast )?peer|discard",
+    r"not present in|ip number count|interval|not a (unicast )?peer",
     re.IGNORECASE,
 )
 VIPD_PACKET_ERRORS = re.compile(r"dropped VRRP packet|dropped advert", re.IGNORECASE)
@@ -204,6 +205,23 @@ def packet_errors(text: str, kind: str) -> list[str]:
         if pattern.search(line):
             out.append(line)
     return out
+
+
+_STATE_LINE = re.compile(r"Entering (BACKUP|MASTER) STATE")
+
+
+def ready(daemon: Daemon) -> bool:
+    """Whether ``daemon`` (vipd or keepalived) has entered its first state since its last start.
+
+    Both daemons log ``Entering BACKUP STATE`` / ``Entering MASTER STATE``; by then
+    their receive sockets are open. The log is appended across restarts, so only
+    the text after the lab's last ``--- ... start:`` marker counts.
+    """
+    text = daemon.log_text()
+    at = text.rfind("--- ")
+    while at > 0 and " start: " not in text[at : text.find("\n", at)]:
+        at = text.rfind("--- ", 0, at)
+    return daemon.running and bool(_STATE_LINE.search(text[max(at, 0) :]))
 
 
 def log_of(lab: Lab, kind: str) -> str:

@@ -127,7 +127,7 @@ class Operations:
             self.runners[driver.name] = runner
         else:  # reload: same queue, so order holds across a restart of the instance
             runner.hooks = hooks
-            runner._priority = lambda: driver.machine.priority
+            runner.priority = lambda: driver.machine.priority
         runner.stats = driver.stats
 
         def notifier(n: Notify) -> None:

@@ -272,7 +272,8 @@ class NotifyRunner:
         self.kind = kind
         self.timeout = timeout
         self.stats = stats or InstanceStats()
-        self._priority = priority
+        self.priority = priority
+        """Callable returning the effective priority (replaced on reload)."""
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
@@ -283,7 +284,7 @@ class NotifyRunner:
             return
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._work(), name=f"vipd-notify-{self.name}")
-        self._queue.put_nowait(_Job(n.new, int(self._priority()), n.reason))
+        self._queue.put_nowait(_Job(n.new, int(self.priority()), n.reason))
 
     @property
     def pending(self) -> int:

@@ -8,6 +8,7 @@ both count as success, so every operation is idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -15,6 +16,7 @@ from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import RTMGRP_IPV6_IFADDR
 
 from vipd.wire.advert import IPAddress
 
@@ -164,3 +166,54 @@ class Netlink:
                 return False
             raise
         return True
+
+
+async def wait_linklocal(netlink: Netlink, ifname: str, timeout: float) -> LinkInfo:
+    """Wait until ``ifname`` has a usable IPv6 link-local address (DAD finished), from netlink events.
+
+    After link-up the kernel's link-local address is tentative for about
+    ``dad_transmits * retrans_time`` (~1-2 s) and a socket cannot bind to it.
+    This listens for ``RTM_NEWADDR`` on a dedicated event socket (libs.md §1.3:
+    a socket that also sends requests gets no broadcasts) and re-reads the link
+    after subscribing, so an address that became usable in between is not missed.
+
+    Args:
+        netlink: the request socket, used to re-read the link.
+        ifname: interface name.
+        timeout: seconds to wait at most.
+    Returns:
+        The link, with ``ipv6_linklocal`` set if one became usable in time (else None there).
+    Raises:
+        LookupError: the interface does not exist.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    mon: Any = AsyncIPRoute()
+    try:
+        await mon.bind(groups=RTMGRP_IPV6_IFADDR)
+        info = await netlink.link_info(ifname)
+        while info.ipv6_linklocal is None:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                seen = await asyncio.wait_for(_next_usable_ll(mon, info.index), left)
+            except TimeoutError:
+                break
+            if seen:
+                info = await netlink.link_info(ifname)
+        return info
+    finally:
+        mon.close()
+
+
+async def _next_usable_ll(mon: Any, ifindex: int) -> bool:
+    """Read one batch of address events; True if it holds a non-tentative link-local on ``ifindex``."""
+    async for msg in mon.get():
+        if msg.get("event") != "RTM_NEWADDR" or msg.get("index") != ifindex:
+            continue
+        addr = msg.get("address")
+        flags = msg.get("flags") or 0
+        if addr and ip_address(addr).is_link_local and not flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+            return True
+    return False

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from vipd.config.model import Config, VrrpInstance
 from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
-from vipd.linux.netlink import SCOPES, LinkInfo, Netlink, VipSpec
+from vipd.linux.netlink import SCOPES, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_advert
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
@@ -152,12 +152,13 @@ class Daemon:
         except LookupError as e:
             raise StartupError(str(e)) from None
         if family == 6 and info.ipv6_linklocal is None:
-            # The link-local address is tentative for ~2 s after link-up (DAD); wait for it.
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + LINKLOCAL_WAIT
-            while info.ipv6_linklocal is None and loop.time() < deadline:
-                await asyncio.sleep(0.1)
-                info = await self._netlink.link_info(ifname)
+            # The link-local address is tentative for ~2 s after link-up (DAD): no advert may
+            # leave before it is usable, so wait for the kernel's RTM_NEWADDR event.
+            log.info("%s: waiting up to %gs for the IPv6 link-local address to leave DAD", ifname, LINKLOCAL_WAIT)
+            try:
+                info = await wait_linklocal(self._netlink, ifname, LINKLOCAL_WAIT)
+            except LookupError as e:
+                raise StartupError(str(e)) from None
         return info
 
     async def _build(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -294,7 +295,7 @@ class Daemon:
         peers: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
         dsts: tuple[IPAddress, ...] = peers or ((VRRP_MCAST4,) if family == 4 else (VRRP_MCAST6,))
         # keepalived ``v3_checksum_as_v2``: v3/IPv4 checksum without the pseudo-header (Cisco, Juniper).
-        pseudo = not bool(getattr(inst, "v3_checksum_as_v2", False))
+        pseudo = not inst.v3_checksum_as_v2
 
         def send(advert: Advert) -> None:
             for dst in dsts:

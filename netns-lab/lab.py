@@ -226,7 +226,7 @@ def _version(kind: str) -> str:
         return first.split()[1] if len(first.split()) > 1 else first
     try:
         rev = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
         ).stdout.strip()
     except OSError:
         rev = ""

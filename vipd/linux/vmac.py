@@ -1,0 +1,242 @@
+"""Virtual MAC interfaces (keepalived ``use_vmac [NAME]``, ``vmac_xmit_base``; libs.md §1.4).
+
+With ``use_vmac`` an instance gets a macvlan device on its interface that
+carries the virtual router MAC of RFC 5798 §7.3 (00:00:5e:00:01:VRID for IPv4,
+00:00:5e:00:02:VRID for IPv6). Its VIPs live on that device and its
+gratuitous ARPs / unsolicited NAs announce that MAC, so on failover the
+clients' neighbour caches stay right and only the switch relearns a port.
+Adverts leave from the macvlan too, unless ``vmac_xmit_base`` sends them from
+the base interface (needed with unicast peers, as keepalived requires).
+Adverts are always *received* on the base interface: multicast from the wire
+reaches the lower device whatever macvlans sit on it.
+
+What :class:`VmacManager` does, as keepalived does (``vrrp_vmac.c``,
+``vrrp_if_config.c``), and says so in the log:
+
+* creates ``vrrp.VRID`` (or the configured name), macvlan mode ``private``,
+  down; sets IPv6 ``addrgenmode none`` *before* bringing it up (otherwise every
+  router of the VRID derives the same ``fe80::200:5eff:fe00:1xx`` from the
+  shared MAC and DAD fails), then brings it up;
+* IPv4: on the macvlan ``arp_ignore=1``, ``accept_local=1``, ``rp_filter=0``,
+  ``promote_secondaries=1``; on the base interface ``arp_ignore=1`` and
+  ``arp_filter=1``, so that only the device holding an address answers ARP for
+  it (without this the base interface answers for the VIP with its own MAC);
+* IPv6 sending from the macvlan: copies the base interface's link-local
+  address onto it (``nodad``), so adverts have the same source either way;
+* on :meth:`VmacManager.close`: removes the devices it created and restores
+  every sysctl it changed to the value it found.
+
+A device of the right name that already is a macvlan with our MAC on our base
+interface (left by a crashed run) is adopted and removed at exit; any other
+device of that name is an error.
+
+Not done (keepalived does): ``rp_filter`` of ``all``/``default`` (keepalived
+lowers ``all.rp_filter`` to 0 and raises per-interface values), IGMP/MLD
+filtering on the VMAC (``vrrp_iptables``/``nftables``), ipvlan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from vipd.linux.netlink import IFA_F_NODAD
+from vipd.wire.l2 import vmac_address
+
+log = logging.getLogger("vipd")
+
+VMAC_PREFIX = "vrrp"
+"""keepalived's default ``vmac_prefix``: devices are named ``vrrp.VRID``."""
+
+ADDR_GEN_MODE_NONE = {"attrs": [("AF_INET6", {"attrs": [("IFLA_INET6_ADDR_GEN_MODE", 1)]})]}
+
+VMAC_SYSCTLS = {"arp_ignore": "1", "accept_local": "1", "rp_filter": "0", "promote_secondaries": "1"}
+"""IPv4 sysctls set on the macvlan (``net.ipv4.conf.<vmac>.*``), keepalived's values."""
+
+BASE_SYSCTLS = {"arp_ignore": "1", "arp_filter": "1"}
+"""IPv4 sysctls set on the base interface (``net.ipv4.conf.<base>.*``), restored at exit."""
+
+
+class VmacError(Exception):
+    """A VMAC cannot be created (name taken by another device, kernel refusal, base missing)."""
+
+
+def default_vmac_name(vrid: int) -> str:
+    """keepalived's default VMAC device name for ``vrid``: ``vrrp.VRID`` (at most 9 characters)."""
+    return f"{VMAC_PREFIX}.{vrid}"
+
+
+def mac_text(mac: bytes) -> str:
+    """``00:00:5e:00:01:33`` for 6 bytes."""
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+@dataclass(frozen=True, slots=True)
+class VmacSpec:
+    """One VMAC device to create.
+
+    Attributes:
+        name: device name, at most 15 characters (keepalived ``use_vmac NAME``; default ``vrrp.VRID``).
+        base: the instance's ``interface``.
+        vrid: virtual router id, 1..255.
+        family: 4 or 6; selects 00:00:5e:00:01:VRID or 00:00:5e:00:02:VRID.
+        linklocal: IPv6 only: the base's link-local address to copy onto the VMAC
+            (adverts sent from the VMAC need it), or None.
+    """
+
+    name: str
+    base: str
+    vrid: int
+    family: int
+    linklocal: IPv6Address | None = None
+
+    @property
+    def mac(self) -> bytes:
+        """The RFC 5798 §7.3 virtual router MAC."""
+        return vmac_address(self.vrid, self.family)
+
+
+@dataclass(slots=True)
+class _Changed:
+    path: str
+    old: str
+
+
+class VmacManager:
+    """Creates VMAC devices and sets sysctls; :meth:`close` undoes all of it.
+
+    Args:
+        sysctl_root: where ``net/ipv4/conf/...`` lives (``/proc/sys``; a directory in tests).
+    """
+
+    def __init__(self, sysctl_root: str = "/proc/sys") -> None:
+        self._ipr: Any = None
+        self._root = sysctl_root
+        self._created: list[tuple[str, int]] = []
+        self._changed: list[_Changed] = []
+
+    def _nl(self) -> Any:
+        if self._ipr is None:
+            self._ipr = AsyncIPRoute()
+        return self._ipr
+
+    async def ensure(self, spec: VmacSpec) -> int:
+        """Create (or adopt) the VMAC of ``spec``, configure it, bring it up; return its ifindex.
+
+        Raises:
+            VmacError: the base interface is missing, the name belongs to another
+                device, or the kernel refused (EADDRINUSE: another macvlan on the
+                base already has this MAC).
+        """
+        ipr = self._nl()
+        mac = mac_text(spec.mac)
+        try:
+            (base,) = await ipr.link_lookup(ifname=spec.base) or (None,)
+        except NetlinkError as e:
+            raise VmacError(f"base interface {spec.base!r}: {e}") from None
+        if base is None:
+            raise VmacError(f"base interface {spec.base!r} does not exist")
+        index = await self._existing(spec, base, mac)
+        if index is None:
+            try:
+                await ipr.link("add", ifname=spec.name, kind="macvlan", link=base, macvlan_mode="private", address=mac)
+                (index,) = await ipr.link_lookup(ifname=spec.name)
+            except NetlinkError as e:
+                raise VmacError(f"cannot create macvlan {spec.name} on {spec.base}: {e}") from None
+            log.info("VMAC %s created on %s with MAC %s (macvlan, private)", spec.name, spec.base, mac)
+        else:
+            log.info(
+                "VMAC %s with MAC %s on %s already exists (left by an earlier run): adopted", spec.name, mac, spec.base
+            )
+        self._created.append((spec.name, index))
+        try:
+            # addrgenmode none before up: no shared EUI-64 link-local from the virtual MAC (libs.md §1.4).
+            await ipr.link("set", index=index, af_spec=ADDR_GEN_MODE_NONE)
+        except NetlinkError as e:
+            log.warning("VMAC %s: cannot set IPv6 addrgenmode none: %s", spec.name, e)
+        if spec.family == 4:
+            for key, value in VMAC_SYSCTLS.items():
+                self.set_sysctl(f"net/ipv4/conf/{spec.name}/{key}", value)
+            for key, value in BASE_SYSCTLS.items():
+                self.set_sysctl(f"net/ipv4/conf/{spec.base}/{key}", value)
+        try:
+            await ipr.link("set", index=index, state="up")
+        except NetlinkError as e:
+            raise VmacError(f"cannot bring up {spec.name} (MAC {mac}): {e}") from None
+        if spec.family == 6 and spec.linklocal is not None:
+            try:
+                await ipr.addr("add", index=index, address=str(spec.linklocal), prefixlen=64, flags=IFA_F_NODAD)
+                log.info("VMAC %s: link-local %s copied from %s", spec.name, spec.linklocal, spec.base)
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise VmacError(f"cannot add {spec.linklocal} to {spec.name}: {e}") from None
+        return int(index)
+
+    async def _existing(self, spec: VmacSpec, base: int, mac: str) -> int | None:
+        ipr = self._nl()
+        try:
+            links = await ipr.link("get", ifname=spec.name)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return None
+            raise VmacError(f"cannot look up {spec.name}: {e}") from None
+        link = links[0]
+        kind = link.get(("linkinfo", "kind"))
+        if kind != "macvlan" or link.get("link") != base or (link.get("address") or "").lower() != mac:
+            raise VmacError(
+                f"interface {spec.name} exists and is not our VMAC (kind {kind}, MAC {link.get('address')}); "
+                "remove it or name the VMAC with 'use_vmac NAME'"
+            )
+        return int(link["index"])
+
+    def set_sysctl(self, key: str, value: str) -> None:
+        """Write ``value`` to ``<root>/<key>``, remembering the old value for :meth:`close`.
+
+        Failures are logged, not raised: a missing sysctl must not stop failover.
+        """
+        path = os.path.join(self._root, key)
+        try:
+            with open(path) as f:
+                old = f.read().strip()
+            if old == value:
+                return
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            log.warning("cannot set %s=%s: %s", key.replace("/", "."), value, e)
+            return
+        if not any(c.path == path for c in self._changed):
+            self._changed.append(_Changed(path, old))
+        log.info("sysctl %s=%s (was %s; restored at exit)", key.replace("/", "."), value, old)
+
+    async def close(self) -> None:
+        """Remove the VMACs created or adopted, restore changed sysctls (newest first). Never raises."""
+        for name, index in reversed(self._created):
+            try:
+                await self._nl().link("del", index=index)
+                log.info("VMAC %s removed", name)
+            except NetlinkError as e:
+                if e.code != errno.ENODEV:
+                    log.error("cannot remove VMAC %s: %s", name, e)
+        self._created.clear()
+        for c in reversed(self._changed):
+            try:
+                with open(c.path, "w") as f:
+                    f.write(c.old)
+                log.info("sysctl %s restored to %s", c.path.removeprefix(self._root + "/").replace("/", "."), c.old)
+            except OSError as e:
+                if e.errno != errno.ENOENT:  # the VMAC's own sysctls vanish with it
+                    log.warning("cannot restore %s: %s", c.path, e)
+        self._changed.clear()
+        if self._ipr is not None:
+            with contextlib.suppress(Exception):
+                self._ipr.close()
+            self._ipr = None

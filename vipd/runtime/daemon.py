@@ -24,6 +24,7 @@ from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import SCOPES, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_advert
+from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
 from vipd.runtime.instance import AnnounceTarget, InstanceDriver
@@ -88,8 +89,9 @@ class Daemon:
         self.drivers: dict[str, InstanceDriver] = {}
         self._ports: dict[tuple[str, int], _Port] = {}
         self._announcers: dict[str, L2Announcer] = {}
-        self._tx: dict[tuple[str, int, str], socket.socket] = {}
+        self._tx: dict[tuple[str, int, str, int], socket.socket] = {}
         self._netlink: Netlink | None = None
+        self._vmacs = VmacManager()
         self._stop = asyncio.Event()
         self._limiter = RateLimiter()
         self.driver_hooks: list[Callable[[InstanceDriver, VrrpInstance], None]] = []
@@ -130,6 +132,7 @@ class Daemon:
                 await hook()
             return 0
         finally:
+            await self._vmacs.close()  # after the drivers removed their VIPs; restores sysctls
             self._close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -179,9 +182,10 @@ class Daemon:
         if inst.virtual_router_id in port.drivers:
             other = port.drivers[inst.virtual_router_id][1].name
             raise StartupError(f"{name} and {other} both use VRID {inst.virtual_router_id} on {inst.interface}")
+        vif, tx_link = await self._vmac(inst, link, family, links)
         vips, targets = [], []
         for vip in inst.virtual_ipaddress:
-            dev = vip.dev or inst.interface
+            dev = vip.dev or vif
             if dev not in links:
                 links[dev] = await self._link(dev, 4)
             vlink = links[dev]
@@ -213,11 +217,12 @@ class Daemon:
             garp_master_refresh=inst.garp_master_refresh,
             garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
         )
-        tx = self._tx_socket(inst.interface, family, link, src)
+        ttl = inst.unicast_ttl if inst.unicast_peer and inst.unicast_ttl is not None else VRRP_TTL
+        tx = self._tx_socket(tx_link.ifname, family, tx_link, src, ttl)
         driver = InstanceDriver(
             name=name,
             machine=VrrpMachine(params),
-            send_advert=self._sender(tx, inst, family, src, link.index),
+            send_advert=self._sender(tx, inst, family, src, tx_link.index),
             vips=vips,
             announce=targets,
             addresses=self._netlink,
@@ -239,6 +244,39 @@ class Daemon:
         for hook in self.driver_hooks:
             hook(driver, inst)
         return driver
+
+    async def _vmac(
+        self, inst: VrrpInstance, link: LinkInfo, family: int, links: dict[str, LinkInfo]
+    ) -> tuple[str, LinkInfo]:
+        """keepalived ``use_vmac``: create the instance's macvlan (``vipd.linux.vmac``).
+
+        Returns:
+            (default device for the VIPs, link to send adverts on): the base
+            interface twice without ``use_vmac``; the VMAC and the VMAC (or the
+            base with ``vmac_xmit_base``, which unicast requires) with it.
+        Raises:
+            StartupError: the VMAC cannot be created.
+        """
+        if not inst.use_vmac:
+            return inst.interface, link
+        spec = VmacSpec(
+            name=inst.vmac_name or default_vmac_name(inst.virtual_router_id),
+            base=inst.interface,
+            vrid=inst.virtual_router_id,
+            family=family,
+            linklocal=link.ipv6_linklocal if family == 6 and not inst.vmac_xmit_base else None,
+        )
+        try:
+            await self._vmacs.ensure(spec)
+        except VmacError as e:
+            raise StartupError(f"({inst.name}) {e}") from None
+        vlink = await self._link(spec.name, 4)
+        links[spec.name] = vlink
+        xmit_base = inst.vmac_xmit_base
+        if inst.unicast_peer and not xmit_base:
+            log.warning("(%s) unicast with use_vmac sends from the base interface (as with vmac_xmit_base)", inst.name)
+            xmit_base = True
+        return spec.name, (link if xmit_base else vlink)
 
     def _source_address(self, inst: VrrpInstance, link: LinkInfo, family: int) -> IPAddress:
         if inst.unicast_src_ip is not None:
@@ -271,11 +309,19 @@ class Daemon:
             self._ports[key] = port
         return port
 
-    def _tx_socket(self, ifname: str, family: int, link: LinkInfo, src: IPAddress) -> socket.socket:
-        key = (ifname, family, str(src))
+    def _tx_socket(
+        self, ifname: str, family: int, link: LinkInfo, src: IPAddress, ttl: int = VRRP_TTL
+    ) -> socket.socket:
+        key = (ifname, family, str(src), ttl)
         if key not in self._tx:
             try:
-                self._tx[key] = open_tx(family, ifname, link.index, src)
+                tx = open_tx(family, ifname, link.index, src)
+                if ttl != VRRP_TTL:  # keepalived ``unicast_ttl`` (unicast only; multicast stays 255)
+                    if family == 4:
+                        tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+                    else:
+                        tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+                self._tx[key] = tx
             except OSError as e:
                 raise StartupError(f"cannot open VRRP send socket on {ifname} from {src}: {e}") from None
         return self._tx[key]

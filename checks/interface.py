@@ -1,0 +1,44 @@
+"""``interface``: keepalived's ``track_interface`` — OK while the link is up and running.
+
+Event-driven: the state comes from the daemon's netlink link monitor
+(``CheckContext.links``), never from polling. Options: ``interface`` (default:
+the spec's name). "Up" means IFF_UP and IFF_RUNNING (keepalived's
+``IF_FLAGS_UP``): an administratively downed link and a lost carrier both count
+as down. A missing interface is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from checks._options import text
+from vipd.health.api import CheckContext, CheckResult, CheckSpec, LinkEvents
+
+
+class InterfaceCheck:
+    """Reports the link state at once and on every change.
+
+    Raises (constructor):
+        ValueError: the context has no link monitor.
+    """
+
+    def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
+        if context.links is None:
+            raise ValueError(f"interface check {spec.name}: needs the daemon's link monitor")
+        self.spec = spec
+        self.ifname = text(spec, "interface", spec.name)
+        self.links: LinkEvents = context.links
+
+    def _result(self, up: bool | None) -> CheckResult:
+        state = "up" if up else "missing" if up is None else "down"
+        return CheckResult(bool(up), f"{self.ifname} {state}", 0.0)
+
+    async def watch(self, report: Callable[[CheckResult], None]) -> None:
+        """Report now, then on every link event for the interface, until cancelled."""
+        report(self._result(self.links.link_up(self.ifname)))
+        unsubscribe = self.links.subscribe(self.ifname, lambda up: report(self._result(up)))
+        try:
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            unsubscribe()

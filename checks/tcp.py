@@ -7,8 +7,8 @@ Options: ``connect_ip`` (default 127.0.0.1), ``connect_port`` (required),
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
+import os
 import time
 
 from checks._options import integer, text

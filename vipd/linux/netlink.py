@@ -80,6 +80,11 @@ class Netlink:
         """Close the netlink socket."""
         self._ipr.close()
 
+    @property
+    def ipr(self) -> Any:
+        """The ``AsyncIPRoute`` request socket itself (routes and rules: ``vipd.linux.routes``)."""
+        return self._ipr
+
     async def link_info(self, ifname: str) -> LinkInfo:
         """Return the interface's index, MAC, state and usable source addresses.
 

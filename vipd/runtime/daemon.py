@@ -23,6 +23,7 @@ from vipd.config.model import Config, VrrpInstance
 from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import SCOPES, LinkInfo, Netlink, VipSpec, wait_linklocal
+from vipd.linux.routes import RouteSet, parse_route, parse_rule
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_advert
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
@@ -228,6 +229,9 @@ class Daemon:
             addresses=self._netlink,
             loop=loop,
         )
+        routes = self._route_set(name, inst, family)
+        if routes is not None:
+            driver.companions.append(routes)
         self.drivers[name] = driver
         port.drivers[inst.virtual_router_id] = (driver, inst)
         log.info(
@@ -277,6 +281,28 @@ class Daemon:
             log.warning("(%s) unicast with use_vmac sends from the base interface (as with vmac_xmit_base)", inst.name)
             xmit_base = True
         return spec.name, (link if xmit_base else vlink)
+
+    def _route_set(self, name: str, inst: VrrpInstance, family: int) -> RouteSet | None:
+        """keepalived ``virtual_routes`` / ``virtual_rules`` of ``inst``, or None if it has none.
+
+        Raises:
+            StartupError: a line vipd cannot install as written (names the line and the word).
+        """
+        if not inst.virtual_routes and not inst.virtual_rules:
+            return None
+        assert self._netlink is not None
+        specs = []
+        for keyword, lines, parse in (
+            ("virtual_routes", inst.virtual_routes, parse_route),
+            ("virtual_rules", inst.virtual_rules, parse_rule),
+        ):
+            for route in lines:
+                try:
+                    specs.append(parse(route.words, family))
+                except ValueError as e:
+                    where = f"line {route.line}: " if route.line else ""
+                    raise StartupError(f"({name}) {keyword} {where}{' '.join(route.words)!r}: {e}") from None
+        return RouteSet(name, specs, self._netlink.ipr)
 
     def _source_address(self, inst: VrrpInstance, link: LinkInfo, family: int) -> IPAddress:
         if inst.unicast_src_ip is not None:

@@ -52,6 +52,15 @@ class AddressOps(Protocol):
     async def remove_address(self, vip: VipSpec) -> bool: ...
 
 
+class AddressCompanion(Protocol):
+    """Kernel state that comes and goes with the VIPs (``vipd.linux.routes.RouteSet``:
+    keepalived ``virtual_routes`` / ``virtual_rules``). Both calls are idempotent and never raise."""
+
+    async def install(self) -> None: ...
+
+    async def remove(self) -> None: ...
+
+
 class FrameSender(Protocol):
     """An L2 sender bound to one interface (``vipd.linux.announce.L2Announcer``)."""
 
@@ -103,6 +112,8 @@ class InstanceDriver:
         self._vips = tuple(vips)
         self._announce = tuple(announce)
         self._addresses = addresses
+        self.companions: list[AddressCompanion] = []
+        """Installed after the VIPs are added, removed before they are removed (routes, rules)."""
         self._loop = loop or asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
@@ -284,8 +295,12 @@ class InstanceDriver:
             except Exception as e:
                 self.stats.address_errors += 1
                 log.error("(%s) cannot add %s/%d: %s", self.name, vip.address, vip.prefixlen, e)
+        for companion in self.companions:
+            await companion.install()
 
     async def _remove_addresses(self) -> None:
+        for companion in reversed(self.companions):
+            await companion.remove()
         for vip in self._vips:
             try:
                 if await self._addresses.remove_address(vip):

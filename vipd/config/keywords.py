@@ -348,6 +348,65 @@ VRRP_SCRIPT: Table = register_table(
     },
 )
 
+
+@dataclass
+class OptionValue(Value):
+    """``option KEY VALUE...``: one plugin option, stored as ``options[KEY] = "VALUE..."``."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if node.children is not None:
+            ctx.error(node, node.name, "takes KEY VALUE, not a { } block")
+            return
+        if len(node.args) < 2:
+            ctx.error(node, node.name, "expected 'option KEY VALUE...'")
+            return
+        key = node.args[0].text
+        options = target.setdefault("options", {})
+        if key in options:
+            ctx.error(node, node.name, f"option {key!r} given twice")
+            return
+        options[key] = " ".join(t.text for t in node.args[1:])
+        ctx.mark((*path, "options", key), node, node.name)
+
+
+@dataclass
+class WordsValue(Value):
+    """``keyword W1 W2...``: stored as a list of words."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if node.children is not None or not node.args:
+            ctx.error(node, node.name, "expected one or more values on the line")
+            return
+        key = self.field or node.name
+        if key in target:
+            ctx.error(node, node.name, "given twice in this block")
+            return
+        target[key] = [t.text for t in node.args]
+        ctx.mark((*path, key), node, node.name)
+
+
+VRRP_CHECK: Table = register_table(
+    "vrrp_check",
+    {
+        "type": Value(doc="tcp, http or a plugin's name (entry-point group vipd.checks)"),
+        "interval": Value(doc="seconds between runs"),
+        "timeout": Value(doc="seconds before a run fails"),
+        "weight": WeightValue(doc="priority adjustment W [reverse]", reverse_field="weight_reverse"),
+        "rise": Value(doc="successes to become OK"),
+        "fall": Value(doc="failures to become KO"),
+        "init_fail": Flag(doc="start as failed"),
+        "connect_ip": Value(doc="tcp: host to connect to (default 127.0.0.1)"),
+        "connect_port": Value(doc="tcp: port to connect to"),
+        "bindto": Value(doc="tcp: source address"),
+        "url": Value(doc="http: URL to GET"),
+        "status_code": WordsValue(doc="http: accepted status codes CODE..."),
+        "body_match": Value(doc="http: regular expression the body must contain"),
+        "tls_verify": Flag(doc="http: verify the server certificate (default on)"),
+        "host_header": Value(doc="http: Host header to send"),
+        "option": OptionValue(doc="KEY VALUE... for a plugin"),
+    },
+)
+
 TRACK_FILE: Table = register_table(
     "track_file",
     {
@@ -428,6 +487,7 @@ TOP: Table = register_table(
         "vrrp_script": Named(
             doc="a health-check script", field="vrrp_scripts", table=lambda: VRRP_SCRIPT, pending=True
         ),
+        "vrrp_check": Named(doc="a vipd check (tcp, http, plugin)", field="vrrp_checks", table=lambda: VRRP_CHECK),
         "vrrp_sync_group": Named(
             doc="instances that change state together", field="vrrp_sync_groups", table=lambda: SYNC_GROUP, pending=True
         ),
@@ -458,6 +518,7 @@ TOPLEVEL_ONLY = frozenset(
         "vrrp_instance",
         "vrrp_sync_group",
         "vrrp_script",
+        "vrrp_check",
         "vrrp_track_process",
         "vrrp_track_file",
         "virtual_server",

@@ -33,6 +33,7 @@ from vipd.config.model import (
     TrackProcess,
     TrackRef,
     VirtualAddress,
+    VrrpCheck,
     VrrpInstance,
     VrrpScript,
 )
@@ -131,6 +132,7 @@ _FROM_GLOBAL = (
 )
 _NAMED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
     "vrrp_scripts": (VrrpScript, "vrrp_script"),
+    "vrrp_checks": (VrrpCheck, "vrrp_check"),
     "vrrp_sync_groups": (SyncGroup, "vrrp_sync_group"),
     "track_files": (TrackFile, "track_file"),
     "vrrp_track_processes": (TrackProcess, "vrrp_track_process"),
@@ -166,7 +168,7 @@ def _validate(raw: Raw, ctx: Ctx, source: str) -> Config:
         good: dict[str, Any] = {}
         for name, item in raw.get(key, {}).items():
             data = dict(item)
-            if model is VrrpScript and "timeout" not in data:
+            if model in (VrrpScript, VrrpCheck) and "timeout" not in data:
                 data["timeout"] = data.get("interval", 1.0)
             if model is SyncGroup and not data.get("group"):
                 loc = ctx.locs[(key, name)]

@@ -264,6 +264,67 @@ class VrrpScript(_Model):
     init_fail: Bool = False
 
 
+class VrrpCheck(_Model):
+    """``vrrp_check NAME { ... }`` (vipd): a built-in or plugin check, named by ``track_script``.
+
+    keepalived has no such block; it lets ``track_script`` use a check that needs
+    no fork (``tcp``, ``http``) or a third-party plugin (entry-point group
+    ``vipd.checks``).
+
+    Attributes:
+        name: the name ``track_script`` refers to (must differ from every ``vrrp_script``).
+        type: the plugin: ``tcp``, ``http``, or an installed plugin's name.
+        interval: seconds between runs (default 1).
+        timeout: seconds before a run counts as failed; ``None`` = ``interval``.
+        weight: -253..253 (default 0: failure puts the instance in FAULT).
+        weight_reverse: ``weight W reverse``.
+        rise, fall: consecutive passes / failures to change state (default 1).
+        init_fail: start in the failed state.
+        connect_ip, connect_port, bindto: ``tcp``: where to connect (default
+            host 127.0.0.1) and the source address.
+        url: ``http``: ``http://`` or ``https://`` URL to GET.
+        status_code: ``http``: accepted status codes (default ``[200]``).
+        body_match: ``http``: regular expression the body must contain.
+        tls_verify: ``http``: verify the server certificate (default on).
+        host_header: ``http``: ``Host:`` header to send.
+        options: ``option KEY VALUE...`` lines, handed to a plugin as strings.
+    """
+
+    name: str
+    type: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    interval: Annotated[Seconds, Field(gt=0, le=86400)] = 1.0
+    timeout: Annotated[Seconds, Field(gt=0, le=86400)] | None = None
+    weight: Weight = 0
+    weight_reverse: bool = False
+    rise: Annotated[Int, Field(ge=1, le=10000)] = 1
+    fall: Annotated[Int, Field(ge=1, le=10000)] = 1
+    init_fail: Bool = False
+    connect_ip: str | None = None
+    connect_port: Annotated[Int, Field(ge=1, le=65535)] | None = None
+    bindto: IPAddress | None = None
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$")] | None = None
+    status_code: list[Annotated[Int, Field(ge=100, le=599)]] = Field(default_factory=lambda: [200])
+    body_match: str | None = None
+    tls_verify: Bool = True
+    host_header: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> VrrpCheck:
+        if self.type == "tcp" and self.connect_port is None:
+            raise PydanticCustomError("kv_check", "type tcp needs connect_port", {})
+        if self.type == "http" and self.url is None:
+            raise PydanticCustomError("kv_check", "type http needs url", {})
+        if self.body_match is not None:
+            try:
+                re.compile(self.body_match)
+            except re.error as e:
+                raise PydanticCustomError(
+                    "kv_check", "body_match is not a valid regular expression: {why}", {"why": str(e)}
+                ) from None
+        return self
+
+
 class TrackFile(_Model):
     """``track_file NAME { ... }``: an integer read from a file, times a weight.
 
@@ -550,6 +611,7 @@ class Config(_Model):
         global_defs: the ``global_defs`` block (defaults when absent).
         vrrp_instances: ``vrrp_instance`` blocks by name, in file order.
         vrrp_scripts: ``vrrp_script`` blocks by name.
+        vrrp_checks: ``vrrp_check`` blocks (vipd) by name.
         vrrp_sync_groups: ``vrrp_sync_group`` blocks by name.
         track_files: ``track_file`` (``vrrp_track_file``) blocks by name.
         vrrp_track_processes: ``vrrp_track_process`` blocks by name.
@@ -561,6 +623,7 @@ class Config(_Model):
     global_defs: GlobalDefs = Field(default_factory=GlobalDefs)
     vrrp_instances: dict[str, VrrpInstance] = Field(default_factory=dict)
     vrrp_scripts: dict[str, VrrpScript] = Field(default_factory=dict)
+    vrrp_checks: dict[str, VrrpCheck] = Field(default_factory=dict)
     vrrp_sync_groups: dict[str, SyncGroup] = Field(default_factory=dict)
     track_files: dict[str, TrackFile] = Field(default_factory=dict)
     vrrp_track_processes: dict[str, TrackProcess] = Field(default_factory=dict)

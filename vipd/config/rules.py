@@ -258,15 +258,25 @@ def _check_refs(config: Config, where: _Where, sink: DiagnosticSink, defined: di
         *((("vrrp_instances", n), i) for n, i in config.vrrp_instances.items()),
         *((("vrrp_sync_groups", n), g) for n, g in config.vrrp_sync_groups.items()),
     ]
+    checks = defined.get("vrrp_checks", set())
+    for name in sorted(checks & defined.get("vrrp_scripts", set())):
+        _report(
+            sink,
+            where("vrrp_checks", name),
+            f"{name!r} is both a vrrp_script and a vrrp_check: track_script could not tell them apart",
+        )
     for base, obj in owners:
         for attr, section, what in kinds:
             names = defined.get(section, set())
+            if attr == "track_script":
+                names = names | checks  # track_script names a vrrp_script or a vrrp_check (vipd)
             for i, ref in enumerate(getattr(obj, attr)):
                 if ref.name not in names:
                     _report(
                         sink,
                         where(*base, attr, i),
-                        f"{what} {ref.name!r} is not defined{_close(ref.name, names)}",
+                        f"{what if attr != 'track_script' else 'vrrp_script/vrrp_check'} {ref.name!r} is not defined"
+                        f"{_close(ref.name, names)}",
                     )
     member_of: dict[str, str] = {}
     for gname, group in config.vrrp_sync_groups.items():

@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"{args.use_file}: cannot read: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as e:  # a config must never produce a traceback (issue #3)
+        print(
+            f"{args.use_file}: internal error while reading the configuration ({type(e).__name__}: {e}); "
+            "configuration refused. Please report this with the file.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     for w in result.warnings:
         print(f"{w.file}:{w.line}: warning: {w.keyword}: {w.message}", file=sys.stderr)
     if args.dump_config:

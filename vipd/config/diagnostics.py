@@ -16,6 +16,9 @@ from typing import Literal
 
 Severity = Literal["error", "warning"]
 
+MAX_DIAGNOSTICS = 1000
+"""Diagnostics kept for one configuration; past that they are counted, not stored (junk input)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
@@ -82,23 +85,37 @@ class DiagnosticSink:
     strict: bool = False
     items: list[Diagnostic] = field(default_factory=list)
     file_order: dict[str, int] = field(default_factory=dict)
+    dropped: int = 0
+    _last: Diagnostic | None = None
+    _errors: int = 0
+
+    def _add(self, d: Diagnostic) -> None:
+        if d == self._last:  # the same problem reported twice for one line (e.g. a substitution)
+            return
+        self._last = d
+        if d.severity == "error":
+            self._errors += 1
+        if len(self.items) < MAX_DIAGNOSTICS:
+            self.items.append(d)
+        else:
+            self.dropped += 1
 
     def error(self, file: str, line: int, keyword: str, message: str) -> None:
         """Record an error at FILE:LINE."""
-        self.items.append(Diagnostic(file, line, keyword, message, "error"))
+        self._add(Diagnostic(file, line, keyword, message, "error"))
 
     def warning(self, file: str, line: int, keyword: str, message: str) -> None:
         """Record a warning at FILE:LINE."""
-        self.items.append(Diagnostic(file, line, keyword, message, "warning"))
+        self._add(Diagnostic(file, line, keyword, message, "warning"))
 
     def unsupported(self, file: str, line: int, keyword: str, message: str) -> None:
         """Record something vipd recognises but will not act on: a warning, an error if strict."""
-        self.items.append(Diagnostic(file, line, keyword, message, "error" if self.strict else "warning"))
+        self._add(Diagnostic(file, line, keyword, message, "error" if self.strict else "warning"))
 
     @property
     def has_errors(self) -> bool:
-        """True once at least one error was recorded."""
-        return any(d.severity == "error" for d in self.items)
+        """True once at least one error was recorded (stored or not)."""
+        return self._errors > 0
 
     def note_file(self, file: str) -> None:
         """Remember the order files are read in, so diagnostics sort in reading order."""
@@ -107,10 +124,23 @@ class DiagnosticSink:
     def sorted(self) -> list[Diagnostic]:
         """All diagnostics by file (in reading order), then line, then insertion order."""
         last = len(self.file_order)
-        return [
+        out = [
             d
             for _, d in sorted(
                 enumerate(self.items),
                 key=lambda p: (self.file_order.get(p[1].file, last), p[1].line, p[0]),
             )
         ]
+        if self.dropped:
+            first = out[0] if out else Diagnostic("config", 0, "config", "")
+            out.append(
+                Diagnostic(
+                    first.file,
+                    0,
+                    "config",
+                    f"{self.dropped} more diagnostics not shown "
+                    f"(more than {MAX_DIAGNOSTICS}: is this a keepalived.conf?)",
+                    "error" if self._errors else "warning",
+                )
+            )
+        return out

@@ -24,9 +24,11 @@ it reads files, never touches the network or the kernel.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
+import stat
 from dataclasses import dataclass
 
 from vipd.config.diagnostics import DiagnosticSink
@@ -39,6 +41,20 @@ MAX_SUBSTITUTION_DEPTH = 16
 
 MAX_BAD_LINES = 20
 """After this many unreadable (binary, non-UTF-8) lines the rest of a file is skipped."""
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""Largest configuration file read (a 255-instance keepalived.conf is about 100 KiB)."""
+
+MAX_SUBSTITUTIONS = 10_000
+"""Most ``$NAME`` replacements made for one line (``$X=$X$X`` would otherwise grow exponentially)."""
+
+MAX_EXPANDED_CHARS = 1_000_000
+"""Longest text one line may expand to through ``$NAME`` parameters."""
+
+
+class _SubstitutionLimit(Exception):
+    """A line's parameter substitution went past a limit; the message says which."""
+
 
 _INCLUDE_KEYWORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
 _DEFINITION = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)", re.DOTALL)
@@ -152,6 +168,7 @@ class Lexer:
         self.params: dict[str, str] = {}
         self._stack: list[str] = []  # real paths of the files being read (cycle check)
         self._out: list[Line] = []
+        self._substitutions = 0
 
     # -- entry points -------------------------------------------------------------
 
@@ -271,11 +288,18 @@ class Lexer:
                 self._out.append(Line(file, lineno, tuple(tokens)))
 
     def _substitute(self, s: str, file: str, lineno: int, depth: int) -> str:
+        if depth == 0:
+            self._substitutions = 0
+            try:
+                return self._substitute_inner(s, file, depth)
+            except _SubstitutionLimit as exc:
+                self.sink.error(file, lineno, "$", str(exc))
+                return ""
+        return self._substitute_inner(s, file, depth)
+
+    def _substitute_inner(self, s: str, file: str, depth: int) -> str:
         if depth > MAX_SUBSTITUTION_DEPTH:
-            self.sink.error(
-                file, lineno, "$", f"parameter substitution nested deeper than {MAX_SUBSTITUTION_DEPTH} (circular?)"
-            )
-            return ""
+            raise _SubstitutionLimit(f"parameter substitution nested deeper than {MAX_SUBSTITUTION_DEPTH} (circular?)")
 
         def repl(m: re.Match[str]) -> str:
             body = m.group(1) if m.group(1) is not None else m.group(2)
@@ -291,10 +315,18 @@ class Lexer:
             if name == "_ENV" and arg.strip():
                 return os.environ.get(arg.strip(), "")
             if name in self.params and not arg:
-                return self._substitute(self.params[name], file, lineno, depth + 1)
+                self._substitutions += 1
+                if self._substitutions > MAX_SUBSTITUTIONS:
+                    raise _SubstitutionLimit(
+                        f"more than {MAX_SUBSTITUTIONS} parameter substitutions on one line (circular?)"
+                    )
+                return self._substitute_inner(self.params[name], file, depth + 1)
             return m.group(0)
 
-        return _REFERENCE.sub(repl, s)
+        out = _REFERENCE.sub(repl, s)
+        if len(out) > MAX_EXPANDED_CHARS:
+            raise _SubstitutionLimit(f"parameters expand this line to more than {MAX_EXPANDED_CHARS} characters")
+        return out
 
     def _include(self, keyword: str, arg: str, file: str, lineno: int, depth: int) -> None:
         where = Token(keyword, file, lineno)
@@ -367,5 +399,12 @@ class Lexer:
 
 
 def _read_bytes(path: str) -> bytes:
+    """The file's bytes; ``OSError`` for a non-regular file (a FIFO would block) or one too large."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
     with open(path, "rb") as fh:
-        return fh.read()
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not a keepalived.conf?")
+    return data

@@ -232,6 +232,8 @@ class Daemon:
         routes = self._route_set(name, inst, family)
         if routes is not None:
             driver.companions.append(routes)
+        driver.garp_interval = self.config.global_defs.vrrp_garp_interval
+        driver.gna_interval = self.config.global_defs.vrrp_gna_interval
         self.drivers[name] = driver
         port.drivers[inst.virtual_router_id] = (driver, inst)
         log.info(

@@ -113,6 +113,10 @@ class InstanceDriver:
         self._announce = tuple(announce)
         self._addresses = addresses
         self.companions: list[AddressCompanion] = []
+        self.garp_interval = 0.0
+        """Seconds between single gratuitous ARPs (keepalived ``vrrp_garp_interval``; 0 = back to back)."""
+        self.gna_interval = 0.0
+        """Seconds between single unsolicited NAs (keepalived ``vrrp_gna_interval``; 0 = back to back)."""
         """Installed after the VIPs are added, removed before they are removed (routes, rules)."""
         self._loop = loop or asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
@@ -310,7 +314,17 @@ class InstanceDriver:
                 log.error("(%s) cannot remove %s/%d: %s", self.name, vip.address, vip.prefixlen, e)
 
     def _announce_all(self, repeat: int) -> None:
-        """Send ``repeat`` GARPs (IPv4) or unsolicited NAs (IPv6) for every VIP (keepalived garp_master_repeat)."""
+        """Send ``repeat`` GARPs (IPv4) or unsolicited NAs (IPv6) for every VIP (keepalived garp_master_repeat).
+
+        With ``garp_interval`` / ``gna_interval`` set, the frames are paced by a
+        separate task (so address work queued behind is not held up) that stops
+        as soon as the instance is no longer master.
+        """
+        v6 = bool(self._announce) and not isinstance(self._announce[0].address, IPv4Address)
+        interval = self.gna_interval if v6 else self.garp_interval
+        if interval > 0:
+            self._loop.create_task(self._announce_paced(repeat, interval), name=f"vipd-{self.name}-garp")
+            return
         for target in self._announce:
             if isinstance(target.address, IPv4Address):
                 frame = garp_frame(target.mac, target.address)
@@ -323,3 +337,27 @@ class InstanceDriver:
                     except OSError as e:
                         self._warn(self._loop.time(), "garp", "announce of %s failed: %s", target.address, e)
                         break
+
+    async def _announce_paced(self, repeat: int, interval: float) -> None:
+        """``repeat`` rounds over the VIPs, ``interval`` seconds between single frames, while master."""
+        frames = [
+            (
+                t,
+                garp_frame(t.mac, t.address)
+                if isinstance(t.address, IPv4Address)
+                else unsolicited_na_frame(t.mac, t.address),
+            )
+            for t in self._announce
+        ]
+        first = True
+        for _ in range(max(1, repeat)):
+            for target, frame in frames:
+                if not first:
+                    await asyncio.sleep(interval)
+                first = False
+                if self.machine.state is not State.MASTER:
+                    return
+                try:
+                    target.sender.send(frame)
+                except OSError as e:
+                    self._warn(self._loop.time(), "garp", "announce of %s failed: %s", target.address, e)

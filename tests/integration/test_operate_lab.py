@@ -216,7 +216,8 @@ def test_notify_runs_in_transition_order(lab: Lab, ops_args: dict[str, list[str]
     for p in (slow, fast, gen):
         p.chmod(0o755)
     extra = [f'notify_backup "{slow}"', f'notify_master "{fast}"', f'notify "{gen}"']
-    r2 = lab.start_vipd(lab.r2, render(Instance(priority=100, advert_int=AI, extra=extra)))
+    # Readiness first (control socket up): the protocol bound below must not include Python start-up.
+    r2 = start(lab, lab.r2, render(Instance(priority=100, advert_int=AI, extra=extra)), tmp_path)
     # r2 alone: BACKUP (slow script starts), then MASTER after Master_Down_Interval (~0.36 s) while
     # the slow notify_backup still runs; then r1 (150) preempts -> BACKUP again.
     wait_until(lambda: lab.holds(lab.r2, VIP), timing.master_down_interval(100, AI) + MARGIN)

@@ -89,19 +89,19 @@ def advert_source(mode: Mode, node: Node) -> str:
     return link_local(node.mac) if mode.family == 6 else node.ip4
 
 
-def instance(mode: Mode, lab: Lab, node: Node, priority: int, **kw: object) -> Instance:
-    """The ``vrrp_instance`` both daemons run on ``node`` for ``mode``."""
-    extra: list[str] = []
+def instance(mode: Mode, lab: Lab, node: Node, priority: int, *, extra: tuple[str, ...] = (), **kw: object) -> Instance:
+    """The ``vrrp_instance`` both daemons run on ``node`` for ``mode`` (``extra``: more lines)."""
+    lines: list[str] = list(extra)
     if mode.unicast:
         (peer,) = [n for n in lab.routers if n.name != node.name]
-        extra = [f"unicast_src_ip {node.ip4}", "unicast_peer {", f"    {peer.ip4}", "}"]
+        lines += [f"unicast_src_ip {node.ip4}", "unicast_peer {", f"    {peer.ip4}", "}"]
     return Instance(
         priority=priority,
         version=mode.version,
         advert_int=mode.advert_int,
         vips=(mode.vip,),
         auth_pass=mode.auth_pass,
-        extra=tuple(extra),
+        extra=tuple(lines),
         **kw,  # type: ignore[arg-type]
     )
 

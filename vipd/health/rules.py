@@ -49,15 +49,15 @@ class Debounce:
     A FAILED (or UNKNOWN) check becomes OK after ``rise`` consecutive passes; an
     OK check becomes FAILED after ``fall`` consecutive failures. A result that
     agrees with the current state resets the opposite streak. The first result
-    of an UNKNOWN check decides at once when ``rise``/``fall`` is 1, and after
-    ``rise`` passes or ``fall`` failures otherwise.
+    of an UNKNOWN check decides at once, as in keepalived (whose counter starts
+    one short of ``rise``); with ``init_fail`` the check starts FAILED and
+    needs ``rise`` passes.
 
     Attributes:
         rise: passes needed to become OK, >= 1.
         fall: failures needed to become FAILED, >= 1.
         health: current debounced state.
         streak: consecutive results contrary to ``health`` seen so far.
-        passes, failures: for UNKNOWN, the current streak of each kind.
     """
 
     rise: int = 1
@@ -93,16 +93,9 @@ class Debounce:
             return Debounce(
                 self.rise, self.fall, Health.OK if n >= self.rise else Health.FAILED, 0 if n >= self.rise else n
             )
-        # UNKNOWN: streak > 0 counts passes, < 0 counts failures.
-        if passed:
-            n = self.streak + 1 if self.streak > 0 else 1
-            if n >= self.rise:
-                return Debounce(self.rise, self.fall, Health.OK, 0)
-        else:
-            n = self.streak - 1 if self.streak < 0 else -1
-            if -n >= self.fall:
-                return Debounce(self.rise, self.fall, Health.FAILED, 0)
-        return Debounce(self.rise, self.fall, Health.UNKNOWN, n)
+        # UNKNOWN: the first result decides (keepalived starts a script's counter one
+        # short of ``rise``, so one pass makes it OK and one failure makes it FAILED).
+        return Debounce(self.rise, self.fall, Health.OK if passed else Health.FAILED, 0)
 
 
 @dataclass(frozen=True, slots=True)

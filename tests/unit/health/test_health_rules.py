@@ -42,11 +42,11 @@ def run(d: Debounce, results: str) -> list[Health]:
         # fall 3: an OK check needs three consecutive failures.
         (1, 3, False, "pffpfff", [OK, OK, OK, OK, OK, OK, FAILED]),
         # rise 2: a FAILED check needs two consecutive passes.
-        (2, 1, False, "ppfpfpp", [UNKNOWN, OK, FAILED, FAILED, FAILED, FAILED, OK]),
-        # UNKNOWN at start: rise passes to OK, fall failures to FAILED.
-        (2, 2, False, "f", [UNKNOWN]),
-        (2, 2, False, "ff", [UNKNOWN, FAILED]),
-        (2, 2, False, "fpp", [UNKNOWN, UNKNOWN, OK]),
+        (2, 1, False, "fpfpp", [FAILED, FAILED, FAILED, FAILED, OK]),
+        # UNKNOWN at start: the first result decides, whatever rise and fall are (keepalived).
+        (3, 3, False, "p", [OK]),
+        (3, 3, False, "f", [FAILED]),
+        (2, 2, False, "fpp", [FAILED, FAILED, OK]),
         # init_fail: starts FAILED and needs rise passes.
         (3, 1, True, "ppp", [FAILED, FAILED, OK]),
         (3, 1, True, "ppfppp", [FAILED, FAILED, FAILED, FAILED, FAILED, OK]),

@@ -1,0 +1,152 @@
+"""Link state from rtnetlink events, on a dedicated ``AsyncIPRoute`` socket (libs.md §1.3).
+
+The monitor binds its own socket to ``RTMGRP_LINK`` before taking a dump (on a
+second, short-lived socket), so no change between the dump and the first event
+is missed. "Up" is keepalived's ``IF_FLAGS_UP``: IFF_UP and IFF_RUNNING, so an
+administratively downed link and a lost carrier both count as down. If the
+kernel drops events (ENOBUFS) the socket is reopened and the state re-dumped;
+subscribers hear about every difference.
+
+Implements :class:`vipd.health.api.LinkEvents` for the ``interface`` check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.rtnl import RTMGRP_LINK
+
+from vipd.health.api import LinkCallback
+
+log = logging.getLogger("vipd")
+
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
+RESTART_DELAY = 0.1
+"""Seconds before reopening the event socket after an error."""
+
+
+def link_is_up(flags: int) -> bool:
+    """keepalived ``IF_FLAGS_UP``: both IFF_UP and IFF_RUNNING are set in ``flags``."""
+    return flags & (IFF_UP | IFF_RUNNING) == (IFF_UP | IFF_RUNNING)
+
+
+class LinkMonitor:
+    """The up/down state of every link in this namespace, kept current from events."""
+
+    def __init__(self) -> None:
+        self._state: dict[str, bool] = {}
+        self._subs: dict[str, list[LinkCallback]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self.restarts = 0
+        self.events = 0
+
+    # ------------------------------------------------------------------ LinkEvents
+
+    def link_up(self, ifname: str) -> bool | None:
+        """True up and running, False down, None if there is no such link."""
+        return self._state.get(ifname)
+
+    def subscribe(self, ifname: str, callback: LinkCallback) -> Callable[[], None]:
+        """Call ``callback(up)`` whenever ``ifname`` changes state; returns the unsubscribe function."""
+        self._subs.setdefault(ifname, []).append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError, KeyError):
+                self._subs[ifname].remove(callback)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the event socket, dump the links; returns once the state is known.
+
+        Raises:
+            OSError: netlink refused the socket.
+        """
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._task = loop.create_task(self._run(), name="vipd-link-monitor")
+        await asyncio.shield(self._ready)
+
+    async def close(self) -> None:
+        """Stop the monitor task and close its socket."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _set(self, ifname: str, up: bool | None) -> None:
+        old = self._state.get(ifname)
+        if up is None:
+            self._state.pop(ifname, None)
+        else:
+            self._state[ifname] = up
+        if bool(old) != bool(up) or (old is None) != (up is None):
+            for cb in list(self._subs.get(ifname, ())):
+                try:
+                    cb(bool(up))
+                except Exception:  # a subscriber's bug must not stop the monitor
+                    log.exception("link subscriber for %s failed", ifname)
+
+    async def _dump(self) -> dict[str, bool]:
+        ipr: Any = AsyncIPRoute()
+        try:
+            links: dict[str, bool] = {}
+            async for msg in await ipr.link("dump"):
+                name = msg.get("ifname")
+                if name:
+                    links[name] = link_is_up(int(msg["flags"]))
+            return links
+        finally:
+            ipr.close()
+
+    async def _run(self) -> None:
+        first = True
+        while True:
+            mon: Any = AsyncIPRoute()
+            try:
+                await mon.bind(groups=RTMGRP_LINK)
+                links = await self._dump()
+                for name in set(self._state) - set(links):
+                    self._set(name, None)
+                for name, up in links.items():
+                    self._set(name, up)
+                if first:
+                    first = False
+                else:
+                    self.restarts += 1
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(None)
+                while True:
+                    async for msg in mon.get():
+                        event = msg.get("event")
+                        name = msg.get("ifname")
+                        if not name:
+                            continue
+                        self.events += 1
+                        if event == "RTM_NEWLINK":
+                            self._set(name, link_is_up(int(msg["flags"])))
+                        elif event == "RTM_DELLINK":
+                            self._set(name, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # ENOBUFS and friends: reopen and resynchronise
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_exception(e)
+                    return
+                log.warning("netlink link monitor restarting after %r", e)
+                await asyncio.sleep(RESTART_DELAY)
+            finally:
+                with contextlib.suppress(Exception):
+                    mon.close()

@@ -1,0 +1,494 @@
+"""The tracker: runs every check, debounces it, and moves priority / FAULT of the instances.
+
+One asyncio task per check (a ``vrrp_script`` tracked by three instances runs
+once), each on its own interval and timeout; an interface check is driven by
+netlink link events instead (:mod:`vipd.runtime.links`). After each result the
+instances bound to that check are re-evaluated with keepalived's rules
+(:func:`vipd.health.rules.evaluate`) and get ``PriorityChanged`` /
+``FaultChanged`` fed into their drivers.
+
+Isolation: a check never runs on the advert path. Periodic checks are spread
+over their interval (a phase per check) so a hundred of them do not wake up
+together; a run that outlives ``timeout`` is cancelled and counts as a failure;
+a slow run makes the check skip its missed slots instead of queueing them.
+
+Sync groups (keepalived ``vrrp_sync_group``): one member's FAULT takes every
+member to FAULT; the group's own trackers apply to every member; member
+trackers with weights are turned into FAULT trackers or ignored as keepalived
+does unless ``sync_group_tracking_weight`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from vipd.config.model import Config, TrackRef, VrrpCheck, VrrpInstance, VrrpScript
+from vipd.fsm import FaultChanged, PriorityChanged
+from vipd.health.api import Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
+from vipd.health.process import KILL_GRACE, ensure_child_watcher
+from vipd.health.registry import load
+from vipd.health.rules import PRIORITY_OWNER, Debounce, Evaluation, Health, TrackerState, Weight, evaluate, restrict
+
+log = logging.getLogger("vipd")
+
+FILE_INTERVAL = 0.5
+"""Seconds between reads of a ``track_file`` (keepalived uses inotify)."""
+PROCESS_INTERVAL = 1.0
+"""Seconds between /proc scans for ``vrrp_track_process`` (keepalived uses the proc connector)."""
+PROCESS_TIMEOUT = 5.0
+HARD_GRACE = KILL_GRACE + 0.5
+"""Seconds past ``timeout`` after which the tracker cancels a run that did not honour its timeout."""
+
+
+class Driver(Protocol):
+    """What the tracker needs from ``vipd.runtime.instance.InstanceDriver``."""
+
+    name: str
+
+    def feed(self, event: Any) -> None: ...
+
+
+@dataclass(slots=True)
+class Runner:
+    """One running check and its debounced state.
+
+    Attributes:
+        key: ``(kind, name)``, e.g. ``("script", "chk_web")``, ``("interface", "eth1")``.
+        spec: what the check was built from.
+        check: the plugin object.
+        debounce: rise/fall state.
+        last: the latest raw result, or None before the first.
+        runs, failures: counters.
+    """
+
+    key: tuple[str, str]
+    spec: CheckSpec
+    check: Check | WatchingCheck
+    debounce: Debounce
+    last: CheckResult | None = None
+    runs: int = 0
+    failures: int = 0
+    task: asyncio.Task[None] | None = None
+    bound: set[str] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        """``"script chk_web"``: kind and name, for logs and fault reasons."""
+        return f"{self.key[0]} {self.key[1]}"
+
+    @property
+    def value(self) -> int | None:
+        """The latest integer reading (``track_file``), else None."""
+        return self.last.value if self.last is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A runner acting on one instance with one weight."""
+
+    key: tuple[str, str]
+    weight: Weight
+    kind: str
+    """``"interface"``, ``"file"`` or other (script, process, tcp, http, plugins): for :func:`restrict`."""
+
+
+@dataclass(slots=True)
+class _Applied:
+    priority: int
+    own_faults: tuple[str, ...] = ()
+    fault: bool | None = None
+    evaluation: Evaluation | None = None
+
+
+class TrackerError(Exception):
+    """A check could not be built (unknown plugin type, bad options)."""
+
+
+def _ref_weight(ref: TrackRef, weight: int, reverse: bool) -> Weight:
+    """keepalived: ``NAME weight W [reverse]`` overrides the object's weight and reverse."""
+    if ref.weight is None:
+        return Weight(weight, reverse)
+    return Weight(ref.weight, ref.reverse)
+
+
+def script_spec(s: VrrpScript, script_user: str | None, script_group: str | None) -> CheckSpec:
+    """The ``script`` plugin's spec for a ``vrrp_script`` block."""
+    timeout = s.timeout if s.timeout is not None else s.interval
+    options: dict[str, object] = {
+        "argv": list(s.script.argv),
+        "command": s.script.command,
+        "shell": s.script.needs_shell,
+    }
+    if s.user:
+        options["user"] = s.user
+        if s.group:
+            options["group"] = s.group
+    return CheckSpec(s.name, "script", s.interval, timeout, options)
+
+
+def check_spec(c: VrrpCheck) -> CheckSpec:
+    """The plugin spec for a ``vrrp_check`` block: its typed keywords plus its ``option`` lines."""
+    options: dict[str, object] = dict(c.options)
+    if c.connect_ip is not None:
+        options["connect_ip"] = c.connect_ip
+    if c.connect_port is not None:
+        options["connect_port"] = c.connect_port
+    if c.bindto is not None:
+        options["bindto"] = str(c.bindto)
+    if c.url is not None:
+        options["url"] = c.url
+        options["status_code"] = " ".join(str(x) for x in c.status_code)
+        options["tls_verify"] = c.tls_verify
+    if c.body_match is not None:
+        options["body_match"] = c.body_match
+    if c.host_header is not None:
+        options["host_header"] = c.host_header
+    timeout = c.timeout if c.timeout is not None else c.interval
+    return CheckSpec(c.name, c.type, c.interval, timeout, options)
+
+
+def plan(config: Config) -> tuple[dict[tuple[str, str], tuple[CheckSpec, Debounce]], dict[str, list[Binding]]]:
+    """Work out which checks run and how each acts on each instance (pure; no check is built).
+
+    Returns:
+        ``(specs, bindings)``: ``specs[key] = (CheckSpec, initial Debounce)``;
+        ``bindings[instance] = [Binding...]`` with keepalived's sync-group /
+        owner weight rules already applied.
+    Raises:
+        KeyError: a tracker names an undefined object (the config layer refuses
+            such files, so only for hand-built configs).
+    """
+    g = config.global_defs
+    specs: dict[tuple[str, str], tuple[CheckSpec, Debounce]] = {}
+    group_of = {m: grp for grp in config.vrrp_sync_groups.values() for m in grp.group}
+
+    def iface(name: str) -> tuple[str, str]:
+        key = ("interface", name)
+        specs.setdefault(key, (CheckSpec(name, "interface", options={"interface": name}), Debounce.initial()))
+        return key
+
+    def script_or_check(ref: TrackRef) -> tuple[tuple[str, str], Weight, str]:
+        if ref.name in config.vrrp_scripts:
+            s = config.vrrp_scripts[ref.name]
+            key = ("script", s.name)
+            specs.setdefault(
+                key,
+                (
+                    script_spec(s, g.script_user, g.script_group),
+                    Debounce.initial(s.rise, s.fall, init_fail=s.init_fail),
+                ),
+            )
+            return key, _ref_weight(ref, s.weight, s.weight_reverse), "script"
+        c = config.vrrp_checks[ref.name]
+        key = (c.type, c.name)
+        specs.setdefault(key, (check_spec(c), Debounce.initial(c.rise, c.fall, init_fail=c.init_fail)))
+        return key, _ref_weight(ref, c.weight, c.weight_reverse), c.type
+
+    def file_ref(ref: TrackRef) -> tuple[tuple[str, str], Weight, str]:
+        f = config.track_files[ref.name]
+        key = ("file", f.name)
+        specs.setdefault(key, (CheckSpec(f.name, "file", FILE_INTERVAL, 1.0, {"file": f.file}), Debounce.initial()))
+        return key, _ref_weight(ref, f.weight, f.reverse), "file"
+
+    def process_ref(ref: TrackRef) -> tuple[tuple[str, str], Weight, str]:
+        p = config.vrrp_track_processes[ref.name]
+        key = ("process", p.name)
+        options: dict[str, object] = {
+            "process": p.process,
+            "args": list(p.args),
+            "param_match": p.param_match,
+            "full_command": p.full_command,
+            "quorum": p.quorum,
+            "delay": p.delay,
+        }
+        for k in ("quorum_max", "terminate_delay", "fork_delay"):
+            if getattr(p, k) is not None:
+                options[k] = getattr(p, k)
+        specs.setdefault(
+            key, (CheckSpec(p.name, "process", PROCESS_INTERVAL, PROCESS_TIMEOUT, options), Debounce.initial())
+        )
+        return key, _ref_weight(ref, p.weight, p.reverse), "process"
+
+    def trackers(obj: Any) -> list[Binding]:
+        out = [Binding(iface(t.interface), Weight(t.weight, t.reverse), "interface") for t in obj.track_interface]
+        out += [Binding(k, w, kind) for k, w, kind in map(script_or_check, obj.track_script)]
+        out += [Binding(k, w, kind) for k, w, kind in map(file_ref, obj.track_file)]
+        out += [Binding(k, w, kind) for k, w, kind in map(process_ref, obj.track_process)]
+        return out
+
+    bindings: dict[str, list[Binding]] = {}
+    for name, inst in config.vrrp_instances.items():
+        own: list[Binding] = []
+        if not inst.dont_track_primary:
+            own.append(Binding(iface(inst.interface), Weight(0), "interface"))  # keepalived tracks its interface
+        own += trackers(inst)
+        group = group_of.get(name)
+        owner = inst.priority == PRIORITY_OWNER
+        if owner or (group is not None and not group.sync_group_tracking_weight):
+            kept = []
+            for b in own:
+                w = restrict(b.kind, b.weight, owner=owner and group is None)
+                if w is not None:
+                    kept.append(replace(b, weight=w))
+                else:
+                    why = "address owner" if owner else f"vrrp_sync_group {group.name if group else ''}"
+                    log.info("(%s) ignoring %s %s with weight %d: %s", name, b.kind, b.key[1], b.weight.weight, why)
+            own = kept
+        if group is not None:
+            shared = trackers(group)
+            if any(
+                config.vrrp_instances[m].priority == PRIORITY_OWNER for m in group.group if m in config.vrrp_instances
+            ):
+                shared = [replace(b, weight=Weight(0, b.weight.reverse)) for b in shared]
+            own += shared
+        bindings[name] = own
+    return specs, bindings
+
+
+class Tracker:
+    """Runs the checks of a config and feeds their verdicts to the instance drivers.
+
+    Args:
+        config: the validated config.
+        drivers: instance name -> driver (``feed(event)``), at least every
+            instance of ``config`` that should be tracked.
+        links: link-state events for ``interface`` checks (the daemon's
+            :class:`~vipd.runtime.links.LinkMonitor`); None = interface checks
+            cannot be built.
+    """
+
+    def __init__(self, config: Config, drivers: Mapping[str, Driver], *, links: LinkEvents | None = None) -> None:
+        self.config = config
+        self.drivers = drivers
+        self.links = links
+        self.runners: dict[tuple[str, str], Runner] = {}
+        self.bindings: dict[str, list[Binding]] = {}
+        self._applied: dict[str, _Applied] = {}
+        self._group_of = {m: g.name for g in config.vrrp_sync_groups.values() for m in g.group}
+        self._started = False
+        self._first = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def build(self) -> None:
+        """Build every check through the ``vipd.checks`` entry points.
+
+        Raises:
+            TrackerError: a plugin is missing or refuses its options (the message
+                names the check).
+        """
+        g = self.config.global_defs
+        ctx = CheckContext(links=self.links, script_user=g.script_user, script_group=g.script_group)
+        specs, self.bindings = plan(self.config)
+        for key, (spec, debounce) in specs.items():
+            try:
+                factory = load(spec.type)
+                check = factory(spec, ctx)
+            except (LookupError, ImportError, ValueError) as e:
+                raise TrackerError(f"{key[0]} {key[1]}: {e}") from e
+            self.runners[key] = Runner(key, spec, check, debounce)
+        for name, binds in self.bindings.items():
+            for b in binds:
+                self.runners[b.key].bound.add(name)
+            base = self.config.vrrp_instances[name].priority
+            self._applied[name] = _Applied(priority=base)
+
+    async def start(self, first_results_within: float | None = None) -> None:
+        """Start every check; wait (bounded) for each one's first result, then apply the state.
+
+        Call before the drivers start, so an instance whose weight-0 tracker fails
+        starts straight in FAULT and one with weights starts at its effective
+        priority (keepalived keeps instances in INIT until their scripts report).
+
+        Args:
+            first_results_within: seconds to wait for first results (default: the
+                longest check timeout plus ``HARD_GRACE``).
+        Raises:
+            TrackerError: from :meth:`build` if not built yet.
+        """
+        if not self.runners and not self.bindings:
+            self.build()
+        ensure_child_watcher()
+        loop = asyncio.get_running_loop()
+        periodic = [r for r in self.runners.values() if not isinstance(r.check, WatchingCheck)]
+        for r in self.runners.values():
+            if isinstance(r.check, WatchingCheck):
+                r.task = loop.create_task(self._watch(r), name=f"vipd-check-{r.label}")
+        for i, r in enumerate(periodic):
+            phase = r.spec.interval * i / len(periodic)  # spread the checks over their interval
+            r.task = loop.create_task(self._periodic(r, phase), name=f"vipd-check-{r.label}")
+        wait = first_results_within
+        if wait is None:
+            wait = max((r.spec.timeout for r in self.runners.values()), default=0.0) + HARD_GRACE
+        deadline = loop.time() + wait
+        while any(r.last is None for r in self.runners.values()) and loop.time() < deadline:
+            self._first.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._first.wait(), deadline - loop.time())
+        for r in self.runners.values():
+            if r.last is None:
+                log.warning("%s: no result within %.1fs of start; counted as unknown", r.label, wait)
+        self._started = True
+        for name in self.bindings:
+            self._reevaluate(name)
+
+    async def stop(self) -> None:
+        """Cancel every check (killing running scripts with their process groups)."""
+        tasks = [r.task for r in self.runners.values() if r.task is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._started = False
+
+    # ------------------------------------------------------------------ views
+
+    def evaluation(self, instance: str) -> Evaluation | None:
+        """The latest evaluation of ``instance`` (priority, FAULT causes), or None."""
+        a = self._applied.get(instance)
+        return a.evaluation if a is not None else None
+
+    def status(self) -> list[dict[str, object]]:
+        """One dict per check: name, type, health, last output/duration, runs, failures, instances."""
+        out: list[dict[str, object]] = []
+        for r in self.runners.values():
+            out.append(
+                {
+                    "name": r.key[1],
+                    "type": r.key[0],
+                    "health": r.debounce.health.value,
+                    "output": r.last.output if r.last else "",
+                    "duration": r.last.duration if r.last else None,
+                    "value": r.value,
+                    "runs": r.runs,
+                    "failures": r.failures,
+                    "instances": sorted(r.bound),
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------------ running checks
+
+    async def _periodic(self, r: Runner, phase: float) -> None:
+        loop = asyncio.get_running_loop()
+        interval = r.spec.interval
+        await self._run_once(r)  # first run at once: the instances wait for it
+        next_at = loop.time() + interval + phase
+        while True:
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._run_once(r)
+            next_at += interval
+            now = loop.time()
+            if next_at <= now:  # the run outlived its slot(s): skip them, keep the phase
+                next_at += interval * (int((now - next_at) / interval) + 1)
+
+    async def _run_once(self, r: Runner) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        check = r.check
+        assert isinstance(check, Check)
+        try:
+            async with asyncio.timeout(r.spec.timeout + HARD_GRACE):
+                result = await check.run()
+        except TimeoutError:
+            result = CheckResult(False, f"timed out after {r.spec.timeout:g}s")
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a plugin's bug is a failed check, never a dead tracker
+            result = CheckResult(False, f"check raised {type(e).__name__}: {e}")
+        if not result.duration:
+            result = replace(result, duration=loop.time() - t0)
+        self._on_result(r, result)
+
+    async def _watch(self, r: Runner) -> None:
+        check = r.check
+        assert isinstance(check, WatchingCheck)
+        try:
+            await check.watch(lambda result: self._on_result(r, result))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.error("%s: watcher stopped: %s", r.label, e)
+            self._on_result(r, CheckResult(False, f"watcher stopped: {e}"))
+
+    def _on_result(self, r: Runner, result: CheckResult) -> None:
+        first = r.last is None
+        old_health, old_value = r.debounce.health, r.value
+        r.runs += 1
+        if not result.ok:
+            r.failures += 1
+        r.last = result
+        r.debounce = r.debounce.step(result.ok)
+        if first:
+            self._first.set()
+        changed = r.debounce.health is not old_health or r.value != old_value
+        if changed:
+            level = logging.INFO if r.debounce.health is Health.OK or first else logging.WARNING
+            shown = f"value {r.value}" if r.value is not None else r.debounce.health.value.upper()
+            log.log(level, "%s: %s (%s, %.3fs)", r.label, shown, result.output, result.duration)
+        if changed and self._started:
+            for name in sorted(r.bound):
+                self._reevaluate(name)
+
+    # ------------------------------------------------------------------ applying
+
+    def _states(self, name: str) -> list[TrackerState]:
+        out = []
+        for b in self.bindings.get(name, ()):
+            r = self.runners[b.key]
+            out.append(TrackerState(r.label, b.weight, r.debounce.health, r.value if b.kind == "file" else None))
+        return out
+
+    def _reevaluate(self, name: str) -> None:
+        inst: VrrpInstance | None = self.config.vrrp_instances.get(name)
+        driver = self.drivers.get(name)
+        if inst is None or driver is None:
+            return
+        ev = evaluate(inst.priority, self._states(name))
+        applied = self._applied[name]
+        applied.evaluation = ev
+        if ev.priority != applied.priority:
+            log.info(
+                "(%s) effective priority %d -> %d (base %d, trackers %+d)",
+                name,
+                applied.priority,
+                ev.priority,
+                inst.priority,
+                ev.total,
+            )
+            applied.priority = ev.priority
+            driver.feed(PriorityChanged(ev.priority))
+        applied.own_faults = ev.faults
+        group = self._group_of.get(name)
+        members = [name] if group is None else list(self.config.vrrp_sync_groups[group].group)
+        for m in members:
+            self._apply_fault(m, group)
+
+    def _apply_fault(self, name: str, group: str | None) -> None:
+        applied = self._applied.get(name)
+        driver = self.drivers.get(name)
+        if applied is None or driver is None:
+            return
+        reason = ", ".join(applied.own_faults)
+        fault = bool(applied.own_faults)
+        if group is not None and not fault:
+            for m in self.config.vrrp_sync_groups[group].group:
+                other = self._applied.get(m)
+                if other is not None and other.own_faults:
+                    fault = True
+                    reason = f"vrrp_sync_group {group}: {m} in fault ({', '.join(other.own_faults)})"
+                    break
+        old, applied.fault = applied.fault, fault
+        if fault == old:
+            return
+        if fault:
+            log.warning("(%s) fault: %s", name, reason)
+        elif old is not None:
+            log.info("(%s) fault cleared", name)
+        driver.feed(FaultChanged(fault, reason if fault else "trackers recovered"))

@@ -29,6 +29,7 @@ from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
 from vipd.runtime.instance import AnnounceTarget, InstanceDriver
+from vipd.runtime.tracking import TrackerError, Tracking
 from vipd.wire.advert import VRRP_MCAST4, VRRP_MCAST6, VRRP_TTL, Advert, AuthType, IPAddress
 from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
 from vipd.wire.errors import DecodeError
@@ -103,6 +104,8 @@ class Daemon:
         """Awaited when a stop is requested, before the instances stop (STOPPING=1)."""
         self.stopped_hooks: list[Callable[[], Awaitable[None]]] = []
         """Awaited after the instances stopped (drain notify queues, close servers)."""
+        self.tracking: Tracking | None = None
+        """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
 
     # ------------------------------------------------------------------ run
 
@@ -115,7 +118,8 @@ class Daemon:
         try:
             try:
                 await self._build(loop)
-            except StartupError as e:
+                self.tracking = await Tracking.start(self.config, self.drivers)
+            except (StartupError, TrackerError) as e:
                 log.error("cannot start: %s", e)
                 return 1
             self._write_pid()
@@ -127,6 +131,8 @@ class Daemon:
             await self._stop.wait()
             for hook in self.stopping_hooks:
                 await hook()
+            if self.tracking is not None:
+                await self.tracking.stop()
             log.info("stopping: sending priority 0 where master and removing addresses")
             await asyncio.gather(*(d.stop() for d in self.drivers.values()))
             for hook in self.stopped_hooks:
@@ -459,6 +465,8 @@ class Daemon:
                 log.error("(%s) cannot start after reload: %s", name, e)
                 continue
             driver.start()
+        if self.tracking is not None:
+            await self.tracking.reload(new, self.drivers)
         return diff
 
     # ------------------------------------------------------------------ receive

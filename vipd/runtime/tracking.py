@@ -296,7 +296,12 @@ class Tracker:
             for b in binds:
                 self.runners[b.key].bound.add(name)
             base = self.config.vrrp_instances[name].priority
-            self._applied[name] = _Applied(priority=base)
+            # Start from what the machine has (a reload keeps running instances as they are).
+            machine = getattr(self.drivers.get(name), "machine", None)
+            if machine is not None and machine.params.priority == base:
+                self._applied[name] = _Applied(priority=machine.priority, fault=machine.fault)
+            else:
+                self._applied[name] = _Applied(priority=base)
 
     async def start(self, first_results_within: float | None = None) -> None:
         """Start every check; wait (bounded) for each one's first result, then apply the state.
@@ -492,3 +497,64 @@ class Tracker:
         elif old is not None:
             log.info("(%s) fault cleared", name)
         driver.feed(FaultChanged(fault, reason if fault else "trackers recovered"))
+
+
+class Tracking:
+    """The daemon's tracking: one :class:`LinkMonitor` and one :class:`Tracker`, reloadable.
+
+    Use ``tracking = await Tracking.start(config, drivers)`` before the drivers
+    start, ``await tracking.reload(new_config, drivers)`` after a reload, and
+    ``await tracking.stop()`` before the drivers stop.
+    """
+
+    def __init__(self, links: LinkEvents | None, tracker: Tracker) -> None:
+        self.links = links
+        self.tracker = tracker
+
+    @classmethod
+    async def start(cls, config: Config, drivers: Mapping[str, Driver]) -> Tracking:
+        """Open the link monitor, build and start every check, apply the first verdicts.
+
+        Raises:
+            TrackerError: a check cannot be built (unknown plugin, bad options).
+            OSError: netlink refused the link monitor's socket.
+        """
+        from vipd.runtime.links import LinkMonitor
+
+        links = LinkMonitor()
+        await links.start()
+        tracker = Tracker(config, drivers, links=links)
+        try:
+            tracker.build()
+            await tracker.start()
+        except BaseException:
+            await tracker.stop()
+            await links.close()
+            raise
+        n = len(tracker.runners)
+        log.info("tracking: %d check(s) for %d instance(s)", n, len(tracker.bindings))
+        return cls(links, tracker)
+
+    async def reload(self, config: Config, drivers: Mapping[str, Driver]) -> None:
+        """Replace the checks with those of ``config`` (the link monitor stays).
+
+        A check whose new definition fails to build keeps the old tracker running
+        and logs why.
+        """
+        new = Tracker(config, drivers, links=self.links)
+        try:
+            new.build()
+        except TrackerError as e:
+            log.error("reload: tracking unchanged: %s", e)
+            return
+        await self.tracker.stop()
+        self.tracker = new
+        await new.start()
+
+    async def stop(self) -> None:
+        """Cancel every check and close the link monitor."""
+        await self.tracker.stop()
+        from vipd.runtime.links import LinkMonitor
+
+        if isinstance(self.links, LinkMonitor):
+            await self.links.close()

@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -369,8 +370,10 @@ class Lab:
                 errors.append(f"namespaces still present: {left}")
             reap_orphans(exclude=[d.pid for d in self.daemons if d.returncode is None])
             (MARKER_DIR / f"{self.prefix}.json").unlink(missing_ok=True)
-            if self._own_workdir and not self.keep_workdir and not self._failed:
+            if self._own_workdir and (not (self.keep_workdir or self._failed) or not any(self.workdir.iterdir())):
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            elif self._own_workdir:
+                print(f"vipdlab: kept {self.workdir} (configs, logs)", file=sys.stderr)
             with _LIVE_LOCK:
                 if self in _LIVE:
                     _LIVE.remove(self)

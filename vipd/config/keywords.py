@@ -281,11 +281,11 @@ VRRP_INSTANCE: Table = register_table(
         "virtual_ipaddress_excluded": ListOf(doc="addresses not listed in adverts", item=parse_vip, pending=True),
         "virtual_routes": ListOf(doc="routes installed while master", item=parse_route),
         "virtual_rules": ListOf(doc="rules installed while master", item=parse_rule),
-        "track_interface": ListOf(doc="IF [weight W [reverse]]", item=parse_track_interface, pending=True),
-        "track_script": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref, pending=True),
-        "track_file": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref, pending=True),
-        "track_process": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref, pending=True),
-        "dont_track_primary": Flag(doc="ignore link faults of the interface", pending=True),
+        "track_interface": ListOf(doc="IF [weight W [reverse]]", item=parse_track_interface),
+        "track_script": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
+        "track_file": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
+        "track_process": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
+        "dont_track_primary": Flag(doc="ignore link faults of the interface"),
         "notify_master": ScriptValue(doc="run on becoming master"),
         "notify_backup": ScriptValue(doc="run on becoming backup"),
         "notify_fault": ScriptValue(doc="run on entering fault"),
@@ -484,20 +484,16 @@ TOP: Table = register_table(
             "linkbeat_use_polling",
             "child_wait_time",
         ),
-        "vrrp_script": Named(
-            doc="a health-check script", field="vrrp_scripts", table=lambda: VRRP_SCRIPT, pending=True
-        ),
+        "vrrp_script": Named(doc="a health-check script", field="vrrp_scripts", table=lambda: VRRP_SCRIPT),
         "vrrp_check": Named(doc="a vipd check (tcp, http, plugin)", field="vrrp_checks", table=lambda: VRRP_CHECK),
         "vrrp_sync_group": Named(
-            doc="instances that change state together", field="vrrp_sync_groups", table=lambda: SYNC_GROUP, pending=True
+            doc="instances that change state together", field="vrrp_sync_groups", table=lambda: SYNC_GROUP
         ),
-        "track_file": Named(doc="a tracked file", field="track_files", table=lambda: TRACK_FILE, pending=True),
+        "track_file": Named(doc="a tracked file", field="track_files", table=lambda: TRACK_FILE),
         "vrrp_track_file": Deprecated(
-            inner=Named(field="track_files", table=lambda: TRACK_FILE), message="use track_file", pending=True
+            inner=Named(field="track_files", table=lambda: TRACK_FILE), message="use track_file"
         ),
-        "vrrp_track_process": Named(
-            doc="a tracked process", field="vrrp_track_processes", table=lambda: TRACK_PROCESS, pending=True
-        ),
+        "vrrp_track_process": Named(doc="a tracked process", field="vrrp_track_processes", table=lambda: TRACK_PROCESS),
         "static_ipaddress": ListOf(doc="permanent addresses", item=parse_vip, pending=True),
         "static_routes": ListOf(doc="permanent routes", item=parse_route, pending=True),
         "static_rules": ListOf(doc="permanent rules", item=parse_rule, pending=True),

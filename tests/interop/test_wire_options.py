@@ -181,3 +181,34 @@ def test_v3_checksum_as_v2(record: Record) -> None:
             raise
         finally:
             cap.stop()
+
+
+def test_ipv4_and_ipv6_instances_side_by_side(record: Record) -> None:
+    """One daemon of each runs a VRRPv3/IPv4 and a VRRPv3/IPv6 instance (same VRID) on one link; vipd wins
+    both, then keepalived takes both over when vipd stops."""
+    v4, v6 = MODES["v3"], MODES["v3-ipv6"]
+    with make_lab(v4) as lab:
+        r1, r2 = lab.r1, lab.r2
+
+        def conf(node: Node, prio: int) -> str:
+            return render(
+                [
+                    instance(v4, lab, node, prio).with_(name="VI_4"),
+                    instance(v6, lab, node, prio).with_(name="VI_6"),
+                ]
+            )
+
+        vipd = lab.start_vipd(r1, conf(r1, 150))
+        lab.start_keepalived(r2, conf(r2, 100))
+        try:
+            _wait_ready(lab)
+            for vip in (v4.vip_address, v6.vip_address):
+                wait_until(lambda vip=vip: lab.holders(vip) == [r1], STARTUP, message=f"r1 alone holds {vip}")
+            vipd.stop()
+            for vip in (v4.vip_address, v6.vip_address):
+                wait_until(lambda vip=vip: lab.holders(vip) == [r2], 2.0, message=f"r2 alone holds {vip}")
+            assert "dropped" not in vipd.log_text()
+            record(check="dual-stack", v4="pass", v6="pass")
+        except BaseException:
+            print(lab.logs(40))
+            raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from typing import Any
 
@@ -48,10 +48,14 @@ class LoadResult:
         config: the validated, normalised configuration (defaults filled in).
         warnings: diagnostics of severity ``"warning"``, in file/line order
             (keywords vipd ignores, implied priorities, truncated passwords...).
+        locs: where each value was written, by path (``("vrrp_scripts", "chk",
+            "script")`` -> ``Loc(file, line, keyword)``), for checks outside this
+            layer (script security) to report ``FILE:LINE``.
     """
 
     config: Config
     warnings: list[Diagnostic]
+    locs: dict[Path, Loc] = field(default_factory=dict)
 
 
 def load_config(path: str | os.PathLike[str], *, config_id: str | None = None, strict: bool = False) -> LoadResult:
@@ -119,7 +123,7 @@ def _load(lines: Sequence[Line], sink: DiagnosticSink, source: str) -> LoadResul
     diags = sink.sorted()
     if sink.has_errors:
         raise ConfigError(diags)
-    return LoadResult(config, [d for d in diags if d.severity == "warning"])
+    return LoadResult(config, [d for d in diags if d.severity == "warning"], dict(ctx.locs))
 
 
 _GARP_FIELDS = ("garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat")

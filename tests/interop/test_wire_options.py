@@ -212,3 +212,26 @@ def test_ipv4_and_ipv6_instances_side_by_side(record: Record) -> None:
         except BaseException:
             print(lab.logs(40))
             raise
+
+
+def test_vmac_xmit_base_against_keepalived(record: Record) -> None:
+    """use_vmac + vmac_xmit_base on both sides: adverts leave from the base MAC, GARPs announce the virtual MAC."""
+    mode = MODES["v3"]
+    vip = mode.vip_address
+    with make_lab(mode) as lab:
+        assert lab.sniffer is not None
+        r1, r2 = lab.r1, lab.r2
+        extra = ("use_vmac", "vmac_xmit_base")
+        lab.start_vipd(r1, render(instance(mode, lab, r1, 150, extra=extra)))
+        lab.start_keepalived(r2, render(instance(mode, lab, r2, 100, extra=extra)))
+        try:
+            _wait_ready(lab)
+            wait_until(lambda: lab.holders(vip) == [r1], STARTUP, message="vipd on r1 alone holds the VIP")
+            ann = wait_until(lambda: lab.sniffer.announcements(vip), 3.0, message=f"GARP for {vip}")[0]  # type: ignore[union-attr]
+            assert isinstance(ann, Arp) and ann.sha == "00:00:5e:00:01:33", ann
+            mine = [a for a in lab.sniffer.adverts() if a.src == r1.ip4]
+            assert mine and {a.src_mac for a in mine} == {r1.mac}, {a.src_mac for a in mine}
+            record(check="vmac_xmit_base", advert_mac=r1.mac, garp_mac=ann.sha)
+        except BaseException:
+            print(lab.logs(40))
+            raise

@@ -1,0 +1,216 @@
+"""Helpers for the fault suite and the hostile-input test: control socket, RSS, nftables, counters.
+
+Nothing here sleeps to synchronise: callers wait on observable state with
+:func:`vipdlab.wait_until` and deadlines from the protocol timers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import daemons
+from .daemons import Daemon
+from .topo import Lab, Node
+
+Status = dict[str, Any]
+
+
+def control_socket(lab: Lab, node: Node | str) -> Path:
+    """Where a vipd started under :func:`vipd_with_control` listens for ``vipctl``."""
+    name = node if isinstance(node, str) else node.name
+    return lab.workdir / f"{name}.ctl"
+
+
+@contextmanager
+def vipd_with_control(lab: Lab, extra: Callable[[str], list[str]] | None = None) -> Iterator[None]:
+    """Within the block, every vipd the lab starts gets ``--control-socket <workdir>/<node>.ctl``.
+
+    ``extra(node_name)`` adds more flags (``--notify-timeout``...). The lab names a
+    config ``<node>-vipd-<n>.conf``, which is how the node is recognised.
+    """
+    orig = daemons.vipd_argv
+
+    def argv(config: Path, pid_file: Path) -> list[str]:
+        node = config.name.split("-")[0]
+        more = extra(node) if extra else []
+        return [*orig(config, pid_file), "--control-socket", str(control_socket(lab, node)), *more]
+
+    daemons.vipd_argv = argv
+    try:
+        yield
+    finally:
+        daemons.vipd_argv = orig
+
+
+def status(lab: Lab, node: Node | str, timeout: float = 5.0) -> Status:
+    """``vipctl status --json`` over the control socket, in-process (no Python start-up per call)."""
+    from vipd.control.server import request
+
+    reply: Status = request(str(control_socket(lab, node)), {"cmd": "status"}, timeout=timeout)
+    if not reply.get("ok"):
+        raise AssertionError(f"status from {node}: {reply}")
+    return reply
+
+
+def ready(lab: Lab, node: Node | str) -> bool:
+    """The daemon answers on its control socket (its instances exist)."""
+    path = control_socket(lab, node)
+    if not path.exists():
+        return False
+    try:
+        status(lab, node, timeout=1.0)
+    except (OSError, AssertionError, ValueError):
+        return False
+    return True
+
+
+def instance(st: Status, name: str = "VI_1") -> Status:
+    for inst in st["instances"]:
+        if inst["name"] == name:
+            return dict(inst)
+    raise KeyError(f"no instance {name} in status")
+
+
+def transitions(st: Status) -> dict[str, dict[str, int]]:
+    """Transition counters per instance: ``{"VI_1": {"BACKUP->MASTER:master_down_timer": 1}}``."""
+    return {i["name"]: dict(i["stats"]["transitions"]) for i in st["instances"]}
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` (VmRSS) in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def stop_process(d: Daemon) -> float:
+    """SIGSTOP the daemon's main process (not a crash: ``resume`` continues it). Returns the time."""
+    t = time.monotonic()
+    os.kill(d.pid, signal.SIGSTOP)
+    return t
+
+
+def resume_process(d: Daemon) -> float:
+    t = time.monotonic()
+    os.kill(d.pid, signal.SIGCONT)
+    return t
+
+
+# --------------------------------------------------------------------------- nftables
+def nft_table(lab: Lab, ns: str, family: str, name: str, rules: str, hook: str = "forward") -> None:
+    """Add ``table FAMILY NAME`` with one filter chain on ``hook`` holding ``rules``."""
+    lab.nft(
+        ns,
+        f"""
+table {family} {name} {{
+  chain c {{
+    type filter hook {hook} priority 0; policy accept;
+    {rules}
+  }}
+}}
+""",
+    )
+
+
+def nft_delete(lab: Lab, ns: str, family: str, name: str) -> None:
+    lab.nft(ns, f"delete table {family} {name}")
+
+
+def nft_counter(lab: Lab, ns: str, family: str, name: str) -> tuple[int, int]:
+    """(packets, bytes) of the first ``counter`` in table ``name``'s chain ``c``."""
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, "nft", "-j", "list", "chain", family, name, "c"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for item in json.loads(out)["nftables"]:
+        rule = item.get("rule")
+        if not rule:
+            continue
+        for expr in rule.get("expr", []):
+            if "counter" in expr:
+                c = expr["counter"]
+                return int(c["packets"]), int(c["bytes"])
+    raise AssertionError(f"no counter in {family} {name}")
+
+
+# --------------------------------------------------------------------------- kernel counters
+def snmp(lab: Lab, node: Node) -> dict[str, int]:
+    """The node's ``/proc/net/snmp`` Ip: counters (InHdrErrors, InCsumErrors, InDelivers...)."""
+    text = lab.read_proc(node.ns, "/proc/net/snmp")
+    out: dict[str, int] = {}
+    lines = [ln.split() for ln in text.splitlines()]
+    for head, vals in zip(lines[::2], lines[1::2], strict=False):
+        if head and vals and head[0] == vals[0]:
+            proto = head[0].rstrip(":")
+            for k, v in zip(head[1:], vals[1:], strict=True):
+                out[f"{proto}.{k}"] = int(v)
+    return out
+
+
+def raw_socket_drops(lab: Lab, node: Node, proto: int = 112) -> int:
+    """Sum of the ``drops`` column of the node's IPv4 raw sockets of ``proto`` (receive-buffer overflows)."""
+    text = lab.read_proc(node.ns, "/proc/net/raw")
+    total = 0
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 13:
+            continue
+        local = parts[1]
+        if int(local.split(":")[1], 16) == proto:
+            total += int(parts[-1])
+    return total
+
+
+@dataclass
+class Counters:
+    """What one daemon counted, flattened: port-level drops, instance discards, accepted adverts."""
+
+    rx_packets: int = 0
+    rx_errors: dict[str, int] = field(default_factory=dict)
+    discards: dict[tuple[str, str], int] = field(default_factory=dict)  # (instance, reason)
+    received: dict[str, int] = field(default_factory=dict)  # instance -> adverts_received
+    states: dict[str, str] = field(default_factory=dict)
+    transitions: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, st: Status) -> Counters:
+        c = cls()
+        for i in st["interfaces"]:
+            if i["family"] == 4:
+                c.rx_packets += i["rx_packets"]
+                for k, v in i["rx_errors"].items():
+                    c.rx_errors[k] = c.rx_errors.get(k, 0) + v
+        for inst in st["instances"]:
+            for k, v in inst["stats"]["discards"].items():
+                c.discards[(inst["name"], k)] = v
+            c.received[inst["name"]] = inst["stats"]["advert_rcvd"]
+            c.states[inst["name"]] = inst["state"]
+        c.transitions = transitions(st)
+        return c
+
+    def minus(self, base: Counters) -> Counters:
+        def d(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
+            return {k: a.get(k, 0) - b.get(k, 0) for k in set(a) | set(b) if a.get(k, 0) != b.get(k, 0)}
+
+        return Counters(
+            rx_packets=self.rx_packets - base.rx_packets,
+            rx_errors=d(self.rx_errors, base.rx_errors),
+            discards=d(self.discards, base.discards),
+            received=d(self.received, base.received),
+            states=dict(self.states),
+            transitions=self.transitions,
+        )

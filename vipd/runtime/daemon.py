@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from vipd.config.model import Config, VrrpInstance
 from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
-from vipd.linux.netlink import SCOPES, LinkInfo, Netlink, VipSpec, wait_linklocal
+from vipd.linux.netlink import SCOPES, AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.routes import RouteSet, parse_route, parse_rule
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_advert
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
@@ -93,6 +93,7 @@ class Daemon:
         self._announcers: dict[str, L2Announcer] = {}
         self._tx: dict[tuple[str, int, str, int], socket.socket] = {}
         self._netlink: Netlink | None = None
+        self._writer: AddressWriter | None = None
         self._vmacs = VmacManager()
         self._stop = asyncio.Event()
         self._limiter = RateLimiter()
@@ -117,9 +118,10 @@ class Daemon:
         self._netlink = Netlink()
         try:
             try:
+                self._writer = AddressWriter(loop)
                 await self._build(loop)
                 self.tracking = await Tracking.start(self.config, self.drivers)
-            except (StartupError, TrackerError) as e:
+            except (StartupError, TrackerError, OSError) as e:
                 log.error("cannot start: %s", e)
                 return 1
             self._write_pid()
@@ -180,7 +182,7 @@ class Daemon:
         self, loop: asyncio.AbstractEventLoop, name: str, inst: VrrpInstance, links: dict[str, LinkInfo]
     ) -> InstanceDriver:
         """Open what ``inst`` needs, create its driver (not started) and register it by name and VRID."""
-        assert self._netlink is not None
+        assert self._netlink is not None and self._writer is not None
         family = inst.family
         link = await self._link(inst.interface, family)
         links[inst.interface] = link
@@ -232,7 +234,7 @@ class Daemon:
             send_advert=self._sender(tx, inst, family, src, tx_link.index),
             vips=vips,
             announce=targets,
-            addresses=self._netlink,
+            addresses=self._writer,
             loop=loop,
         )
         routes = self._route_set(name, inst, family)
@@ -553,6 +555,8 @@ class Daemon:
             s.close()
         for a in self._announcers.values():
             a.close()
+        if self._writer is not None:
+            self._writer.close()
         if self._netlink is not None:
             self._netlink.close()
 

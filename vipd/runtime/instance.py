@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -45,11 +47,18 @@ log = logging.getLogger("vipd")
 
 
 class AddressOps(Protocol):
-    """What the driver needs from netlink (``vipd.linux.netlink.Netlink`` implements it)."""
+    """What the driver needs from netlink (``vipd.linux.netlink.AddressWriter`` implements it).
 
-    async def add_address(self, vip: VipSpec) -> bool: ...
+    ``add``/``remove`` act before they return (rtnetlink runs inside ``sendmsg``), so a
+    GARP can follow at once; ``done(vip, errno)`` reports the kernel's answer later,
+    from the loop (0, or EEXIST / EADDRNOTAVAIL for "already so", or another errno).
+    """
 
-    async def remove_address(self, vip: VipSpec) -> bool: ...
+    def prepare(self, vip: VipSpec) -> None: ...
+
+    def add(self, vip: VipSpec, done: Callable[[VipSpec, int], None]) -> None: ...
+
+    def remove(self, vip: VipSpec, done: Callable[[VipSpec, int], None]) -> None: ...
 
 
 class AddressCompanion(Protocol):
@@ -126,7 +135,8 @@ class InstanceDriver:
         self.last_transition: tuple[float, Notify] | None = None
         self.notifier: Callable[[Notify], None] | None = None
         """Called from the effect worker with each transition, in order, after its address effects."""
-        self._repair_pending = False
+        for vip in self._vips:
+            addresses.prepare(vip)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -182,11 +192,11 @@ class InstanceDriver:
     def repair(self) -> None:
         """Re-add VIPs something else deleted, if still master (DESIGN "Repair"; counted in ``vip_repairs``).
 
-        Goes through the ordered effect queue, so it can never overtake a later removal.
+        Synchronous like every address change, so it can never overtake a later removal.
         """
-        if self.machine.state is State.MASTER and not self._repair_pending:
-            self._repair_pending = True
-            self._queue.put_nowait(AddAddresses())
+        if self.machine.state is State.MASTER:
+            for vip in self._vips:
+                self._addresses.add(vip, self._repaired)
 
     def _arm(self) -> None:
         deadline = self.machine.next_deadline()
@@ -221,10 +231,21 @@ class InstanceDriver:
             elif isinstance(effect, Discard):
                 self.stats.discards[effect.reason] += 1
                 self._warn(now, f"discard:{effect.reason}", "dropped advert: %s %s", effect.reason, effect.detail)
+            elif isinstance(effect, AddAddresses):
+                # The kernel has the VIPs when this returns: the GARP that follows is never early.
+                for vip in self._vips:
+                    self._addresses.add(vip, self._added)
+                if self.companions:
+                    self._queue.put_nowait(effect)
+            elif isinstance(effect, RemoveAddresses):
+                for vip in self._vips:
+                    self._addresses.remove(vip, self._removed)
+                if self.companions:
+                    self._queue.put_nowait(effect)
+            elif isinstance(effect, SendGratuitousArp):
+                self._announce_all(effect.repeat)
             elif isinstance(effect, Notify):
                 self._on_transition(effect, now)
-                self._queue.put_nowait(effect)
-            else:
                 self._queue.put_nowait(effect)
 
     def _send_advert(self, advert: Advert, now: float) -> None:
@@ -261,57 +282,50 @@ class InstanceDriver:
         log.warning("(%s) " + msg, self.name, *args)
 
     async def _work(self) -> None:
-        """Execute queued kernel effects strictly in order; failures are logged and counted, never fatal."""
+        """Run the slow, ordered effects: companions (routes, rules) and notify hooks; never fatal."""
         while True:
             effect = await self._queue.get()
             if effect is None:
                 return
             try:
                 if isinstance(effect, AddAddresses):
-                    repair, self._repair_pending = self._repair_pending, False
-                    if repair and self.machine.state is not State.MASTER:
-                        continue
-                    await self._add_addresses(repair)
+                    if self.machine.state is State.MASTER:  # not if we already stepped down again
+                        for companion in self.companions:
+                            await companion.install()
                 elif isinstance(effect, RemoveAddresses):
-                    await self._remove_addresses()
-                elif isinstance(effect, SendGratuitousArp):
-                    self._announce_all(effect.repeat)
+                    for companion in reversed(self.companions):
+                        await companion.remove()
                 elif isinstance(effect, Notify) and self.notifier is not None:
                     self.notifier(effect)
             except Exception as e:  # a kernel surprise must not kill the instance
                 self.stats.address_errors += 1
                 log.error("(%s) %s failed: %s", self.name, type(effect).__name__, e)
 
-    async def _add_addresses(self, repair: bool = False) -> None:
-        for vip in self._vips:
-            try:
-                if await self._addresses.add_address(vip):
-                    if repair:
-                        self.stats.vip_repairs += 1
-                        log.warning(
-                            "(%s) re-added %s/%d: it was deleted behind our back while master",
-                            self.name,
-                            vip.address,
-                            vip.prefixlen,
-                        )
-                    else:
-                        log.info("(%s) added %s/%d", self.name, vip.address, vip.prefixlen)
-            except Exception as e:
-                self.stats.address_errors += 1
-                log.error("(%s) cannot add %s/%d: %s", self.name, vip.address, vip.prefixlen, e)
-        for companion in self.companions:
-            await companion.install()
+    def _added(self, vip: VipSpec, err: int) -> None:
+        if err == 0:
+            log.info("(%s) added %s/%d", self.name, vip.address, vip.prefixlen)
+        elif err != errno.EEXIST:
+            self._address_error("add", vip, err)
 
-    async def _remove_addresses(self) -> None:
-        for companion in reversed(self.companions):
-            await companion.remove()
-        for vip in self._vips:
-            try:
-                if await self._addresses.remove_address(vip):
-                    log.info("(%s) removed %s/%d", self.name, vip.address, vip.prefixlen)
-            except Exception as e:
-                self.stats.address_errors += 1
-                log.error("(%s) cannot remove %s/%d: %s", self.name, vip.address, vip.prefixlen, e)
+    def _repaired(self, vip: VipSpec, err: int) -> None:
+        if err == 0:
+            self.stats.vip_repairs += 1
+            log.warning("(%s) re-added %s/%d: it was deleted behind our back while master", *self._vip_args(vip))
+        elif err != errno.EEXIST:
+            self._address_error("re-add", vip, err)
+
+    def _removed(self, vip: VipSpec, err: int) -> None:
+        if err == 0:
+            log.info("(%s) removed %s/%d", self.name, vip.address, vip.prefixlen)
+        elif err not in (errno.EADDRNOTAVAIL, errno.ENODEV):
+            self._address_error("remove", vip, err)
+
+    def _vip_args(self, vip: VipSpec) -> tuple[str, IPAddress, int]:
+        return self.name, vip.address, vip.prefixlen
+
+    def _address_error(self, what: str, vip: VipSpec, err: int) -> None:
+        self.stats.address_errors += 1
+        log.error("(%s) cannot %s %s/%d: %s", self.name, what, vip.address, vip.prefixlen, os.strerror(err))
 
     def _announce_all(self, repeat: int) -> None:
         """Send ``repeat`` GARPs (IPv4) or unsolicited NAs (IPv6) for every VIP (keepalived garp_master_repeat).

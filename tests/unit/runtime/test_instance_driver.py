@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from ipaddress import IPv4Address, ip_address
 
 from vipd.fsm import Params, State, VrrpMachine
@@ -23,15 +24,17 @@ class Journal:
     def send(self, advert: Advert) -> None:
         self.events.append(("advert", advert.priority))
 
-    async def add_address(self, vip: VipSpec) -> bool:
-        await asyncio.sleep(0)  # a real netlink round trip yields too
-        self.events.append(("add", str(vip.address)))
-        return True
+    # AddressOps: like rtnetlink, the change is made inside the call; the answer comes later.
+    def prepare(self, vip: VipSpec) -> None:
+        pass
 
-    async def remove_address(self, vip: VipSpec) -> bool:
-        await asyncio.sleep(0)
+    def add(self, vip: VipSpec, done: Callable[[VipSpec, int], None]) -> None:
+        self.events.append(("add", str(vip.address)))
+        asyncio.get_running_loop().call_soon(done, vip, 0)
+
+    def remove(self, vip: VipSpec, done: Callable[[VipSpec, int], None]) -> None:
         self.events.append(("remove", str(vip.address)))
-        return True
+        asyncio.get_running_loop().call_soon(done, vip, 0)
 
 
 class Frames:

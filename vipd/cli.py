@@ -78,13 +78,22 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    for w in result.warnings:
+    from vipd.runtime.preflight import preflight
+
+    checked = preflight(result.config, result.locs)  # script security, check plugins (needs the file system)
+    for w in [*result.warnings, *(d for d in checked if d.severity == "warning")]:
         print(f"{w.file}:{w.line}: warning: {w.keyword}: {w.message}", file=sys.stderr)
+    refused = [d for d in checked if d.severity == "error"]
+    for d in refused:
+        print(str(d), file=sys.stderr)
+    if refused:
+        print(f"{args.use_file}: {len(refused)} error(s); configuration refused", file=sys.stderr)
+        return EXIT_ERROR
     if args.dump_config:
         print(dump_config(result.config))
         return EXIT_OK
     if args.config_test:
-        if args.strict and result.warnings:
+        if args.strict and (result.warnings or checked):
             return EXIT_WARNINGS
         print(f"{args.use_file}: configuration OK", file=sys.stderr)
         return EXIT_OK

@@ -100,9 +100,9 @@ GLOBAL_DEFS: Table = register_table(
         "v3_checksum_as_v2": Flag(doc="VRRPv3/IPv4 checksum without pseudo-header"),
         "vrrp_startup_delay": Value(doc="seconds to wait before starting instances", pending=True),
         "dynamic_interfaces": Flag(doc="allow interfaces that do not exist yet", pending=True),
-        "enable_script_security": Flag(doc="refuse scripts writable by non-root users", pending=True),
+        "enable_script_security": Flag(doc="refuse scripts writable by non-root users"),
         "script_user": UserValue(
-            doc="default user [group] for scripts", user_field="script_user", group_field="script_group", pending=True
+            doc="default user [group] for scripts", user_field="script_user", group_field="script_group"
         ),
         "vrrp_notify_fifo": Value(doc="FIFO for VRRP state events"),
         "notify_fifo": Value(doc="FIFO for state events"),

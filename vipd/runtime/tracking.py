@@ -282,8 +282,10 @@ class Tracker:
             TrackerError: a plugin is missing or refuses its options (the message
                 names the check).
         """
-        g = self.config.global_defs
-        ctx = CheckContext(links=self.links, script_user=g.script_user, script_group=g.script_group)
+        from vipd.runtime.preflight import default_script_user
+
+        user, group = default_script_user(self.config)  # script_user, else keepalived_script if it exists
+        ctx = CheckContext(links=self.links, script_user=user, script_group=group)
         specs, self.bindings = plan(self.config)
         for key, (spec, debounce) in specs.items():
             try:

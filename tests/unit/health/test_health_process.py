@@ -18,6 +18,16 @@ def alive(pid: int) -> bool:
         return False
 
 
+def dies(pid: int, within: float = 1.0) -> bool:
+    """SIGKILL is asynchronous: the process leaves /proc (or turns zombie) a moment later."""
+    deadline = time.monotonic() + within
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def run(coro):  # type: ignore[no-untyped-def]
     async def main():  # type: ignore[no-untyped-def]
         ensure_child_watcher()
@@ -45,7 +55,7 @@ def test_hanging_script_is_killed_at_its_timeout_with_its_group(tmp_path: Path) 
     took = time.monotonic() - t0
     assert out.timed_out and out.returncode == -9
     assert 0.3 <= took < 0.3 + 0.5 + 0.5, took  # timeout + KILL_GRACE + slack
-    assert not alive(int(pidfile.read_text()))
+    assert dies(int(pidfile.read_text()))
 
 
 def test_background_child_holding_the_pipe_does_not_delay_the_result(tmp_path: Path) -> None:
@@ -57,7 +67,7 @@ def test_background_child_holding_the_pipe_does_not_delay_the_result(tmp_path: P
     assert (out.returncode, out.timed_out) == (0, False)
     assert out.output.startswith("done")
     assert took < 1.0, f"the result waited {took:.2f}s for the grandchild"
-    assert not alive(int(pidfile.read_text())), "the background child must be killed with the group"
+    assert dies(int(pidfile.read_text())), "the background child must be killed with the group"
 
 
 def test_no_thread_is_started_per_child() -> None:

@@ -4,6 +4,8 @@
     sudo python3 netns-lab/lab.py demo                      # r1/r2/client, crash, takeover, preempt
     sudo python3 netns-lab/lab.py bench --trials 20 --daemon both
     sudo python3 netns-lab/lab.py sweep                     # remove labs whose owner process died
+    sudo python3 netns-lab/lab.py bench-takeover|bench-steady|bench-scale|bench-startup|bench-plot
+                                                            # the benchmarks in docs/performance.md
 
 Needs root (network namespaces). Only 192.0.2.0/24 and 2001:db8::/64 are used,
 inside namespaces named vl<hex>-*, all removed on exit.
@@ -36,6 +38,7 @@ from vipdlab import (
     vipd_available,
     wait_until,
 )
+from vipdlab.bench_cli import add_parsers as add_bench_parsers
 from vipdlab.daemons import REPO_ROOT
 from vipdlab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
 
@@ -408,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(func=bench)
     sw = sub.add_parser("sweep", help="remove labs (vl*) whose owner process is gone")
     sw.set_defaults(func=sweep_cmd)
+    add_bench_parsers(sub)  # bench-takeover, bench-steady, bench-scale, bench-startup, bench-plot
     args = ap.parse_args(argv)
     try:
         return int(args.func(args))

@@ -1,0 +1,402 @@
+"""Shared pieces of the benchmarks (``lab.py bench-*``): statistics, process cost, CPU hogs, an advert tap.
+
+Benchmarks run on demand, never in CI. Every figure is taken from the kernel
+(``/proc`` for CPU and memory, ``SO_TIMESTAMPNS`` receive times on the client's
+eth0 for packets), never from the daemons' own reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import platform
+import select
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import threading
+import time
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import netns
+
+from .daemons import REPO_ROOT
+from .procs import Process, process_tree
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SO_TIMESTAMPNS = 35
+ETH_P_ALL = 0x0003
+MASTER_LINE = "Entering MASTER STATE"  # vipd logs keepalived's wording
+
+
+# --------------------------------------------------------------------------- statistics
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * q / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def summary(values: Iterable[float | None]) -> dict[str, float]:
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        nan = float("nan")
+        return {"n": 0, "median": nan, "p95": nan, "p99": nan, "min": nan, "max": nan, "mean": nan}
+    return {
+        "n": len(vals),
+        "median": statistics.median(vals),
+        "p95": percentile(vals, 95),
+        "p99": percentile(vals, 99),
+        "min": min(vals),
+        "max": max(vals),
+        "mean": statistics.fmean(vals),
+    }
+
+
+def ms(seconds: float, digits: int = 2) -> str:
+    if seconds != seconds:  # nan
+        return "n/a"
+    return f"{seconds * 1000:.{digits}f} ms"
+
+
+def ratio(a: float, b: float) -> str:
+    if b != b or a != a or b == 0:
+        return "n/a"
+    return f"{a / b:.1f}x"
+
+
+# --------------------------------------------------------------------------- run metadata
+def version_of(kind: str) -> str:
+    if kind == "keepalived":
+        out = subprocess.run(["keepalived", "--version"], capture_output=True, text=True)
+        text = out.stderr or out.stdout
+        first = text.splitlines()[0] if text else ""
+        return first.split()[1] if len(first.split()) > 1 else first
+    rev = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    return f"git {rev}" if rev else "checkout"
+
+
+def host_info() -> dict[str, object]:
+    return {
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def save(name: str, results: dict[str, object]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    return out
+
+
+def latest(name: str) -> Path | None:
+    found = sorted(RESULTS.glob(f"{name}-*.json"))
+    return found[-1] if found else None
+
+
+def load_line(results: dict) -> str:  # type: ignore[type-arg]
+    h = results["host"]
+    a = h["loadavg_start"]
+    b = h.get("loadavg_end", a)
+    when = results["started"][:16].replace("T", " ")
+    return (
+        f"{when}, kernel {h['kernel']}, {h['cpus']} vCPU, CPython {h['python']}; load average "
+        f"{a[0]:.2f} / {a[1]:.2f} / {a[2]:.2f} at the start, {b[0]:.2f} / {b[1]:.2f} / {b[2]:.2f} at the end"
+    )
+
+
+# --------------------------------------------------------------------------- process cost
+@dataclass(frozen=True)
+class Cost:
+    """CPU seconds (utime + stime) and memory of a daemon's whole process tree at one instant."""
+
+    t: float
+    cpu: float
+    sched: float  # seconds on CPU from /proc/PID/task/*/schedstat (ns resolution, every thread)
+    rss: int  # bytes, VmRSS summed over the tree
+    pss: int  # bytes, Pss summed (shared pages counted once across the tree)
+    pids: tuple[int, ...]
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def tree_cost(root: int) -> Cost:
+    pids = tuple(process_tree(root))
+    cpu = sched = 0.0
+    rss = pss = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                st = _read(f"/proc/{pid}/task/{tid}/schedstat").split()
+                sched += int(st[0]) / 1e9 if st else 0.0
+        stat = _read(f"/proc/{pid}/stat")
+        if stat:
+            rest = stat[stat.rindex(")") + 2 :].split()
+            cpu += (int(rest[11]) + int(rest[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+        for line in _read(f"/proc/{pid}/status").splitlines():
+            if line.startswith("VmRSS:"):
+                rss += int(line.split()[1]) * 1024
+        for line in _read(f"/proc/{pid}/smaps_rollup").splitlines():
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1]) * 1024
+    return Cost(time.monotonic(), cpu, sched, rss, pss, pids)
+
+
+@dataclass
+class CostWindow:
+    """CPU used between two samples and the largest RSS seen in between (sampled)."""
+
+    start: Cost
+    end: Cost
+    rss_max: int
+    pss_max: int
+
+    @property
+    def seconds(self) -> float:
+        return self.end.t - self.start.t
+
+    @property
+    def cpu(self) -> float:
+        return self.end.cpu - self.start.cpu
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu,
+            "cpu_percent": 100.0 * self.cpu / self.seconds if self.seconds > 0 else float("nan"),
+            "sched_seconds": self.end.sched - self.start.sched,
+            "sched_percent": 100.0 * (self.end.sched - self.start.sched) / self.seconds if self.seconds > 0 else 0.0,
+            "rss_end": self.end.rss,
+            "rss_max": self.rss_max,
+            "pss_end": self.end.pss,
+            "pss_max": self.pss_max,
+            "processes": len(self.end.pids),
+        }
+
+
+class CostMeter:
+    """Samples several daemons' trees every ``every`` seconds while ``run(duration)`` waits."""
+
+    def __init__(self, roots: dict[str, int], every: float = 2.0) -> None:
+        self.roots = roots
+        self.every = every
+
+    def run(self, duration: float, on_tick: object = None) -> dict[str, CostWindow]:
+        start = {k: tree_cost(p) for k, p in self.roots.items()}
+        rss_max = {k: c.rss for k, c in start.items()}
+        pss_max = {k: c.pss for k, c in start.items()}
+        end_at = time.monotonic() + duration
+        while (left := end_at - time.monotonic()) > 0:
+            time.sleep(min(self.every, left))
+            if callable(on_tick):
+                on_tick()
+            for k, p in self.roots.items():
+                c = tree_cost(p)
+                rss_max[k] = max(rss_max[k], c.rss)
+                pss_max[k] = max(pss_max[k], c.pss)
+        end = {k: tree_cost(p) for k, p in self.roots.items()}
+        return {k: CostWindow(start[k], end[k], max(rss_max[k], end[k].rss), max(pss_max[k], end[k].pss)) for k in end}
+
+
+def mib(n: float) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+# --------------------------------------------------------------------------- CPU hogs
+@contextlib.contextmanager
+def cpu_hogs(namespaces: Sequence[str], seconds: float, log_dir: Path) -> Iterator[list[Process]]:
+    """One shell busy loop per namespace, killed on exit and by ``timeout`` after ``seconds`` anyway."""
+    hogs: list[Process] = []
+    try:
+        for i, ns in enumerate(namespaces):
+            argv = ["timeout", "-s", "KILL", f"{seconds:.0f}", "sh", "-c", "while :; do :; done"]
+            hogs.append(Process(f"hog{i}", ns, argv, log_dir / f"hog{i}.log"))
+        yield hogs
+    finally:
+        for h in hogs:
+            h.crash()
+
+
+# --------------------------------------------------------------------------- advert tap
+class AdvertTap:
+    """A lean recorder of VRRP (IPv4) adverts and gratuitous ARPs on a lab host's interface.
+
+    Unlike :class:`vipdlab.Sniffer` it keeps no frame objects: only arrays of
+    kernel receive times per (source, VRID) for adverts with a non-zero
+    priority, counts of priority-0 adverts, and GARP times per sender MAC. That
+    keeps hours of 255 VRIDs at 0.1 s (2,550 frames/s) in a few MB.
+    Times are kernel receive times (SO_TIMESTAMPNS) mapped onto time.monotonic().
+    """
+
+    def __init__(self, ns: str, ifname: str = "eth0") -> None:
+        self.ns = ns
+        self.ifname = ifname
+        self.adverts: dict[tuple[str, int], array[float]] = {}
+        self.prio0: dict[tuple[str, int], int] = {}
+        self.garps: dict[str, array[float]] = {}
+        self.frames = 0
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._pipe = (-1, -1)
+
+    def __enter__(self) -> AdvertTap:
+        sock = netns.create_socket(self.ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL), flags=0)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+            sock.bind((self.ifname, ETH_P_ALL))
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        self._pipe = os.pipe()
+        self._thread = threading.Thread(target=self._run, name=f"tap-{self.ns}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            os.write(self._pipe[1], b"x")
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        for fd in self._pipe:
+            if fd >= 0:
+                os.close(fd)
+        self._pipe = (-1, -1)
+
+    def _run(self) -> None:
+        assert self._sock is not None
+        sock = self._sock
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        poller.register(self._pipe[0], select.POLLIN)
+        anc = socket.CMSG_SPACE(16)
+        while True:
+            if self._pipe[0] in dict(poller.poll()):
+                return
+            while True:
+                try:
+                    data, ancdata, _flags, addr = sock.recvmsg(128, anc)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    return
+                if addr[2] == 4:  # PACKET_OUTGOING: the client's own frames
+                    continue
+                wall, mono = time.time(), time.monotonic()
+                t = mono
+                for level, typ, cdata in ancdata:
+                    if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cdata) >= 16:
+                        sec, nsec = struct.unpack("@qq", cdata[:16])
+                        t = mono - (wall - (sec + nsec / 1e9))
+                self._record(data, t)
+
+    def _record(self, data: bytes, t: float) -> None:
+        if len(data) < 42:
+            return
+        etype = (data[12] << 8) | data[13]
+        with self._lock:
+            self.frames += 1
+            if etype == 0x0800 and data[23] == 112:
+                ihl = (data[14] & 0x0F) * 4
+                src = socket.inet_ntoa(data[26:30])
+                off = 14 + ihl
+                if len(data) < off + 4:
+                    return
+                key = (src, data[off + 1])
+                if data[off + 2] == 0:
+                    self.prio0[key] = self.prio0.get(key, 0) + 1
+                else:
+                    self.adverts.setdefault(key, array("d")).append(t)
+            elif etype == 0x0806 and data[20:22] in (b"\x00\x01", b"\x00\x02") and data[28:32] == data[38:42]:
+                mac = ":".join(f"{b:02x}" for b in data[22:28])  # gratuitous: sender IP == target IP
+                self.garps.setdefault(mac, array("d")).append(t)
+
+    # queries -------------------------------------------------------------
+    def times(self, src: str, vrid: int, since: float = 0.0, until: float = float("inf")) -> list[float]:
+        with self._lock:
+            arr = list(self.adverts.get((src, vrid), ()))
+        return [t for t in arr if since <= t <= until]
+
+    def count(self, src: str, since: float = 0.0, until: float = float("inf")) -> int:
+        """Adverts (priority > 0) from ``src`` for any VRID in the window."""
+        with self._lock:
+            keys = [k for k in self.adverts if k[0] == src]
+            arrays = [list(self.adverts[k]) for k in keys]
+        return sum(1 for arr in arrays for t in arr if since <= t <= until)
+
+    def vrids(self, src: str) -> list[int]:
+        with self._lock:
+            return sorted(v for s, v in self.adverts if s == src)
+
+    def garp_count(self, mac: str, since: float = 0.0, until: float = float("inf")) -> int:
+        with self._lock:
+            arr = list(self.garps.get(mac, ()))
+        return sum(1 for t in arr if since <= t <= until)
+
+    def gaps(self, src: str, vrids: Iterable[int], since: float, until: float) -> list[float]:
+        """Inter-advert gaps (seconds) of every VRID of ``src`` in the window."""
+        out: list[float] = []
+        for v in vrids:
+            ts = self.times(src, v, since, until)
+            out.extend(b - a for a, b in itertools.pairwise(ts))
+        return out
+
+
+def deviation(gaps: Sequence[float], interval: float) -> dict[str, float]:
+    """Gap - nominal interval: positive = late. p99/max of the signed and of the absolute deviation."""
+    dev = [g - interval for g in gaps]
+    s = summary(dev)
+    a = summary([abs(d) for d in dev])
+    return {
+        "n": s["n"],
+        "median": s["median"],
+        "mean": s["mean"],
+        "p99": s["p99"],
+        "max": s["max"],
+        "min": s["min"],
+        "abs_p99": a["p99"],
+        "abs_max": a["max"],
+    }
+
+
+def count_lines(path: Path, needle: str) -> int:
+    try:
+        return path.read_text(errors="replace").count(needle)
+    except FileNotFoundError:
+        return 0
+
+
+def stop_all(daemons: Iterable[object]) -> None:
+    for d in daemons:
+        with contextlib.suppress(Exception):
+            d.stop(signal.SIGTERM, timeout=10.0)  # type: ignore[attr-defined]

@@ -1,0 +1,94 @@
+"""The takeover-overhead plot in docs/performance.md, from a ``bench-takeover`` JSON file.
+
+``lab.py bench-plot [--input results/takeover-*.json] [--output docs/takeover-overhead.png]``.
+Needs matplotlib (``pip install -e '.[bench]'``); nothing else in the lab does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from .bench_common import latest
+from .daemons import REPO_ROOT
+
+COLORS = {"vipd": "#1f77b4", "keepalived": "#d62728"}
+FLOOR_MS = 0.05  # log axis: anything below (never seen so far) is drawn at the floor
+
+
+def plot(results: dict, output: Path) -> None:  # type: ignore[type-arg]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    intervals = results["params"]["intervals"]
+    runs = {(r["interval"], r["kind"]): r for r in results["runs"]}
+    kinds = [k for k in ("vipd", "keepalived") if any(key[1] == k for key in runs)]
+    fig, axes = plt.subplots(2, len(intervals), figsize=(3.6 * len(intervals) + 1, 7.5), sharey=True, squeeze=False)
+    rng = random.Random(1)
+    for col, ai in enumerate(intervals):
+        for row, (sc, title) in enumerate((("crash", "SIGKILL"), ("graceful", "SIGTERM"))):
+            ax = axes[row][col]
+            data = []
+            for kind in kinds:
+                r = runs.get((ai, kind))
+                vals = [max(x["overhead"] * 1000, FLOOR_MS) for x in r["rows"][sc]] if r else []
+                data.append(vals)
+            ax.boxplot(
+                data,
+                positions=range(1, len(kinds) + 1),
+                widths=0.5,
+                showfliers=False,
+                medianprops={"color": "black", "linewidth": 1.5},
+                whis=(5, 95),
+            )
+            for i, (kind, vals) in enumerate(zip(kinds, data, strict=True), start=1):
+                xs = [i + rng.uniform(-0.18, 0.18) for _ in vals]
+                ax.scatter(xs, vals, s=14, alpha=0.7, color=COLORS[kind], edgecolors="none", zorder=3)
+            ax.set_yscale("log")
+            ax.set_xticks(range(1, len(kinds) + 1), kinds)
+            ax.grid(axis="y", which="both", alpha=0.3)
+            ax.set_title(f"{title}, advert_int {ai:g} s", fontsize=10)
+            if col == 0:
+                ax.set_ylabel("takeover past the protocol bound (ms, log)")
+    started = results["started"][:16].replace("T", " ")
+    load = results["host"]["loadavg_start"][0]
+    v = results.get("versions", {})
+    fig.suptitle(
+        "Takeover overhead: first GARP seen by the client minus the protocol bound\n"
+        f"(SIGKILL: last advert + Master_Down_Interval; SIGTERM: priority-0 advert + Skew_Time). "
+        f"Boxes: median, quartiles, whiskers p5-p95.\n{started}, load {load:.2f}, "
+        + ", ".join(f"{k} {x}" for k, x in v.items()),
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=110)
+    plt.close(fig)
+
+
+def main(args: argparse.Namespace) -> int:
+    src = Path(args.input) if args.input else latest("takeover")
+    if src is None:
+        print("bench-plot: no results/takeover-*.json; run bench-takeover first", file=sys.stderr)
+        return 2
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("bench-plot: needs matplotlib (pip install -e '.[bench]')", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    plot(json.loads(src.read_text()), out)
+    print(f"bench-plot: {src} -> {out}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("bench-plot", help="PNG of takeover-overhead distributions (needs matplotlib)")
+    p.add_argument("--input", help="a bench-takeover JSON file (default: the newest in netns-lab/results/)")
+    p.add_argument("--output", default=str(REPO_ROOT / "docs" / "takeover-overhead.png"))
+    p.set_defaults(func=main)

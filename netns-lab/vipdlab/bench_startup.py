@@ -1,0 +1,163 @@
+"""Start-up: process start to the first advert sent, vipd vs keepalived.
+
+``lab.py bench-startup``. One router, one VRRPv3 instance (priority 100,
+state BACKUP, 0.1 s adverts), no peer: the daemon starts in Backup, waits
+Master_Down_Interval (360.9 ms), then sends its first advert. The trials
+alternate between the daemons in the same lab. Reported per trial:
+
+* start -> first advert: from just before the lab's ``Popen`` (the process
+  start) to the client's kernel receive time of the first advert;
+* minus Master_Down_Interval: the daemon's own start-up time (exec, imports,
+  config, sockets) before its Master_Down timer began;
+* start -> 224.0.0.18 joined: polled every 5 ms in /proc/net/igmp (so +-5 ms),
+  the moment its VRRP socket was open.
+
+For vipd, ``python -X importtime`` splits the start-up further: the
+interpreter alone, and importing ``vipd.cli`` and ``vipd.runtime.daemon``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+from . import timing
+from .bench_common import host_info, load_line, ms, ratio, save, summary, version_of
+from .conf import Instance, render
+from .daemons import vipd_env
+from .sniff import Advert
+from .topo import Lab
+from .wait import wait_until
+
+AI = 0.1
+PRIORITY = 100
+HEAVY = {"pydantic", "pyroute2", "prometheus_client", "asyncio", "vipd.config.model", "vipd.linux.netlink", "logging"}
+
+
+def import_costs(repeat: int = 5) -> dict[str, object]:
+    """Median wall time of ``python -c pass`` and of importing vipd's entry modules, plus the top imports."""
+
+    def wall(code: str) -> float:
+        times = []
+        for _ in range(repeat):
+            t = time.monotonic()
+            subprocess.run([sys.executable, "-c", code], env=vipd_env(), check=True, capture_output=True)
+            times.append(time.monotonic() - t)
+        return summary(times)["median"]
+
+    out: dict[str, object] = {
+        "python_c_pass": wall("pass"),
+        "import_vipd_cli": wall("import vipd.cli"),
+        "import_vipd_daemon": wall("import vipd.cli, vipd.runtime.daemon"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import vipd.cli, vipd.runtime.daemon"],
+        env=vipd_env(),
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+        # cumulative time of the packages vipd pulls in, wherever they are first imported
+        if m and (m.group(4) in HEAVY or len(m.group(3)) <= 1):
+            rows.append((int(m.group(2)) / 1e6, m.group(4)))
+    best: dict[str, float] = {}
+    for sec, name in rows:
+        best[name] = max(sec, best.get(name, 0.0))
+    out["top_imports"] = sorted(((sec, name) for name, sec in best.items()), reverse=True)[:12]
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    kinds = ["vipd", "keepalived"] if args.daemon == "both" else [args.daemon]
+    mdi = timing.master_down_interval(PRIORITY, AI)
+    results: dict[str, object] = {
+        "bench": "startup",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": host_info(),
+        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
+        "params": {"interval": AI, "priority": PRIORITY, "master_down_interval": mdi, "trials": args.trials},
+        "versions": {k: version_of(k) for k in kinds},
+        "rows": {k: [] for k in kinds},
+    }
+    text = render(Instance(priority=PRIORITY, advert_int=AI, version=3))
+    with Lab(routers=1) as lab:
+        r1, sn = lab.r1, lab.sniffer
+        assert sn is not None
+        for i in range(args.trials):
+            for kind in kinds:
+                d = lab.start_daemon(kind, r1, text)
+                t_start = d.started_at
+                t_join = wait_until(lambda: lab.vrrp_joined(r1) and time.monotonic(), 30, interval=0.005)
+                adv = sn.wait_for(
+                    Advert, 30, since=t_start, src=r1.ip4, where=lambda a: a.priority > 0, message="first advert"
+                )
+                d.stop()
+                wait_until(lambda: not lab.vrrp_joined(r1) and not lab.holds(r1, "192.0.2.100"), 10)
+                row = {"first_advert": adv.t - t_start, "joined": t_join - t_start}
+                row["startup"] = row["first_advert"] - mdi
+                results["rows"][kind].append(row)  # type: ignore[index]
+                print(
+                    f"  {kind} {i + 1}/{args.trials}: first advert {ms(row['first_advert'], 1)}, "
+                    f"joined {ms(row['joined'], 0)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    if "vipd" in kinds:
+        results["vipd_imports"] = import_costs()
+    results["summary"] = {
+        k: {key: summary(r[key] for r in rows) for key in ("first_advert", "startup", "joined")}
+        for k, rows in results["rows"].items()  # type: ignore[attr-defined]
+    }
+    results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
+    path = save("startup", results)
+    print(markdown(results))
+    print(f"\nraw results: {path}", file=sys.stderr)
+    return 0
+
+
+def markdown(results: dict) -> str:  # type: ignore[type-arg]
+    p = results["params"]
+    lines = [
+        f"Run: {load_line(results)}. " + ", ".join(f"{k} {x}" for k, x in results["versions"].items()) + ".",
+        "",
+        "| daemon | trials | start -> first advert median / p95 "
+        f"| minus Master_Down_Interval ({ms(p['master_down_interval'], 1)}) "
+        "| vipd / keepalived | start -> 224.0.0.18 joined median |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    sm = results["summary"]
+    for kind, s in sm.items():
+        rel = (
+            ratio(s["startup"]["median"], sm["keepalived"]["startup"]["median"])
+            if kind == "vipd" and "keepalived" in sm
+            else ""
+        )
+        lines.append(
+            f"| {kind} | {s['first_advert']['n']} "
+            f"| {ms(s['first_advert']['median'], 1)} / {ms(s['first_advert']['p95'], 1)} "
+            f"| {ms(s['startup']['median'], 1)} | {rel} | {ms(s['joined']['median'], 0)} |"
+        )
+    imp = results.get("vipd_imports")
+    if imp:
+        lines += [
+            "",
+            f"vipd's start-up, split (medians of 5 runs): `python -c pass` {ms(imp['python_c_pass'], 0)}, "
+            f"`import vipd.cli` {ms(imp['import_vipd_cli'], 0)}, `import vipd.cli, vipd.runtime.daemon` "
+            f"{ms(imp['import_vipd_daemon'], 0)}. Largest top-level imports (cumulative, `-X importtime`): "
+            + ", ".join(f"{name} {sec * 1000:.0f} ms" for sec, name in imp["top_imports"][:6])
+            + ".",
+        ]
+    return "\n".join(lines)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("bench-startup", help="process start to first advert, vipd vs keepalived")
+    p.add_argument("--trials", type=int, default=10)
+    p.add_argument("--daemon", choices=["vipd", "keepalived", "both"], default="both")
+    p.set_defaults(func=main)

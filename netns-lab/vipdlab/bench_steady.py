@@ -1,0 +1,170 @@
+"""A lone master's steady state: advert interval deviation (idle and with CPU hogs) and idle cost.
+
+``lab.py bench-steady``. vipd and keepalived run side by side, each in a lab
+of its own (its own namespaces, bridge and client), each the only router of
+its lab, so it becomes master and stays there. Both labs are measured over the
+same window, so both daemons see the same machine load.
+
+* Idle cost: CPU seconds (utime + stime of the whole process tree, from
+  /proc/PID/stat) used during the window, and VmRSS summed over the tree
+  (keepalived's parent and VRRP child; Pss too, which counts shared pages once).
+* Advert deviation: gap between consecutive adverts seen by the client (kernel
+  receive times) minus the nominal interval; positive = late.
+* Busy: the same with two shell busy loops (one per lab) running for the
+  window, killed at its end (and bounded by ``timeout``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+
+from .bench_common import (
+    AdvertTap,
+    CostMeter,
+    cpu_hogs,
+    deviation,
+    host_info,
+    load_line,
+    mib,
+    ms,
+    ratio,
+    save,
+    version_of,
+)
+from .conf import Instance, render
+from .topo import Lab
+from .wait import wait_until
+
+VIP_CIDR = "192.0.2.100/24"
+VRID = 51
+
+
+def _window(
+    labs: dict[str, Lab], taps: dict[str, AdvertTap], roots: dict[str, int], seconds: float, ai: float
+) -> dict[str, dict[str, object]]:
+    load0 = os.getloadavg()
+    t0 = time.monotonic()
+    costs = CostMeter(roots).run(seconds)
+    t1 = time.monotonic()
+    out: dict[str, dict[str, object]] = {}
+    for kind, lab in labs.items():
+        gaps = taps[kind].gaps(lab.r1.ip4, [VRID], t0, t1)
+        out[kind] = {
+            "cost": costs[kind].as_dict(),
+            "deviation": deviation(gaps, ai),
+            "loadavg": [load0, os.getloadavg()],
+        }
+    return out
+
+
+def run_interval(kinds: list[str], ai: float, seconds: float, busy_seconds: float) -> dict[str, object]:
+    cfg = Instance(priority=150, vrid=VRID, advert_int=ai, version=3, vips=(VIP_CIDR,))
+    with contextlib.ExitStack() as stack:
+        labs = {k: stack.enter_context(Lab(routers=1, sniff=False)) for k in kinds}
+        taps = {k: stack.enter_context(AdvertTap(lab.client.ns)) for k, lab in labs.items()}
+        daemons = {k: lab.start_daemon(k, lab.r1, render(cfg)) for k, lab in labs.items()}
+        for k, lab in labs.items():
+            wait_until(lambda lab=lab: lab.holders("192.0.2.100") == [lab.r1], 10 + 4 * ai, message=f"{k} master")
+            mark = time.monotonic()
+            wait_until(lambda k=k, lab=lab, mark=mark: len(taps[k].times(lab.r1.ip4, VRID, mark)) >= 3, 3 + 4 * ai)
+        roots = {k: d.pid for k, d in daemons.items()}
+        print(f"bench-steady: {ai:g} s, idle window {seconds:g} s ...", file=sys.stderr, flush=True)
+        result: dict[str, object] = {"interval": ai, "idle": _window(labs, taps, roots, seconds, ai)}
+        if busy_seconds > 0:
+            print(f"bench-steady: {ai:g} s, busy window {busy_seconds:g} s ...", file=sys.stderr, flush=True)
+            first = next(iter(labs.values()))
+            hog_ns = ([lab.r1.ns for lab in labs.values()] * 2)[:2]  # two busy loops in all
+            with cpu_hogs(hog_ns, busy_seconds + 5, first.workdir):
+                result["busy"] = _window(labs, taps, roots, busy_seconds, ai)
+        for k, lab in labs.items():
+            lab.assert_running()
+            daemons[k].stop()
+    return result
+
+
+def main(args: argparse.Namespace) -> int:
+    kinds = ["vipd", "keepalived"] if args.daemon == "both" else [args.daemon]
+    intervals = [float(x) for x in args.intervals.split(",")]
+    busy = {float(x) for x in args.busy_intervals.split(",") if x}
+    results: dict[str, object] = {
+        "bench": "steady",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": host_info(),
+        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
+        "params": {"intervals": intervals, "seconds": args.seconds, "busy_seconds": args.busy_seconds},
+        "versions": {k: version_of(k) for k in kinds},
+        "runs": [],
+    }
+    for ai in intervals:
+        res = run_interval(kinds, ai, args.seconds, args.busy_seconds if ai in busy else 0.0)
+        results["runs"].append(res)  # type: ignore[attr-defined]
+    results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
+    path = save("steady", results)
+    print(markdown(results))
+    print(f"\nraw results: {path}", file=sys.stderr)
+    return 0
+
+
+def markdown(results: dict) -> str:  # type: ignore[type-arg]
+    lines = [
+        f"Run: {load_line(results)}. " + ", ".join(f"{k} {x}" for k, x in results["versions"].items()) + ".",
+        "",
+        "Advert interval deviation (gap - nominal, client's kernel receive times; positive = late):",
+        "",
+        "| advert_int | load | daemon | gaps | median | p99 | max | min | abs p99 | p99 vipd / keepalived "
+        "| load avg (1 min) start / end |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["runs"]:
+        for cond in ("idle", "busy"):
+            w = r.get(cond)
+            if not w:
+                continue
+            for kind, x in w.items():
+                d = x["deviation"]
+                rel = ""
+                if kind == "vipd" and "keepalived" in w:
+                    rel = ratio(d["p99"], w["keepalived"]["deviation"]["p99"])
+                la = x["loadavg"]
+                lines.append(
+                    f"| {r['interval']:g} s | {cond if cond == 'idle' else 'two busy loops'} | {kind} | {d['n']} "
+                    f"| {ms(d['median'], 3)} | {ms(d['p99'], 3)} | {ms(d['max'], 3)} | {ms(d['min'], 3)} "
+                    f"| {ms(d['abs_p99'], 3)} | {rel} | {la[0][0]:.2f} / {la[1][0]:.2f} |"
+                )
+    lines += [
+        "",
+        "Idle cost as the only master (whole process tree; CPU = utime + stime over the window):",
+        "",
+        "| advert_int | daemon | window | CPU seconds (stat) | CPU % of one core | CPU vipd / keepalived "
+        "| on-CPU seconds (schedstat) | RSS (sum) | Pss (sum) | processes |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["runs"]:
+        w = r["idle"]
+        for kind, x in w.items():
+            c = x["cost"]
+            rel = (
+                ratio(c["cpu_seconds"], w["keepalived"]["cost"]["cpu_seconds"])
+                if kind == "vipd" and "keepalived" in w
+                else ""
+            )
+            lines.append(
+                f"| {r['interval']:g} s | {kind} | {c['seconds']:.0f} s | {c['cpu_seconds']:.2f} s "
+                f"| {c['cpu_percent']:.3f} % | {rel} | {c['sched_seconds']:.3f} s | {mib(c['rss_max'])} "
+                f"| {mib(c['pss_max'])} | {c['processes']} |"
+            )
+    return "\n".join(lines)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("bench-steady", help="advert deviation (idle, busy) and idle CPU/RSS of a lone master")
+    p.add_argument("--intervals", default="1,0.1", help="advert_int values (default 1,0.1)")
+    p.add_argument("--seconds", type=float, default=60.0, help="idle window (default 60)")
+    p.add_argument("--busy-seconds", type=float, default=60.0, help="window with two busy loops (default 60)")
+    p.add_argument("--busy-intervals", default="0.1", help="intervals that also get the busy window (default 0.1)")
+    p.add_argument("--daemon", choices=["vipd", "keepalived", "both"], default="both")
+    p.set_defaults(func=main)

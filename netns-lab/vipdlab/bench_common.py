@@ -85,10 +85,16 @@ def version_of(kind: str) -> str:
         text = out.stderr or out.stdout
         first = text.splitlines()[0] if text else ""
         return first.split()[1] if len(first.split()) > 1 else first
-    rev = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
-    ).stdout.strip()
-    return f"git {rev}" if rev else "checkout"
+    git = ["git", "-C", str(REPO_ROOT)]
+    rev = subprocess.run([*git, "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+    if not rev:
+        return "checkout"
+    if rev.endswith("-dirty"):  # say which of vipd's files were uncommitted when measured
+        dirty = subprocess.run([*git, "diff", "--name-only", "HEAD", "--", "vipd"], capture_output=True, text=True)
+        files = [Path(f).name for f in dirty.stdout.split()]
+        if files:
+            rev += f" ({', '.join(files)} modified)"
+    return f"git {rev}"
 
 
 def host_info() -> dict[str, object]:

@@ -1,0 +1,19 @@
+"""The on-demand benchmarks (netns-lab/lab.py bench-*) import and register their subcommands."""
+
+import argparse
+
+from vipdlab import bench_cli
+from vipdlab.bench_common import deviation, percentile
+
+
+def test_bench_subcommands_register() -> None:
+    ap = argparse.ArgumentParser()
+    bench_cli.add_parsers(ap.add_subparsers(dest="cmd"))
+    for cmd in ("bench-takeover", "bench-steady", "bench-scale", "bench-startup", "bench-plot"):
+        assert ap.parse_args([cmd]).cmd == cmd
+
+
+def test_deviation_is_gap_minus_nominal() -> None:
+    d = deviation([0.1, 0.101, 0.099, 0.1], 0.1)
+    assert abs(d["max"] - 0.001) < 1e-12 and abs(d["min"] + 0.001) < 1e-12
+    assert percentile([1.0, 2.0, 3.0], 50) == 2.0

@@ -1,5 +1,10 @@
 """Run a command for a check: own process group, timeout, whole group killed.
 
+Commands are started with ``posix_spawn`` and reaped through a pidfd on the
+event loop (asyncio's subprocess machinery is used only to switch user/group):
+forking a 70 MB Python process copies its page tables and holds the loop for a
+millisecond or more, which would show up as advert lateness with many scripts.
+
 libs.md §6.2: the command gets its own session (``start_new_session``), so its
 pid is its process group id and ``os.killpg`` reaches its children too. At the
 timeout the group gets SIGTERM, then SIGKILL after a grace period. When the
@@ -104,6 +109,70 @@ class _PipeReader:
             self.eof.cancel()
 
 
+class _Child:
+    """A started command: its pid (= process group id) and a future of its exit status."""
+
+    pid: int
+    exited: asyncio.Future[int]
+
+
+class _PosixSpawned(_Child):
+    """``posix_spawn`` (vfork-like: no copy of our page tables, so the loop is not held for
+    milliseconds as a fork of a big process would) and a pidfd watched by the loop."""
+
+    def __init__(self, argv: Sequence[str], wfd: int, env: dict[str, str] | None) -> None:
+        self.pid = os.posix_spawnp(
+            argv[0],
+            list(argv),
+            env if env is not None else os.environ,
+            setsid=True,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, wfd, 1),
+                (os.POSIX_SPAWN_DUP2, wfd, 2),
+            ],
+        )
+        self.loop = asyncio.get_running_loop()
+        self.exited = self.loop.create_future()
+        self.pidfd = os.pidfd_open(self.pid)
+        self.loop.add_reader(self.pidfd, self._reap)
+
+    def _reap(self) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else: the status is lost
+            pid, status = self.pid, 255 << 8
+        if pid == 0:
+            return
+        self.loop.remove_reader(self.pidfd)
+        os.close(self.pidfd)
+        if not self.exited.done():
+            self.exited.set_result(os.waitstatus_to_exitcode(status))
+
+
+class _AsyncioChild(_Child):
+    """asyncio's subprocess (needed to switch user/group)."""
+
+    @classmethod
+    async def start(
+        cls, argv: Sequence[str], wfd: int, user: str | None, group: str | None, env: dict[str, str] | None
+    ) -> _AsyncioChild:
+        self = cls()
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=wfd,
+            stderr=wfd,
+            start_new_session=True,
+            user=user,
+            group=group,
+            env=env,
+        )
+        self.pid = proc.pid
+        self.exited = asyncio.ensure_future(proc.wait())
+        return self
+
+
 def _killpg(pgid: int, sig: int) -> bool:
     try:
         os.killpg(pgid, sig)
@@ -137,16 +206,10 @@ async def run_command(
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     os.set_blocking(rfd, False)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=wfd,
-            stderr=wfd,
-            start_new_session=True,
-            user=user,
-            group=group,
-            env=env,
-        )
+        if user is None and group is None and hasattr(os, "pidfd_open"):
+            child: _Child = _PosixSpawned(argv, wfd, env)
+        else:
+            child = await _AsyncioChild.start(argv, wfd, user, group, env)
     except (OSError, ValueError, KeyError) as e:  # ENOENT, EACCES, unknown user/group
         os.close(rfd)
         return RunOutcome(None, "", error=f"cannot run {argv[0]}: {e}")
@@ -156,24 +219,22 @@ async def run_command(
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            await asyncio.wait_for(asyncio.shield(child.exited), timeout)
         except TimeoutError:
             timed_out = True
-            _killpg(proc.pid, signal.SIGTERM)
+            _killpg(child.pid, signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), KILL_GRACE)
+                await asyncio.wait_for(asyncio.shield(child.exited), KILL_GRACE)
         # Anything left in the group (a background child holding the pipe, or the
         # leader itself after the grace period) dies now.
-        _killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+        _killpg(child.pid, signal.SIGKILL)
+        returncode = await asyncio.shield(child.exited)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(output.eof), _DRAIN)
     except asyncio.CancelledError:
-        _killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+        _killpg(child.pid, signal.SIGKILL)
         raise
     finally:
         output.close()
     data = bytes(output.data)
-    return RunOutcome(proc.returncode, data.decode(errors="replace"), timed_out)
+    return RunOutcome(returncode, data.decode(errors="replace"), timed_out)

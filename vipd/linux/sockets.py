@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -26,6 +27,7 @@ from vipd.wire.advert import IPPROTO_VRRP, VRRP_MCAST4, VRRP_MCAST6, VRRP_TTL, I
 
 IP_PKTINFO = 8
 IP_MULTICAST_ALL = 49
+SO_TIMESTAMPNS = 35  # SCM_TIMESTAMPNS: struct timespec, CLOCK_REALTIME
 IPTOS_PREC_INTERNETCONTROL = 0xC0
 RECV_BUFSIZE = 65535
 SO_RCVBUF_BYTES = 1 << 20
@@ -42,7 +44,8 @@ class RxPacket:
         ttl: IPv6 hop limit from IPV6_HOPLIMIT (IPv4: -1, the codec reads the header).
         ifindex: ingress interface index, or 0 if unknown.
         truncated: the kernel cut the packet or its ancillary data (MSG_TRUNC/MSG_CTRUNC).
-        rx_time: ``loop.time()`` when the batch was read, float seconds.
+        rx_time: when the kernel received it (SO_TIMESTAMPNS), in ``loop.time()`` seconds;
+            the protocol's timers count from here, not from when Python got round to it.
     """
 
     data: bytes
@@ -91,6 +94,8 @@ def open_rx(family: int, ifname: str, ifindex: int, *, multicast: bool = True) -
             raise
     with contextlib.suppress(OSError):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SO_RCVBUF_BYTES)
+    with contextlib.suppress(OSError):
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     s.setblocking(False)
     return s
 
@@ -135,12 +140,17 @@ def open_tx(family: int, ifname: str, ifindex: int, src: IPAddress) -> socket.so
     return s
 
 
-def _parse_ancillary(family: int, anc: list[tuple[int, int, bytes]]) -> tuple[IPAddress | None, int, int]:
+def _parse_ancillary(family: int, anc: list[tuple[int, int, bytes]]) -> tuple[IPAddress | None, int, int, int | None]:
+    """Return (dst, ttl or -1, ifindex or 0, kernel receive time in CLOCK_REALTIME ns or None)."""
     dst: IPAddress | None = None
     ttl = -1
     ifindex = 0
+    stamp: int | None = None
     for level, typ, c in anc:
-        if family == 4 and level == socket.IPPROTO_IP and typ == IP_PKTINFO and len(c) >= 12:
+        if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(c) >= 16:
+            sec, nsec = struct.unpack("@qq", c[:16])
+            stamp = sec * 1_000_000_000 + nsec
+        elif family == 4 and level == socket.IPPROTO_IP and typ == IP_PKTINFO and len(c) >= 12:
             ifindex, _spec, raw_dst = struct.unpack("@i4s4s", c[:12])
             dst = IPv4Address(raw_dst)
         elif family == 6 and level == socket.IPPROTO_IPV6:
@@ -149,7 +159,7 @@ def _parse_ancillary(family: int, anc: list[tuple[int, int, bytes]]) -> tuple[IP
             elif typ == socket.IPV6_PKTINFO and len(c) >= 20:
                 raw6, ifindex = struct.unpack("@16sI", c[:20])
                 dst = IPv6Address(raw6)
-    return dst, ttl, ifindex
+    return dst, ttl, ifindex, stamp
 
 
 class AdvertReader:
@@ -172,11 +182,13 @@ class AdvertReader:
         self._family = family
         self._on_packet = on_packet
         self._on_error = on_error
-        self._ancsize = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + 64
+        self._ancsize = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16) + 64
         loop.add_reader(sock.fileno(), self._ready)
 
     def _ready(self) -> None:
         now = self._loop.time()
+        # Kernel receive stamps are CLOCK_REALTIME; map them onto the loop's monotonic clock.
+        offset_ns = time.time_ns() - int(now * 1e9)
         for _ in range(256):  # bounded per wake-up so a flood cannot starve timers
             try:
                 data, anc, flags, addr = self._sock.recvmsg(RECV_BUFSIZE, self._ancsize)
@@ -187,7 +199,11 @@ class AdvertReader:
                 return
             try:
                 src = ip_address(addr[0].split("%", 1)[0])
-                dst, ttl, ifindex = _parse_ancillary(self._family, anc)
+                dst, ttl, ifindex, stamp = _parse_ancillary(self._family, anc)
+                rx_time = now
+                if stamp is not None:
+                    # Trust the stamp only within the last second (a clock step makes it useless).
+                    rx_time = min(now, max(now - 1.0, (stamp - offset_ns) / 1e9))
                 pkt = RxPacket(
                     data=data,
                     src=src,
@@ -195,7 +211,7 @@ class AdvertReader:
                     ttl=ttl,
                     ifindex=ifindex,
                     truncated=bool(flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC)),
-                    rx_time=now,
+                    rx_time=rx_time,
                 )
                 self._on_packet(pkt)
             except Exception as e:  # never let one packet stop the reader

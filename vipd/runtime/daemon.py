@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import SCOPES, AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.routes import RouteSet, parse_route, parse_rule
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_advert
+from vipd.linux.timerfd import Waker
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
@@ -235,6 +237,7 @@ class Daemon:
             vips=vips,
             announce=targets,
             addresses=self._writer,
+            waker=Waker.create(loop),
             loop=loop,
         )
         routes = self._route_set(name, inst, family)
@@ -379,9 +382,14 @@ class Daemon:
         # keepalived ``v3_checksum_as_v2``: v3/IPv4 checksum without the pseudo-header (Cisco, Juniper).
         pseudo = not inst.v3_checksum_as_v2
 
+        @functools.lru_cache(maxsize=8)
+        def encoded(advert: Advert) -> tuple[bytes, ...]:
+            # An instance sends the same few adverts (its priority, 0) again and again: encode once.
+            return tuple(encode_advert(advert, src=src, dst=dst, pseudo_header=pseudo) for dst in dsts)
+
         def send(advert: Advert) -> None:
-            for dst in dsts:
-                send_advert(tx, encode_advert(advert, src=src, dst=dst, pseudo_header=pseudo), dst, ifindex)
+            for dst, payload in zip(dsts, encoded(advert), strict=True):
+                send_advert(tx, payload, dst, ifindex)
 
         return send
 
@@ -512,7 +520,7 @@ class Daemon:
                 port.not_peer_sources["other"] += 1
             self._drop(port, "not_peer", f"from {received.src}: not a unicast_peer of {inst.name}", pkt.rx_time)
             return
-        driver.on_advert(received)
+        driver.on_advert(received, pkt.rx_time)
 
     @staticmethod
     def _vrid_entry(port: _Port, data: bytes) -> tuple[InstanceDriver, VrrpInstance] | None:

@@ -70,6 +70,14 @@ class AddressCompanion(Protocol):
     async def remove(self) -> None: ...
 
 
+class TimerWaker(Protocol):
+    """Wakes the loop exactly at a deadline (``vipd.linux.timerfd.Waker``); asyncio alone is up to 1 ms late."""
+
+    def set(self, deadline: float | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class FrameSender(Protocol):
     """An L2 sender bound to one interface (``vipd.linux.announce.L2Announcer``)."""
 
@@ -113,6 +121,7 @@ class InstanceDriver:
         addresses: AddressOps,
         stats: InstanceStats | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        waker: TimerWaker | None = None,
     ) -> None:
         self.name = name
         self.machine = machine
@@ -129,6 +138,7 @@ class InstanceDriver:
         """Installed after the VIPs are added, removed before they are removed (routes, rules)."""
         self._loop = loop or asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
+        self._waker = waker
         self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
@@ -156,6 +166,9 @@ class InstanceDriver:
             self._timer.cancel()
             self._timer = None
         self._queue.put_nowait(None)
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
         if self._worker is not None:
             try:
                 await asyncio.wait_for(self._worker, timeout)
@@ -165,20 +178,30 @@ class InstanceDriver:
 
     # ------------------------------------------------------------------ input
 
-    def feed(self, event: Event) -> None:
-        """Hand one event to the machine now, execute its effects, re-arm the timer."""
-        now = self._loop.time()
+    def feed(self, event: Event, at: float | None = None) -> None:
+        """Hand one event to the machine, execute its effects, re-arm the timer.
+
+        Args:
+            event: the event.
+            at: when it happened (``loop.time()`` seconds, not in the future); default now.
+        """
+        now = self._loop.time() if at is None else min(at, self._loop.time())
         self._execute(self.machine.handle(event, now), now)
         self._arm()
 
-    def on_advert(self, received: Received) -> None:
-        """A decoded advert for our VRID arrived (already past the codec's checks)."""
+    def on_advert(self, received: Received, rx_time: float | None = None) -> None:
+        """A decoded advert for our VRID arrived (already past the codec's checks).
+
+        Args:
+            received: the decoded advert.
+            rx_time: when the kernel received it (``loop.time()`` seconds); timers count from it.
+        """
         adv = received.advert
         self.stats.adverts_received += 1
         if adv.priority == 0:
             self.stats.priority_zero_received += 1
         self.stats.checksum_kinds[received.checksum.value] += 1
-        self.feed(AdvertReceived(received.src, adv))
+        self.feed(AdvertReceived(received.src, adv), rx_time)
 
     @property
     def vips(self) -> tuple[VipSpec, ...]:
@@ -207,6 +230,8 @@ class InstanceDriver:
             self._timer = None
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._fire, deadline)
+        if self._waker is not None:
+            self._waker.set(deadline)
 
     def _fire(self, deadline: float) -> None:
         self._timer = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import socket
 import struct
 import time
@@ -31,6 +32,19 @@ SO_TIMESTAMPNS = 35  # SCM_TIMESTAMPNS: struct timespec, CLOCK_REALTIME
 IPTOS_PREC_INTERNETCONTROL = 0xC0
 RECV_BUFSIZE = 65535
 SO_RCVBUF_BYTES = 1 << 20
+SO_ATTACH_FILTER = 26
+_BPF_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # one classic BPF insn: BPF_RET | BPF_K, 0 (keep 0 bytes)
+
+
+def _never_receive(s: socket.socket) -> None:
+    """Make a transmit-only raw socket drop whatever the kernel would queue on it.
+
+    A raw socket bound to our address receives every unicast VRRP datagram sent to
+    it (peers' unicast adverts, a flood from anyone); vipd never reads the transmit
+    socket, so without this its queue fills to the receive buffer size and stays full.
+    """
+    prog = ctypes.create_string_buffer(_BPF_DROP_ALL, len(_BPF_DROP_ALL))
+    s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HP", 1, ctypes.addressof(prog)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +126,7 @@ def open_tx(family: int, ifname: str, ifindex: int, src: IPAddress) -> socket.so
     if family == 4:
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
+            _never_receive(s)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _ip_mreqn("0.0.0.0", ifindex))
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
@@ -125,6 +140,7 @@ def open_tx(family: int, ifname: str, ifindex: int, src: IPAddress) -> socket.so
     else:
         s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
+            _never_receive(s)
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_CHECKSUM, 6)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)

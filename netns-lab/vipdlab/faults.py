@@ -149,30 +149,51 @@ def nft_counter(lab: Lab, ns: str, family: str, name: str) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- kernel counters
 def snmp(lab: Lab, node: Node) -> dict[str, int]:
-    """The node's ``/proc/net/snmp`` Ip: counters (InHdrErrors, InCsumErrors, InDelivers...)."""
-    text = lab.read_proc(node.ns, "/proc/net/snmp")
+    """The node's kernel counters from ``/proc/net/snmp`` and ``/proc/net/netstat``, named
+    ``Ip.InHdrErrors``, ``IpExt.InCsumErrors``, ``IpExt.InTruncatedPkts``..."""
     out: dict[str, int] = {}
-    lines = [ln.split() for ln in text.splitlines()]
-    for head, vals in zip(lines[::2], lines[1::2], strict=False):
-        if head and vals and head[0] == vals[0]:
-            proto = head[0].rstrip(":")
-            for k, v in zip(head[1:], vals[1:], strict=True):
-                out[f"{proto}.{k}"] = int(v)
+    for path in ("/proc/net/snmp", "/proc/net/netstat"):
+        lines = [ln.split() for ln in lab.read_proc(node.ns, path).splitlines()]
+        for head, vals in zip(lines[::2], lines[1::2], strict=False):
+            if head and vals and head[0] == vals[0]:
+                proto = head[0].rstrip(":")
+                for k, v in zip(head[1:], vals[1:], strict=True):
+                    out[f"{proto}.{k}"] = int(v)
+    return out
+
+
+@dataclass(frozen=True)
+class RawSocket:
+    """One line of /proc/net/raw: local address, bytes queued for reading, receive drops."""
+
+    local: str
+    rx_queue: int
+    drops: int
+
+
+def raw_sockets(lab: Lab, node: Node, proto: int = 112) -> list[RawSocket]:
+    """The node's IPv4 raw sockets of ``proto``. vipd's receive socket is bound to 0.0.0.0, its
+    transmit socket to the primary address."""
+    import socket
+    import struct
+
+    out = []
+    for line in lab.read_proc(node.ns, "/proc/net/raw").splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 13:
+            continue
+        addr, port = parts[1].split(":")
+        if int(port, 16) != proto:
+            continue
+        local = socket.inet_ntoa(struct.pack("<I", int(addr, 16)))
+        rx_queue = int(parts[4].split(":")[1], 16)
+        out.append(RawSocket(local, rx_queue, int(parts[-1])))
     return out
 
 
 def raw_socket_drops(lab: Lab, node: Node, proto: int = 112) -> int:
-    """Sum of the ``drops`` column of the node's IPv4 raw sockets of ``proto`` (receive-buffer overflows)."""
-    text = lab.read_proc(node.ns, "/proc/net/raw")
-    total = 0
-    for line in text.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 13:
-            continue
-        local = parts[1]
-        if int(local.split(":")[1], 16) == proto:
-            total += int(parts[-1])
-    return total
+    """Receive-buffer overflows of the node's unbound (receiving) raw sockets of ``proto``."""
+    return sum(s.drops for s in raw_sockets(lab, node, proto) if s.local == "0.0.0.0")
 
 
 @dataclass

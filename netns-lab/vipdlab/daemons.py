@@ -14,7 +14,18 @@ KINDS = ("vipd", "keepalived")
 
 
 def vipd_argv(config: Path, pid_file: Path) -> list[str]:
-    return [sys.executable, "-m", "vipd", "-f", str(config), "--pid-file", str(pid_file)]
+    """vipd in the foreground; its control socket beside its pid file, since /run is shared by the namespaces."""
+    return [
+        sys.executable,
+        "-m",
+        "vipd",
+        "-f",
+        str(config),
+        "--pid-file",
+        str(pid_file),
+        "--control-socket",
+        str(pid_file.with_name("vipd.ctl")),
+    ]
 
 
 def vipd_env() -> dict[str, str]:

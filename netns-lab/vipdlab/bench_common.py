@@ -228,6 +228,26 @@ class CostMeter:
         return {k: CostWindow(start[k], end[k], max(rss_max[k], end[k].rss), max(pss_max[k], end[k].pss)) for k in end}
 
 
+def wait_quiet(pid: int, *, window: float = 0.2, max_share: float = 0.05, timeout: float = 10.0) -> float:
+    """Wait until the process tree of ``pid`` uses under ``max_share`` of a CPU over ``window`` seconds.
+
+    A daemon joins the VRRP group before it has finished starting (CPython keeps
+    importing and building objects for a while); a takeover measured during that
+    tail would time the start-up, not the takeover path. Returns the time waited
+    (``timeout`` at most).
+    """
+    t0 = time.monotonic()
+    prev = tree_cost(pid)
+    while True:
+        time.sleep(window)
+        cur = tree_cost(pid)
+        if (cur.sched - prev.sched) < max_share * (cur.t - prev.t):
+            return cur.t - t0
+        if cur.t - t0 > timeout:
+            return cur.t - t0  # busy for good (a loaded machine): go on, the JSON shows it
+        prev = cur
+
+
 def mib(n: float) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 

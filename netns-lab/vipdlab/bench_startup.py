@@ -10,7 +10,9 @@ alternate between the daemons in the same lab. Reported per trial:
 * minus Master_Down_Interval: the daemon's own start-up time (exec, imports,
   config, sockets) before its Master_Down timer began;
 * start -> 224.0.0.18 joined: polled every 5 ms in /proc/net/igmp (so +-5 ms),
-  the moment its VRRP socket was open.
+  the moment its VRRP socket was open;
+* start -> quiet: the end of the first 50 ms window after joining in which the
+  daemon used under 10 % of a CPU (it has finished starting; +-50 ms).
 
 For vipd, ``python -X importtime`` splits the start-up further: the
 interpreter alone, and importing ``vipd.cli`` and ``vipd.runtime.daemon``.
@@ -26,7 +28,7 @@ import sys
 import time
 
 from . import timing
-from .bench_common import host_info, load_line, ms, ratio, save, summary, version_of
+from .bench_common import host_info, load_line, ms, ratio, save, summary, version_of, wait_quiet
 from .conf import Instance, render
 from .daemons import vipd_env
 from .sniff import Advert
@@ -35,6 +37,18 @@ from .wait import wait_until
 
 AI = 0.1
 PRIORITY = 100
+# cumulative imports, each step adding to the previous: where vipd's resident memory comes from
+IMPORT_STEPS = (
+    ("python", "pass"),
+    ("+ asyncio", "import asyncio"),
+    ("+ pyroute2", "import asyncio, pyroute2"),
+    ("+ pydantic", "import asyncio, pyroute2, pydantic"),
+    ("+ prometheus_client", "import asyncio, pyroute2, pydantic, prometheus_client"),
+    (
+        "+ vipd (cli, runtime.daemon)",
+        "import asyncio, pyroute2, pydantic, prometheus_client, vipd.cli, vipd.runtime.daemon",
+    ),
+)
 HEAVY = {"pydantic", "pyroute2", "prometheus_client", "asyncio", "vipd.config.model", "vipd.linux.netlink", "logging"}
 
 
@@ -54,6 +68,12 @@ def import_costs(repeat: int = 5) -> dict[str, object]:
         "import_vipd_cli": wall("import vipd.cli"),
         "import_vipd_daemon": wall("import vipd.cli, vipd.runtime.daemon"),
     }
+    rss: dict[str, float] = {}
+    for label, code in IMPORT_STEPS:
+        probe = code + "; print([x for x in open('/proc/self/status') if x.startswith('VmRSS')][0].split()[1])"
+        done = subprocess.run([sys.executable, "-c", probe], env=vipd_env(), capture_output=True, text=True)
+        rss[label] = int(done.stdout.split()[-1]) * 1024 if done.returncode == 0 and done.stdout.split() else -1
+    out["rss_after_import"] = rss
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import vipd.cli, vipd.runtime.daemon"],
         env=vipd_env(),
@@ -94,12 +114,13 @@ def main(args: argparse.Namespace) -> int:
                 d = lab.start_daemon(kind, r1, text)
                 t_start = d.started_at
                 t_join = wait_until(lambda: lab.vrrp_joined(r1) and time.monotonic(), 30, interval=0.005)
+                t_quiet = t_start + (t_join - t_start) + wait_quiet(d.pid, window=0.05, max_share=0.1)
                 adv = sn.wait_for(
                     Advert, 30, since=t_start, src=r1.ip4, where=lambda a: a.priority > 0, message="first advert"
                 )
                 d.stop()
                 wait_until(lambda: not lab.vrrp_joined(r1) and not lab.holds(r1, "192.0.2.100"), 10)
-                row = {"first_advert": adv.t - t_start, "joined": t_join - t_start}
+                row = {"first_advert": adv.t - t_start, "joined": t_join - t_start, "quiet": t_quiet - t_start}
                 row["startup"] = row["first_advert"] - mdi
                 results["rows"][kind].append(row)  # type: ignore[index]
                 print(
@@ -111,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
     if "vipd" in kinds:
         results["vipd_imports"] = import_costs()
     results["summary"] = {
-        k: {key: summary(r[key] for r in rows) for key in ("first_advert", "startup", "joined")}
+        k: {key: summary(r[key] for r in rows) for key in ("first_advert", "startup", "joined", "quiet")}
         for k, rows in results["rows"].items()  # type: ignore[attr-defined]
     }
     results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
@@ -128,8 +149,8 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
         "",
         "| daemon | trials | start -> first advert median / p95 "
         f"| minus Master_Down_Interval ({ms(p['master_down_interval'], 1)}) "
-        "| vipd / keepalived | start -> 224.0.0.18 joined median |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| vipd / keepalived | start -> 224.0.0.18 joined median | start -> quiet median |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     sm = results["summary"]
     for kind, s in sm.items():
@@ -141,7 +162,8 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
         lines.append(
             f"| {kind} | {s['first_advert']['n']} "
             f"| {ms(s['first_advert']['median'], 1)} / {ms(s['first_advert']['p95'], 1)} "
-            f"| {ms(s['startup']['median'], 1)} | {rel} | {ms(s['joined']['median'], 0)} |"
+            f"| {ms(s['startup']['median'], 1)} | {rel} | {ms(s['joined']['median'], 0)} "
+            f"| {ms(s['quiet']['median'], 0)} |"
         )
     imp = results.get("vipd_imports")
     if imp:
@@ -151,6 +173,10 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
             f"`import vipd.cli` {ms(imp['import_vipd_cli'], 0)}, `import vipd.cli, vipd.runtime.daemon` "
             f"{ms(imp['import_vipd_daemon'], 0)}. Largest top-level imports (cumulative, `-X importtime`): "
             + ", ".join(f"{name} {sec * 1000:.0f} ms" for sec, name in imp["top_imports"][:6])
+            + ".",
+            "",
+            "VmRSS of a bare interpreter after each cumulative import step: "
+            + ", ".join(f"{k} {v / (1 << 20):.1f} MiB" for k, v in imp.get("rss_after_import", {}).items())
             + ".",
         ]
     return "\n".join(lines)

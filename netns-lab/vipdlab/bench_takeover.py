@@ -7,6 +7,9 @@ bound is the same), VRRPv3, one VIP. Each trial:
    SIGKILL of every process): r2 takes over after Master_Down_Interval;
 2. remove the VIP the crash left on r1, restart r1: it stays backup (equal
    priority never preempts), which costs only its start-up and two adverts;
+   then wait until the restarted daemon is quiet (under 5 % CPU over 200 ms):
+   a daemon joins the group before it has finished starting, and a takeover
+   during that tail would time the start-up, not the takeover path;
 3. SIGTERM r2's daemon: priority 0, r1 takes over after Skew_Time;
 4. restart r2 as backup.
 
@@ -25,7 +28,7 @@ import sys
 import time
 
 from . import timing
-from .bench_common import host_info, load_line, ms, ratio, save, summary, version_of
+from .bench_common import host_info, load_line, ms, ratio, save, summary, version_of, wait_quiet
 from .conf import Instance, render
 from .scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
 from .topo import Lab
@@ -42,6 +45,7 @@ def run_daemon(kind: str, ai: float, trials: int, verbose: bool) -> dict[str, ob
     text = render(cfg)
     rows: dict[str, list[dict[str, object]]] = {"crash": [], "graceful": []}
     notes: list[str] = []
+    quiet: list[float] = []  # time from converged to the restarted daemon going quiet (CPU < 5 %)
     settle = STARTUP_ALLOWANCE + 3 * ai + 2.0
     with Lab() as lab:
         r1, r2 = lab.r1, lab.r2
@@ -50,6 +54,7 @@ def run_daemon(kind: str, ai: float, trials: int, verbose: bool) -> dict[str, ob
         d2 = lab.start_daemon(kind, r2, text)
         try:
             converge(lab, r1, [r2], VIP, interval=ai, adverts=2, timeout=settle)
+            wait_quiet(d2.pid)
             for i in range(trials):
                 time.sleep(random.uniform(0, ai))  # crash at a random phase of the advert cycle
                 tk = crash_takeover(lab, d1, r1, r2, VIP, backup_priority=PRIORITY, interval=ai)
@@ -57,12 +62,14 @@ def run_daemon(kind: str, ai: float, trials: int, verbose: bool) -> dict[str, ob
                 lab.del_address(r1, VIP_CIDR)
                 d1 = lab.start_daemon(kind, r1, text)
                 converge(lab, r2, [r1], VIP, interval=ai, adverts=2, timeout=settle)
+                quiet.append(wait_quiet(d1.pid))
                 tg, rc = graceful_takeover(lab, d2, r2, r1, VIP, backup_priority=PRIORITY, interval=ai)
                 rows["graceful"].append(tg.as_dict())
                 if rc != 0:
                     notes.append(f"trial {i}: {kind} on r2 exited {rc} after SIGTERM")
                 d2 = lab.start_daemon(kind, r2, text)
                 converge(lab, r1, [r2], VIP, interval=ai, adverts=2, timeout=settle)
+                quiet.append(wait_quiet(d2.pid))
                 if verbose:
                     print(
                         f"  {kind} {ai:g}s {i + 1}/{trials}: crash +{tk.overhead * 1e3:.2f} ms "
@@ -78,7 +85,7 @@ def run_daemon(kind: str, ai: float, trials: int, verbose: bool) -> dict[str, ob
         finally:
             for d in (d1, d2):
                 d.stop()
-    out: dict[str, object] = {"rows": rows, "notes": notes}
+    out: dict[str, object] = {"rows": rows, "notes": notes, "quiet_after_converge": quiet}
     out["summary"] = {
         sc: {
             "overhead": summary(r["overhead"] for r in rows[sc]),  # type: ignore[misc]
@@ -87,6 +94,7 @@ def run_daemon(kind: str, ai: float, trials: int, verbose: bool) -> dict[str, ob
         }
         for sc in SCENARIOS
     }
+    out["summary"]["quiet_after_converge"] = summary(quiet)  # type: ignore[index]
     return out
 
 

@@ -203,6 +203,70 @@ class VrrpMachine:
             return self._on_fault(event, now)
         raise TypeError(f"not a VRRP event: {event!r}")
 
+    def reconfigure(self, params: Params, now: float) -> list[Effect]:
+        """Replace the configuration of a running router without a state change (hitless reload).
+
+        keepalived reloads by re-reading everything and keeping each instance's
+        state (``vrrp_reload`` -> ``clear_diff_vrrp``/``restore_vrrp_state``);
+        vipd does the same here for one machine:
+
+        - the state, the running timers and the master last heard are kept;
+        - the effective priority moves by the change of the configured one, so a
+          tracker's offset survives (keepalived: effective = base + sum of the
+          weights, kept in 1..254 unless the base is 255, ``vrrp_set_effective_priority``);
+          a Backup that becomes the owner (255) takes over at once, as in
+          ``PriorityChanged`` (RFC 5798 §6.4.1 by analogy);
+        - Master: the Adver_Timer is pulled in to the new Advertisement_Interval if
+          that is shorter (never pushed out, so no advert is skipped); the refresh
+          timer follows ``garp_master_refresh``;
+        - Backup: v2 takes the new interval as Master_Adver_Interval (RFC 3768 §6.1:
+          it is the configured one); v3 keeps the interval it learnt from a master
+          (RFC 5798 §6.4.2) and takes the new one only if it has heard none yet.
+          The Master_Down_Timer runs on and is recomputed at the next advert;
+        - the advertised address list is ``params.addresses`` from the next advert
+          on; which addresses to add or remove is the runtime's business.
+
+        Args:
+            params: the new configuration; ``vrid`` and ``version`` must not change.
+            now: float seconds, monotonic.
+        Returns:
+            the effects, in order (empty unless the router became the owner).
+        Raises:
+            ValueError: ``vrid`` or ``version`` differs (such a change is a new router:
+                stop this one and start another).
+        """
+        old = self.params
+        if params.vrid != old.vrid or params.version != old.version:
+            raise ValueError(
+                f"reconfigure cannot change VRID/version (v{old.version} VRID {old.vrid} -> "
+                f"v{params.version} VRID {params.vrid}); restart the router"
+            )
+        self.params = params
+        if params.priority == PRIORITY_OWNER:
+            priority = PRIORITY_OWNER
+        elif self.priority == old.priority:
+            priority = params.priority
+        else:
+            priority = min(PRIORITY_OWNER - 1, max(1, self.priority + params.priority - old.priority))
+        t = self._timers
+        if self.state is State.MASTER:
+            self.master_adver_interval = params.advertisement_interval
+            if t.adver_at is not None:
+                t.adver_at = min(t.adver_at, now + params.advertisement_interval)
+            if params.garp_master_refresh <= 0:
+                t.garp_refresh_at = None
+            elif params.garp_master_refresh != old.garp_master_refresh or t.garp_refresh_at is None:
+                t.garp_refresh_at = now + params.garp_master_refresh
+            if params.garp_master_delay <= 0:
+                t.garp_delay_at = None
+        elif params.version == 2 or self.master_address is None:
+            self.master_adver_interval = params.advertisement_interval
+        if params.preempt_delay <= 0 or not params.preempt_mode:
+            self._preempt_until = None
+        if priority != self.priority:
+            return self._on_priority(priority, now)
+        return []
+
     # ------------------------------------------------------------------ transitions
 
     def _become_master(self, now: float, reason: str) -> list[Effect]:

@@ -30,7 +30,7 @@ from vipd.linux.timerfd import Waker
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
-from vipd.runtime.instance import AnnounceTarget, InstanceDriver
+from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.tracking import TrackerError, Tracking
 from vipd.wire.advert import VRRP_MCAST4, VRRP_MCAST6, VRRP_TTL, Advert, AuthType, IPAddress
 from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
@@ -77,6 +77,24 @@ def auth_bytes(inst: VrrpInstance) -> tuple[int, bytes]:
     # A real AH advert is an IPsec AH packet (IP protocol 51) around the VRRP message;
     # a protocol-112 advert that merely says "AH" is accepted by no peer.
     raise StartupError(f"{inst.name}: authentication auth_type AH is not implemented by vipd (use PASS or none)")
+
+
+RESTART_FIELDS = ("interface", "virtual_router_id", "version", "use_vmac", "vmac_name", "vmac_xmit_base")
+"""``vrrp_instance`` keywords whose change makes a reload restart the instance (a new virtual router)."""
+
+
+def needs_restart(old: VrrpInstance, new: VrrpInstance) -> bool:
+    """Whether a reload must restart an instance rather than change it in place.
+
+    True when the interface, VRID, version, address family or VMAC settings
+    differ (``RESTART_FIELDS``), or it switches between unicast and multicast
+    (the receive socket joins the multicast group only for multicast instances).
+    Everything else (priority, VIPs, ``advert_int``, GARP, preempt, auth, peers,
+    routes, trackers, notify) is applied in place.
+    """
+    if any(getattr(old, f) != getattr(new, f) for f in RESTART_FIELDS):
+        return True
+    return old.family != new.family or bool(old.unicast_peer) != bool(new.unicast_peer)
 
 
 class Daemon:
@@ -194,40 +212,8 @@ class Daemon:
             other = port.drivers[inst.virtual_router_id][1].name
             raise StartupError(f"{name} and {other} both use VRID {inst.virtual_router_id} on {inst.interface}")
         vif, tx_link = await self._vmac(inst, link, family, links)
-        vips, targets = [], []
-        for vip in inst.virtual_ipaddress:
-            dev = vip.dev or vif
-            if dev not in links:
-                links[dev] = await self._link(dev, 4)
-            vlink = links[dev]
-            vips.append(
-                VipSpec(
-                    address=vip.address,
-                    prefixlen=vip.prefixlen,
-                    ifindex=vlink.index,
-                    label=vip.label,
-                    broadcast=vip.brd,
-                    scope=scope_number(vip.scope),
-                )
-            )
-            targets.append(AnnounceTarget(vip.address, self._announcer(dev), vlink.mac))
-        auth_type, auth_data = auth_bytes(inst)
-        params = Params(
-            vrid=inst.virtual_router_id,
-            version=inst.version,
-            priority=inst.priority,
-            advertisement_interval=inst.advert_int,
-            primary_address=src,
-            addresses=tuple(v.address for v in inst.virtual_ipaddress),
-            preempt_mode=not inst.nopreempt,
-            preempt_delay=inst.preempt_delay,
-            auth_type=auth_type,
-            auth_data=auth_data,
-            garp_master_delay=inst.garp_master_delay,
-            garp_master_repeat=inst.garp_master_repeat,
-            garp_master_refresh=inst.garp_master_refresh,
-            garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
-        )
+        vips, targets = await self._vip_specs(inst, vif, links)
+        params = self._params(inst, src)
         ttl = inst.unicast_ttl if inst.unicast_peer and inst.unicast_ttl is not None else VRRP_TTL
         tx = self._tx_socket(tx_link.ifname, family, tx_link, src, ttl)
         driver = InstanceDriver(
@@ -261,6 +247,59 @@ class Daemon:
         for hook in self.driver_hooks:
             hook(driver, inst)
         return driver
+
+    async def _vip_specs(
+        self, inst: VrrpInstance, vif: str, links: dict[str, LinkInfo]
+    ) -> tuple[list[VipSpec], list[AnnounceTarget]]:
+        """Netlink specs and announce targets of ``inst``'s VIPs; ``vif`` is their default device.
+
+        Raises:
+            StartupError: a VIP's ``dev`` does not exist.
+        """
+        vips, targets = [], []
+        for vip in inst.virtual_ipaddress:
+            dev = vip.dev or vif
+            if dev not in links:
+                links[dev] = await self._link(dev, 4)
+            vlink = links[dev]
+            vips.append(
+                VipSpec(
+                    address=vip.address,
+                    prefixlen=vip.prefixlen,
+                    ifindex=vlink.index,
+                    label=vip.label,
+                    broadcast=vip.brd,
+                    scope=scope_number(vip.scope),
+                )
+            )
+            targets.append(AnnounceTarget(vip.address, self._announcer(dev), vlink.mac))
+        return vips, targets
+
+    @staticmethod
+    def _params(inst: VrrpInstance, src: IPAddress) -> Params:
+        """The FSM parameters of ``inst`` advertising from ``src``.
+
+        Raises:
+            StartupError: v2 ``auth_type AH`` (not implemented).
+        """
+        auth_type, auth_data = auth_bytes(inst)
+        return Params(
+            vrid=inst.virtual_router_id,
+            version=inst.version,
+            priority=inst.priority,
+            advertisement_interval=inst.advert_int,
+            primary_address=src,
+            addresses=tuple(v.address for v in inst.virtual_ipaddress),
+            preempt_mode=not inst.nopreempt,
+            preempt_delay=inst.preempt_delay,
+            auth_type=auth_type,
+            auth_data=auth_data,
+            garp_master_delay=inst.garp_master_delay,
+            garp_master_repeat=inst.garp_master_repeat,
+            garp_master_refresh=inst.garp_master_refresh,
+            garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
+            check_address_list=not inst.skip_check_adv_addr,
+        )
 
     async def _vmac(
         self, inst: VrrpInstance, link: LinkInfo, family: int, links: dict[str, LinkInfo]
@@ -408,16 +447,23 @@ class Daemon:
         """Apply a validated config as a diff (SIGHUP / ``vipctl reload``; keepalived "reload").
 
         Unchanged instances are not touched: their timers keep running, no advert
-        is skipped, their VIPs stay. Removed instances stop (priority 0 if master,
-        VIPs removed), except VIPs that a kept master instance now owns; changed
-        instances are restarted (stop, then start in Backup); added ones start.
-        Instances differing only in notify hooks keep running with the new hooks.
+        is skipped, their VIPs stay. Changed instances keep running too (keepalived
+        keeps each instance's state across a reload): a new priority, VIP list,
+        ``advert_int``, GARP, preempt, authentication, unicast peer or route setting
+        is applied in place (``InstanceDriver.reconfigure``); while master only the
+        difference of the VIP lists is added or removed. Only a change of
+        interface, VRID, version, family, VMAC settings or between unicast and
+        multicast restarts an instance (stop, then start in Backup). Removed
+        instances stop (priority 0 if master, VIPs removed), except VIPs that a
+        kept master instance owns under the new config; added ones start.
 
         Returns:
-            ``{"unchanged": [...], "added": [...], "removed": [...], "changed": [...]}``.
+            ``{"unchanged": [...], "added": [...], "removed": [...], "changed": [...],
+            "restarted": [...]}``; ``restarted`` is the part of ``changed`` that was
+            restarted rather than changed in place.
         Raises:
-            StartupError: an added/changed instance's interface is missing; nothing
-                was changed then.
+            StartupError: an added/changed instance's interface or VIP device is
+                missing; nothing was changed then.
         """
         loop = asyncio.get_running_loop()
         old = self.config
@@ -427,7 +473,7 @@ class Daemon:
             blank = dict.fromkeys(hook_fields)
             return a.model_copy(update=blank) == b.model_copy(update=blank)
 
-        diff: dict[str, list[str]] = {"unchanged": [], "added": [], "removed": [], "changed": []}
+        diff: dict[str, list[str]] = {"unchanged": [], "added": [], "removed": [], "changed": [], "restarted": []}
         for name, inst in old.vrrp_instances.items():
             if name not in new.vrrp_instances:
                 diff["removed"].append(name)
@@ -435,21 +481,28 @@ class Daemon:
                 diff["unchanged"].append(name)
             else:
                 diff["changed"].append(name)
+                if name not in self.drivers or needs_restart(inst, new.vrrp_instances[name]):
+                    diff["restarted"].append(name)
         diff["added"] = [n for n in new.vrrp_instances if n not in old.vrrp_instances]
-        start = diff["added"] + diff["changed"]
+        start = diff["added"] + diff["restarted"]
+        in_place = [n for n in diff["changed"] if n not in diff["restarted"]]
         # Pre-flight: every interface must exist before anything is stopped.
         links: dict[str, LinkInfo] = {}
-        for name in start:
+        for name in start + in_place:
             inst = new.vrrp_instances[name]
             links[inst.interface] = await self._link(inst.interface, inst.family)
             for vip in inst.virtual_ipaddress:
                 if vip.dev and vip.dev not in links:
                     links[vip.dev] = await self._link(vip.dev, 4)
+        plans = {
+            name: await self._reconfigure_plan(old.vrrp_instances[name], new.vrrp_instances[name], links)
+            for name in in_place
+        }
         # VIPs a kept master owns under the new config must survive the stop of their old owner.
         kept_master_vips = {
             v for n in diff["unchanged"] if self.drivers[n].machine.state is State.MASTER for v in self.drivers[n].vips
-        }
-        stopping = [self.drivers[n] for n in diff["removed"] + diff["changed"] if n in self.drivers]
+        } | {v for n in in_place if self.drivers[n].machine.state is State.MASTER for v in plans[n][1]}
+        stopping = [self.drivers[n] for n in diff["removed"] + diff["restarted"] if n in self.drivers]
         for d in stopping:
             d.hand_over(kept_master_vips)
         await asyncio.gather(*(d.stop() for d in stopping))
@@ -460,7 +513,14 @@ class Daemon:
                     if pd is d:
                         del port.drivers[vrid]
         self.config = new
-        for name in diff["unchanged"]:
+        for name in in_place:
+            params, vips, targets, sender, routes = plans[name]
+            d = self.drivers[name]
+            d.reconfigure(params, vips=vips, announce=targets, send_advert=sender, keep=kept_master_vips)
+            if routes is not None:
+                d.replace_companions(routes)
+            log.info("(%s) reconfigured in place (state %s kept)", name, d.machine.state.value)
+        for name in diff["unchanged"] + in_place:
             d = self.drivers[name]
             for port in self._ports.values():
                 for vrid, (pd, _inst) in list(port.drivers.items()):
@@ -478,6 +538,41 @@ class Daemon:
         if self.tracking is not None:
             await self.tracking.reload(new, self.drivers)
         return diff
+
+    async def _reconfigure_plan(
+        self, old: VrrpInstance, inst: VrrpInstance, links: dict[str, LinkInfo]
+    ) -> tuple[
+        Params, list[VipSpec], list[AnnounceTarget], Callable[[Advert], None] | None, list[AddressCompanion] | None
+    ]:
+        """What ``InstanceDriver.reconfigure`` needs for ``inst`` (changed in place from ``old``).
+
+        Returns:
+            (params, VIP specs, announce targets, new advert sender or None if the
+            sending side is unchanged, new route/rule companions or None if unchanged).
+        Raises:
+            StartupError: a VIP device or the source address is missing, or ``auth_type AH``.
+        """
+        family = inst.family
+        link = links[inst.interface]
+        src = self._source_address(inst, link, family)
+        vif = inst.interface
+        if inst.use_vmac:
+            vif = inst.vmac_name or default_vmac_name(inst.virtual_router_id)
+            links[vif] = await self._link(vif, 4)
+        vips, targets = await self._vip_specs(inst, vif, links)
+        params = self._params(inst, src)
+        sender = None
+        wire = ("unicast_src_ip", "unicast_peer", "unicast_ttl", "v3_checksum_as_v2")
+        if any(getattr(old, f) != getattr(inst, f) for f in wire):
+            tx_link = link if not inst.use_vmac or inst.vmac_xmit_base or inst.unicast_peer else links[vif]
+            ttl = inst.unicast_ttl if inst.unicast_peer and inst.unicast_ttl is not None else VRRP_TTL
+            tx = self._tx_socket(tx_link.ifname, family, tx_link, src, ttl)
+            sender = self._sender(tx, inst, family, src, tx_link.index)
+        routes: list[AddressCompanion] | None = None
+        if (old.virtual_routes, old.virtual_rules) != (inst.virtual_routes, inst.virtual_rules):
+            rs = self._route_set(inst.name, inst, family)
+            routes = [rs] if rs is not None else []
+        return params, vips, targets, sender, routes
 
     # ------------------------------------------------------------------ receive
 

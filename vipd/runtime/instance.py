@@ -28,6 +28,7 @@ from vipd.fsm import (
     Effect,
     Event,
     Notify,
+    Params,
     RemoveAddresses,
     SendAdvert,
     SendGratuitousArp,
@@ -97,6 +98,13 @@ class AnnounceTarget:
     mac: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class _Swap:
+    """Worker item of a reload that replaced the companions: remove ``old``, then install the current ones."""
+
+    old: Sequence[AddressCompanion]
+
+
 class InstanceDriver:
     """Runs one VRRP instance on the event loop.
 
@@ -139,7 +147,7 @@ class InstanceDriver:
         self._loop = loop or asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._waker = waker
-        self._queue: asyncio.Queue[Effect | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Effect | _Swap | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
         self.last_transition: tuple[float, Notify] | None = None
@@ -211,6 +219,61 @@ class InstanceDriver:
     def hand_over(self, vips: Collection[VipSpec]) -> None:
         """Stop managing ``vips``: another instance now owns them (reload moving a VIP), so they are not removed."""
         self._vips = tuple(v for v in self._vips if v not in vips)
+
+    def reconfigure(
+        self,
+        params: Params,
+        *,
+        vips: Sequence[VipSpec],
+        announce: Sequence[AnnounceTarget],
+        send_advert: AdvertSender | None = None,
+        keep: Collection[VipSpec] = (),
+    ) -> None:
+        """Apply a reloaded configuration without a restart (hitless reload; keepalived ``clear_diff_vrrp``).
+
+        The machine keeps its state and timers (``VrrpMachine.reconfigure``). While
+        master, only the difference of the VIP lists is touched: new VIPs are added
+        and announced, dropped ones removed (except those in ``keep``, which another
+        master instance owns after the reload); the others stay put.
+
+        Args:
+            params: the new FSM parameters (same VRID and version).
+            vips: the new VIPs as netlink specs; announce: one target per VIP.
+            send_advert: a new advert sender (peers, checksum or TTL changed), or None.
+            keep: VIPs not to remove even if this instance no longer has them.
+        Raises:
+            ValueError: from the machine, if VRID or version changed (nothing is touched).
+        """
+        now = self._loop.time()
+        if params.vrid != self.machine.params.vrid or params.version != self.machine.params.version:
+            raise ValueError(f"({self.name}) VRID/version changed: restart the instance")
+        old = self._vips
+        self._vips = tuple(vips)
+        self._announce = tuple(announce)
+        for vip in self._vips:
+            if vip not in old:
+                self._addresses.prepare(vip)
+        if send_advert is not None:
+            self._send = send_advert
+        if self.machine.state is State.MASTER:
+            for vip in old:
+                if vip not in self._vips and vip not in keep:
+                    self._addresses.remove(vip, self._removed)
+            new = [v for v in self._vips if v not in old]
+            for vip in new:
+                self._addresses.add(vip, self._added)
+            if new:
+                added = {v.address for v in new}
+                self._announce_targets([t for t in self._announce if t.address in added], params.garp_master_repeat)
+        self._execute(self.machine.reconfigure(params, now), now)
+        self._arm()
+
+    def replace_companions(self, companions: Sequence[AddressCompanion]) -> None:
+        """Swap the routes/rules that follow the VIPs (reload); while master the old go and the new come, in order."""
+        old = list(self.companions)
+        self.companions = list(companions)
+        if self.machine.state is State.MASTER and old != self.companions:
+            self._queue.put_nowait(_Swap(old))
 
     def repair(self) -> None:
         """Re-add VIPs something else deleted, if still master (DESIGN "Repair"; counted in ``vip_repairs``).
@@ -313,7 +376,13 @@ class InstanceDriver:
             if effect is None:
                 return
             try:
-                if isinstance(effect, AddAddresses):
+                if isinstance(effect, _Swap):
+                    for companion in reversed(effect.old):
+                        await companion.remove()
+                    if self.machine.state is State.MASTER:
+                        for companion in self.companions:
+                            await companion.install()
+                elif isinstance(effect, AddAddresses):
                     if self.machine.state is State.MASTER:  # not if we already stepped down again
                         for companion in self.companions:
                             await companion.install()
@@ -359,12 +428,16 @@ class InstanceDriver:
         separate task (so address work queued behind is not held up) that stops
         as soon as the instance is no longer master.
         """
-        v6 = bool(self._announce) and not isinstance(self._announce[0].address, IPv4Address)
+        self._announce_targets(self._announce, repeat)
+
+    def _announce_targets(self, targets: Sequence[AnnounceTarget], repeat: int) -> None:
+        """``_announce_all`` for ``targets`` only (a reload announces the VIPs it added)."""
+        v6 = bool(targets) and not isinstance(targets[0].address, IPv4Address)
         interval = self.gna_interval if v6 else self.garp_interval
         if interval > 0:
-            self._loop.create_task(self._announce_paced(repeat, interval), name=f"vipd-{self.name}-garp")
+            self._loop.create_task(self._announce_paced(repeat, interval, targets), name=f"vipd-{self.name}-garp")
             return
-        for target in self._announce:
+        for target in targets:
             if isinstance(target.address, IPv4Address):
                 frame = garp_frame(target.mac, target.address)
             else:
@@ -377,8 +450,10 @@ class InstanceDriver:
                         self._warn(self._loop.time(), "garp", "announce of %s failed: %s", target.address, e)
                         break
 
-    async def _announce_paced(self, repeat: int, interval: float) -> None:
-        """``repeat`` rounds over the VIPs, ``interval`` seconds between single frames, while master."""
+    async def _announce_paced(
+        self, repeat: int, interval: float, targets: Sequence[AnnounceTarget] | None = None
+    ) -> None:
+        """``repeat`` rounds over ``targets`` (default: every VIP), ``interval`` s apart, while master."""
         frames = [
             (
                 t,
@@ -386,7 +461,7 @@ class InstanceDriver:
                 if isinstance(t.address, IPv4Address)
                 else unsolicited_na_frame(t.mac, t.address),
             )
-            for t in self._announce
+            for t in (self._announce if targets is None else targets)
         ]
         first = True
         for _ in range(max(1, repeat)):

@@ -206,11 +206,11 @@ def test_first_ipv6_vip_should_be_link_local(load: Loader) -> None:
 
 
 def test_pending_keywords_warn_once_per_use_and_fail_with_strict(load: Loader, fail: Failer) -> None:
-    text = instance(BASIC + "    check_unicast_src\n    skip_check_adv_addr\n")
+    text = instance(BASIC + "    unicast_fault_no_peer\n    lower_prio_no_advert\n")
     result = load(text)
-    assert [(w.line, w.keyword) for w in result.warnings] == [(7, "check_unicast_src"), (8, "skip_check_adv_addr")]
+    assert [(w.line, w.keyword) for w in result.warnings] == [(7, "unicast_fault_no_peer"), (8, "lower_prio_no_advert")]
     assert "does not act on it yet" in result.warnings[0].message
-    assert where(fail(text, strict=True)) == [(7, "check_unicast_src"), (8, "skip_check_adv_addr")]
+    assert where(fail(text, strict=True)) == [(7, "unicast_fault_no_peer"), (8, "lower_prio_no_advert")]
 
 
 def test_ignored_keywords_name_themselves(load: Loader) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv4Address, ip_address
 
 from vipd.fsm import Params, State, VrrpMachine
@@ -105,6 +106,55 @@ def test_backup_removes_stale_vip_then_takes_over_after_master_down_interval() -
         await _until(lambda: ("add", str(VIP)) in j.events, 1.0)
         # The master keeps advertising on its own timer.
         await _until(lambda: driver.stats.adverts_sent >= 3, 10 * 0.02 + 1.0)
+        await driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_reconfigure_as_master_touches_only_the_vip_difference_and_keeps_advertising() -> None:
+    """Hitless reload: B stays, A is removed, C is added and announced; no transition; new priority advertised."""
+    a, b, c = (IPv4Address(f"192.0.2.{n}") for n in (100, 101, 102))
+
+    async def scenario() -> None:
+        j = Journal()
+        base = Params(
+            vrid=51,
+            version=3,
+            priority=255,
+            advertisement_interval=0.02,
+            primary_address=ip_address("192.0.2.1"),
+            addresses=(a, b),
+            garp_master_repeat=1,
+            garp_master_delay=0,
+        )
+        frames = Frames(j)
+        driver = InstanceDriver(
+            name="VI_1",
+            machine=VrrpMachine(base),
+            send_advert=j.send,
+            vips=[VipSpec(a, 24, 2), VipSpec(b, 24, 2)],
+            announce=[AnnounceTarget(a, frames, MAC), AnnounceTarget(b, frames, MAC)],
+            addresses=j,
+        )
+        driver.start()
+        await _until(lambda: ("add", str(b)) in j.events, 1.0)
+        transition = driver.last_transition
+        j.events.clear()
+        new = replace(base, priority=200, addresses=(b, c))
+        driver.reconfigure(
+            new,
+            vips=[VipSpec(b, 24, 2), VipSpec(c, 24, 2)],
+            announce=[AnnounceTarget(b, frames, MAC), AnnounceTarget(c, frames, MAC)],
+        )
+        assert j.events == [("remove", str(a)), ("add", str(c)), ("garp", c.packed)]
+        await _until(lambda: ("advert", 200) in j.events, 1.0)
+        assert driver.machine.state is State.MASTER and driver.last_transition == transition
+        assert not [e for e in j.events if e[0] in ("add", "remove") and e[1] == str(b)]
+        # keep: a VIP another master now owns is not removed
+        driver.reconfigure(
+            new, vips=[VipSpec(c, 24, 2)], announce=[AnnounceTarget(c, frames, MAC)], keep=[VipSpec(b, 24, 2)]
+        )
+        assert ("remove", str(b)) not in j.events
         await driver.stop()
 
     asyncio.run(scenario())

@@ -32,6 +32,7 @@ SO_TIMESTAMPNS = 35  # SCM_TIMESTAMPNS: struct timespec, CLOCK_REALTIME
 IPTOS_PREC_INTERNETCONTROL = 0xC0
 RECV_BUFSIZE = 65535
 SO_RCVBUF_BYTES = 1 << 20
+RX_BATCH = 32  # datagrams per wake-up: ~1 ms of decoding at most before timers get their turn
 SO_ATTACH_FILTER = 26
 _BPF_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # one classic BPF insn: BPF_RET | BPF_K, 0 (keep 0 bytes)
 
@@ -205,7 +206,7 @@ class AdvertReader:
         now = self._loop.time()
         # Kernel receive stamps are CLOCK_REALTIME; map them onto the loop's monotonic clock.
         offset_ns = time.time_ns() - int(now * 1e9)
-        for _ in range(256):  # bounded per wake-up so a flood cannot starve timers
+        for _ in range(RX_BATCH):  # bounded per wake-up so a flood cannot delay a due advert
             try:
                 data, anc, flags, addr = self._sock.recvmsg(RECV_BUFSIZE, self._ancsize)
             except (BlockingIOError, InterruptedError):

@@ -26,7 +26,7 @@ from typing import Any
 from vipd.config.model import Config, VrrpInstance
 from vipd.control.server import DEFAULT_PATH, ControlServer
 from vipd.control.systemd import monotonic_usec, sd_notify, watchdog_interval
-from vipd.fsm import Notify
+from vipd.fsm import LowerPriorityHeard, Notify
 from vipd.linux.monitor import AddressMonitor
 from vipd.obs.looplag import LoopLagMonitor
 from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
@@ -130,7 +130,7 @@ class Operations:
             runner.priority = lambda: driver.machine.priority
         runner.stats = driver.stats
 
-        def notifier(n: Notify) -> None:
+        def notifier(n: Notify | LowerPriorityHeard) -> None:
             runner(n)
             sd_notify(f"STATUS={self.status_line()}")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vipd.fsm.state import State
-from vipd.wire.advert import Advert
+from vipd.wire.advert import Advert, IPAddress
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,24 @@ class Notify:
 
 
 @dataclass(frozen=True, slots=True)
+class LowerPriorityHeard:
+    """As master, we heard (and answered) an advert with a lower priority: another router
+    thought it was master, e.g. after a partition healed (keepalived ``VRRP_EVENT_MASTER_RX_LOWER_PRI``).
+
+    The runtime runs keepalived's ``notify_master_rx_lower_pri`` hook and writes
+    ``MASTER_RX_LOWER_PRI`` to the ``notify_fifo``. Emitted at most once per second
+    (or per Advertisement_Interval if longer), with the GARP burst it goes with.
+
+    Attributes:
+        src: the sender's primary address.
+        priority: the priority it advertised (1..254).
+    """
+
+    src: IPAddress
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
 class Discard:
     """A received advert was dropped by an instance-level check; count it under ``reason``.
 
@@ -81,4 +99,4 @@ class Discard:
     detail: str = ""
 
 
-Effect = SendAdvert | AddAddresses | RemoveAddresses | SendGratuitousArp | Notify | Discard
+Effect = SendAdvert | AddAddresses | RemoveAddresses | SendGratuitousArp | Notify | LowerPriorityHeard | Discard

@@ -20,7 +20,14 @@ class Startup:
 
 @dataclass(frozen=True, slots=True)
 class Shutdown:
-    """Stop the virtual router (RFC 5798 §6.4.2/§6.4.3 "Shutdown event")."""
+    """Stop the virtual router (RFC 5798 §6.4.2/§6.4.3 "Shutdown event").
+
+    Attributes:
+        reason: the ``Notify`` reason of the stop: "shutdown", or "deleted" when a
+            reload removed the instance (keepalived runs ``notify_deleted`` then).
+    """
+
+    reason: str = "shutdown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from vipd.fsm.effects import (
     AddAddresses,
     Discard,
     Effect,
+    LowerPriorityHeard,
     Notify,
     RemoveAddresses,
     SendAdvert,
@@ -67,6 +68,10 @@ class Params:
         garp_master_refresh_repeat: GARPs per address in a refresh burst (default 1).
         check_address_list: discard adverts whose address list differs from ours
             (RFC 5798 §7.1 "MAY"; keepalived does, unless ``vrrp_skip_check_adv_addr``).
+        garp_lower_prio_repeat: GARPs per address when a master hears a lower priority,
+            0 = none (keepalived ``garp_lower_prio_repeat``); None = ``garp_master_repeat``.
+        garp_lower_prio_delay: seconds after that burst before a second one, 0 = none
+            (keepalived ``garp_lower_prio_delay``); None = ``garp_master_delay``.
     """
 
     vrid: int
@@ -84,6 +89,18 @@ class Params:
     garp_master_refresh: float = 0.0
     garp_master_refresh_repeat: int = 1
     check_address_list: bool = True
+    garp_lower_prio_repeat: int | None = None
+    garp_lower_prio_delay: float | None = None
+
+    @property
+    def lower_prio_repeat(self) -> int:
+        """``garp_lower_prio_repeat``, defaulting to ``garp_master_repeat`` (keepalived)."""
+        return self.garp_master_repeat if self.garp_lower_prio_repeat is None else self.garp_lower_prio_repeat
+
+    @property
+    def lower_prio_delay(self) -> float:
+        """``garp_lower_prio_delay`` in seconds, defaulting to ``garp_master_delay`` (keepalived)."""
+        return self.garp_master_delay if self.garp_lower_prio_delay is None else self.garp_lower_prio_delay
 
 
 def skew_time(version: int, priority: int, master_adver_interval: float) -> float:
@@ -110,11 +127,11 @@ class _Timers:
     master_down_at: float | None = None  # Master_Down_Timer (Backup)
     garp_delay_at: float | None = None  # keepalived garp_master_delay (Master)
     garp_refresh_at: float | None = None  # keepalived garp_master_refresh (Master)
+    garp_lower_prio_at: float | None = None  # keepalived garp_lower_prio_delay (Master)
 
     def earliest(self) -> float | None:
-        due = [
-            t for t in (self.adver_at, self.master_down_at, self.garp_delay_at, self.garp_refresh_at) if t is not None
-        ]
+        timers = (self.adver_at, self.master_down_at, self.garp_delay_at, self.garp_refresh_at, self.garp_lower_prio_at)
+        due = [t for t in timers if t is not None]
         return min(due) if due else None
 
 
@@ -196,7 +213,7 @@ class VrrpMachine:
         if isinstance(event, Startup):
             return self._on_startup(now)
         if isinstance(event, Shutdown):
-            return self._on_shutdown(now)
+            return self._on_shutdown(now, event.reason)
         if isinstance(event, PriorityChanged):
             return self._on_priority(event.priority, now)
         if isinstance(event, FaultChanged):
@@ -259,6 +276,8 @@ class VrrpMachine:
                 t.garp_refresh_at = now + params.garp_master_refresh
             if params.garp_master_delay <= 0:
                 t.garp_delay_at = None
+            if params.lower_prio_delay <= 0 or params.lower_prio_repeat <= 0:
+                t.garp_lower_prio_at = None
         elif params.version == 2 or self.master_address is None:
             self.master_adver_interval = params.advertisement_interval
         if params.preempt_delay <= 0 or not params.preempt_mode:
@@ -300,7 +319,7 @@ class VrrpMachine:
         self.state = State.BACKUP
         self.last_reason = reason
         t = self._timers
-        t.adver_at = t.garp_delay_at = t.garp_refresh_at = None
+        t.adver_at = t.garp_delay_at = t.garp_refresh_at = t.garp_lower_prio_at = None
         t.master_down_at = now + self.master_down_interval
         self._down_reason = "master_down_timer"
         # keepalived clears preempt_time on every entry into BACKUP, so preempt_delay counts
@@ -321,8 +340,11 @@ class VrrpMachine:
             return self._become_master(now, "owner_startup")
         return self._become_backup(now, "startup")
 
-    def _on_shutdown(self, now: float) -> list[Effect]:
-        """RFC 5798 §6.4.2/§6.4.3 Shutdown: a master sends priority 0 and leaves; all go to Initialize."""
+    def _on_shutdown(self, now: float, reason: str = "shutdown") -> list[Effect]:
+        """RFC 5798 §6.4.2/§6.4.3 Shutdown: a master sends priority 0 and leaves; all go to Initialize.
+
+        ``reason`` is "deleted" for an instance a reload removed (keepalived ``notify_deleted``).
+        """
         old = self.state
         self._timers = _Timers()
         self.state = State.INITIALIZE
@@ -333,7 +355,7 @@ class VrrpMachine:
         if old is State.MASTER:
             effects.append(SendAdvert(self.advert(PRIORITY_LEAVING)))
         effects.append(RemoveAddresses())
-        effects.append(Notify(old, State.INITIALIZE, "shutdown"))
+        effects.append(Notify(old, State.INITIALIZE, reason))
         return effects
 
     def _enter_fault(self, reason: str) -> list[Effect]:
@@ -400,6 +422,10 @@ class VrrpMachine:
         if t.garp_refresh_at is not None and now >= t.garp_refresh_at:
             t.garp_refresh_at = now + p.garp_master_refresh
             effects.append(SendGratuitousArp(p.garp_master_refresh_repeat, "refresh"))
+        if t.garp_lower_prio_at is not None and now >= t.garp_lower_prio_at:
+            # keepalived vrrp_lower_prio_gratuitous_arp_thread: the second burst after garp_lower_prio_delay.
+            t.garp_lower_prio_at = None
+            effects.append(SendGratuitousArp(p.lower_prio_repeat, "lower_priority_delayed"))
         return effects
 
     # ------------------------------------------------------------------ adverts
@@ -505,7 +531,14 @@ class VrrpMachine:
         effects: list[Effect] = [SendAdvert(self.advert())]
         if now >= self._lower_prio_garp_after:
             self._lower_prio_garp_after = now + max(1.0, p.advertisement_interval)
-            effects.append(SendGratuitousArp(p.garp_master_repeat, "lower_priority_seen"))
+            # keepalived vrrp_state_master_rx: "if (vrrp->garp_lower_prio_rep) { vrrp_send_link_update(vrrp,
+            # vrrp->garp_lower_prio_rep); if (vrrp->garp_lower_prio_delay) thread_add_timer(...) }", then
+            # send_event_notify(vrrp, VRRP_EVENT_MASTER_RX_LOWER_PRI) (rate-limited here like the GARP).
+            if p.lower_prio_repeat > 0:
+                effects.append(SendGratuitousArp(p.lower_prio_repeat, "lower_priority_seen"))
+                if p.lower_prio_delay > 0:
+                    t.garp_lower_prio_at = now + p.lower_prio_delay
+            effects.append(LowerPriorityHeard(event.src, adv.priority))
         return effects
 
 

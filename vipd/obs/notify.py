@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from vipd.fsm import Notify, State
+from vipd.fsm import LowerPriorityHeard, Notify, State
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InstanceStats
 
@@ -77,6 +77,12 @@ class Hooks:
         master, backup, fault, stop: keepalived ``notify_master`` ... ``notify_stop``.
         generic: keepalived ``notify``; gets ``KIND NAME STATE PRIORITY`` appended.
         fifo: keepalived ``notify_fifo`` path (global), or None.
+        deleted: keepalived ``notify_deleted``: run instead of ``notify_stop`` when a
+            reload removes the instance; ``notify`` and the FIFO then say DELETED.
+        rx_lower_pri: keepalived ``notify_master_rx_lower_pri``: run when the master
+            hears a lower-priority advert (at most once a second); the FIFO gets
+            ``MASTER_RX_LOWER_PRI``; the generic ``notify`` is not run (keepalived
+            ``send_event_notify``).
     """
 
     master: tuple[str, ...] | None = None
@@ -85,10 +91,14 @@ class Hooks:
     stop: tuple[str, ...] | None = None
     generic: tuple[str, ...] | None = None
     fifo: str | None = None
+    deleted: tuple[str, ...] | None = None
+    rx_lower_pri: tuple[str, ...] | None = None
 
     def any(self) -> bool:
         """True if there is anything to run or write."""
-        return any((self.master, self.backup, self.fault, self.stop, self.generic, self.fifo))
+        return any(
+            (self.master, self.backup, self.fault, self.stop, self.generic, self.fifo, self.deleted, self.rx_lower_pri)
+        )
 
     def for_state(self, state: State) -> tuple[str, ...] | None:
         """Return the state-specific command for ``state``, or None."""
@@ -122,12 +132,18 @@ def hooks_from_config(inst: Any, fifo: str | None = None) -> Hooks:
         stop=get("notify_stop"),
         generic=get("notify"),
         fifo=fifo,
+        deleted=get("notify_deleted"),
+        rx_lower_pri=get("notify_master_rx_lower_pri"),
     )
 
 
-def fifo_line(kind: str, name: str, state: State, priority: int) -> str:
-    """Return keepalived's ``notify_fifo`` line, e.g. ``INSTANCE "VI_1" MASTER 150\\n``."""
-    return f'{kind} "{name}" {STATE_WORD[state]} {priority}\n'
+def fifo_line(kind: str, name: str, state: State | str, priority: int) -> str:
+    """Return keepalived's ``notify_fifo`` line, e.g. ``INSTANCE "VI_1" MASTER 150\\n``.
+
+    ``state`` is a ``State`` or one of keepalived's event words (``DELETED``, ``MASTER_RX_LOWER_PRI``).
+    """
+    word = state if isinstance(state, str) else STATE_WORD[state]
+    return f'{kind} "{name}" {word} {priority}\n'
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +256,7 @@ class _Job:
     new: State
     priority: int
     reason: str
+    event: str | None = None  # keepalived event word instead of a state (MASTER_RX_LOWER_PRI)
 
 
 class NotifyRunner:
@@ -278,13 +295,19 @@ class NotifyRunner:
         self._task: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
 
-    def __call__(self, n: Notify) -> None:
-        """Queue the hooks of transition ``n`` (non-blocking)."""
-        if not self.hooks.any():
-            return
+    def __call__(self, n: Notify | LowerPriorityHeard) -> None:
+        """Queue the hooks of transition ``n``, or of keepalived's MASTER_RX_LOWER_PRI event (non-blocking)."""
+        if isinstance(n, LowerPriorityHeard):
+            if not (self.hooks.rx_lower_pri or self.hooks.fifo):
+                return
+            job = _Job(State.MASTER, int(self.priority()), "lower_priority_heard", "MASTER_RX_LOWER_PRI")
+        else:
+            if not self.hooks.any():
+                return
+            job = _Job(n.new, int(self.priority()), n.reason)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._work(), name=f"vipd-notify-{self.name}")
-        self._queue.put_nowait(_Job(n.new, int(self.priority()), n.reason))
+        self._queue.put_nowait(job)
 
     @property
     def pending(self) -> int:
@@ -319,12 +342,18 @@ class NotifyRunner:
     async def _run_job(self, job: _Job) -> None:
         word = STATE_WORD[job.new]
         specific = self.hooks.for_state(job.new)
+        kind = f"notify_{word.lower()}"
+        generic = self.hooks.generic
+        if job.event is not None:  # keepalived send_event_notify: the event's script and the FIFO only
+            word, specific, kind, generic = job.event, self.hooks.rx_lower_pri, "notify_master_rx_lower_pri", None
+        elif job.new is State.INITIALIZE and job.reason == "deleted" and self.hooks.deleted:
+            word, specific, kind = "DELETED", self.hooks.deleted, "notify_deleted"
         if specific:
-            await self._run(f"notify_{word.lower()}", specific)
-        if self.hooks.generic:
-            await self._run("notify", (*self.hooks.generic, self.kind, self.name, word, str(job.priority)))
+            await self._run(kind, specific)
+        if generic:
+            await self._run("notify", (*generic, self.kind, self.name, word, str(job.priority)))
         if self.hooks.fifo:
-            why = write_fifo(self.hooks.fifo, fifo_line(self.kind, self.name, job.new, job.priority))
+            why = write_fifo(self.hooks.fifo, fifo_line(self.kind, self.name, word, job.priority))
             self.stats.notify_runs[f"fifo:{'ok' if why is None else 'error'}"] += 1
             if why is not None:
                 now = asyncio.get_running_loop().time()

@@ -305,6 +305,8 @@ class Daemon:
             garp_master_refresh=inst.garp_master_refresh,
             garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
             check_address_list=not inst.skip_check_adv_addr,
+            garp_lower_prio_repeat=inst.garp_lower_prio_repeat,
+            garp_lower_prio_delay=inst.garp_lower_prio_delay,
         )
 
     async def _vmac(
@@ -511,7 +513,8 @@ class Daemon:
         stopping = [self.drivers[n] for n in diff["removed"] + diff["restarted"] if n in self.drivers]
         for d in stopping:
             d.hand_over(kept_master_vips)
-        await asyncio.gather(*(d.stop() for d in stopping))
+        removed = set(diff["removed"])
+        await asyncio.gather(*(d.stop(deleted=d.name in removed) for d in stopping))
         for d in stopping:
             del self.drivers[d.name]
             for port in self._ports.values():

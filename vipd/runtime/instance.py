@@ -27,6 +27,7 @@ from vipd.fsm import (
     Discard,
     Effect,
     Event,
+    LowerPriorityHeard,
     Notify,
     Params,
     RemoveAddresses,
@@ -151,8 +152,9 @@ class InstanceDriver:
         self._worker: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
         self.last_transition: tuple[float, Notify] | None = None
-        self.notifier: Callable[[Notify], None] | None = None
-        """Called from the effect worker with each transition, in order, after its address effects."""
+        self.notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None
+        """Called from the effect worker with each transition (and each ``LowerPriorityHeard``,
+        keepalived's MASTER_RX_LOWER_PRI event), in order, after its address effects."""
         for vip in self._vips:
             addresses.prepare(vip)
 
@@ -163,13 +165,15 @@ class InstanceDriver:
         self._worker = self._loop.create_task(self._work(), name=f"vipd-{self.name}")
         self.feed(Startup())
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop(self, timeout: float = 5.0, *, deleted: bool = False) -> None:
         """Feed ``Shutdown`` (priority 0 if master, VIPs removed) and wait for the effects to finish.
 
         Args:
             timeout: seconds to wait for queued netlink work before giving up.
+            deleted: a reload removed the instance (its notify is keepalived's DELETED
+                when ``notify_deleted`` is set).
         """
-        self.feed(Shutdown())
+        self.feed(Shutdown("deleted" if deleted else "shutdown"))
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -335,6 +339,14 @@ class InstanceDriver:
             elif isinstance(effect, Notify):
                 self._on_transition(effect, now)
                 self._queue.put_nowait(effect)
+            elif isinstance(effect, LowerPriorityHeard):
+                log.info(
+                    "(%s) master heard lower priority %d from %s: answered, announced again",
+                    self.name,
+                    effect.priority,
+                    effect.src,
+                )
+                self._queue.put_nowait(effect)
 
     def _send_advert(self, advert: Advert, now: float) -> None:
         try:
@@ -389,7 +401,7 @@ class InstanceDriver:
                 elif isinstance(effect, RemoveAddresses):
                     for companion in reversed(self.companions):
                         await companion.remove()
-                elif isinstance(effect, Notify) and self.notifier is not None:
+                elif isinstance(effect, Notify | LowerPriorityHeard) and self.notifier is not None:
                     self.notifier(effect)
             except Exception as e:  # a kernel surprise must not kill the instance
                 self.stats.address_errors += 1

@@ -13,6 +13,7 @@ from vipd.fsm import (
     AddAddresses,
     Effect,
     FaultChanged,
+    LowerPriorityHeard,
     Notify,
     PriorityChanged,
     RemoveAddresses,
@@ -286,3 +287,40 @@ def test_unknown_event_is_a_type_error() -> None:
     m = machine()
     with pytest.raises(TypeError):
         m.handle("startup", 0.0)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- garp_lower_prio_* / notify_master_rx_lower_pri
+
+
+def test_keepalived_garp_lower_prio_repeat_and_delay_give_two_bursts() -> None:
+    """keepalived vrrp_state_master_rx: ``garp_lower_prio_repeat`` GARPs at once, the same again after
+    ``garp_lower_prio_delay`` (vrrp_lower_prio_gratuitous_arp_thread); the event is reported once."""
+    m = machine(priority=200, interval=1.0, garp_master_delay=0, garp_lower_prio_repeat=3, garp_lower_prio_delay=2.5)
+    now = to_master(m) + 0.2
+    effects = rx(m, now, 100, src=LOWER)
+    assert effects[1:] == [SendGratuitousArp(3, "lower_priority_seen"), LowerPriorityHeard(LOWER, 100)]
+    seen = []
+    while (t := m.next_deadline()) is not None and t <= now + 2.5:
+        _, out = fire(m)
+        seen += [(round(t - now, 9), e) for e in out if isinstance(e, SendGratuitousArp)]
+    assert seen == [(2.5, SendGratuitousArp(3, "lower_priority_delayed"))]
+
+
+def test_keepalived_garp_lower_prio_repeat_zero_sends_no_garp_but_still_reports_the_event() -> None:
+    """keepalived: ``if (vrrp->garp_lower_prio_rep)`` guards the GARPs only; send_event_notify runs regardless."""
+    m = machine(priority=200, garp_master_delay=0, garp_lower_prio_repeat=0)
+    now = to_master(m)
+    effects = rx(m, now + 0.1, 100, src=LOWER)
+    assert effects == [SendAdvert(m.advert()), LowerPriorityHeard(LOWER, 100)]
+
+
+def test_keepalived_garp_lower_prio_second_burst_is_cancelled_by_a_step_down() -> None:
+    """A router that left Master announces nothing (RFC 5798 §6.4.2 MUST NOT answer for the VIPs)."""
+    m = machine(priority=200, garp_master_delay=0, garp_lower_prio_repeat=2, garp_lower_prio_delay=1.5)
+    now = to_master(m)
+    rx(m, now + 0.1, 100, src=LOWER)
+    rx(m, now + 0.2, 250, src=HIGHER)
+    assert m.state is State.BACKUP
+    assert m.next_deadline() == pytest.approx(now + 0.2 + m.master_down_interval), "only the Master_Down_Timer runs"
+    _, out = fire(m)
+    assert not [e for e in out if isinstance(e, SendGratuitousArp) and e.reason == "lower_priority_delayed"]

@@ -11,6 +11,7 @@ import pytest
 from fsm_helpers import HIGHER, LOWER, TICK, fire, machine, rx, start, to_master
 
 from vipd.fsm import (
+    LowerPriorityHeard,
     Notify,
     RemoveAddresses,
     SendAdvert,
@@ -153,7 +154,11 @@ def test_rfc9568_6_4_3_master_discards_lower_and_sends_an_advertisement_immediat
 
     effects = rx(m, now, priority, src=src)
 
-    assert effects == [SendAdvert(m.advert()), SendGratuitousArp(5, "lower_priority_seen")], why
+    assert effects == [
+        SendAdvert(m.advert()),
+        SendGratuitousArp(5, "lower_priority_seen"),
+        LowerPriorityHeard(src, priority),
+    ], why
     assert m.state is State.MASTER
     assert m.next_deadline() == now + 1.0, "the answer counts as this interval's advert"
 
@@ -183,9 +188,9 @@ def test_design_lower_priority_gratuitous_arp_answer_is_rate_limited_to_one_burs
 def test_design_lower_priority_garp_window_is_one_interval_when_the_interval_exceeds_a_second() -> None:
     m = machine(version=3, priority=200, interval=3.0, garp_master_delay=0)
     now = to_master(m)
-    assert len(rx(m, now, 100, src=LOWER)) == 2
+    assert len(rx(m, now, 100, src=LOWER)) == 3  # advert, GARP burst, LowerPriorityHeard
     assert len(rx(m, now + 2.0, 100, src=LOWER)) == 1
-    assert len(rx(m, now + 3.0, 100, src=LOWER)) == 2
+    assert len(rx(m, now + 3.0, 100, src=LOWER)) == 3
 
 
 def test_rfc5798_6_4_3_primary_addresses_compare_as_unsigned_integers_in_network_order() -> None:

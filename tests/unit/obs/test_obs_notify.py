@@ -6,9 +6,10 @@ import asyncio
 import os
 import stat
 import time
+from ipaddress import IPv4Address
 from pathlib import Path
 
-from vipd.fsm import Notify, State
+from vipd.fsm import LowerPriorityHeard, Notify, State
 from vipd.obs.notify import Hooks, NotifyRunner, fifo_line, run_script
 
 
@@ -111,3 +112,56 @@ def test_fifo_gets_one_line_per_transition(tmp_path: Path) -> None:
             os.close(rfd)
 
     assert asyncio.run(scenario()) == b'INSTANCE "VI_1" BACKUP 100\nINSTANCE "VI_1" FAULT 100\n'
+
+
+def test_notify_master_rx_lower_pri_and_notify_deleted_keepalived_words(tmp_path: Path) -> None:
+    """keepalived send_event_notify(VRRP_EVENT_MASTER_RX_LOWER_PRI): its script and a FIFO line, no generic notify;
+    notify_deleted replaces notify_stop for an instance a reload removed, and notify/FIFO say DELETED."""
+    log = tmp_path / "log"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    hooks = Hooks(
+        stop=script(tmp_path, "s", f"echo stop >> {log}\n"),
+        deleted=script(tmp_path, "d", f"echo deleted >> {log}\n"),
+        rx_lower_pri=script(tmp_path, "l", f"echo lower >> {log}\n"),
+        generic=script(tmp_path, "g", f'echo "notify $*" >> {log}\n'),
+        fifo=str(fifo),
+    )
+
+    async def scenario() -> bytes:
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            r = NotifyRunner("VI_1", hooks, lambda: 150, timeout=5)
+            r(LowerPriorityHeard(IPv4Address("192.0.2.2"), 100))
+            r(Notify(State.MASTER, State.INITIALIZE, "shutdown"))
+            r(Notify(State.MASTER, State.INITIALIZE, "deleted"))
+            await r.close()
+            return os.read(rfd, 4096)
+        finally:
+            os.close(rfd)
+
+    lines = asyncio.run(scenario())
+    assert log.read_text().splitlines() == [
+        "lower",
+        "stop",
+        "notify INSTANCE VI_1 STOP 150",
+        "deleted",
+        "notify INSTANCE VI_1 DELETED 150",
+    ]
+    assert lines == (
+        b'INSTANCE "VI_1" MASTER_RX_LOWER_PRI 150\nINSTANCE "VI_1" STOP 150\nINSTANCE "VI_1" DELETED 150\n'
+    )
+
+
+def test_without_notify_deleted_a_removed_instance_says_stop(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    hooks = Hooks(stop=script(tmp_path, "s", f"echo stop >> {log}\n"))
+
+    async def scenario() -> None:
+        r = NotifyRunner("VI_1", hooks, lambda: 100, timeout=5)
+        r(Notify(State.BACKUP, State.INITIALIZE, "deleted"))
+        r(LowerPriorityHeard(IPv4Address("192.0.2.2"), 100))  # nothing to run for it
+        await r.close()
+
+    asyncio.run(scenario())
+    assert log.read_text().splitlines() == ["stop"]

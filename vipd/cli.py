@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         Options(
             config_file=args.use_file,
             config_id=args.config_id,
-            metrics_listen=args.metrics_listen,
+            # the flag wins over global_defs { vipd_metrics_listen HOST:PORT }
+            metrics_listen=args.metrics_listen or result.config.global_defs.vipd_metrics_listen,
             control_socket=args.control_socket or None,
             notify_timeout=args.notify_timeout,
         ),

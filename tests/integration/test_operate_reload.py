@@ -87,11 +87,13 @@ def test_priority_and_vip_changes_on_the_master_are_hitless(lab: Lab, ctl_socket
     r2 = r1.with_(priority=100)
     lab.start_vipd(lab.r1, render(r1))
     lab.start_vipd(lab.r2, render(r2))
+    startup = 10.0  # seconds for the interpreter to start and the daemon to open its sockets
+    for node in ("r1", "r2"):
+        wait_until(lambda n=node: (ctl_sockets / f"{n}.ctl").exists() and bool(status(ctl_sockets, n)), startup)
     bound = timing.master_down_interval(150, AI) + MARGIN
     wait_until(
         lambda: lab.holders(VIP) == [lab.r1] and lab.holders(OLD) == [lab.r1], bound, message=lambda: lab.logs(20)
     )
-    wait_until(lambda: (ctl_sockets / "r1.ctl").exists() and bool(status(ctl_sockets, "r1")), 10)
     before = status(ctl_sockets, "r1")["VI_1"]["last_transition"]
     conf = next(p for p in sorted(Path(lab.workdir).glob("r1-vipd-*.conf")))
     t0 = time.monotonic()
@@ -136,3 +138,47 @@ def test_priority_and_vip_changes_on_the_master_are_hitless(lab: Lab, ctl_socket
     assert {a.priority for a in ads if a.src == lab.r1.ip4} == {150, 140}
     assert any(NEW in a.addrs and OLD not in a.addrs for a in ads), "the new list is advertised"
     print(f"max advert gap across the reloads {max(gaps) * 1000:.1f} ms")
+
+
+def _get_metrics(ns: str, port: int) -> bytes:
+    import socket
+
+    from pyroute2 import netns
+
+    netns.pushns(ns)
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    finally:
+        netns.popns()
+    with s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def test_metrics_listener_from_global_defs_and_the_flag_wins(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``global_defs { vipd_metrics_listen HOST:PORT }`` serves /metrics; ``--metrics-listen`` overrides it."""
+    orig = vipdlab.daemons.vipd_argv
+
+    def argv(config: Path, pid_file: Path) -> list[str]:
+        flag = ["--metrics-listen", "127.0.0.1:9652"] if config.name.startswith("r2") else []
+        return [*orig(config, pid_file), *flag]
+
+    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
+    head = "global_defs {\n    vipd_metrics_listen 127.0.0.1:9651\n}\n"
+    lab.start_vipd(lab.r1, head + render(Instance(priority=150, advert_int=AI)))
+    lab.start_vipd(lab.r2, head + render(Instance(priority=100, advert_int=AI)))
+
+    def serves(ns: str, port: int) -> bool:
+        try:
+            return b"keepalived_vrrp_state" in _get_metrics(ns, port)
+        except OSError:
+            return False
+
+    startup = 10.0  # seconds for the interpreter to start and the daemon to open its sockets
+    wait_until(lambda: serves(lab.r1.ns, 9651), startup, message=lambda: lab.logs(10))
+    wait_until(lambda: serves(lab.r2.ns, 9652), startup, message=lambda: lab.logs(10))
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    assert not serves(lab.r2.ns, 9651), "the flag replaces the keyword, it does not add a listener"

@@ -126,7 +126,7 @@ DIFFERENCES: dict[tuple[str, str], str] = {
 }
 """Where vipd is stricter than keepalived, per (block, keyword); the rules live in rules.py."""
 
-VIPD_ONLY: frozenset[tuple[str, str]] = frozenset({("<top>", "vrrp_check")})
+VIPD_ONLY: frozenset[tuple[str, str]] = frozenset({("<top>", "vrrp_check"), ("global_defs", "vipd_metrics_listen")})
 """Keywords keepalived does not have; every keyword of their block is vipd's too."""
 
 _SPEC_SYNTAX: dict[str, str] = {

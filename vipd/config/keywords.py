@@ -67,6 +67,28 @@ def _ignored(reason: str, *names: str) -> Table:
     return dict.fromkeys(names, spec)
 
 
+def parse_listen_address(text: str) -> str:
+    """Check a ``HOST:PORT`` / ``[V6]:PORT`` / ``PORT`` listen address (vipd ``vipd_metrics_listen``).
+
+    Returns:
+        the text, stripped (the metrics server parses it again; host default 127.0.0.1).
+    Raises:
+        ValueError: not of that shape, or the port is not 0..65535.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        _host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [ADDRESS]:PORT, got {text!r}")
+    elif ":" in text:
+        port = text.rpartition(":")[2]
+    else:
+        port = text
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT with a port 0..65535, got {text!r}")
+    return text
+
+
 _NOT_YET = "recognised keepalived keyword, not implemented by vipd yet"
 _EMAIL = "vipd does not send e-mail (use notify scripts)"
 _SNMP = "vipd has no SNMP/DBus agent (it exports Prometheus metrics)"
@@ -104,6 +126,10 @@ GLOBAL_DEFS: Table = register_table(
         ),
         "vrrp_notify_fifo": Value(doc="FIFO for VRRP state events"),
         "notify_fifo": Value(doc="FIFO for state events"),
+        "vipd_metrics_listen": Value(
+            doc="vipd only: serve Prometheus /metrics on HOST:PORT (the --metrics-listen flag wins)",
+            convert=parse_listen_address,
+        ),
         **_ignored(
             _EMAIL,
             "notification_email",

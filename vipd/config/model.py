@@ -437,6 +437,9 @@ class GlobalDefs(_Model):
         enable_script_security: refuse scripts writable by non-root users.
         script_user, script_group: default user/group for scripts.
         vrrp_notify_fifo, notify_fifo: FIFO paths for state events.
+        vipd_metrics_listen: vipd's own keyword: ``HOST:PORT`` (``[V6]:PORT``, or
+            ``PORT`` on 127.0.0.1) to serve Prometheus ``/metrics`` on; ``None`` = off.
+            Read at start-up; ``vipd --metrics-listen`` wins over it.
     """
 
     router_id: str | None = None
@@ -465,6 +468,7 @@ class GlobalDefs(_Model):
     script_group: str | None = None
     vrrp_notify_fifo: str | None = None
     notify_fifo: str | None = None
+    vipd_metrics_listen: str | None = None
 
 
 class VrrpInstance(_Model):

@@ -102,9 +102,15 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ),
     ("vrrp_instance", "unicast_peer"): (
         "an empty block is an error (keepalived falls back to multicast); a peer of the other family, "
-        "a duplicate, or our own `unicast_src_ip` is an error"
+        "a duplicate, or our own `unicast_src_ip` is an error; `ADDR min_ttl N max_ttl M`: adverts from "
+        "that peer with a TTL/hop limit outside N..M are dropped and counted as `ip_ttl` (N above M: error)"
     ),
     ("vrrp_instance", "unicast_src_ip"): "of the other address family: error",
+    ("vrrp_instance", "check_unicast_src"): (
+        "accepted and changes nothing: vipd always drops (and counts by source) unicast adverts "
+        "from hosts that are not listed peers"
+    ),
+    ("global_defs", "vrrp_check_unicast_src"): "accepted and changes nothing: vipd always filters by peer",
     ("vrrp_instance", "track_script"): "naming no `vrrp_script` is an error with a did-you-mean (keepalived skips it)",
     ("vrrp_instance", "track_file"): "naming no `track_file` is an error (keepalived skips it)",
     ("vrrp_instance", "track_process"): "naming no `vrrp_track_process` is an error (keepalived skips it)",

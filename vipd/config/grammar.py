@@ -423,23 +423,42 @@ def parse_vip(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, Any] | No
 
 
 def parse_peer(words: list[Token], ctx: Ctx, keyword: str) -> Any:
-    """One ``unicast_peer`` line: ``ADDR [min_ttl N] [max_ttl N]`` -> the address."""
+    """One ``unicast_peer`` line: ``ADDR [min_ttl N] [max_ttl N]`` (keepalived).
+
+    Returns:
+        the address, or ``{"address": ADDR, "min_ttl": N, "max_ttl": M}`` when a TTL
+        bound is given (N default 0, M default 255; the model splits these into
+        ``unicast_peer`` and ``unicast_peer_ttl``); None after reporting an error
+        (a bound outside 0..255, or min_ttl above max_ttl).
+    """
     try:
         addr = parse_ip(words[0].text)
     except ValueError as exc:
         ctx.error(words[0], keyword, str(exc))
         return None
     rest = words[1:]
+    bounds = {"min_ttl": 0, "max_ttl": 255}
+    given = False
     i = 0
     while i < len(rest):
         opt = rest[i].text
         if opt in ("min_ttl", "max_ttl") and i + 1 < len(rest):
-            ctx.sink.unsupported(rest[i].file, rest[i].line, keyword, f"{opt} is not supported by vipd yet; ignored")
+            value = rest[i + 1].text
+            if not value.isdigit() or not 0 <= int(value) <= 255:
+                ctx.error(rest[i + 1], keyword, f"{words[0].text}: {opt} must be 0..255, got {value!r}")
+                return None
+            bounds[opt] = int(value)
+            given = True
             i += 2
             continue
         ctx.error(rest[i], keyword, f"{words[0].text}: unexpected {opt!r} (expected ADDR [min_ttl N] [max_ttl N])")
         return None
-    return addr
+    if bounds["min_ttl"] > bounds["max_ttl"]:
+        ctx.error(
+            words[0], keyword, f"{words[0].text}: min_ttl {bounds['min_ttl']} is above max_ttl {bounds['max_ttl']}"
+        )
+        return None
+    return {"address": addr, **bounds} if given else addr
 
 
 # -- scripts, trackers, routes ---------------------------------------------------------------

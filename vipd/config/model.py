@@ -501,6 +501,9 @@ class VrrpInstance(_Model):
             or ``mcast_src_ip``); ``None`` = the interface's primary address.
         unicast_peer: peers to send adverts to by unicast; empty = multicast.
         unicast_ttl: TTL of unicast adverts (``None`` = 255).
+        unicast_peer_ttl: per-peer accepted TTL range of received adverts, ``{"ADDR":
+            (min_ttl, max_ttl)}`` (keepalived ``unicast_peer { ADDR min_ttl N max_ttl M }``);
+            peers not listed accept any TTL.
         unicast_fault_no_peer: go FAULT (rather than multicast) with no peers.
         check_unicast_src: accept unicast adverts only from ``unicast_peer``
             (default: ``global_defs`` ``vrrp_check_unicast_src``).
@@ -548,6 +551,7 @@ class VrrpInstance(_Model):
     unicast_src_ip: IPAddress | None = None
     unicast_peer: list[IPAddress] = Field(default_factory=list)
     unicast_ttl: Annotated[Int, Field(ge=1, le=255)] | None = None
+    unicast_peer_ttl: dict[str, tuple[int, int]] = Field(default_factory=dict)
     unicast_fault_no_peer: Bool = False
     check_unicast_src: Bool = False
     mcast_dst_ip: IPAddress | None = None
@@ -587,6 +591,15 @@ class VrrpInstance(_Model):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        peers = data.get("unicast_peer")
+        if isinstance(peers, list) and any(isinstance(p, dict) for p in peers):
+            # unicast_peer { ADDR min_ttl N max_ttl M }: the addresses stay a list; the bounds go aside.
+            ttl = dict(data.get("unicast_peer_ttl") or {})
+            for p in peers:
+                if isinstance(p, dict):
+                    ttl[str(p["address"])] = (p["min_ttl"], p["max_ttl"])
+            data["unicast_peer"] = [p["address"] if isinstance(p, dict) else p for p in peers]
+            data["unicast_peer_ttl"] = ttl
         data.setdefault("garp_lower_prio_delay", data.get("garp_master_delay", 5.0))
         data.setdefault("garp_lower_prio_repeat", data.get("garp_master_repeat", 5))
         strict = data.get("strict_mode", False)

@@ -592,10 +592,14 @@ class Daemon:
         check, as keepalived does: a routed peer's adverts arrive with 254 or less.
         They accept adverts only from their listed peers; anything else is dropped
         before it reaches the machine (no timer is touched) and counted by source
-        in ``port.not_peer_sources``.
+        in ``port.not_peer_sources``. A peer with keepalived's ``min_ttl``/``max_ttl``
+        bounds has adverts outside them dropped and counted as ``ip_ttl``.
         """
         port.stats.rx_packets += 1
         unicast = self._unicast_vrid(port, pkt.data)
+        raw_ttl = (pkt.data[8] if len(pkt.data) >= 20 else None) if port.family == 4 else pkt.ttl
+        if raw_ttl is not None and raw_ttl < 0:
+            raw_ttl = None  # IPv6 without an IPV6_HOPLIMIT control message
         try:
             if port.family == 4:
                 data = pkt.data
@@ -623,6 +627,13 @@ class Daemon:
             else:
                 port.not_peer_sources["other"] += 1
             self._drop(port, "not_peer", f"from {received.src}: not a unicast_peer of {inst.name}", pkt.rx_time)
+            return
+        bounds = inst.unicast_peer_ttl.get(str(received.src)) if inst.unicast_peer_ttl else None
+        if bounds is not None and raw_ttl is not None and not bounds[0] <= raw_ttl <= bounds[1]:
+            # keepalived vrrp_check_packet: a unicast peer's TTL outside [min_ttl, max_ttl] is an ip_ttl error.
+            driver.stats.discards["ip_ttl"] += 1
+            why = f"from {received.src}: TTL {raw_ttl} outside min_ttl {bounds[0]} max_ttl {bounds[1]} of {inst.name}"
+            self._drop(port, "ip_ttl", why, pkt.rx_time)
             return
         driver.on_advert(received, pkt.rx_time)
 

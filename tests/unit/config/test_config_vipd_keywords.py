@@ -43,3 +43,40 @@ def test_parse_listen_address_agrees_with_the_metrics_server() -> None:
         except ValueError:
             mine = False
         assert ok == mine, text
+
+
+def _peers(lines: str) -> str:
+    return instance(
+        BASIC + f"    unicast_src_ip 192.0.2.1\n    unicast_peer {{\n{lines}    }}\n"
+    )  # unicast_peer opens on line 8, its first peer is line 9
+
+
+def test_unicast_peer_min_max_ttl_are_kept_per_peer(load: Loader) -> None:
+    """keepalived ``unicast_peer { ADDR min_ttl N max_ttl M }``: the bounds go to ``unicast_peer_ttl``."""
+    result = load(_peers("        192.0.2.2 min_ttl 250\n        192.0.2.3\n        192.0.2.4 max_ttl 64 min_ttl 60\n"))
+    vi = result.config.vrrp_instances["VI_1"]
+    assert [str(p) for p in vi.unicast_peer] == ["192.0.2.2", "192.0.2.3", "192.0.2.4"]
+    assert vi.unicast_peer_ttl == {"192.0.2.2": (250, 255), "192.0.2.4": (60, 64)}
+    assert not result.warnings
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("192.0.2.2 min_ttl 256", "min_ttl must be 0..255"),
+        ("192.0.2.2 max_ttl x", "max_ttl must be 0..255"),
+        ("192.0.2.2 min_ttl 100 max_ttl 50", "min_ttl 100 is above max_ttl 50"),
+        ("192.0.2.2 ttl 5", "unexpected 'ttl'"),
+    ],
+)
+def test_unicast_peer_bad_ttl_bounds_are_errors(fail: Failer, line: str, message: str) -> None:
+    errors = fail(_peers(f"        {line}\n"))
+    assert where(errors) == [(9, "unicast_peer")] and message in errors[0].message
+
+
+def test_check_unicast_src_is_accepted_without_a_warning(load: Loader) -> None:
+    """vipd always filters unicast adverts by peer: the keyword changes nothing and is not 'pending'."""
+    result = load(
+        _peers("        192.0.2.2\n").replace("    interface eth0\n", "    interface eth0\n    check_unicast_src\n")
+    )
+    assert not result.warnings

@@ -81,7 +81,7 @@ def plot(results: dict, output: Path) -> None:  # type: ignore[type-arg]
         "Takeover overhead: the new master's first GARP seen by the client minus the protocol bound\n"
         "(SIGKILL: last advert + Master_Down_Interval; SIGTERM: priority-0 advert + Skew_Time)\n"
         f"boxes: median (in ms), quartiles, whiskers p5-p95; {started}, load {load:.2f}, "
-        + ", ".join(f"{k} {x}" for k, x in v.items()),
+        + ", ".join(f"{k} {x.split(' (')[0]}" for k, x in v.items()),  # the list of modified files is in the JSON
         fontsize=9,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.98))

@@ -25,6 +25,12 @@ What :class:`VmacManager` does, as keepalived does (``vrrp_vmac.c``,
   address onto it (``nodad``), so adverts have the same source either way;
 * on :meth:`VmacManager.close`: removes the devices it created and restores
   every sysctl it changed to the value it found.
+* the base interface's original values are also written to a state file,
+  ``/run/vipd/sysctl-NETNS-IFNAME.json`` (:class:`SysctlState`), before they are
+  changed: after a SIGKILL nothing runs ``close``, so the next start-up
+  (:meth:`VmacManager.recover`) puts them back from that file, says so in the
+  log and removes the file. NETNS is the inode of the network namespace, so
+  daemons in several namespaces sharing one ``/run`` keep apart.
 
 A device of the right name that already is a macvlan with our MAC on our base
 interface (left by a crashed run) is adopted and removed at exit; any other
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -110,18 +117,158 @@ class _Changed:
     old: str
 
 
+STATE_DIR = "/run/vipd"
+"""Where :class:`SysctlState` keeps the original sysctl values of base interfaces."""
+
+
+def netns_id() -> int:
+    """The inode of this process's network namespace (``/proc/self/ns/net``), 0 if unreadable."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0
+
+
+class SysctlState:
+    """Original sysctl values of base interfaces, persisted so a SIGKILLed run can be undone.
+
+    One JSON file per (network namespace, interface): ``DIR/sysctl-NETNS-IFNAME.json``
+    holding ``{"pid": PID, "interface": IFNAME, "values": {"arp_ignore": "0", ...}}``.
+    The first value recorded for a key wins (later writes are our own).
+
+    Args:
+        directory: state directory (default :data:`STATE_DIR`), created 0700.
+        netns: network namespace id (default :func:`netns_id`).
+    """
+
+    def __init__(self, directory: str = STATE_DIR, netns: int | None = None) -> None:
+        self.directory = directory
+        self.netns = netns_id() if netns is None else netns
+
+    def path(self, ifname: str) -> str:
+        """The state file of ``ifname`` in this namespace."""
+        return os.path.join(self.directory, f"sysctl-{self.netns}-{ifname}.json")
+
+    def read(self, ifname: str) -> dict[str, str]:
+        """The recorded originals of ``ifname`` (``{}`` if none or unreadable)."""
+        data = self._load(self.path(ifname))
+        values = data.get("values") if data else None
+        return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+
+    def record(self, ifname: str, key: str, old: str) -> None:
+        """Remember ``old`` as the original of ``key`` on ``ifname`` unless one is recorded already.
+
+        Raises:
+            OSError: the directory or file cannot be written.
+        """
+        values = self.read(ifname)
+        if key in values:
+            return
+        values[key] = old
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        path = self.path(ifname)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump({"pid": os.getpid(), "interface": ifname, "values": values}, f)
+        os.replace(tmp, path)
+
+    def clear(self, ifname: str) -> None:
+        """Forget ``ifname`` (its values were restored). Never raises."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.path(ifname))
+
+    def leftovers(self) -> list[tuple[str, dict[str, str]]]:
+        """``(ifname, originals)`` of every state file of this namespace whose writer is gone.
+
+        A file whose pid is alive and not ours belongs to a running daemon and is skipped.
+        """
+        prefix = f"sysctl-{self.netns}-"
+        try:
+            names = sorted(os.listdir(self.directory))
+        except OSError:
+            return []
+        out = []
+        for name in names:
+            if not (name.startswith(prefix) and name.endswith(".json")):
+                continue
+            data = self._load(os.path.join(self.directory, name))
+            if not data:
+                continue
+            pid = data.get("pid")
+            if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+                continue
+            ifname = name[len(prefix) : -len(".json")]
+            values = data.get("values")
+            if isinstance(values, dict):
+                out.append((ifname, {str(k): str(v) for k, v in values.items()}))
+        return out
+
+    @staticmethod
+    def _load(path: str) -> dict[str, Any] | None:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class VmacManager:
     """Creates VMAC devices and sets sysctls; :meth:`close` undoes all of it.
 
     Args:
         sysctl_root: where ``net/ipv4/conf/...`` lives (``/proc/sys``; a directory in tests).
+        state: where the base interfaces' originals are persisted (default
+            :class:`SysctlState` under :data:`STATE_DIR`).
     """
 
-    def __init__(self, sysctl_root: str = "/proc/sys") -> None:
+    def __init__(self, sysctl_root: str = "/proc/sys", state: SysctlState | None = None) -> None:
         self._ipr: Any = None
         self._root = sysctl_root
+        self._state = state if state is not None else SysctlState()
         self._created: list[tuple[str, int]] = []
         self._changed: list[_Changed] = []
+        self._persisted: set[str] = set()
+
+    def recover(self) -> list[str]:
+        """Restore base-interface sysctls a killed earlier run left changed (from :class:`SysctlState`).
+
+        Call once at start-up, before any :meth:`ensure`. Logs each value put back
+        and removes the state file. Never raises.
+
+        Returns:
+            the ``net.ipv4.conf.IF.KEY=VALUE`` settings restored.
+        """
+        done = []
+        for ifname, values in self._state.leftovers():
+            for key, old in values.items():
+                name = f"net/ipv4/conf/{ifname}/{key}"
+                try:
+                    with open(os.path.join(self._root, name), "w") as f:
+                        f.write(old)
+                except OSError as e:
+                    if e.errno != errno.ENOENT:
+                        log.warning("cannot restore %s=%s left by an earlier run: %s", name.replace("/", "."), old, e)
+                    continue
+                done.append(f"{name.replace('/', '.')}={old}")
+            self._state.clear(ifname)
+        if done:
+            log.warning(
+                "restored %s: an earlier run with use_vmac ended without restoring them (killed?); state file in %s",
+                ", ".join(done),
+                self._state.directory,
+            )
+        return done
 
     def _nl(self) -> Any:
         if self._ipr is None:
@@ -166,7 +313,7 @@ class VmacManager:
             for key, value in VMAC_SYSCTLS.items():
                 self.set_sysctl(f"net/ipv4/conf/{spec.name}/{key}", value)
             for key, value in BASE_SYSCTLS.items():
-                self.set_sysctl(f"net/ipv4/conf/{spec.base}/{key}", value)
+                self.set_sysctl(f"net/ipv4/conf/{spec.base}/{key}", value, persist=True)
         try:
             await ipr.link("set", index=index, state="up")
         except NetlinkError as e:
@@ -197,9 +344,14 @@ class VmacManager:
             )
         return int(link["index"])
 
-    def set_sysctl(self, key: str, value: str) -> None:
+    def set_sysctl(self, key: str, value: str, *, persist: bool = False) -> None:
         """Write ``value`` to ``<root>/<key>``, remembering the old value for :meth:`close`.
 
+        Args:
+            key: ``net/ipv4/conf/IFNAME/NAME``.
+            value: the new value.
+            persist: also record the old value in the state file first (base
+                interfaces: they outlive a SIGKILL; a VMAC's own sysctls vanish with it).
         Failures are logged, not raised: a missing sysctl must not stop failover.
         """
         path = os.path.join(self._root, key)
@@ -208,6 +360,13 @@ class VmacManager:
                 old = f.read().strip()
             if old == value:
                 return
+            if persist:
+                ifname = key.split("/")[-2]
+                try:
+                    self._state.record(ifname, key.split("/")[-1], old)
+                    self._persisted.add(ifname)
+                except OSError as e:
+                    log.warning("cannot record the original %s in %s: %s", key, self._state.directory, e)
             with open(path, "w") as f:
                 f.write(value)
         except OSError as e:
@@ -236,6 +395,9 @@ class VmacManager:
                 if e.errno != errno.ENOENT:  # the VMAC's own sysctls vanish with it
                     log.warning("cannot restore %s: %s", c.path, e)
         self._changed.clear()
+        for ifname in self._persisted:
+            self._state.clear(ifname)
+        self._persisted.clear()
         if self._ipr is not None:
             with contextlib.suppress(Exception):
                 self._ipr.close()

@@ -140,6 +140,7 @@ class Daemon:
         try:
             try:
                 self._writer = AddressWriter(loop)
+                self._vmacs.recover()  # sysctls a SIGKILLed use_vmac run left on base interfaces
                 await self._build(loop)
                 self.tracking = await Tracking.start(self.config, self.drivers)
                 # Everything built so far lives until exit: move it out of the collector's sight.

@@ -1,0 +1,42 @@
+"""use_vmac after SIGKILL: the base interface's arp_ignore/arp_filter come back at the next start.
+
+vipd writes the originals to /run/vipd/sysctl-NETNS-IFNAME.json before changing them
+(``vipd.linux.vmac.SysctlState``); a killed run cannot restore them, so the next
+start-up does, and logs it. VRRPv3, 0.1 s adverts; deadlines from the protocol timers.
+"""
+
+from __future__ import annotations
+
+import pytest
+from vipdlab import Instance, Lab, render, timing, wait_until
+
+pytestmark = pytest.mark.netns
+
+AI = 0.1
+VIP = "192.0.2.100"
+MARGIN = 1.0
+STARTUP = 10.0  # seconds for the interpreter to start and the daemon to create its VMAC
+
+
+def base_sysctls(lab: Lab) -> tuple[str, str]:
+    conf = "/proc/sys/net/ipv4/conf/eth0"
+    return (
+        lab.read_proc(lab.r1.ns, f"{conf}/arp_ignore").strip(),
+        lab.read_proc(lab.r1.ns, f"{conf}/arp_filter").strip(),
+    )
+
+
+def test_sysctls_left_by_a_killed_vmac_run_are_restored_at_the_next_start(lab: Lab) -> None:
+    assert base_sysctls(lab) == ("0", "0"), "the lab's default"
+    inst = Instance(priority=150, advert_int=AI)
+    d = lab.start_vipd(lab.r1, render(inst.with_(extra=("use_vmac",))))
+    wait_until(lambda: base_sysctls(lab) == ("1", "1"), STARTUP, message=lambda: lab.logs(20))
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    d.crash()
+    assert base_sysctls(lab) == ("1", "1"), "SIGKILL: nothing restored them"
+
+    # the next run (here without use_vmac) restores them from the state file at start-up and says so
+    lab.start_vipd(lab.r1, render(inst))
+    wait_until(lambda: base_sysctls(lab) == ("0", "0"), STARTUP, message=lambda: lab.logs(20))
+    wait_until(lambda: "an earlier run with use_vmac ended without restoring them" in lab.logs(40), MARGIN)
+    assert "net.ipv4.conf.eth0.arp_ignore=0" in lab.logs(40)

@@ -164,6 +164,8 @@ class Sim:
         self.calls: list[Call] = []
         self._queue: list[tuple[float, int, Callable[[float], None]]] = []
         self._seq = itertools.count()
+        self.observers: list[Callable[[str, list[Effect]], None]] = []
+        """Called with ``(router, effects)`` after each ``feed`` (a sync-group coordinator listens here)."""
 
     # ------------------------------------------------------------ building
 
@@ -225,12 +227,17 @@ class Sim:
                 r.transitions.append(Transition(t, name, e.old, e.new, e.reason))
             elif isinstance(e, Discard):
                 r.discards[e.reason] += 1
+        if effects:
+            for observe in self.observers:
+                observe(name, effects)
         return effects
 
     def _transmit(self, t: float, src: Router, advert: Advert) -> None:
         for dst in self.routers.values():
             if dst is src:
                 continue  # IP_MULTICAST_LOOP off: no copy of our own advert
+            if dst.machine.params.vrid != advert.vrid:
+                continue  # another virtual router on the same segment: the receiver's demux drops it
             when = self.wire.arrival(t, src.name, dst.name, advert)
             if when is not None:
                 self.at(when, self._deliver_action(dst.name, src.address, advert))

@@ -12,6 +12,7 @@ from vipd.fsm.effects import (
     RemoveAddresses,
     SendAdvert,
     SendGratuitousArp,
+    WantMaster,
 )
 from vipd.fsm.events import (
     AdvertReceived,
@@ -20,6 +21,8 @@ from vipd.fsm.events import (
     PriorityChanged,
     Shutdown,
     Startup,
+    SyncGoBackup,
+    SyncGoMaster,
     TimerExpired,
 )
 from vipd.fsm.machine import Params, VrrpMachine, master_down_interval, skew_time
@@ -42,8 +45,11 @@ __all__ = [
     "Shutdown",
     "Startup",
     "State",
+    "SyncGoBackup",
+    "SyncGoMaster",
     "TimerExpired",
     "VrrpMachine",
+    "WantMaster",
     "master_down_interval",
     "skew_time",
 ]

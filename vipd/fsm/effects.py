@@ -99,4 +99,24 @@ class Discard:
     detail: str = ""
 
 
-Effect = SendAdvert | AddAddresses | RemoveAddresses | SendGratuitousArp | Notify | LowerPriorityHeard | Discard
+@dataclass(frozen=True, slots=True)
+class WantMaster:
+    """A sync-group member's Master_Down_Timer fired: it wants Master but stays Backup
+    until its group agrees (keepalived ``vrrp_state_goto_master``: when
+    ``vrrp_sync_can_goto_master`` is false, only ``wantstate = VRRP_STATE_MAST``).
+
+    Emitted only with ``Params.sync_group``. The runtime's group coordinator
+    answers with ``SyncGoMaster`` once every other member wants (or is) master;
+    until then the member re-arms its Master_Down_Timer and an accepted advert
+    clears the wish.
+
+    Attributes:
+        reason: why the timer ran out ("master_down_timer", "preempt", "priority_zero_received").
+    """
+
+    reason: str
+
+
+Effect = (
+    SendAdvert | AddAddresses | RemoveAddresses | SendGratuitousArp | Notify | LowerPriorityHeard | Discard | WantMaster
+)

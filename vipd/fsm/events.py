@@ -72,4 +72,38 @@ class FaultChanged:
     reason: str = ""
 
 
-Event = Startup | Shutdown | AdvertReceived | TimerExpired | PriorityChanged | FaultChanged
+@dataclass(frozen=True, slots=True)
+class SyncGoMaster:
+    """The sync group moves this member to Master (keepalived ``vrrp_sync_master``).
+
+    Fed by the runtime's group coordinator when every other member wants (or is)
+    master (keepalived ``vrrp_sync_can_goto_master``). Only a Backup acts on it.
+
+    Attributes:
+        reason: the ``Notify`` reason ("sync_group", or the member's own ``WantMaster`` reason).
+        detail: free text for logs (which member moved the group).
+    """
+
+    reason: str = "sync_group"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncGoBackup:
+    """The sync group moves this member to Backup (keepalived ``vrrp_sync_backup``).
+
+    Fed by the runtime's group coordinator when another member left Master for
+    Backup. Only a Master acts on it.
+
+    Attributes:
+        reason: the ``Notify`` reason.
+        detail: free text for logs.
+    """
+
+    reason: str = "sync_group"
+    detail: str = ""
+
+
+Event = (
+    Startup | Shutdown | AdvertReceived | TimerExpired | PriorityChanged | FaultChanged | SyncGoMaster | SyncGoBackup
+)

@@ -26,6 +26,7 @@ from vipd.fsm.effects import (
     RemoveAddresses,
     SendAdvert,
     SendGratuitousArp,
+    WantMaster,
 )
 from vipd.fsm.events import (
     AdvertReceived,
@@ -34,6 +35,8 @@ from vipd.fsm.events import (
     PriorityChanged,
     Shutdown,
     Startup,
+    SyncGoBackup,
+    SyncGoMaster,
     TimerExpired,
 )
 from vipd.fsm.state import State
@@ -72,6 +75,9 @@ class Params:
             0 = none (keepalived ``garp_lower_prio_repeat``); None = ``garp_master_repeat``.
         garp_lower_prio_delay: seconds after that burst before a second one, 0 = none
             (keepalived ``garp_lower_prio_delay``); None = ``garp_master_delay``.
+        sync_group: the router is a member of a ``vrrp_sync_group``: an expired
+            Master_Down_Timer emits ``WantMaster`` and stays Backup until the group
+            coordinator sends ``SyncGoMaster`` (keepalived ``vrrp_sync_can_goto_master``).
     """
 
     vrid: int
@@ -91,6 +97,7 @@ class Params:
     check_address_list: bool = True
     garp_lower_prio_repeat: int | None = None
     garp_lower_prio_delay: float | None = None
+    sync_group: bool = False
 
     @property
     def lower_prio_repeat(self) -> int:
@@ -149,6 +156,8 @@ class VrrpMachine:
         master_adver_interval: seconds; v3 learns it from the master (RFC 5798 §6.4.2).
         master_address: source of the last advert accepted from a master, if any.
         last_reason: reason token of the last transition.
+        wants_master: a sync-group member held in Backup after its Master_Down_Timer
+            fired (keepalived ``wantstate == VRRP_STATE_MAST`` while ``state == BACKUP``).
     """
 
     params: Params
@@ -158,6 +167,7 @@ class VrrpMachine:
     master_address: IPAddress | None = None
     last_reason: str = ""
     fault: bool = False
+    wants_master: bool = False
     _timers: _Timers = field(default_factory=_Timers)
     _down_reason: str = "master_down_timer"
     _preempt_until: float | None = None
@@ -218,6 +228,10 @@ class VrrpMachine:
             return self._on_priority(event.priority, now)
         if isinstance(event, FaultChanged):
             return self._on_fault(event, now)
+        if isinstance(event, SyncGoMaster):
+            return self._on_sync_master(event, now)
+        if isinstance(event, SyncGoBackup):
+            return self._on_sync_backup(event, now)
         raise TypeError(f"not a VRRP event: {event!r}")
 
     def reconfigure(self, params: Params, now: float) -> list[Effect]:
@@ -299,6 +313,7 @@ class VrrpMachine:
         old = self.state
         self.state = State.MASTER
         self.last_reason = reason
+        self.wants_master = False
         self.master_address = None
         self._preempt_until = None
         t = self._timers
@@ -318,6 +333,7 @@ class VrrpMachine:
         old = self.state
         self.state = State.BACKUP
         self.last_reason = reason
+        self.wants_master = False
         t = self._timers
         t.adver_at = t.garp_delay_at = t.garp_refresh_at = t.garp_lower_prio_at = None
         t.master_down_at = now + self.master_down_interval
@@ -349,6 +365,7 @@ class VrrpMachine:
         self._timers = _Timers()
         self.state = State.INITIALIZE
         self.last_reason = "shutdown"
+        self.wants_master = False
         if old is State.INITIALIZE:
             return []
         effects: list[Effect] = []
@@ -364,6 +381,7 @@ class VrrpMachine:
         self._timers = _Timers()
         self.state = State.FAULT
         self.last_reason = "fault"
+        self.wants_master = False
         effects: list[Effect] = []
         if old is State.MASTER:
             effects.append(SendAdvert(self.advert(PRIORITY_LEAVING)))
@@ -387,6 +405,36 @@ class VrrpMachine:
             return self._become_master(now, "fault_cleared_owner")
         return self._become_backup(now, "fault_cleared")
 
+    def _on_sync_master(self, event: SyncGoMaster, now: float) -> list[Effect]:
+        """keepalived ``vrrp_sync_master``: every member not yet master gets ``vrrp_state_goto_master``.
+
+        Only a Backup moves (a Master already is; FAULT and Initialize members are the
+        tracker's business: keepalived never syncs a group with a member in FAULT to master).
+        The takeover is the RFC's (§6.4.2): advert, addresses, announcements, notify.
+        """
+        if self.state is not State.BACKUP:
+            return []
+        effects = self._become_master(now, event.reason)
+        if event.detail:
+            effects[-1] = Notify(State.BACKUP, State.MASTER, event.reason, event.detail)
+        return effects
+
+    def _on_sync_backup(self, event: SyncGoBackup, now: float) -> list[Effect]:
+        """keepalived ``vrrp_sync_backup``: a member still master leaves with ``vrrp_state_leave_master(isync, false)``.
+
+        ``advF`` is false and ``wantstate`` is BACK there, so no priority-0 advert is sent
+        (keepalived sends one only when leaving master for FAULT); the addresses go and
+        the Master_Down_Timer is armed to 3 * Master_Adver_Interval + Skew_Time, as for any
+        step-down (RFC 5798 §6.4.3). Members not in Master are left alone ("isync->state ==
+        VRRP_STATE_BACK ... continue"; FAULT is the tracker's business).
+        """
+        if self.state is not State.MASTER:
+            return []
+        effects = self._become_backup(now, event.reason)
+        if event.detail:
+            effects[-1] = Notify(State.MASTER, State.BACKUP, event.reason, event.detail)
+        return effects
+
     def _on_priority(self, priority: int, now: float) -> list[Effect]:
         """A tracker moved the effective priority; it takes effect in the next advert or timer reset.
 
@@ -405,6 +453,14 @@ class VrrpMachine:
         t = self._timers
         effects: list[Effect] = []
         if self.state is State.BACKUP and t.master_down_at is not None and now >= t.master_down_at:
+            if self.params.sync_group:
+                # keepalived vrrp_state_goto_master: a sync-group member goes master only if
+                # vrrp_sync_can_goto_master; otherwise "wantstate = VRRP_STATE_MAST" and it stays
+                # Backup, the Master_Down_Timer re-armed to 3 * Master_Adver_Interval + Skew_Time
+                # ("prefer backup state to avoid thrashing"). The group coordinator decides.
+                self.wants_master = True
+                t.master_down_at = now + self.master_down_interval
+                return [WantMaster(self._down_reason)]
             # RFC 5798 §6.4.2: "If the Master_Down_Timer fires" -> Master.
             return self._become_master(now, self._down_reason)
         if self.state is not State.MASTER:
@@ -485,6 +541,9 @@ class VrrpMachine:
             self._down_reason = "master_down_timer"
             if adv.priority >= self.priority:
                 self._preempt_until = None
+            # keepalived vrrp_state_backup: "We might have been held in backup by a sync group ...
+            # Now we have received a backup, we want to be in BACKUP state": wantstate = BACK.
+            self.wants_master = False
             return []
         # "Otherwise: Discard the ADVERTISEMENT." The timer runs out and we preempt.
         self._down_reason = "preempt"

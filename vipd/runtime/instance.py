@@ -155,6 +155,9 @@ class InstanceDriver:
         self.notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None
         """Called from the effect worker with each transition (and each ``LowerPriorityHeard``,
         keepalived's MASTER_RX_LOWER_PRI event), in order, after its address effects."""
+        self.sync_observer: Callable[[str, list[Effect]], None] | None = None
+        """Called with ``(name, effects)`` after each step's effects ran and the timer was re-armed,
+        when the step returned any (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions)."""
         for vip in self._vips:
             addresses.prepare(vip)
 
@@ -198,8 +201,11 @@ class InstanceDriver:
             at: when it happened (``loop.time()`` seconds, not in the future); default now.
         """
         now = self._loop.time() if at is None else min(at, self._loop.time())
-        self._execute(self.machine.handle(event, now), now)
+        effects = self.machine.handle(event, now)
+        self._execute(effects, now)
         self._arm()
+        if self.sync_observer is not None and effects:
+            self.sync_observer(self.name, effects)
 
     def on_advert(self, received: Received, rx_time: float | None = None) -> None:
         """A decoded advert for our VRID arrived (already past the codec's checks).
@@ -313,6 +319,8 @@ class InstanceDriver:
                 self.stats.advert_lateness_max = lateness
         self._execute(effects, now)
         self._arm()
+        if self.sync_observer is not None and effects:
+            self.sync_observer(self.name, effects)
 
     # ------------------------------------------------------------------ output
 

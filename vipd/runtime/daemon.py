@@ -32,6 +32,7 @@ from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
+from vipd.runtime.syncgroup import SyncGroups
 from vipd.runtime.tracking import TrackerError, Tracking
 from vipd.wire.advert import VRRP_MCAST4, VRRP_MCAST6, VRRP_TTL, Advert, AuthType, IPAddress
 from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
@@ -128,6 +129,9 @@ class Daemon:
         """Awaited after the instances stopped (drain notify queues, close servers)."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
+        self.sync_groups = SyncGroups(lambda: self.config, self.drivers, lambda: asyncio.get_running_loop().time())
+        """``vrrp_sync_group`` coordinators (``vipd.runtime.syncgroup``); attached to each driver by its hook."""
+        self.driver_hooks.append(self.sync_groups.attach)
 
     # ------------------------------------------------------------------ run
 

@@ -103,7 +103,14 @@ def _scapy() -> tuple[Any, Any, Any, Any]:
     from scapy.contrib.carp import CARP
     from scapy.layers.inet import IP
     from scapy.layers.vrrp import VRRP, VRRPv3
+    from scapy.packet import bind_layers, split_layers
 
+    # Importing scapy.contrib.carp rebinds IP proto 112 to CARP for the whole process, which
+    # breaks every later VRRP dissection in the same pytest run (the wire oracle tests): undo it.
+    # We only ever build CARP packets explicitly, which needs no binding.
+    split_layers(IP, CARP, proto=112, dst="224.0.0.18")
+    bind_layers(IP, VRRP, proto=112)
+    bind_layers(IP, VRRPv3, proto=112)
     return IP, VRRP, VRRPv3, CARP
 
 

@@ -229,10 +229,13 @@ def plan(config: Config) -> tuple[dict[tuple[str, str], tuple[CheckSpec, Debounc
         own += trackers(inst)
         group = group_of.get(name)
         owner = inst.priority == PRIORITY_OWNER
-        if owner or (group is not None and not group.sync_group_tracking_weight):
+        sync_no_tracking_weight = group is not None and not group.sync_group_tracking_weight
+        if owner or sync_no_tracking_weight:
             kept = []
             for b in own:
-                w = restrict(b.kind, b.weight, owner=owner and group is None)
+                # keepalived vrrp_complete_instance: a sync group without sgroup_tracking_weight sets
+                # weighted interfaces to weight 0; otherwise (the owner) they are dropped.
+                w = restrict(b.kind, b.weight, owner=not sync_no_tracking_weight)
                 if w is not None:
                     kept.append(replace(b, weight=w))
                 else:
@@ -368,6 +371,7 @@ class Tracker:
                     "name": r.key[1],
                     "type": r.key[0],
                     "health": r.debounce.health.value,
+                    "last_ok": r.last.ok if r.last else None,
                     "output": r.last.output if r.last else "",
                     "duration": r.last.duration if r.last else None,
                     "value": r.value,

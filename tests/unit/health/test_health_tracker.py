@@ -162,6 +162,24 @@ def test_sync_group_member_fault_takes_the_group_to_fault() -> None:
     asyncio.run(main())
 
 
+def test_plan_owner_in_a_group_with_sync_group_tracking_weight_drops_weighted_interfaces() -> None:
+    """keepalived vrrp_complete_instance: ``(vrrp->sync && !sgroup_tracking_weight) || owner``; the weighted
+    interface is set to weight 0 only when sync_no_tracking_weight, else (the owner) it is dropped."""
+    group = "vrrp_sync_group G {{\n group {{\n VI_1\n VI_2\n }}\n{extra}}}\n"
+    members = instance("VI_1", 51, "eth0", "track_interface { eth2 weight 20 }", 255) + instance(
+        "VI_2", 52, "eth1", "track_interface { eth2 weight 20 }"
+    )
+    _, plain = plan(load_config_string(members + group.format(extra="")).config)
+    _, weighted = plan(load_config_string(members + group.format(extra=" sync_group_tracking_weight\n")).config)
+
+    def eth2(bindings: Any, name: str) -> list[int]:
+        return [b.weight.weight for b in bindings[name] if b.key == ("interface", "eth2")]
+
+    assert eth2(plain, "VI_1") == [0] and eth2(plain, "VI_2") == [0]
+    assert eth2(weighted, "VI_1") == [], "the owner ignores weighted interfaces"
+    assert eth2(weighted, "VI_2") == [20], "sync_group_tracking_weight keeps the member's weight"
+
+
 def test_file_weight_and_owner(tmp_path: Path) -> None:
     f = tmp_path / "prio"
     f.write_text("5\n")

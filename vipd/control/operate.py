@@ -105,6 +105,9 @@ class Operations:
             extra["loop_lag_max"] = self._lag.max_lag
         if self._monitor is not None:
             extra["netlink_resyncs"] = self._monitor.restarts
+        if self.daemon.tracking is not None:
+            extra["checks"] = self.daemon.tracking.tracker.status()
+        extra["sync_groups"] = self.daemon.sync_groups.status()
         return Snapshot(rows, ifaces, self.started_at, self.options.config_file, dict(self.reloads), extra)
 
     def status_line(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -205,12 +206,50 @@ class VipdCollector(Collector):
             c = CounterMetricFamily("vipd_netlink_monitor_restarts", "Netlink event monitor restarts (ENOBUFS...)")
             c.add_metric([], float(repairs_seen))
             yield c
+        yield from check_metrics(snap.extra.get("checks", []))
         info = GaugeMetricFamily("vipd_build_info", "vipd version", labels=["version"])
         info.add_metric([__version__], 1.0)
         yield info
         start = GaugeMetricFamily("vipd_start_time_seconds", "Wall-clock start time of the daemon")
         start.add_metric([], snap.started_at)
         yield start
+
+
+def check_metrics(checks: list[dict[str, Any]]) -> Iterator[Metric]:
+    """Metric families for the tracker's checks (``Tracker.status()`` dicts).
+
+    keepalived-exporter's ``keepalived_script_status{name}`` (0 BAD, 1 GOOD: the
+    debounced state of a ``vrrp_script``) for script checks; ``vipd_check_*`` for
+    every check, labelled ``name`` and ``type``. A check without a result yet has
+    no status series.
+    """
+    ka = GaugeMetricFamily("keepalived_script_status", "vrrp_script result: 0 BAD, 1 GOOD", labels=["name"])
+    labels = ["name", "type"]
+    status = GaugeMetricFamily(
+        "vipd_check_status", "Debounced (rise/fall) state of a check: 1 OK, 0 failed", labels=labels
+    )
+    last = GaugeMetricFamily("vipd_check_last_result", "Latest raw result: 1 passed, 0 failed", labels=labels)
+    duration = GaugeMetricFamily("vipd_check_duration_seconds", "Duration of the latest run", labels=labels)
+    value = GaugeMetricFamily("vipd_check_value", "Latest integer read by a track_file", labels=labels)
+    runs = CounterMetricFamily("vipd_check_runs", "Check runs (or watcher reports)", labels=labels)
+    failures = CounterMetricFamily("vipd_check_failures", "Check runs that failed", labels=labels)
+    for c in checks:
+        lv = [str(c["name"]), str(c["type"])]
+        health = c.get("health")
+        if health in ("ok", "failed"):
+            ok = 1.0 if health == "ok" else 0.0
+            status.add_metric(lv, ok)
+            if c["type"] == "script":
+                ka.add_metric([lv[0]], ok)
+        if c.get("last_ok") is not None:
+            last.add_metric(lv, 1.0 if c["last_ok"] else 0.0)
+        if c.get("duration") is not None:
+            duration.add_metric(lv, float(c["duration"]))
+        if c.get("value") is not None:
+            value.add_metric(lv, float(c["value"]))
+        runs.add_metric(lv, float(c.get("runs", 0)))
+        failures.add_metric(lv, float(c.get("failures", 0)))
+    yield from (ka, status, last, duration, value, runs, failures)
 
 
 def make_registry(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:

@@ -171,6 +171,8 @@ class Snapshot:
             "config_file": self.config_file,
             "reloads": dict(self.reloads),
             "instances": [r.to_json() for r in self.instances],
+            "checks": list(self.extra.get("checks", [])),
+            "sync_groups": list(self.extra.get("sync_groups", [])),
             "interfaces": [
                 {
                     "interface": i.interface,

@@ -183,3 +183,40 @@ def test_http_server_serves_metrics_and_404() -> None:
     ok, missing = asyncio.run(scenario())
     assert ok.startswith(b"HTTP/1.1 200 OK") and b"keepalived_vrrp_state{" in ok
     assert missing.startswith(b"HTTP/1.1 404")
+
+
+def test_check_metrics_exporter_script_status_and_vipd_check_series() -> None:
+    """keepalived-exporter's keepalived_script_status{name} (0 BAD, 1 GOOD) for vrrp_scripts; vipd_check_* for all."""
+    from prometheus_client.exposition import generate_latest
+
+    checks = [
+        {"name": "chk_web", "type": "script", "health": "ok", "last_ok": False, "output": "exit 1",
+         "duration": 0.012, "value": None, "runs": 9, "failures": 2, "instances": ["VI_1"]},
+        {"name": "db", "type": "tcp", "health": "failed", "last_ok": False, "output": "refused",
+         "duration": 0.001, "value": None, "runs": 4, "failures": 4, "instances": ["VI_1"]},
+        {"name": "prio", "type": "file", "health": "unknown", "last_ok": True, "output": "",
+         "duration": 0.0, "value": 5, "runs": 1, "failures": 0, "instances": ["VI_1"]},
+        {"name": "new", "type": "http", "health": "unknown", "last_ok": None, "output": "",
+         "duration": None, "value": None, "runs": 0, "failures": 0, "instances": []},
+    ]  # fmt: skip
+    snap = snapshot([make_row()])
+    snap.extra["checks"] = checks
+    text = generate_latest(make_registry(lambda: snap)).decode()
+    m = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+    assert m[("keepalived_script_status", lbl(name="chk_web"))] == 1
+    assert ("keepalived_script_status", lbl(name="db")) not in m, "only vrrp_script checks use the exporter name"
+    assert m[("vipd_check_status", lbl(name="chk_web", type="script"))] == 1, "debounced: still OK (fall > 1)"
+    assert m[("vipd_check_last_result", lbl(name="chk_web", type="script"))] == 0, "the raw last run failed"
+    assert m[("vipd_check_status", lbl(name="db", type="tcp"))] == 0
+    assert ("vipd_check_status", lbl(name="prio", type="file")) not in m, "unknown: no status series"
+    assert m[("vipd_check_value", lbl(name="prio", type="file"))] == 5
+    assert m[("vipd_check_duration_seconds", lbl(name="chk_web", type="script"))] == 0.012
+    assert m[("vipd_check_runs_total", lbl(name="chk_web", type="script"))] == 9
+    assert m[("vipd_check_failures_total", lbl(name="db", type="tcp"))] == 4
+    assert ("vipd_check_last_result", lbl(name="new", type="http")) not in m
+    assert m[("vipd_check_runs_total", lbl(name="new", type="http"))] == 0
+    assert snap.to_json()["checks"][0]["output"] == "exit 1"

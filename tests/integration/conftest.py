@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 
 import pytest
+import vipdlab.daemons
 from pyroute2 import netns
 from vipdlab import Daemon, Instance, Lab, Node, keepalived_available, render, vipd_available
 
@@ -82,3 +84,16 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def routers(lab: Lab) -> Routers:
     return Routers(lab, DAEMON)
+
+
+@pytest.fixture
+def ctl_sockets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """Give each node's vipd its control socket at ``tmp_path/<node>.ctl`` (``vipdlab.control`` talks to it)."""
+    orig = vipdlab.daemons.vipd_argv
+
+    def argv(config: Path, pid_file: Path) -> list[str]:
+        node = config.name.split("-")[0]
+        return [*orig(config, pid_file), "--control-socket", str(tmp_path / f"{node}.ctl")]
+
+    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
+    yield tmp_path

@@ -10,12 +10,10 @@ from __future__ import annotations
 import socket
 import stat
 import time
-from collections.abc import Iterator
 from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
 from pyroute2 import netns
 from vipdlab import Instance, Lab, render, timing, wait_until
 
@@ -28,18 +26,6 @@ pytestmark = pytest.mark.netns
 AI = 0.1
 VIP = "192.0.2.100"
 MARGIN = 1.0
-
-
-@pytest.fixture
-def ctl_sockets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    orig = vipdlab.daemons.vipd_argv
-
-    def argv(config: Path, pid_file: Path) -> list[str]:
-        node = config.name.split("-")[0]
-        return [*orig(config, pid_file), "--control-socket", str(tmp_path / f"{node}.ctl")]
-
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
-    yield tmp_path
 
 
 def hook(tmp: Path, name: str, log: Path) -> str:

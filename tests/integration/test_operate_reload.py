@@ -9,16 +9,13 @@ a stated margin; the kernel's address events are watched with ``ip monitor``.
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import vipdlab.daemons
-from vipdlab import Instance, Lab, WaitTimeout, render, timing, wait_until
+from vipdlab import Instance, Lab, WaitTimeout, control, render, timing, wait_until
 
 from vipd.control.server import request
 
@@ -30,29 +27,8 @@ MARGIN = 1.0  # seconds of slack for process start-up and scheduling on a loaded
 SENTINEL = "198.51.100.77"
 
 
-@pytest.fixture
-def ctl_sockets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """Give each node's vipd a control socket in tmp_path."""
-    orig = vipdlab.daemons.vipd_argv
-
-    def argv(config: Path, pid_file: Path) -> list[str]:
-        node = config.name.split("-")[0]
-        return [*orig(config, pid_file), "--control-socket", str(tmp_path / f"{node}.ctl")]
-
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
-    yield tmp_path
-
-
 def status(tmp: Path, node: str) -> dict[str, dict[str, object]]:
-    r = subprocess.run(
-        [sys.executable, "-m", "vipd.control.vipctl", "-s", str(tmp / f"{node}.ctl"), "status", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=vipdlab.daemons.vipd_env(),
-    )
-    assert r.returncode == 0, r.stderr
-    return {i["name"]: i for i in json.loads(r.stdout)["instances"]}
+    return control.instances(tmp / f"{node}.ctl")
 
 
 class AddressEvents:

@@ -10,11 +10,9 @@ rule move with the VIP. VRRPv3, 0.1 s adverts; deadlines from the protocol timer
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
 from vipdlab import Instance, Lab, Node, render, timing, wait_until
 
 from vipd.control.server import request
@@ -34,18 +32,6 @@ EXTRA = (
     f"    from {VIP} table 100",
     "}",
 )
-
-
-@pytest.fixture
-def ctl_sockets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    orig = vipdlab.daemons.vipd_argv
-
-    def argv(config: Path, pid_file: Path) -> list[str]:
-        node = config.name.split("-")[0]
-        return [*orig(config, pid_file), "--control-socket", str(tmp_path / f"{node}.ctl")]
-
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
-    yield tmp_path
 
 
 def ip(node: Node, *args: str) -> str:

@@ -10,15 +10,10 @@ Master_Down_Interval. VRRPv3, 0.1 s adverts; deadlines from the protocol timers.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
-from vipdlab import Instance, Lab, hold, render, timing, wait_until
+from vipdlab import Instance, Lab, control, hold, render, timing, wait_until
 
 from vipd.control.server import request
 
@@ -30,28 +25,8 @@ MARGIN = 1.0
 STARTUP = 10.0  # seconds for the interpreter to start and the daemon to open its sockets
 
 
-@pytest.fixture
-def ctl_sockets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    orig = vipdlab.daemons.vipd_argv
-
-    def argv(config: Path, pid_file: Path) -> list[str]:
-        node = config.name.split("-")[0]
-        return [*orig(config, pid_file), "--control-socket", str(tmp_path / f"{node}.ctl")]
-
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
-    yield tmp_path
-
-
 def status(tmp: Path, node: str) -> dict[str, dict[str, object]]:
-    r = subprocess.run(
-        [sys.executable, "-m", "vipd.control.vipctl", "-s", str(tmp / f"{node}.ctl"), "status", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=vipdlab.daemons.vipd_env(),
-    )
-    assert r.returncode == 0, r.stderr
-    return {i["name"]: i for i in json.loads(r.stdout)["instances"]}
+    return control.instances(tmp / f"{node}.ctl")
 
 
 def unicast(src: str, peer: str, *extra: str) -> tuple[str, ...]:

@@ -186,10 +186,11 @@ class Capture:
 # What each daemon says when it rejects a packet (keepalived 2.2.7 vrrp.c wording,
 # vipd's daemon/driver wording).
 KEEPALIVED_PACKET_ERRORS = re.compile(
-    r"invalid|wrong version|too (short|long)|checksum|mismatch|bogus|unknown|passwd|auth|ttl|"
-    r"not present in|ip number count|interval|not a (unicast )?peer",
+    r"\b(invalid|wrong version|too (short|long)|checksum|mismatch|bogus|unknown|passwd|auth|ttl|"
+    r"not present in|ip number count|interval|not a (unicast )?peer)",
     re.IGNORECASE,
 )
+_PATHS = re.compile(r"\S*/\S*")  # file names (random temp dirs once contained "ttl")
 VIPD_PACKET_ERRORS = re.compile(r"dropped VRRP packet|dropped advert", re.IGNORECASE)
 
 
@@ -202,7 +203,7 @@ def packet_errors(text: str, kind: str) -> list[str]:
             continue  # the lab's own start/exit markers (command lines contain file names)
         if kind == "keepalived" and ("Command line" in line or line.lstrip().startswith("'")):
             continue
-        if pattern.search(line):
+        if pattern.search(_PATHS.sub("", line)):
             out.append(line)
     return out
 

@@ -33,6 +33,7 @@ from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_config
 from vipd.obs.status import InterfaceRow, Snapshot, instance_row, render_data_file, render_stats_file
 from vipd.runtime.daemon import Daemon, StartupError
 from vipd.runtime.instance import InstanceDriver
+from vipd.runtime.syncgroup import SyncGroup
 from vipd.wire.advert import IPAddress
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Operations:
     def attach(self) -> None:
         """Register the daemon hooks."""
         self.daemon.driver_hooks.append(self._on_driver)
+        self.daemon.sync_groups.group_hooks.append(self._on_group)
         self.daemon.started_hooks.append(self._started)
         self.daemon.stopping_hooks.append(self._stopping)
         self.daemon.stopped_hooks.append(self._stopped)
@@ -120,10 +122,7 @@ class Operations:
     # ------------------------------------------------------------------ hooks
 
     def _on_driver(self, driver: InstanceDriver, inst: VrrpInstance) -> None:
-        fifo = getattr(self.daemon.config.global_defs, "notify_fifo", None) or getattr(
-            self.daemon.config.global_defs, "vrrp_notify_fifo", None
-        )
-        hooks = hooks_from_config(inst, fifo)
+        hooks = hooks_from_config(inst, self._fifo())
         runner = self.runners.get(driver.name)
         if runner is None:
             runner = NotifyRunner(
@@ -140,6 +139,23 @@ class Operations:
             sd_notify(f"STATUS={self.status_line()}")
 
         driver.notifier = notifier
+
+    def _on_group(self, group: SyncGroup, conf: object) -> None:
+        """Group notify hooks (keepalived: ``notify`` gets ``GROUP NAME STATE 0``), one ordered queue per group."""
+        key = f"group:{group.name}"
+        hooks = hooks_from_config(conf, self._fifo())
+        runner = self.runners.get(key)
+        if runner is None:
+            runner = NotifyRunner(group.name, hooks, lambda: 0, kind="GROUP", timeout=self.options.notify_timeout)
+            self.runners[key] = runner
+        else:
+            runner.hooks = hooks
+        group.on_change = runner
+
+    def _fifo(self) -> str | None:
+        gd = self.daemon.config.global_defs
+        fifo: str | None = getattr(gd, "notify_fifo", None) or getattr(gd, "vrrp_notify_fifo", None)
+        return fifo
 
     async def _started(self) -> None:
         loop = asyncio.get_running_loop()
@@ -296,7 +312,8 @@ class Operations:
                 sd_notify("READY=1", f"STATUS={self.status_line()}")
 
     def _drop_runners(self, config: Config) -> None:
-        for name in [n for n in self.runners if n not in config.vrrp_instances]:
+        keep = set(config.vrrp_instances) | {f"group:{g}" for g in config.vrrp_sync_groups}
+        for name in [n for n in self.runners if n not in keep]:
             self._spawn(self.runners.pop(name).close())
 
     # ------------------------------------------------------------------ control socket

@@ -65,6 +65,8 @@ class SyncGroup:
         self._feed = feed
         self.state = State.BACKUP  # keepalived vrrp_sync_set_group / vrrp_complete_init: groups start BACKUP
         self.transitions = 0
+        self.on_change: Callable[[Notify], None] | None = None
+        """Called with the group's own transition (group notify hooks: keepalived ``GROUP NAME STATE 0``)."""
         self._busy = False
         self._held: dict[str, str] = {}
         """Members held in Backup wanting master, with the reason of their wish."""
@@ -128,14 +130,19 @@ class SyncGroup:
             # vrrp_sync_fault: the tracker takes the other members to FAULT; record the group state.
             if self.state is not State.FAULT:
                 log.warning("VRRP_Group(%s) Syncing instances to FAULT state (%s: %s)", self.name, member, n.detail)
-            self.state = State.FAULT
+            self._set_state(State.FAULT, "fault")
+
+    def _set_state(self, new: State, reason: str) -> None:
+        old, self.state = self.state, new
+        if old is not new and self.on_change is not None:
+            self.on_change(Notify(old, new, reason))
 
     # ------------------------------------------------------------------ moving the group
 
     def _sync_master(self, trigger: str, reason: str | None) -> None:
         """keepalived ``vrrp_sync_master``: the trigger first (``reason`` None = it already is), then the rest."""
         log.info("VRRP_Group(%s) Syncing instances to MASTER state (%s)", self.name, trigger)
-        self.state = State.MASTER
+        self._set_state(State.MASTER, reason or "sync_group")
         self.transitions += 1
         detail = f"vrrp_sync_group {self.name}: {trigger} became master"
         self._busy = True
@@ -156,7 +163,7 @@ class SyncGroup:
         if self.state is State.BACKUP:
             return  # "if (GROUP_STATE(sgroup) == VRRP_STATE_BACK) return;"
         log.info("VRRP_Group(%s) Syncing instances to BACKUP state (%s: %s)", self.name, trigger, reason)
-        self.state = State.BACKUP
+        self._set_state(State.BACKUP, reason)
         self.transitions += 1
         detail = f"vrrp_sync_group {self.name}: {trigger} left master ({reason})"
         self._busy = True
@@ -211,6 +218,8 @@ class SyncGroups:
         self._now = now
         self.groups: dict[str, SyncGroup] = {}
         self._built_from: object = None
+        self.group_hooks: list[Callable[[SyncGroup, Any], None]] = []
+        """Called with each (re)built group and its config (notify runners attach here)."""
 
     def _refresh(self) -> None:
         cfg = self._config()
@@ -225,6 +234,8 @@ class SyncGroups:
             if prev is not None and prev.members == grp.members:
                 grp.state, grp.transitions = prev.state, prev.transitions
             self.groups[g.name] = grp
+            for hook in self.group_hooks:
+                hook(grp, g)
         self._built_from = defs
 
     def _machine_of(self, name: str) -> VrrpMachine | None:

@@ -211,3 +211,18 @@ def test_sync_groups_attach_keeps_state_and_timers() -> None:
     sg.attach(d)
     assert m.state is State.BACKUP and m.next_deadline() == deadline
     assert m.params == replace(params(1), sync_group=True)
+
+
+def test_group_transitions_reach_the_group_notify_hook_once_each() -> None:
+    """keepalived runs the group's notify_* with ``GROUP NAME STATE 0`` once per group transition."""
+    h = Harness()
+    seen: list[tuple[State, State]] = []
+    h.group.on_change = lambda n: seen.append((n.old, n.new))
+    h.start()
+    for n in h.m:
+        h.expire(n)
+    h.now += 0.5
+    h.advert("VI_2", 250)
+    h.now += 0.5
+    h.feed("VI_1", FaultChanged(True, "eth0 down"))
+    assert seen == [(State.BACKUP, State.MASTER), (State.MASTER, State.BACKUP), (State.BACKUP, State.FAULT)]

@@ -96,3 +96,20 @@ def test_master_rx_lower_pri_runs_its_hook_and_reannounces_and_deleted_runs_on_r
     lines = log.read_text().splitlines()
     assert lines[0].startswith("rx_lower") and lines[-1].startswith("deleted"), lines
     assert not [ln for ln in lines if ln.startswith("stop")], lines
+
+
+def test_sync_group_notify_hooks_run_with_group_arguments(lab: Lab, ctl_sockets: Path) -> None:
+    """keepalived: a vrrp_sync_group's notify_master and notify get ``GROUP NAME MASTER 0``, once per group move."""
+    log = ctl_sockets / "group.log"
+    group = (
+        "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n"
+        f"    notify_master {hook(ctl_sockets, 'gmaster', log)}\n"
+        f"    notify {hook(ctl_sockets, 'gnotify', log)}\n}}\n"
+    )
+    vi1 = Instance(priority=150, advert_int=AI)
+    vi2 = Instance(name="VI_2", vrid=52, priority=150, advert_int=AI, vips=("192.0.2.101/24",))
+    lab.start_vipd(lab.r1, render([vi1, vi2]) + group)
+    wait_until(lambda: (ctl_sockets / "r1.ctl").exists(), 10.0)  # interpreter start-up
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    want = ["gmaster ", "gnotify GROUP G MASTER 0"]
+    wait_until(lambda: log.exists() and sorted(log.read_text().splitlines()) == want, MARGIN)

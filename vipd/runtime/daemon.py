@@ -601,7 +601,8 @@ class Daemon:
         bounds has adverts outside them dropped and counted as ``ip_ttl``.
         """
         port.stats.rx_packets += 1
-        unicast = self._unicast_vrid(port, pkt.data)
+        owner = self._vrid_entry(port, pkt.data)  # read once: unicast handling and error attribution
+        unicast = owner is not None and bool(owner[1].unicast_peer)
         raw_ttl = (pkt.data[8] if len(pkt.data) >= 20 else None) if port.family == 4 else pkt.ttl
         if raw_ttl is not None and raw_ttl < 0:
             raw_ttl = None  # IPv6 without an IPV6_HOPLIMIT control message
@@ -615,7 +616,6 @@ class Daemon:
                 dst = pkt.dst if pkt.dst is not None else VRRP_MCAST6
                 received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=VRRP_TTL if unicast else pkt.ttl)
         except DecodeError as e:
-            owner = self._vrid_entry(port, pkt.data)
             if owner is not None:  # per-instance error counters, as keepalived's (exporter's *_errors_total)
                 owner[0].stats.discards[e.reason] += 1
             self._drop(port, e.reason, f"from {pkt.src}: {e}", pkt.rx_time)
@@ -654,12 +654,6 @@ class Daemon:
         if len(data) <= at:
             return None
         return port.drivers.get(data[at])
-
-    @classmethod
-    def _unicast_vrid(cls, port: _Port, data: bytes) -> bool:
-        """Whether the VRID byte of this raw datagram belongs to a unicast instance (False if unreadable)."""
-        entry = cls._vrid_entry(port, data)
-        return entry is not None and bool(entry[1].unicast_peer)
 
     def _drop(self, port: _Port, reason: str, detail: str, now: float) -> None:
         port.stats.rx_errors[reason] += 1

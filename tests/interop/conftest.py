@@ -7,8 +7,11 @@ is named in the skip reason. ``.ci/run`` installs them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from vipdlab import keepalived_available, vipd_available
@@ -40,3 +43,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason, checked = _missing(), True
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+Record = Callable[..., None]
+"""``record(check=..., mode=..., ...)``: one row of the interop matrix."""
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Iterator[Record]:
+    """Collect matrix rows; append them as JSON lines to $VIPD_INTEROP_REPORT (docs/interop.md is built from it)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(**kw: Any) -> None:
+        rows.append({"test": request.node.name, **kw})
+
+    yield add
+    path = os.environ.get("VIPD_INTEROP_REPORT")
+    if path:
+        with open(path, "a") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")

@@ -22,11 +22,8 @@ Timings are read off the lab sniffer (kernel timestamps). With
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from vipdlab import Advert, Lab, Node, hold, render, timing, wait_until
@@ -61,21 +58,6 @@ def _margin(mode: Mode) -> float:
 
 def _other(kind: str) -> str:
     return "keepalived" if kind == "vipd" else "vipd"
-
-
-@pytest.fixture
-def record(request: pytest.FixtureRequest) -> Iterator[Record]:
-    rows: list[dict[str, Any]] = []
-
-    def add(**kw: Any) -> None:
-        rows.append({"test": request.node.name, **kw})
-
-    yield add
-    path = os.environ.get("VIPD_INTEROP_REPORT")
-    if path:
-        with open(path, "a") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
 
 
 def _same(a: str, b: str) -> bool:

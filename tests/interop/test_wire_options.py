@@ -6,12 +6,9 @@ With ``VIPD_INTEROP_REPORT=/path.jsonl`` each test appends what it observed.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from vipdlab import Lab, Node, hold, render, timing, wait_until
@@ -22,21 +19,6 @@ pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.slow]
 
 STARTUP = 8.0
 Record = Callable[..., None]
-
-
-@pytest.fixture
-def record(request: pytest.FixtureRequest) -> Iterator[Record]:
-    rows: list[dict[str, Any]] = []
-
-    def add(**kw: Any) -> None:
-        rows.append({"test": request.node.name, **kw})
-
-    yield add
-    path = os.environ.get("VIPD_INTEROP_REPORT")
-    if path:
-        with open(path, "a") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
 
 
 def _links(lab: Lab, node: Node) -> dict[str, str]:

@@ -211,7 +211,8 @@ def test_vmac_xmit_base_against_keepalived(record: Record) -> None:
             wait_until(lambda: lab.holders(vip) == [r1], STARTUP, message="vipd on r1 alone holds the VIP")
             ann = wait_until(lambda: lab.sniffer.announcements(vip), 3.0, message=f"GARP for {vip}")[0]  # type: ignore[union-attr]
             assert isinstance(ann, Arp) and ann.sha == "00:00:5e:00:01:33", ann
-            mine = [a for a in lab.sniffer.adverts() if a.src == r1.ip4]
+            # The first advert leaves just before the GARP; give the sniffer's reader thread a moment.
+            mine = wait_until(lambda: [a for a in lab.sniffer.adverts() if a.src == r1.ip4], 1.0)  # type: ignore[union-attr]
             assert mine and {a.src_mac for a in mine} == {r1.mac}, {a.src_mac for a in mine}
             record(check="vmac_xmit_base", advert_mac=r1.mac, garp_mac=ann.sha)
         except BaseException:

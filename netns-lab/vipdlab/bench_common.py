@@ -1,12 +1,15 @@
 """Shared pieces of the benchmarks (``lab.py bench-*``): statistics, process cost, CPU hogs, an advert tap.
 
 Benchmarks run on demand, never in CI. Every figure is taken from the kernel
-(``/proc`` for CPU and memory, ``SO_TIMESTAMPNS`` receive times on the client's
-eth0 for packets), never from the daemons' own reports.
+(``/proc`` for CPU and memory, ``SO_TIMESTAMPNS`` times on an AF_PACKET socket
+for packets: receive times on the client's eth0, or, with ``outgoing=True``, the
+instant a host's own frame reached its device), never from the daemons' own
+reports.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import json
@@ -35,6 +38,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SO_TIMESTAMPNS = 35
 ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4  # sll_pkttype of a host's own frames (socket.PACKET_OUTGOING)
+CLOCK_READ_MAX = 50e-6  # a realtime->monotonic offset read over a longer span is not trusted
 MASTER_LINE = "Entering MASTER STATE"  # vipd logs keepalived's wording
 
 
@@ -275,12 +280,26 @@ class AdvertTap:
     kernel receive times per (source, VRID) for adverts with a non-zero
     priority, counts of priority-0 adverts, and GARP times per sender MAC. That
     keeps hours of 255 VRIDs at 0.1 s (2,550 frames/s) in a few MB.
-    Times are kernel receive times (SO_TIMESTAMPNS) mapped onto time.monotonic().
+    Times are kernel times (SO_TIMESTAMPNS, CLOCK_REALTIME) mapped onto
+    time.monotonic().
+
+    ``outgoing=False`` (default) records the frames the host receives (its own
+    are skipped); ``outgoing=True`` records only the host's own frames
+    (``sll_pkttype == PACKET_OUTGOING``), stamped when they reach the device
+    (``dev_queue_xmit_nit``): a tap in a router's namespace on its eth0 sees
+    when the daemon's adverts left, before the veth/bridge path to the client.
+
+    The realtime -> monotonic offset is read as monotonic, realtime, monotonic
+    and kept only if the three reads took under ``CLOCK_READ_MAX`` (else the
+    previous offset is reused), so a preemption between the reads cannot shift
+    one packet's time. ``clock_reads_retried`` counts the discarded reads.
     """
 
-    def __init__(self, ns: str, ifname: str = "eth0") -> None:
+    def __init__(self, ns: str, ifname: str = "eth0", *, outgoing: bool = False) -> None:
         self.ns = ns
         self.ifname = ifname
+        self.outgoing = outgoing
+        self.clock_reads_retried = 0
         self.adverts: dict[tuple[str, int], array[float]] = {}
         self.prio0: dict[tuple[str, int], int] = {}
         self.garps: dict[str, array[float]] = {}
@@ -326,6 +345,7 @@ class AdvertTap:
         poller.register(sock.fileno(), select.POLLIN)
         poller.register(self._pipe[0], select.POLLIN)
         anc = socket.CMSG_SPACE(16)
+        offset: float | None = None  # CLOCK_REALTIME - CLOCK_MONOTONIC
         while True:
             if self._pipe[0] in dict(poller.poll()):
                 return
@@ -336,14 +356,20 @@ class AdvertTap:
                     break
                 except OSError:
                     return
-                if addr[2] == 4:  # PACKET_OUTGOING: the client's own frames
-                    continue
-                wall, mono = time.time(), time.monotonic()
-                t = mono
+                if (addr[2] == PACKET_OUTGOING) != self.outgoing:
+                    continue  # the host's own frames on a receive tap, received ones on a send tap
+                m1 = time.monotonic()
+                wall = time.time()
+                m2 = time.monotonic()
+                if offset is None or m2 - m1 < CLOCK_READ_MAX:
+                    offset = wall - (m1 + m2) / 2
+                else:
+                    self.clock_reads_retried += 1
+                t = m2
                 for level, typ, cdata in ancdata:
                     if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cdata) >= 16:
                         sec, nsec = struct.unpack("@qq", cdata[:16])
-                        t = mono - (wall - (sec + nsec / 1e9))
+                        t = sec + nsec / 1e9 - offset
                 self._record(data, t)
 
     def _record(self, data: bytes, t: float) -> None:
@@ -413,6 +439,61 @@ def deviation(gaps: Sequence[float], interval: float) -> dict[str, float]:
         "abs_p99": a["p99"],
         "abs_max": a["max"],
     }
+
+
+def lateness(times: Sequence[float], interval: float, *, drift_free: bool) -> list[float]:
+    """Schedule lateness of each advert (seconds; 0 = on schedule), from one source's advert times.
+
+    * ``drift_free=True`` (vipd: deadline_n = deadline_0 + n * AI): advert n is
+      ``t_n - (t_0 + n * AI)``, minus the minimum of that over the window, so
+      the earliest advert is 0 and every other one is how much later than it
+      it left, relative to the schedule. n is counted from the time
+      (``round((t_n - t_0) / AI)``), so a missing advert does not shift the rest.
+    * ``drift_free=False`` (keepalived: each advert AI after the previous send):
+      ``gap - AI`` for each pair of consecutive adverts, since a late send
+      moves every later deadline with it.
+    """
+    if not times:
+        return []
+    if not drift_free:
+        return [b - a - interval for a, b in itertools.pairwise(times)]
+    t0 = times[0]
+    raw = [t - t0 - round((t - t0) / interval) * interval for t in times]
+    low = min(raw)
+    return [r - low for r in raw]
+
+
+def transit(sent: Sequence[float], seen: Sequence[float], interval: float) -> list[float]:
+    """For each time in ``seen``, its delay after the latest ``sent`` time at or before it (within AI/2).
+
+    ``sent`` and ``seen`` are sorted times of the same adverts at two points of
+    the path (the router's device and the client's); unmatched ones are skipped.
+    """
+    out: list[float] = []
+    for t in seen:
+        i = bisect.bisect_right(sent, t) - 1
+        if i >= 0 and t - sent[i] < interval / 2:
+            out.append(t - sent[i])
+    return out
+
+
+def cpu_counters() -> dict[str, float]:
+    """Machine-wide counters to difference over a window: steal/irq/softirq time (s), interrupts, softirqs."""
+    out: dict[str, float] = {}
+    for line in _read("/proc/stat").splitlines():
+        f = line.split()
+        if f and f[0] == "cpu":
+            for name, i in (("irq_s", 6), ("softirq_s", 7), ("steal_s", 8)):
+                out[name] = int(f[i]) / CLK_TCK if len(f) > i else 0.0
+    for line in _read("/proc/interrupts").splitlines():
+        f = line.split()
+        if f and f[0] in ("LOC:", "RES:", "CAL:", "TLB:"):
+            out["irq_" + f[0].rstrip(":")] = sum(int(x) for x in f[1:] if x.isdigit())
+    for line in _read("/proc/softirqs").splitlines():
+        f = line.split()
+        if f and f[0] in ("TIMER:", "NET_RX:", "SCHED:", "HRTIMER:"):
+            out["softirq_" + f[0].rstrip(":")] = sum(int(x) for x in f[1:] if x.isdigit())
+    return out
 
 
 def count_lines(path: Path, needle: str) -> int:

@@ -8,8 +8,24 @@ same window, so both daemons see the same machine load.
 * Idle cost: CPU seconds (utime + stime of the whole process tree, from
   /proc/PID/stat) used during the window, and VmRSS summed over the tree
   (keepalived's parent and VRRP child; Pss too, which counts shared pages once).
-* Advert deviation: gap between consecutive adverts seen by the client (kernel
-  receive times) minus the nominal interval; positive = late.
+* Advert deviation "at the client": gap between consecutive adverts seen by
+  the client (kernel receive times on its eth0) minus the nominal interval;
+  positive = late.
+* Advert deviation "as sent": the same, from a tap in the router's namespace on
+  its eth0 that keeps only its outgoing frames (PACKET_OUTGOING), stamped when
+  the advert reached the device (dev_queue_xmit_nit), before the veth/bridge
+  path. A glitch seen at the client but not as sent is the path's (delivery to
+  the client), not the daemon's.
+* Schedule lateness (both taps): vipd schedules drift-free
+  (deadline_n = deadline_0 + n * AI), so advert n's lateness is
+  t_n - (t_0 + n * AI) minus the minimum of that over the window (the earliest
+  advert is 0); keepalived schedules each advert AI after its previous send, so
+  its lateness is gap - AI. See :func:`bench_common.lateness`.
+* Transit: client time minus router time of the same advert.
+* Every advert time of both taps (seconds after the window's start, which is
+  the same instant for both labs) goes into the JSON, so glitches of the two
+  daemons can be lined up; so do /proc/stat steal/irq time and interrupt and
+  softirq counts over the window.
 * Busy: the same with two shell busy loops (one per lab) running for the
   window, killed at its end (and bounded by ``timeout``).
 """
@@ -18,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import sys
 import time
@@ -25,14 +42,18 @@ import time
 from .bench_common import (
     AdvertTap,
     CostMeter,
+    cpu_counters,
     cpu_hogs,
     deviation,
     host_info,
+    lateness,
     load_line,
     mib,
     ms,
     ratio,
     save,
+    summary,
+    transit,
     version_of,
 )
 from .conf import Instance, render
@@ -41,21 +62,45 @@ from .wait import wait_until
 
 VIP_CIDR = "192.0.2.100/24"
 VRID = 51
+LATE = 1e-3  # gaps this much late are listed in the markdown, with their time
 
 
 def _window(
-    labs: dict[str, Lab], taps: dict[str, AdvertTap], roots: dict[str, int], seconds: float, ai: float
+    labs: dict[str, Lab],
+    taps: dict[str, AdvertTap],
+    sent: dict[str, AdvertTap],
+    roots: dict[str, int],
+    seconds: float,
+    ai: float,
 ) -> dict[str, dict[str, object]]:
     load0 = os.getloadavg()
+    c0 = cpu_counters()
     t0 = time.monotonic()
     costs = CostMeter(roots).run(seconds)
     t1 = time.monotonic()
+    c1 = cpu_counters()
+    machine = {k: c1[k] - c0[k] for k in c1 if k in c0}
     out: dict[str, dict[str, object]] = {}
     for kind, lab in labs.items():
+        seen = taps[kind].times(lab.r1.ip4, VRID, t0, t1)
+        left = sent[kind].times(lab.r1.ip4, VRID, t0, t1)
         gaps = taps[kind].gaps(lab.r1.ip4, [VRID], t0, t1)
+        drift_free = kind == "vipd"
         out[kind] = {
             "cost": costs[kind].as_dict(),
             "deviation": deviation(gaps, ai),
+            "deviation_sent": deviation([b - a for a, b in itertools.pairwise(left)], ai),
+            "lateness_sent": summary(lateness(left, ai, drift_free=drift_free)),
+            "lateness_client": summary(lateness(seen, ai, drift_free=drift_free)),
+            "lateness_rule": "t_n - (t_0 + n*AI) - min" if drift_free else "gap - AI",
+            "transit": summary(transit(left, seen, ai)),
+            "times": {
+                "t0": t0,
+                "client": [round(t - t0, 7) for t in seen],
+                "sent": [round(t - t0, 7) for t in left],
+            },
+            "clock_reads_retried": taps[kind].clock_reads_retried + sent[kind].clock_reads_retried,
+            "machine": machine,
             "loadavg": [load0, os.getloadavg()],
         }
     return out
@@ -66,6 +111,7 @@ def run_interval(kinds: list[str], ai: float, seconds: float, busy_seconds: floa
     with contextlib.ExitStack() as stack:
         labs = {k: stack.enter_context(Lab(routers=1, sniff=False)) for k in kinds}
         taps = {k: stack.enter_context(AdvertTap(lab.client.ns)) for k, lab in labs.items()}
+        sent = {k: stack.enter_context(AdvertTap(lab.r1.ns, outgoing=True)) for k, lab in labs.items()}
         daemons = {k: lab.start_daemon(k, lab.r1, render(cfg)) for k, lab in labs.items()}
         for k, lab in labs.items():
             wait_until(lambda lab=lab: lab.holders("192.0.2.100") == [lab.r1], 10 + 4 * ai, message=f"{k} master")
@@ -73,13 +119,13 @@ def run_interval(kinds: list[str], ai: float, seconds: float, busy_seconds: floa
             wait_until(lambda k=k, lab=lab, mark=mark: len(taps[k].times(lab.r1.ip4, VRID, mark)) >= 3, 3 + 4 * ai)
         roots = {k: d.pid for k, d in daemons.items()}
         print(f"bench-steady: {ai:g} s, idle window {seconds:g} s ...", file=sys.stderr, flush=True)
-        result: dict[str, object] = {"interval": ai, "idle": _window(labs, taps, roots, seconds, ai)}
+        result: dict[str, object] = {"interval": ai, "idle": _window(labs, taps, sent, roots, seconds, ai)}
         if busy_seconds > 0:
             print(f"bench-steady: {ai:g} s, busy window {busy_seconds:g} s ...", file=sys.stderr, flush=True)
             first = next(iter(labs.values()))
             hog_ns = ([lab.r1.ns for lab in labs.values()] * 2)[:2]  # two busy loops in all
             with cpu_hogs(hog_ns, busy_seconds + 5, first.workdir):
-                result["busy"] = _window(labs, taps, roots, busy_seconds, ai)
+                result["busy"] = _window(labs, taps, sent, roots, busy_seconds, ai)
         for k, lab in labs.items():
             lab.assert_running()
             daemons[k].stop()
@@ -135,6 +181,8 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
                     f"| {ms(d['median'], 3)} | {ms(d['p99'], 3)} | {ms(d['max'], 3)} | {ms(d['min'], 3)} "
                     f"| {ms(d['abs_p99'], 3)} | {rel} | {la[0][0]:.2f} / {la[1][0]:.2f} |"
                 )
+    if any("deviation_sent" in x for r in results["runs"] for c in ("idle", "busy") for x in r.get(c, {}).values()):
+        lines += _sent_tables(results)
     lines += [
         "",
         "Idle cost as the only master (whole process tree; CPU = utime + stime over the window):",
@@ -158,6 +206,54 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
                 f"| {mib(c['pss_max'])} | {c['processes']} |"
             )
     return "\n".join(lines)
+
+
+def _late_at(times: list[float], ai: float) -> list[float]:
+    """Window times (s) of the adverts that ended a gap more than LATE late."""
+    return [b for a, b in itertools.pairwise(times) if b - a - ai > LATE]
+
+
+def _sent_tables(results: dict) -> list[str]:  # type: ignore[type-arg]
+    lines = [
+        "",
+        "As sent (router's eth0, its own outgoing frames) beside the client; schedule lateness: vipd "
+        "t_n - (t_0 + n*AI) minus its minimum over the window (drift-free schedule), keepalived gap - AI "
+        "(each advert scheduled AI after the previous send); transit = client time - router time:",
+        "",
+        "| advert_int | load | daemon | deviation p99 client / sent | max client / sent | min client / sent "
+        "| lateness sent median / p99 / max | lateness client p99 / max | transit median / p99 / max "
+        "| steal / softirq time in window |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    late: list[str] = []
+    for r in results["runs"]:
+        ai = r["interval"]
+        for cond in ("idle", "busy"):
+            for kind, x in r.get(cond, {}).items():
+                if "deviation_sent" not in x:
+                    continue
+                d, e, ls, lc, tr = (
+                    x["deviation"],
+                    x["deviation_sent"],
+                    x["lateness_sent"],
+                    x["lateness_client"],
+                    x["transit"],
+                )
+                m = x["machine"]
+                lines.append(
+                    f"| {ai:g} s | {cond if cond == 'idle' else 'two busy loops'} | {kind} "
+                    f"| {ms(d['p99'])} / {ms(e['p99'])} | {ms(d['max'])} / {ms(e['max'])} "
+                    f"| {ms(d['min'])} / {ms(e['min'])} "
+                    f"| {ms(ls['median'], 3)} / {ms(ls['p99'])} / {ms(ls['max'])} | {ms(lc['p99'])} / {ms(lc['max'])} "
+                    f"| {ms(tr['median'], 3)} / {ms(tr['p99'], 3)} / {ms(tr['max'], 3)} "
+                    f"| {m.get('steal_s', 0):.2f} / {m.get('softirq_s', 0):.2f} s |"
+                )
+                for where in ("client", "sent"):
+                    at = _late_at(x["times"][where], ai)
+                    shown = ", ".join(f"{t:.3f}" for t in at[:40]) + (" ..." if len(at) > 40 else "")
+                    late.append(f"* {ai:g} s {cond}, {kind}, {where}: {len(at)}: {shown}")
+    head = f"Gaps more than {LATE * 1e3:g} ms late, by the time (s into the window) they ended:"
+    return [*lines, "", head, "", *late]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

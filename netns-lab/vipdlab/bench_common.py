@@ -145,6 +145,8 @@ class Cost:
     rss: int  # bytes, VmRSS summed over the tree
     pss: int  # bytes, Pss summed (shared pages counted once across the tree)
     pids: tuple[int, ...]
+    wait: float = 0.0  # seconds runnable but waiting for a CPU (schedstat field 2, every thread)
+    slices: int = 0  # times scheduled in (schedstat field 3)
 
 
 def _read(path: str) -> str:
@@ -157,13 +159,17 @@ def _read(path: str) -> str:
 
 def tree_cost(root: int) -> Cost:
     pids = tuple(process_tree(root))
-    cpu = sched = 0.0
+    cpu = sched = wait = 0.0
+    slices = 0
     rss = pss = 0
     for pid in pids:
         with contextlib.suppress(OSError):
             for tid in os.listdir(f"/proc/{pid}/task"):
                 st = _read(f"/proc/{pid}/task/{tid}/schedstat").split()
-                sched += int(st[0]) / 1e9 if st else 0.0
+                if len(st) >= 3:
+                    sched += int(st[0]) / 1e9
+                    wait += int(st[1]) / 1e9
+                    slices += int(st[2])
         stat = _read(f"/proc/{pid}/stat")
         if stat:
             rest = stat[stat.rindex(")") + 2 :].split()
@@ -174,7 +180,7 @@ def tree_cost(root: int) -> Cost:
         for line in _read(f"/proc/{pid}/smaps_rollup").splitlines():
             if line.startswith("Pss:"):
                 pss += int(line.split()[1]) * 1024
-    return Cost(time.monotonic(), cpu, sched, rss, pss, pids)
+    return Cost(time.monotonic(), cpu, sched, rss, pss, pids, wait, slices)
 
 
 @dataclass
@@ -201,6 +207,8 @@ class CostWindow:
             "cpu_percent": 100.0 * self.cpu / self.seconds if self.seconds > 0 else float("nan"),
             "sched_seconds": self.end.sched - self.start.sched,
             "sched_percent": 100.0 * (self.end.sched - self.start.sched) / self.seconds if self.seconds > 0 else 0.0,
+            "runqueue_wait_seconds": self.end.wait - self.start.wait,
+            "slices": self.end.slices - self.start.slices,
             "rss_end": self.end.rss,
             "rss_max": self.rss_max,
             "pss_end": self.end.pss,

@@ -22,6 +22,10 @@ same window, so both daemons see the same machine load.
   advert is 0); keepalived schedules each advert AI after its previous send, so
   its lateness is gap - AI. See :func:`bench_common.lateness`.
 * Transit: client time minus router time of the same advert.
+* Run-queue wait: time the daemon's threads were runnable but not running
+  over the window (field 2 of /proc/PID/task/*/schedstat), beside how many
+  times they were scheduled in. Late adverts (as sent) that add up to about
+  this figure were waiting for a CPU, not for their timer.
 * Every advert time of both taps (seconds after the window's start, which is
   the same instant for both labs) goes into the JSON, so glitches of the two
   daemons can be lined up; so do /proc/stat steal/irq time and interrupt and
@@ -222,8 +226,8 @@ def _sent_tables(results: dict) -> list[str]:  # type: ignore[type-arg]
         "",
         "| advert_int | load | daemon | deviation p99 client / sent | max client / sent | min client / sent "
         "| lateness sent median / p99 / max | lateness client p99 / max | transit median / p99 / max "
-        "| steal / softirq time in window |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run-queue wait (schedstat) | steal / softirq time in window |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     late: list[str] = []
     for r in results["runs"]:
@@ -246,6 +250,8 @@ def _sent_tables(results: dict) -> list[str]:  # type: ignore[type-arg]
                     f"| {ms(d['min'])} / {ms(e['min'])} "
                     f"| {ms(ls['median'], 3)} / {ms(ls['p99'])} / {ms(ls['max'])} | {ms(lc['p99'])} / {ms(lc['max'])} "
                     f"| {ms(tr['median'], 3)} / {ms(tr['p99'], 3)} / {ms(tr['max'], 3)} "
+                    f"| {ms(x['cost'].get('runqueue_wait_seconds', float('nan')), 1)} in "
+                    f"{x['cost'].get('slices', 0)} runs "
                     f"| {m.get('steal_s', 0):.2f} / {m.get('softirq_s', 0):.2f} s |"
                 )
                 for where in ("client", "sent"):

@@ -105,7 +105,10 @@ DIFFERENCES: dict[tuple[str, str], str] = {
         "a duplicate, or our own `unicast_src_ip` is an error; `ADDR min_ttl N max_ttl M`: adverts from "
         "that peer with a TTL/hop limit outside N..M are dropped and counted as `ip_ttl` (N above M: error)"
     ),
-    ("vrrp_instance", "unicast_src_ip"): "of the other address family: error",
+    ("vrrp_instance", "unicast_src_ip"): (
+        "of the other address family: error; IPv6 without `unicast_peer` (multicast) and not link-local: "
+        "error (RFC 5798 §5.1.2.1: vipd drops multicast IPv6 adverts from other sources)"
+    ),
     ("vrrp_instance", "check_unicast_src"): (
         "accepted and changes nothing: vipd always drops (and counts by source) unicast adverts "
         "from hosts that are not listed peers"

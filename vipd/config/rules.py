@@ -191,6 +191,16 @@ def _check_instance(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> 
             where(*base, "unicast_src_ip"),
             f"{inst.unicast_src_ip} is IPv{inst.unicast_src_ip.version} but the instance is IPv{family}",
         )
+    src = inst.unicast_src_ip
+    if family == 6 and not inst.unicast_peer and src is not None and src.version == 6 and not src.is_link_local:
+        # RFC 5798 §5.1.2.1; vipd's receivers drop multicast adverts from any other source, so
+        # routers configured so would never hear each other and all become master.
+        _report(
+            sink,
+            where(*base, "unicast_src_ip"),
+            f"{src}: IPv6 multicast adverts are sent from a link-local address (RFC 5798 §5.1.2.1); "
+            "give a link-local address or leave it out",
+        )
     seen_peers: dict[object, int] = {}
     for i, peer in enumerate(inst.unicast_peer):
         ploc = where(*base, "unicast_peer", i)

@@ -162,6 +162,16 @@ def snmp(lab: Lab, node: Node) -> dict[str, int]:
     return out
 
 
+def snmp6(lab: Lab, node: Node) -> dict[str, int]:
+    """The node's IPv6 kernel counters from ``/proc/net/snmp6`` (``Ip6InHdrErrors``, ``Ip6InTruncatedPkts``...)."""
+    out: dict[str, int] = {}
+    for line in lab.read_proc(node.ns, "/proc/net/snmp6").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
 @dataclass(frozen=True)
 class RawSocket:
     """One line of /proc/net/raw: local address, bytes queued for reading, receive drops."""
@@ -171,29 +181,34 @@ class RawSocket:
     drops: int
 
 
-def raw_sockets(lab: Lab, node: Node, proto: int = 112) -> list[RawSocket]:
-    """The node's IPv4 raw sockets of ``proto``. vipd's receive socket is bound to 0.0.0.0, its
-    transmit socket to the primary address."""
+def raw_sockets(lab: Lab, node: Node, proto: int = 112, family: int = 4) -> list[RawSocket]:
+    """The node's IPv4 (``family`` 6: IPv6) raw sockets of ``proto``. vipd's receive socket is bound to
+    0.0.0.0 / ::, its transmit socket to the primary (IPv6: link-local) address."""
     import socket
     import struct
 
     out = []
-    for line in lab.read_proc(node.ns, "/proc/net/raw").splitlines()[1:]:
+    for line in lab.read_proc(node.ns, "/proc/net/raw" if family == 4 else "/proc/net/raw6").splitlines()[1:]:
         parts = line.split()
         if len(parts) < 13:
             continue
         addr, port = parts[1].split(":")
         if int(port, 16) != proto:
             continue
-        local = socket.inet_ntoa(struct.pack("<I", int(addr, 16)))
+        if family == 4:
+            local = socket.inet_ntoa(struct.pack("<I", int(addr, 16)))
+        else:  # four host-order 32-bit words
+            words = [int(addr[i : i + 8], 16) for i in range(0, 32, 8)]
+            local = socket.inet_ntop(socket.AF_INET6, struct.pack("<4I", *words))
         rx_queue = int(parts[4].split(":")[1], 16)
         out.append(RawSocket(local, rx_queue, int(parts[-1])))
     return out
 
 
-def raw_socket_drops(lab: Lab, node: Node, proto: int = 112) -> int:
+def raw_socket_drops(lab: Lab, node: Node, proto: int = 112, family: int = 4) -> int:
     """Receive-buffer overflows of the node's unbound (receiving) raw sockets of ``proto``."""
-    return sum(s.drops for s in raw_sockets(lab, node, proto) if s.local == "0.0.0.0")
+    unbound = "0.0.0.0" if family == 4 else "::"
+    return sum(s.drops for s in raw_sockets(lab, node, proto, family) if s.local == unbound)
 
 
 @dataclass
@@ -208,10 +223,11 @@ class Counters:
     transitions: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, st: Status) -> Counters:
+    def of(cls, st: Status, family: int = 4) -> Counters:
+        """Port-level counters of the ``family`` receive sockets; every instance's discards."""
         c = cls()
         for i in st["interfaces"]:
-            if i["family"] == 4:
+            if i["family"] == family:
                 c.rx_packets += i["rx_packets"]
                 for k, v in i["rx_errors"].items():
                     c.rx_errors[k] = c.rx_errors.get(k, 0) + v

@@ -26,6 +26,11 @@ What the kernel drops before any socket sees it (so vipd cannot count it) is
 listed as ``kernel``: an IPv4 header checksum error (``IpExt.InCsumErrors`` in /proc/net/netstat
 and ``Ip.InHdrErrors`` in /proc/net/snmp), an IHL below 5 (``Ip.InHdrErrors``),
 and a total length beyond the frame (``IpExt.InTruncatedPkts``).
+
+IPv6 (VRRPv3 only): :class:`Builder6` builds Ethernet + IPv6 frames the same way (hop limit, version
+nibble, payload length and extension headers by hand, VRRPv3 payloads with the IPv6 pseudo-header
+checksum from scapy); its docstring lists the categories and reasons. The kernel's own IPv6 drops are
+read from ``/proc/net/snmp6`` (``Ip6InHdrErrors``, ``Ip6InTruncatedPkts``).
 """
 
 from __future__ import annotations
@@ -461,3 +466,344 @@ class Injector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# =========================================================================== IPv6 (VRRPv3 only)
+ETH_P_IPV6 = 0x86DD
+MCAST6 = "ff02::12"
+MCAST6_MAC = bytes.fromhex("333300000012")
+NH_DSTOPTS = 60
+
+
+def eui64_linklocal(mac: str) -> str:
+    """The kernel's default (EUI-64) link-local address for ``mac``: what the injector's eth0 has."""
+    b = bytearray(mac_bytes(mac))
+    b[0] ^= 0x02
+    iid = bytes(b[:3]) + b"\xff\xfe" + bytes(b[3:])
+    return socket.inet_ntop(socket.AF_INET6, b"\xfe\x80" + bytes(6) + iid)
+
+
+def ipv6(
+    src: str,
+    dst: str,
+    payload: bytes,
+    *,
+    hlim: int = 255,
+    nh: int = IPPROTO_VRRP,
+    version: int = 6,
+    payload_length: int | None = None,
+) -> bytes:
+    """An IPv6 header (40 octets) + ``payload`` (which may start with extension headers)."""
+    length = len(payload) if payload_length is None else payload_length
+    return (
+        struct.pack("!IHBB", version << 28, length, nh, hlim)
+        + socket.inet_pton(socket.AF_INET6, src)
+        + socket.inet_pton(socket.AF_INET6, dst)
+        + payload
+    )
+
+
+def ether6(dst_mac: bytes, src_mac: bytes, packet: bytes) -> bytes:
+    return dst_mac + src_mac + struct.pack("!H", ETH_P_IPV6) + packet
+
+
+def dstopts(nh: int, option: bytes) -> bytes:
+    """A Destination Options extension header holding ``option`` (type, length, data), padded to 8n."""
+    body = bytes([nh, 0]) + option
+    pad = -len(body) % 8
+    if pad == 1:
+        body += b"\x00"  # Pad1
+    elif pad:
+        body += bytes([1, pad - 2]) + bytes(pad - 2)  # PadN
+    return bytes([nh, len(body) // 8 - 1]) + body[2:]
+
+
+def v3_payload6(src: str, dst: str, vrid: int, priority: int, addrs: Sequence[str], cs: int = 10) -> bytes:
+    """A well-formed VRRPv3 message over IPv6 (checksum over the IPv6 pseudo-header), built by scapy."""
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.vrrp import VRRPv3  # not via _scapy(): no CARP import (and its warning) needed here
+
+    pkt = IPv6(src=src, dst=dst, hlim=255) / VRRPv3(
+        vrid=vrid, priority=priority, ipcount=len(addrs), addrlist=list(addrs), adv=cs
+    )
+    return bytes(pkt)[40:]
+
+
+def fix_v6_checksum(payload: bytes, src: str, dst: str) -> bytes:
+    """Recompute octets 6-7 over the IPv6 pseudo-header (RFC 8200 §8.1) and the whole payload."""
+    body = payload[:6] + b"\0\0" + payload[8:]
+    pseudo = (
+        socket.inet_pton(socket.AF_INET6, src)
+        + socket.inet_pton(socket.AF_INET6, dst)
+        + struct.pack("!I3xB", len(body), IPPROTO_VRRP)
+    )
+    return body[:6] + struct.pack("!H", inet_checksum(pseudo + body)) + body[8:]
+
+
+class Builder6(Builder):
+    """Hostile IPv6 frames for routers ``receivers`` running VRRPv3/IPv6 instances ``vrids`` (VRID ->
+    instance name): ``mcast_vrid`` multicast to ff02::12, ``unicast_vrid`` unicast between the routers'
+    global addresses. Every multicast frame comes from the injector's own link-local address unless
+    the category is about the source.
+
+    Frames are Ethernet + IPv6 by hand (hop limit, version nibble, payload length, extension headers can
+    be anything), VRRP payloads from scapy. What vipd does with each category, and why:
+
+    ========================  =====================================================  ==================
+    category                  what                                                   counted as
+    ========================  =====================================================  ==================
+    random_bytes              0..80 random octets                                    some decode error
+    truncated                 a valid advert cut short                               packet_length
+    bad_checksum              valid priority-254 advert, wrong checksum              checksum
+    hop_limit_1_and_64        valid priority-254 advert, hop limit 1 or 64           ip_ttl
+    versions_1_2_4_15         v1/v4/v15 and v2 (IPv4 only, RFC 3768), checksum ok    version
+    count_too_large           Count 2..255 with one address                          packet_length
+    count_not_whole           address area 16*(Count-1) + 1..15 octets               packet_length
+    ipv4_addresses            Count n and n 4-octet IPv4 addresses                   packet_length
+                              or IPv4-mapped ::ffff:a.b.c.d (well-formed)            address_list (fsm)
+    unknown_vrid              valid priority-254 adverts for VRIDs nobody runs       vrid
+    priority_0_other_vrid     priority 0 for VRIDs nobody runs                       vrid
+    global_source             valid priority 254 / 0 advert from a global address    protocol
+    ext_headers               Destination Options (PadN) + bad checksum / hop 64     checksum / ip_ttl
+    unicast_not_peer          valid priority-254 unicast advert from a non-peer      not_peer
+    kernel_drops              IPv6 headers the kernel drops (see kernel_drops)       kernel only
+    ========================  =====================================================  ==================
+
+    A complete address list followed by a partial one (Count 1, 24 octets of addresses) is not sent:
+    vipd accepts bytes after the list as padding by design (vipd/wire/codec.py), so it is a valid advert.
+    """
+
+    def __init__(
+        self,
+        injector: Node,
+        receivers: Sequence[Node],
+        vrids: dict[int, str],
+        *,
+        seed: int,
+        mcast_vrid: int,
+        mcast_addrs: Sequence[str],
+        unicast_vrid: int,
+        unicast_addrs: Sequence[str],
+    ) -> None:
+        self.inj = injector
+        self.receivers = list(receivers)
+        self.vrids = dict(vrids)
+        self.rng = random.Random(seed)
+        self.src_mac = mac_bytes(injector.mac)
+        self.ll = eui64_linklocal(injector.mac)
+        self.v3_vrid, self.v3_addrs = mcast_vrid, list(mcast_addrs)
+        self.uc_vrid, self.uc_addrs = unicast_vrid, list(unicast_addrs)
+        self._unknown_vrids = [v for v in range(1, 256) if v not in self.vrids]
+
+    def _mcast6(self, payload: bytes, src: str | None = None, **ip_kw: Any) -> bytes:
+        return ether6(MCAST6_MAC, self.src_mac, ipv6(src or self.ll, MCAST6, payload, **ip_kw))
+
+    def _v3(self, vrid: int, priority: int, dst: str = MCAST6, src: str | None = None) -> bytes:
+        addrs = self.uc_addrs if vrid == self.uc_vrid else self.v3_addrs
+        return v3_payload6(src or self.ll, dst, vrid, priority, addrs)
+
+    def _fix(self, payload: bytes, src: str | None = None, dst: str = MCAST6) -> bytes:
+        return fix_v6_checksum(payload, src or self.ll, dst)
+
+    # ------------------------------------------------------------------ categories
+    def random_bytes(self, n: int) -> Category:
+        """Random payloads of 0..80 octets in a valid IPv6/112 packet to ff02::12 (hop limit 255)."""
+        cat = self._cat("random_bytes")
+        for _ in range(n):
+            p = self.rng.randbytes(self.rng.randrange(0, 81))
+            self._add(cat, self._mcast6(p), p, None)
+        return cat
+
+    def truncated(self, n: int) -> Category:
+        """Well-formed v3 adverts (one and three addresses) cut short anywhere before their end."""
+        cat = self._cat("truncated")
+        one = self._v3(self.v3_vrid, 254)
+        three = v3_payload6(self.ll, MCAST6, self.v3_vrid, 254, [*self.v3_addrs, "2001:db8::1:1", "2001:db8::1:2"])
+        for i in range(n):
+            full = three if i % 2 else one
+            p = full[: self.rng.randrange(0, len(full))]
+            self._add(cat, self._mcast6(p), p, "packet_length")
+        return cat
+
+    def bad_checksum(self, n: int) -> Category:
+        """Priority-254 adverts (they would take over if accepted) with a corrupted checksum; over IPv6 only
+        the pseudo-header form is valid, so the plain (v2-style) checksum is among the wrong ones."""
+        cat = self._cat("bad_checksum")
+        good = self._v3(self.v3_vrid, 254)
+        ok = struct.unpack("!H", good[6:8])[0]
+        plain = inet_checksum(good[:6] + b"\0\0" + good[8:])
+        for i in range(n):
+            c = plain if i % 16 == 0 else self.rng.randrange(0, 0x10000)
+            while c == ok:
+                c = self.rng.randrange(0, 0x10000)
+            p = good[:6] + struct.pack("!H", c) + good[8:]
+            self._add(cat, self._mcast6(p), p, "checksum")
+        return cat
+
+    def hop_limit(self, n: int) -> Category:
+        """Otherwise valid priority-254 adverts with hop limit 1 or 64 (RFC 5798 §7.1: must be 255)."""
+        cat = self._cat("hop_limit_1_and_64")
+        p = self._v3(self.v3_vrid, 254)
+        for i in range(n):
+            self._add(cat, self._mcast6(p, hlim=1 if i % 2 else 64), p, "ip_ttl")
+        return cat
+
+    def versions(self, n: int) -> Category:
+        """Versions 1, 2, 4 and 15 with a correct checksum; v2 is defined for IPv4 only (RFC 3768)."""
+        cat = self._cat("versions_1_2_4_15")
+        base = self._v3(self.v3_vrid, 254)
+        for i in range(n):
+            v = (1, 2, 4, 15)[i % 4]
+            body = base + bytes(8) if v == 2 else base  # v2 layout: 8 octets of auth data after the list
+            p = self._fix(bytes([(v << 4) | 1]) + body[1:])
+            self._add(cat, self._mcast6(p), p, "version")
+        return cat
+
+    def count_too_large(self, n: int) -> Category:
+        """Address count 2..255 with one address in the payload (checksum fixed: only the count is wrong)."""
+        cat = self._cat("count_too_large")
+        base = self._v3(self.v3_vrid, 254)
+        for _ in range(n):
+            p = self._fix(base[:3] + bytes([self.rng.randrange(2, 256)]) + base[4:])
+            self._add(cat, self._mcast6(p), p, "packet_length")
+        return cat
+
+    def count_not_whole(self, n: int) -> Category:
+        """Address area that is not a whole number of IPv6 addresses: Count c, 16*(c-1) + 1..15 octets."""
+        cat = self._cat("count_not_whole")
+        base = self._v3(self.v3_vrid, 254)
+        for _ in range(n):
+            c = self.rng.randrange(1, 5)
+            area = self.rng.randbytes(16 * (c - 1) + self.rng.randrange(1, 16))
+            p = self._fix(base[:3] + bytes([c]) + base[4:8] + area)
+            self._add(cat, self._mcast6(p), p, "packet_length")
+        return cat
+
+    def ipv4_addresses(self, n: int) -> Category:
+        """IPv4 addresses in an IPv6 advert. As 4-octet addresses (Count n, 4n octets) the list is too short
+        for n IPv6 addresses; as IPv4-mapped IPv6 addresses (::ffff:192.0.2.100) the advert is well-formed
+        and the instance drops it because the addresses differ from its own (RFC 5798 §7.1)."""
+        cat = self._cat("ipv4_addresses")
+        mapped = v3_payload6(self.ll, MCAST6, self.v3_vrid, 254, ["::ffff:192.0.2.100"])
+        for i in range(n):
+            if i % 2:
+                self._add(cat, self._mcast6(mapped), mapped, "address_list", level="fsm")
+                continue
+            k = self.rng.randrange(1, 4)
+            v4 = b"".join(socket.inet_aton(f"192.0.2.{100 + j}") for j in range(k))
+            p = self._fix(bytes([0x31, self.v3_vrid, 254, k, 0, 10, 0, 0]) + v4)
+            self._add(cat, self._mcast6(p), p, "packet_length")
+        return cat
+
+    def unknown_vrid(self, n: int) -> Category:
+        """Well-formed priority-254 adverts for VRIDs nobody runs."""
+        cat = self._cat("unknown_vrid")
+        cache: dict[int, bytes] = {}
+        for _ in range(n):
+            vrid = self.rng.choice(self._unknown_vrids)
+            if vrid not in cache:
+                cache[vrid] = v3_payload6(self.ll, MCAST6, vrid, 254, self.v3_addrs)
+            self._add(cat, self._mcast6(cache[vrid]), cache[vrid], "vrid")
+        return cat
+
+    def priority_zero_other_vrid(self, n: int) -> Category:
+        """Priority 0 ("master leaving") for VRIDs nobody here runs: must not shorten any timer."""
+        cat = self._cat("priority_0_other_vrid")
+        cache: dict[int, bytes] = {}
+        for _ in range(n):
+            vrid = self.rng.choice(self._unknown_vrids)
+            if vrid not in cache:
+                cache[vrid] = v3_payload6(self.ll, MCAST6, vrid, 0, self.v3_addrs)
+            self._add(cat, self._mcast6(cache[vrid]), cache[vrid], "vrid")
+        return cat
+
+    def global_source(self, n: int) -> Category:
+        """Well-formed priority-254 and priority-0 adverts for the multicast instance to ff02::12 from the
+        injector's global address: RFC 5798 §5.1.2.1, the source of a multicast advert is the sender's
+        link-local address. Accepted, 254 would take the master over and 0 would make the backup take over
+        after Skew_Time."""
+        cat = self._cat("global_source")
+        src = self.inj.ip6
+        adverts = [v3_payload6(src, MCAST6, self.v3_vrid, prio, self.v3_addrs) for prio in (254, 0)]
+        for i in range(n):
+            p = adverts[i % 2]
+            self._add(cat, self._mcast6(p, src=src), p, "protocol")
+        return cat
+
+    def ext_headers(self, n: int) -> Category:
+        """A Destination Options header (PadN only, skipped by the kernel) before a bad-checksum advert or a
+        valid one with hop limit 64: the raw socket gets the VRRP message behind the extension header."""
+        cat = self._cat("ext_headers")
+        good = self._v3(self.v3_vrid, 254)
+        bad = good[:6] + bytes([good[6] ^ 0xFF, good[7]]) + good[8:]
+        opts = dstopts(IPPROTO_VRRP, bytes([1, 4]) + bytes(4))
+        for i in range(n):
+            if i % 2:
+                f = self._mcast6(opts + bad, nh=NH_DSTOPTS)
+                self._add(cat, f, bad, "checksum")
+            else:
+                f = self._mcast6(opts + good, nh=NH_DSTOPTS, hlim=64)
+                self._add(cat, f, good, "ip_ttl")
+        return cat
+
+    def unicast_not_peer(self, n: int) -> Category:
+        """Well-formed priority-254 v3 adverts for the unicast instance, sent to each router's own global
+        address from the injector's global address, which is not a unicast_peer."""
+        cat = self._cat("unicast_not_peer")
+        src = self.inj.ip6
+        cache: dict[str, bytes] = {}
+        for i in range(n):
+            node = self.receivers[i % len(self.receivers)]
+            if node.ip6 not in cache:
+                cache[node.ip6] = v3_payload6(src, node.ip6, self.uc_vrid, 254, self.uc_addrs)
+            p = cache[node.ip6]
+            f = ether6(mac_bytes(node.mac), self.src_mac, ipv6(src, node.ip6, p))
+            self._add(cat, f, p, "not_peer", to=[node])
+        return cat
+
+    def kernel_drops(self, n: int) -> Category:
+        """IPv6 packets the receiving kernel drops before any socket, so vipd never sees them (counters
+        from /proc/net/snmp6): a version nibble that is not 6 and a multicast source address
+        (``Ip6InHdrErrors``, ipv6_rcv), a payload length beyond the frame (``Ip6InTruncatedPkts``), and
+        a Destination Options header with an unknown option of action "discard" (type 0x1e: top bits
+        00 = skip would pass, so 0x5e, top bits 01 = discard silently; ``Ip6InHdrErrors``)."""
+        cat = self._cat("kernel_drops")
+        p = self._v3(self.v3_vrid, 254)
+        unknown_opt = dstopts(IPPROTO_VRRP, bytes([0x5E, 2, 0, 0]))
+        for i in range(n):
+            k = i % 4
+            if k == 0:
+                f, why = self._mcast6(p, version=4), "Ip6InHdrErrors"
+            elif k == 1:
+                f, why = self._mcast6(p, payload_length=len(p) + 40), "Ip6InTruncatedPkts"
+            elif k == 2:
+                f, why = self._mcast6(p, src="ff02::1"), "Ip6InHdrErrors"
+            else:
+                f, why = self._mcast6(unknown_opt + p, nh=NH_DSTOPTS), "Ip6InHdrErrors"
+            self._add(cat, f, p, why, level="kernel")
+        return cat
+
+    def all(self, total: int) -> list[Category]:
+        """Every category, ``total`` frames in all (the shares are fixed)."""
+        shares = [
+            (self.random_bytes, 0.28),
+            (self.truncated, 0.08),
+            (self.bad_checksum, 0.08),
+            (self.hop_limit, 0.07),
+            (self.versions, 0.06),
+            (self.count_too_large, 0.05),
+            (self.count_not_whole, 0.05),
+            (self.ipv4_addresses, 0.05),
+            (self.unknown_vrid, 0.07),
+            (self.priority_zero_other_vrid, 0.05),
+            (self.global_source, 0.06),
+            (self.ext_headers, 0.04),
+            (self.unicast_not_peer, 0.04),
+            (self.kernel_drops, 0.02),
+        ]
+        cats = [fn(max(16, round(total * share))) for fn, share in shares]
+        short = total - sum(len(c.frames) for c in cats)
+        if short > 0:
+            cats.append(self.random_bytes(short))
+            cats[-1].name = "random_bytes_2"
+        return cats

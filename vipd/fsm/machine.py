@@ -15,6 +15,7 @@ RFC 9568 renames Master to Active; vipd says master, like keepalived.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from vipd.fsm.effects import (
@@ -207,6 +208,16 @@ class VrrpMachine:
             auth_type=p.auth_type if p.version == 2 else 0,
             auth_data=p.auth_data if p.version == 2 else b"",
         )
+
+    def peek(self, event: Event, now: float) -> list[Effect]:
+        """Return the effects ``handle(event, now)`` would return, leaving this machine unchanged.
+
+        Lets a caller prepare ahead of time (the runtime pre-encodes the advert a
+        takeover will send). Raises what ``handle`` raises.
+        """
+        clone = copy.copy(self)
+        clone._timers = copy.copy(self._timers)
+        return clone.handle(event, now)
 
     # ------------------------------------------------------------------ input
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import select
 import socket
 import struct
 import time
@@ -200,7 +201,13 @@ class AdvertReader:
         self._on_packet = on_packet
         self._on_error = on_error
         self._ancsize = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16) + 64
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
         loop.add_reader(sock.fileno(), self._ready)
+
+    def pending(self) -> bool:
+        """True if a datagram waits to be read (a zero-timeout poll; never blocks)."""
+        return bool(self._poll.poll(0))
 
     def _ready(self) -> None:
         now = self._loop.time()
@@ -241,13 +248,13 @@ class AdvertReader:
         self._sock.close()
 
 
-def send_advert(sock: socket.socket, payload: bytes, dst: IPAddress, ifindex: int) -> None:
-    """Send one VRRP message (the kernel adds the IP header) to ``dst``.
+def sockaddr(dst: IPAddress, ifindex: int) -> tuple[str, int] | tuple[str, int, int, int]:
+    """The ``sendto`` address of a VRRP destination (the kernel adds the IP header).
 
-    Raises:
-        OSError: the kernel refused (ENOBUFS, ENETDOWN...). BlockingIOError if the queue is full.
+    IPv4: ``(addr, 0)``; IPv6: ``(addr, 0, 0, ifindex)``, the scope naming the link
+    (needed for ff02::12 and link-local peers). Sending raises OSError (ENOBUFS,
+    ENETDOWN...), BlockingIOError if the queue is full.
     """
     if isinstance(dst, IPv4Address):
-        sock.sendto(payload, (str(dst), 0))
-    else:
-        sock.sendto(payload, (str(dst), 0, 0, ifindex))
+        return (str(dst), 0)
+    return (str(dst), 0, 0, ifindex)

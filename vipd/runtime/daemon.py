@@ -26,7 +26,7 @@ from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import SCOPES, AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.routes import RouteSet, parse_route, parse_rule
-from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, send_advert
+from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockaddr
 from vipd.linux.timerfd import Waker
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
@@ -227,14 +227,18 @@ class Daemon:
         params = self._params(inst, src)
         ttl = inst.unicast_ttl if inst.unicast_peer and inst.unicast_ttl is not None else VRRP_TTL
         tx = self._tx_socket(tx_link.ifname, family, tx_link, src, ttl)
+        send, prepare = self._sender(tx, inst, family, src, tx_link.index)
+        reader = port.reader
         driver = InstanceDriver(
             name=name,
             machine=VrrpMachine(params),
-            send_advert=self._sender(tx, inst, family, src, tx_link.index),
+            send_advert=send,
+            prepare_advert=prepare,
             vips=vips,
             announce=targets,
             addresses=self._writer,
-            waker=Waker.create(loop),
+            timer=functools.partial(Waker.create, loop),
+            input_pending=reader.pending if reader is not None else None,
             loop=loop,
         )
         routes = self._route_set(name, inst, family)
@@ -428,7 +432,8 @@ class Daemon:
     @staticmethod
     def _sender(
         tx: socket.socket, inst: VrrpInstance, family: int, src: IPAddress, ifindex: int
-    ) -> Callable[[Advert], None]:
+    ) -> tuple[Callable[[Advert], None], Callable[[Advert], None]]:
+        """(send, prepare): send encodes (cached) and transmits to every destination; prepare only encodes."""
         peers: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
         dsts: tuple[IPAddress, ...] = peers or ((VRRP_MCAST4,) if family == 4 else (VRRP_MCAST6,))
         # keepalived ``v3_checksum_as_v2``: v3/IPv4 checksum without the pseudo-header (Cisco, Juniper).
@@ -439,11 +444,16 @@ class Daemon:
             # An instance sends the same few adverts (its priority, 0) again and again: encode once.
             return tuple(encode_advert(advert, src=src, dst=dst, pseudo_header=pseudo) for dst in dsts)
 
-        def send(advert: Advert) -> None:
-            for dst, payload in zip(dsts, encoded(advert), strict=True):
-                send_advert(tx, payload, dst, ifindex)
+        addrs = tuple(sockaddr(dst, ifindex) for dst in dsts)
 
-        return send
+        def send(advert: Advert) -> None:
+            for addr, payload in zip(addrs, encoded(advert), strict=True):
+                tx.sendto(payload, addr)
+
+        def prepare(advert: Advert) -> None:
+            encoded(advert)
+
+        return send, prepare
 
     # ------------------------------------------------------------------ views and reload
 
@@ -530,7 +540,14 @@ class Daemon:
         for name in in_place:
             params, vips, targets, sender, routes = plans[name]
             d = self.drivers[name]
-            d.reconfigure(params, vips=vips, announce=targets, send_advert=sender, keep=kept_master_vips)
+            d.reconfigure(
+                params,
+                vips=vips,
+                announce=targets,
+                send_advert=sender[0] if sender is not None else None,
+                prepare_advert=sender[1] if sender is not None else None,
+                keep=kept_master_vips,
+            )
             if routes is not None:
                 d.replace_companions(routes)
             log.info("(%s) reconfigured in place (state %s kept)", name, d.machine.state.value)
@@ -556,13 +573,17 @@ class Daemon:
     async def _reconfigure_plan(
         self, old: VrrpInstance, inst: VrrpInstance, links: dict[str, LinkInfo]
     ) -> tuple[
-        Params, list[VipSpec], list[AnnounceTarget], Callable[[Advert], None] | None, list[AddressCompanion] | None
+        Params,
+        list[VipSpec],
+        list[AnnounceTarget],
+        tuple[Callable[[Advert], None], Callable[[Advert], None]] | None,
+        list[AddressCompanion] | None,
     ]:
         """What ``InstanceDriver.reconfigure`` needs for ``inst`` (changed in place from ``old``).
 
         Returns:
-            (params, VIP specs, announce targets, new advert sender or None if the
-            sending side is unchanged, new route/rule companions or None if unchanged).
+            (params, VIP specs, announce targets, new advert (sender, pre-encoder) or
+            None if the sending side is unchanged, new route/rule companions or None if unchanged).
         Raises:
             StartupError: a VIP device or the source address is missing, or ``auth_type AH``.
         """

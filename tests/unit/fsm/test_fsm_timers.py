@@ -80,3 +80,24 @@ def test_machine_reports_skew_time_and_master_down_interval_for_its_priority_and
     assert m.master_adver_interval == 0.1
     assert m.skew_time == skew_time(3, 200, 0.1)
     assert m.master_down_interval == master_down_interval(3, 200, 0.1)
+
+
+def test_peek_returns_the_takeover_effects_and_leaves_the_machine_unchanged() -> None:
+    """``peek`` (used to pre-encode the takeover advert) is ``handle`` on a copy: same effects, no state change."""
+    from dataclasses import fields
+
+    from vipd.fsm import SendAdvert, State, TimerExpired
+
+    m = machine(priority=100, interval=0.1)
+    start(m)
+    deadline = m.next_deadline()
+    assert deadline is not None
+    before = {f.name: getattr(m, f.name) for f in fields(m) if f.name != "_timers"}
+    timers_before = repr(m._timers)
+    peeked = m.peek(TimerExpired(), deadline)
+    assert {f.name: getattr(m, f.name) for f in fields(m) if f.name != "_timers"} == before
+    assert repr(m._timers) == timers_before and m.next_deadline() == deadline
+    assert m.state is State.BACKUP
+    assert peeked == m.handle(TimerExpired(), deadline)
+    assert isinstance(peeked[0], SendAdvert) and peeked[0].advert.priority == 100
+    assert m.state is State.MASTER

@@ -7,8 +7,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import IPv4Address, ip_address
 
+import pytest
+
 from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.netlink import VipSpec
+from vipd.runtime import instance
 from vipd.runtime.instance import AnnounceTarget, InstanceDriver
 from vipd.wire.advert import Advert
 
@@ -155,6 +158,179 @@ def test_reconfigure_as_master_touches_only_the_vip_difference_and_keeps_adverti
             new, vips=[VipSpec(c, 24, 2)], announce=[AnnounceTarget(c, frames, MAC)], keep=[VipSpec(b, 24, 2)]
         )
         assert ("remove", str(b)) not in j.events
+        await driver.stop()
+
+    asyncio.run(scenario())
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver on its own timer (the timerfd path), with a fake timer the test expires by hand.
+# A Backup's timer is set EARLY_WAKE before Master_Down_Interval ends; woken then, the driver
+# pre-encodes the advert the takeover will send and waits for the deadline, yielding to any
+# packet that arrives meanwhile. Nothing is sent before the deadline.
+
+AI = 0.02
+EARLY = 0.01  # a wider EARLY_WAKE than the daemon's, so that a loaded test machine cannot miss the window
+
+
+@pytest.fixture
+def early(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setattr(instance, "EARLY_WAKE", EARLY)
+    return EARLY
+
+
+class FakeTimer:
+    """A TimerWaker: records every ``set``; ``expire()`` calls the driver back as the timerfd would."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.sets: list[float | None] = []
+        self.closed = False
+
+    def set(self, deadline: float | None) -> None:
+        self.sets.append(deadline)
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def armed(self) -> float | None:
+        return self.sets[-1] if self.sets else None
+
+    async def expire_when_due(self) -> None:
+        """Wait until the armed time (as the kernel would), then call back."""
+        loop = asyncio.get_running_loop()
+        armed = self.armed
+        assert armed is not None
+        await asyncio.sleep(max(0.0, armed - loop.time() - 0.003))  # asyncio wakes up to 1 ms late
+        while loop.time() < armed:  # the last few ms on the CPU, as precise as a timerfd
+            pass
+        self.callback()
+
+
+class Rig:
+    def __init__(self, priority: int) -> None:
+        self.journal = Journal()
+        self.timers: list[FakeTimer] = []
+        self.prepared: list[Advert] = []
+        self.sent_at: list[tuple[float, int]] = []
+        self.pending = False
+        params = Params(
+            vrid=51,
+            version=3,
+            priority=priority,
+            advertisement_interval=AI,
+            primary_address=ip_address("192.0.2.1"),
+            addresses=(VIP,),
+            garp_master_repeat=1,
+            garp_master_delay=0,
+        )
+        self.driver = InstanceDriver(
+            name="VI_1",
+            machine=VrrpMachine(params),
+            send_advert=self.send,
+            vips=[VipSpec(VIP, 24, 2)],
+            announce=[AnnounceTarget(VIP, Frames(self.journal), MAC)],
+            addresses=self.journal,
+            timer=self.make_timer,
+            prepare_advert=self.prepared.append,
+            input_pending=lambda: self.pending,
+        )
+
+    def make_timer(self, callback: Callable[[], None]) -> FakeTimer:
+        timer = FakeTimer(callback)
+        self.timers.append(timer)
+        return timer
+
+    def send(self, advert: Advert) -> None:
+        self.sent_at.append((asyncio.get_running_loop().time(), advert.priority))
+        self.journal.send(advert)
+
+    @property
+    def timer(self) -> FakeTimer:
+        assert len(self.timers) == 1
+        return self.timers[0]
+
+
+def test_backup_wakes_early_prepares_the_takeover_advert_and_sends_it_not_before_the_deadline(early: float) -> None:
+    async def scenario() -> None:
+        rig = Rig(100)
+        rig.driver.start()
+        m = rig.driver.machine
+        assert m.state is State.BACKUP
+        deadline = m.next_deadline()
+        assert deadline is not None
+        assert rig.timer.armed == pytest.approx(deadline - early)
+        assert [a.priority for a in rig.prepared] == [100]  # at start: the advert a takeover would send
+        await rig.timer.expire_when_due()
+        assert m.state is State.MASTER
+        sent, prio = rig.sent_at[0]
+        assert prio == 100 and sent >= deadline
+        assert [a.priority for a in rig.prepared] == [100, 100]  # and again, rehearsed at the early wake-up
+        # As master, the Adver_Timer is set at its deadline exactly, no earlier.
+        assert rig.timer.armed == m.next_deadline() == pytest.approx(deadline + AI)
+        await rig.driver.stop()
+        assert rig.timer.closed
+
+    asyncio.run(scenario())
+
+
+def test_a_packet_arriving_during_the_early_wait_is_read_before_the_timer_fires(early: float) -> None:
+    async def scenario() -> None:
+        rig = Rig(100)
+        rig.driver.start()
+        m = rig.driver.machine
+        deadline = m.next_deadline()
+        assert deadline is not None
+        rig.pending = True
+        await rig.timer.expire_when_due()
+        assert m.state is State.BACKUP and rig.sent_at == []
+        assert rig.timer.armed == deadline  # back to the loop; the timer now stands at the deadline itself
+        rig.pending = False  # it was not the master's advert: the deadline stands and the takeover follows
+        await rig.timer.expire_when_due()
+        assert m.state is State.MASTER
+        assert rig.sent_at[0][0] >= deadline
+        await rig.driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_early_timer_left_from_backup_does_not_fire_a_master_early(early: float) -> None:
+    async def scenario() -> None:
+        rig = Rig(255)  # the owner is master at once
+        rig.driver.start()
+        m = rig.driver.machine
+        assert m.state is State.MASTER
+        deadline = m.next_deadline()
+        assert deadline is not None
+        sent = rig.driver.stats.adverts_sent
+        rig.timer.callback()  # a spurious expiry well before the Adver_Timer
+        assert rig.driver.stats.adverts_sent == sent
+        assert rig.timer.armed == deadline
+        await rig.driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_without_a_timer_the_driver_falls_back_to_call_at() -> None:
+    async def scenario() -> None:
+        rig = Rig(100)
+        driver = InstanceDriver(
+            name="VI_2",
+            machine=VrrpMachine(rig.driver.machine.params),
+            send_advert=rig.send,
+            vips=[VipSpec(IPv4Address("192.0.2.101"), 24, 2)],
+            announce=[],
+            addresses=rig.journal,
+            timer=lambda _cb: None,  # e.g. no timerfd on this system
+        )
+        driver.start()
+        loop = asyncio.get_running_loop()
+        deadline = driver.machine.next_deadline()
+        assert deadline is not None
+        while driver.machine.state is not State.MASTER:
+            assert loop.time() < deadline + 1.0
+            await asyncio.sleep(0.005)
         await driver.stop()
 
     asyncio.run(scenario())

@@ -40,6 +40,8 @@ SO_TIMESTAMPNS = 35
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4  # sll_pkttype of a host's own frames (socket.PACKET_OUTGOING)
 CLOCK_READ_MAX = 50e-6  # a realtime->monotonic offset read over a longer span is not trusted
+SO_RCVBUFFORCE = 33
+TAP_DRAIN_EVERY = 0.1  # s between two reads of a tap's socket (frames keep their kernel times meanwhile)
 MASTER_LINE = "Entering MASTER STATE"  # vipd logs keepalived's wording
 
 
@@ -297,10 +299,17 @@ class AdvertTap:
     (``dev_queue_xmit_nit``): a tap in a router's namespace on its eth0 sees
     when the daemon's adverts left, before the veth/bridge path to the client.
 
+    The tap is not woken by each frame: its thread reads the socket every
+    ``TAP_DRAIN_EVERY`` seconds (and at once before every query), since a
+    thread woken by the advert it records runs right after the daemon's
+    ``sendto`` and can push the daemon off its CPU (seen with ftrace: the CPU
+    then went to another process until the next tick, delaying keepalived's
+    re-arm). The frames' kernel times do not depend on when they are read.
+
     The realtime -> monotonic offset is read as monotonic, realtime, monotonic
     and kept only if the three reads took under ``CLOCK_READ_MAX`` (else the
     previous offset is reused), so a preemption between the reads cannot shift
-    one packet's time. ``clock_reads_retried`` counts the discarded reads.
+    the packets' times. ``clock_reads_retried`` counts the discarded reads.
     """
 
     def __init__(self, ns: str, ifname: str = "eth0", *, outgoing: bool = False) -> None:
@@ -313,6 +322,8 @@ class AdvertTap:
         self.garps: dict[str, array[float]] = {}
         self.frames = 0
         self._lock = threading.Lock()
+        self._drained = threading.Condition()
+        self._drains = 0
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._pipe = (-1, -1)
@@ -321,7 +332,10 @@ class AdvertTap:
         sock = netns.create_socket(self.ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL), flags=0)
         try:
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+            try:  # root: past net.core.rmem_max, so a drain period of frames fits
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
             sock.bind((self.ifname, ETH_P_ALL))
             sock.setblocking(False)
         except BaseException:
@@ -348,37 +362,55 @@ class AdvertTap:
 
     def _run(self) -> None:
         assert self._sock is not None
-        sock = self._sock
         poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        poller.register(self._pipe[0], select.POLLIN)
-        anc = socket.CMSG_SPACE(16)
+        poller.register(self._pipe[0], select.POLLIN)  # not the socket: see the class docstring
         offset: float | None = None  # CLOCK_REALTIME - CLOCK_MONOTONIC
         while True:
-            if self._pipe[0] in dict(poller.poll()):
+            stop = False
+            if poller.poll(int(TAP_DRAIN_EVERY * 1000)):
+                stop = b"x" in os.read(self._pipe[0], 64)
+            m1 = time.monotonic()
+            wall = time.time()
+            m2 = time.monotonic()
+            if offset is None or m2 - m1 < CLOCK_READ_MAX:
+                offset = wall - (m1 + m2) / 2
+            else:
+                self.clock_reads_retried += 1
+            ok = self._drain(self._sock, offset, m2)
+            with self._drained:
+                self._drains += 1
+                self._drained.notify_all()
+            if stop or not ok:
                 return
-            while True:
-                try:
-                    data, ancdata, _flags, addr = sock.recvmsg(128, anc)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
-                    return
-                if (addr[2] == PACKET_OUTGOING) != self.outgoing:
-                    continue  # the host's own frames on a receive tap, received ones on a send tap
-                m1 = time.monotonic()
-                wall = time.time()
-                m2 = time.monotonic()
-                if offset is None or m2 - m1 < CLOCK_READ_MAX:
-                    offset = wall - (m1 + m2) / 2
-                else:
-                    self.clock_reads_retried += 1
-                t = m2
-                for level, typ, cdata in ancdata:
-                    if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cdata) >= 16:
-                        sec, nsec = struct.unpack("@qq", cdata[:16])
-                        t = sec + nsec / 1e9 - offset
-                self._record(data, t)
+
+    def _drain(self, sock: socket.socket, offset: float, now: float) -> bool:
+        """Record every frame queued on the socket; False once the socket is gone."""
+        anc = socket.CMSG_SPACE(16)
+        while True:
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(128, anc)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+            if (addr[2] == PACKET_OUTGOING) != self.outgoing:
+                continue  # the host's own frames on a receive tap, received ones on a send tap
+            t = now
+            for level, typ, cdata in ancdata:
+                if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cdata) >= 16:
+                    sec, nsec = struct.unpack("@qq", cdata[:16])
+                    t = sec + nsec / 1e9 - offset
+            self._record(data, t)
+
+    def sync(self, timeout: float = 2.0) -> None:
+        """Wait until every frame queued before the call has been recorded."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        with self._drained:
+            target = self._drains + 2  # the drain under way may have started before the call
+        os.write(self._pipe[1], b"d")
+        with self._drained:
+            self._drained.wait_for(lambda: self._drains >= target, timeout)
 
     def _record(self, data: bytes, t: float) -> None:
         if len(data) < 42:
@@ -403,22 +435,26 @@ class AdvertTap:
 
     # queries -------------------------------------------------------------
     def times(self, src: str, vrid: int, since: float = 0.0, until: float = float("inf")) -> list[float]:
+        self.sync()
         with self._lock:
             arr = list(self.adverts.get((src, vrid), ()))
         return [t for t in arr if since <= t <= until]
 
     def count(self, src: str, since: float = 0.0, until: float = float("inf")) -> int:
         """Adverts (priority > 0) from ``src`` for any VRID in the window."""
+        self.sync()
         with self._lock:
             keys = [k for k in self.adverts if k[0] == src]
             arrays = [list(self.adverts[k]) for k in keys]
         return sum(1 for arr in arrays for t in arr if since <= t <= until)
 
     def vrids(self, src: str) -> list[int]:
+        self.sync()
         with self._lock:
             return sorted(v for s, v in self.adverts if s == src)
 
     def garp_count(self, mac: str, since: float = 0.0, until: float = float("inf")) -> int:
+        self.sync()
         with self._lock:
             arr = list(self.garps.get(mac, ()))
         return sum(1 for t in arr if since <= t <= until)

@@ -378,6 +378,8 @@ class InstanceDriver:
             for effect in self.machine.peek(TimerExpired(), deadline):
                 if isinstance(effect, SendAdvert) and self._prepare is not None:
                     self._prepare(effect.advert)
+            for vip in self._vips:
+                self._addresses.prepare(vip)  # netlink messages ready (a lookup by now, but warms its path)
             for target in self._announce:
                 announce_frame(target.mac, target.address)
             pending = self._input_pending

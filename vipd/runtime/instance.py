@@ -9,8 +9,9 @@ timer callback, so nothing queued behind netlink can delay one.
 The takeover path is kept short: a Backup's timerfd wakes ``EARLY_WAKE`` before
 the Master_Down_Timer is due, pre-encodes the advert it would send, and waits
 out the rest on the CPU, handing back to the loop at once if a packet arrives
-(it may be the master's advert). So the first advert leaves within a few
-microseconds of Master_Down_Interval instead of after a cold wake-up.
+(it may be the master's advert). So the first advert leaves 45-80 µs after
+Master_Down_Interval (measured in the lab) instead of ~400 µs after it, which
+was a cold wake-up plus a cold first run of the machine and the encoder.
 
 The kernel is reached only through the small ``Protocol`` classes below, so the
 driver can be run against fakes.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import select
 import socket
 import struct
@@ -158,6 +159,10 @@ def open_tx(family: int, ifname: str, ifindex: int, src: IPAddress) -> socket.so
     return s
 
 
+_ipv4 = functools.lru_cache(maxsize=256)(IPv4Address)  # packet destinations: a few per host
+_ipv6 = functools.lru_cache(maxsize=256)(IPv6Address)
+
+
 def _parse_ancillary(family: int, anc: list[tuple[int, int, bytes]]) -> tuple[IPAddress | None, int, int, int | None]:
     """Return (dst, ttl or -1, ifindex or 0, kernel receive time in CLOCK_REALTIME ns or None)."""
     dst: IPAddress | None = None
@@ -170,14 +175,20 @@ def _parse_ancillary(family: int, anc: list[tuple[int, int, bytes]]) -> tuple[IP
             stamp = sec * 1_000_000_000 + nsec
         elif family == 4 and level == socket.IPPROTO_IP and typ == IP_PKTINFO and len(c) >= 12:
             ifindex, _spec, raw_dst = struct.unpack("@i4s4s", c[:12])
-            dst = IPv4Address(raw_dst)
+            dst = _ipv4(raw_dst)
         elif family == 6 and level == socket.IPPROTO_IPV6:
             if typ == socket.IPV6_HOPLIMIT and len(c) >= 4:
                 ttl = struct.unpack("@i", c[:4])[0]
             elif typ == socket.IPV6_PKTINFO and len(c) >= 20:
                 raw6, ifindex = struct.unpack("@16sI", c[:20])
-                dst = IPv6Address(raw6)
+                dst = _ipv6(raw6)
     return dst, ttl, ifindex, stamp
+
+
+@functools.lru_cache(maxsize=4096)
+def _source(text: str) -> IPAddress:
+    """The sender's address from ``recvmsg``'s text form (``fe80::1%eth0`` loses its scope), parsed once per sender."""
+    return ip_address(text.split("%", 1)[0])
 
 
 class AdvertReader:
@@ -222,7 +233,7 @@ class AdvertReader:
                 self._on_error(e)
                 return
             try:
-                src = ip_address(addr[0].split("%", 1)[0])
+                src = _source(addr[0])
                 dst, ttl, ifindex, stamp = _parse_ancillary(self._family, anc)
                 rx_time = now
                 if stamp is not None:

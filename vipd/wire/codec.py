@@ -44,6 +44,7 @@ Checksums and trailing bytes (the decisions, and why):
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from ipaddress import IPv4Address, IPv6Address
@@ -97,6 +98,13 @@ _IPV4_MIN_HEADER = 20
 _V2_HEADER = struct.Struct("!BBBBBBH")
 # v3: ver/type, vrid, priority, count, rsvd(4) + max adver int (cs, 12), checksum
 _V3_HEADER = struct.Struct("!BBBBHH")
+
+
+# A router hears the same few addresses (its peers', its VIPs, 224.0.0.18) in every advert:
+# build each ipaddress object once (they are immutable) instead of ~5 per packet. Bounded,
+# so a flood of random addresses only churns the cache.
+_ipv4 = functools.lru_cache(maxsize=4096)(IPv4Address)
+_ipv6 = functools.lru_cache(maxsize=4096)(IPv6Address)
 
 
 def inet_checksum(data: bytes) -> int:
@@ -334,11 +342,9 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
     end = VRRP_HEADER_LEN + count * address_size
     addresses: tuple[IPAddress, ...]
     if ipv6:
-        addresses = tuple(
-            IPv6Address(int.from_bytes(payload[at : at + 16], "big")) for at in range(VRRP_HEADER_LEN, end, 16)
-        )
+        addresses = tuple(_ipv6(int.from_bytes(payload[at : at + 16], "big")) for at in range(VRRP_HEADER_LEN, end, 16))
     else:
-        addresses = tuple(IPv4Address(word) for word in struct.unpack_from(f"!{count}I", payload, 8))
+        addresses = tuple(_ipv4(word) for word in struct.unpack_from(f"!{count}I", payload, 8))
 
     auth_type: int
     auth_data = b""
@@ -416,6 +422,6 @@ def decode_ipv4(datagram: bytes) -> Received:
         raise ProtocolError(f"IP protocol {protocol}, expected {IPPROTO_VRRP} (VRRP)")
     if total_len < header_len or total_len > length:
         raise PacketLengthError(f"IPv4 total length {total_len} for a {length}-octet datagram")
-    src = IPv4Address(int.from_bytes(datagram[12:16], "big"))
-    dst = IPv4Address(int.from_bytes(datagram[16:20], "big"))
+    src = _ipv4(int.from_bytes(datagram[12:16], "big"))
+    dst = _ipv4(int.from_bytes(datagram[16:20], "big"))
     return decode_advert(datagram[header_len:total_len], src=src, dst=dst, ttl=ttl)

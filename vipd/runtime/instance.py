@@ -103,7 +103,8 @@ Covers the wake-up latency of an idle CPU (0.1-0.15 ms measured in the lab VM,
 with tails) and a cold interpreter; the rest until the deadline is spent polling
 for input. Only a master that has gone quiet gets the timer that close, so this
 costs CPU only at a takeover (or a master's advert late by almost
-Master_Down_Interval)."""
+Master_Down_Interval); the loop is held for at most this long then, which other
+instances' timers due in that window see as lateness."""
 
 
 class FrameSender(Protocol):

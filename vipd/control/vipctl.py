@@ -1,7 +1,8 @@
 """``vipctl``: talk to a running vipd over its control socket.
 
 Commands:
-    vipctl status [--json]   every instance: state, priority and why, master, last transition
+    vipctl status [--json]   every instance: state, priority and why, master, last transition;
+                             the checks and the sync groups
     vipctl reload            re-read the config; an invalid file is refused and the daemon keeps running
     vipctl dump              keepalived's data dump, as JSON (status + counters + normalised config)
 
@@ -20,9 +21,9 @@ from vipd.control.server import DEFAULT_PATH, request
 
 
 def _rows(resp: dict[str, Any]) -> str:
-    from vipd.obs.status import render_table_json
+    from vipd.obs.status import render_status_text
 
-    return render_table_json(resp.get("instances", []))
+    return render_status_text(resp)
 
 
 def main(argv: list[str] | None = None) -> int:

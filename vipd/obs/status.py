@@ -283,8 +283,60 @@ def render_table_json(instances: Sequence[dict[str, Any]]) -> str:
         vips = ",".join(v["address"] for v in r["vips"]) or "-"
         master = r["master_address"] or "-"
         lines.append((r["name"], r["state"], prio, str(r["vrid"]), r["interface"], master, vips, last))
+    return _table(head, lines[1:])
+
+
+def _table(head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> str:
+    lines = [head, *rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def render_status_text(status: dict[str, Any]) -> str:
+    """Return ``vipctl status``'s text from the socket's status answer (``Snapshot.to_json()``).
+
+    The instance table, then, when there are any, a table of the checks (keepalived
+    ``vrrp_script`` / ``track_*`` and vipd ``vrrp_check``: health, runs, failures,
+    last result and the instances each one moves) and one of the sync groups (state,
+    members, and which members want master: keepalived's ``vrrp_sync_can_goto_master``).
+    """
+    parts = [render_table_json(status.get("instances", []))]
+    checks = status.get("checks") or []
+    if checks:
+        rows: list[tuple[str, ...]] = []
+        for c in checks:
+            last = "-" if c.get("last_ok") is None else ("ok" if c["last_ok"] else "fail")
+            if c.get("duration") is not None:
+                last += f" {c['duration'] * 1000:.0f}ms"
+            output = " ".join(str(c.get("output") or "").split())[:60] or "-"
+            rows.append(
+                (
+                    str(c["name"]),
+                    str(c["type"]),
+                    str(c["health"]),
+                    str(c["runs"]),
+                    str(c["failures"]),
+                    last,
+                    ",".join(c.get("instances", [])) or "-",
+                    output,
+                )
+            )
+        head = ("CHECK", "TYPE", "HEALTH", "RUNS", "FAILURES", "LAST", "INSTANCES", "OUTPUT")
+        parts.append(_table(head, rows))
+    groups = status.get("sync_groups") or []
+    if groups:
+        group_rows = [
+            (
+                str(g["name"]),
+                str(g["state"]),
+                ",".join(g.get("members", [])) or "-",
+                ",".join(g.get("wanting_master", [])) or "-",
+                str(g.get("transitions", 0)),
+            )
+            for g in groups
+        ]
+        parts.append(_table(("SYNC GROUP", "STATE", "MEMBERS", "WANTING MASTER", "TRANSITIONS"), group_rows))
+    return "\n\n".join(parts)
 
 
 def render_data_file(rows: Iterable[InstanceRow], *, now_wall: float | None = None) -> str:

@@ -39,7 +39,7 @@ import collections
 import random
 import socket
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,9 +190,10 @@ class Category:
     expect: dict[str, Expect] = field(default_factory=dict)  # receiver node name -> Expect
 
 
-class Builder:
-    """Builds the categories of hostile frames for a lab with routers ``receivers`` running
-    instances ``vrids`` (VRID -> instance name; ``unicast_vrid`` is the unicast instance's)."""
+class _Builder:
+    """What :class:`Builder` (IPv4) and :class:`Builder6` share: recording frames with what each receiver
+    must count, and the categories whose logic is the same in both families. A family's builder supplies
+    its frames (``_mcast``), its well-formed VRRPv3 adverts (``_v3``) and the adverts to cut short."""
 
     def __init__(
         self,
@@ -201,8 +202,6 @@ class Builder:
         vrids: dict[int, str],
         *,
         seed: int,
-        v2_vrid: int,
-        v2_addrs: Sequence[str],
         v3_vrid: int,
         v3_addrs: Sequence[str],
         unicast_vrid: int,
@@ -213,7 +212,6 @@ class Builder:
         self.vrids = dict(vrids)
         self.rng = random.Random(seed)
         self.src_mac = mac_bytes(injector.mac)
-        self.v2_vrid, self.v2_addrs = v2_vrid, list(v2_addrs)
         self.v3_vrid, self.v3_addrs = v3_vrid, list(v3_addrs)
         self.uc_vrid, self.uc_addrs = unicast_vrid, list(unicast_addrs)
         self._unknown_vrids = [v for v in range(1, 256) if v not in self.vrids]
@@ -253,16 +251,23 @@ class Builder:
                     e.inst[(owner, reason)] += 1
                     e._dup += 1
 
-    def _mcast(self, payload: bytes, **ip_kw: object) -> bytes:
-        return ether(MCAST_MAC, self.src_mac, ipv4(self.inj.ip4, MCAST4, payload, **ip_kw))  # type: ignore[arg-type]
+    # ------------------------------------------------------------------ the family's part
+    def _mcast(self, payload: bytes, **ip_kw: Any) -> bytes:
+        """A frame carrying ``payload`` to the VRRP multicast group, from the injector."""
+        raise NotImplementedError
 
-    def _v3(self, vrid: int, priority: int, dst: str = MCAST4) -> bytes:
-        addrs = self.uc_addrs if vrid == self.uc_vrid else self.v3_addrs
-        return v3_payload(self.inj.ip4, dst, vrid, priority, addrs)
+    def _v3(self, vrid: int, priority: int) -> bytes:
+        """A well-formed VRRPv3 advert for ``vrid`` to the multicast group, from the injector."""
+        raise NotImplementedError
 
-    # ------------------------------------------------------------------ categories
+    def _truncatable(self) -> tuple[bytes, bytes]:
+        """Two well-formed adverts for :meth:`truncated` to cut short, alternately (the first at even i)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ categories of both families
     def random_bytes(self, n: int) -> Category:
-        """Random payloads of 0..80 octets in a valid IPv4/112 datagram (TTL 255)."""
+        """Random payloads of 0..80 octets in a valid IP datagram of VRRP's protocol to the multicast
+        group (TTL / hop limit 255)."""
         cat = self._cat("random_bytes")
         for _ in range(n):
             p = self.rng.randbytes(self.rng.randrange(0, 81))
@@ -270,15 +275,98 @@ class Builder:
         return cat
 
     def truncated(self, n: int) -> Category:
-        """Well-formed v3 and v2 adverts cut short anywhere before their end."""
+        """Well-formed adverts (:meth:`_truncatable`) cut short anywhere before their end."""
         cat = self._cat("truncated")
-        full3 = self._v3(self.v3_vrid, 254)
-        full2 = v2_payload(self.v2_vrid, 254, self.v2_addrs, 1, b"secret")
+        fulls = self._truncatable()
         for i in range(n):
-            full = full3 if i % 2 else full2
+            full = fulls[i % 2]
             p = full[: self.rng.randrange(0, len(full))]
             self._add(cat, self._mcast(p), p, "packet_length")
         return cat
+
+    def _hop_limit_1_and_64(self, name: str, n: int, field: str) -> Category:
+        """Otherwise valid priority-254 v3 adverts with TTL / hop limit (the header ``field``) 1 or 64
+        (RFC 5798 §7.1: must be 255)."""
+        cat = self._cat(name)
+        p = self._v3(self.v3_vrid, 254)
+        for i in range(n):
+            self._add(cat, self._mcast(p, **{field: 1 if i % 2 else 64}), p, "ip_ttl")
+        return cat
+
+    def _other_vrids(self, name: str, n: int, priority: int) -> Category:
+        """Well-formed v3 adverts with ``priority`` for VRIDs nobody runs."""
+        cat = self._cat(name)
+        cache: dict[int, bytes] = {}
+        for _ in range(n):
+            vrid = self.rng.choice(self._unknown_vrids)
+            if vrid not in cache:
+                cache[vrid] = self._v3(vrid, priority)
+            p = cache[vrid]
+            self._add(cat, self._mcast(p), p, "vrid")
+        return cat
+
+    def unknown_vrid(self, n: int) -> Category:
+        """Well-formed priority-254 v3 adverts for VRIDs nobody runs."""
+        return self._other_vrids("unknown_vrid", n, 254)
+
+    def priority_zero_other_vrid(self, n: int) -> Category:
+        """Priority 0 ("master leaving") for VRIDs nobody here runs: must not shorten any timer."""
+        return self._other_vrids("priority_0_other_vrid", n, 0)
+
+    def _fill(
+        self, total: int, shares: Sequence[tuple[Callable[[int], Category], float]], least: int
+    ) -> list[Category]:
+        """Every category its share of ``total`` frames (at least ``least``); random bytes make up the rest."""
+        cats = [fn(max(least, round(total * share))) for fn, share in shares]
+        short = total - sum(len(c.frames) for c in cats)
+        if short > 0:
+            cats.append(self.random_bytes(short))
+            cats[-1].name = "random_bytes_2"
+        return cats
+
+
+class Builder(_Builder):
+    """Builds the categories of hostile IPv4 frames for a lab with routers ``receivers`` running
+    instances ``vrids`` (VRID -> instance name; ``unicast_vrid`` is the unicast instance's)."""
+
+    def __init__(
+        self,
+        injector: Node,
+        receivers: Sequence[Node],
+        vrids: dict[int, str],
+        *,
+        seed: int,
+        v2_vrid: int,
+        v2_addrs: Sequence[str],
+        v3_vrid: int,
+        v3_addrs: Sequence[str],
+        unicast_vrid: int,
+        unicast_addrs: Sequence[str],
+    ) -> None:
+        super().__init__(
+            injector,
+            receivers,
+            vrids,
+            seed=seed,
+            v3_vrid=v3_vrid,
+            v3_addrs=v3_addrs,
+            unicast_vrid=unicast_vrid,
+            unicast_addrs=unicast_addrs,
+        )
+        self.v2_vrid, self.v2_addrs = v2_vrid, list(v2_addrs)
+
+    def _mcast(self, payload: bytes, **ip_kw: Any) -> bytes:
+        return ether(MCAST_MAC, self.src_mac, ipv4(self.inj.ip4, MCAST4, payload, **ip_kw))
+
+    def _v3(self, vrid: int, priority: int, dst: str = MCAST4) -> bytes:
+        addrs = self.uc_addrs if vrid == self.uc_vrid else self.v3_addrs
+        return v3_payload(self.inj.ip4, dst, vrid, priority, addrs)
+
+    def _truncatable(self) -> tuple[bytes, bytes]:
+        """A v2 and a v3 advert."""
+        return v2_payload(self.v2_vrid, 254, self.v2_addrs, 1, b"secret"), self._v3(self.v3_vrid, 254)
+
+    # ------------------------------------------------------------------ IPv4 categories
 
     def bad_checksum(self, n: int) -> Category:
         """Priority-254 adverts (they would take over if accepted) with a corrupted checksum."""
@@ -301,11 +389,7 @@ class Builder:
 
     def ttl(self, n: int) -> Category:
         """Otherwise valid priority-254 v3 adverts with TTL 1 or 64 (RFC 5798 §7.1: must be 255)."""
-        cat = self._cat("ttl_1_and_64")
-        p = self._v3(self.v3_vrid, 254)
-        for i in range(n):
-            self._add(cat, self._mcast(p, ttl=1 if i % 2 else 64), p, "ip_ttl")
-        return cat
+        return self._hop_limit_1_and_64("ttl_1_and_64", n, "ttl")
 
     def versions(self, n: int) -> Category:
         """Versions 1, 4 and 15 with a correct v3-style checksum."""
@@ -345,30 +429,6 @@ class Builder:
                 body = base2[:3] + bytes([count]) + base2[4:6] + b"\0\0" + base2[8:]
                 p = body[:6] + struct.pack("!H", inet_checksum(body)) + body[8:]
             self._add(cat, self._mcast(p), p, "packet_length")
-        return cat
-
-    def unknown_vrid(self, n: int) -> Category:
-        """Well-formed priority-254 v3 adverts for VRIDs nobody runs."""
-        cat = self._cat("unknown_vrid")
-        cache: dict[int, bytes] = {}
-        for _ in range(n):
-            vrid = self.rng.choice(self._unknown_vrids)
-            if vrid not in cache:
-                cache[vrid] = v3_payload(self.inj.ip4, MCAST4, vrid, 254, self.v3_addrs)
-            p = cache[vrid]
-            self._add(cat, self._mcast(p), p, "vrid")
-        return cat
-
-    def priority_zero_other_vrid(self, n: int) -> Category:
-        """Priority 0 ("master leaving") for VRIDs nobody here runs: must not shorten any timer."""
-        cat = self._cat("priority_0_other_vrid")
-        cache: dict[int, bytes] = {}
-        for _ in range(n):
-            vrid = self.rng.choice(self._unknown_vrids)
-            if vrid not in cache:
-                cache[vrid] = v3_payload(self.inj.ip4, MCAST4, vrid, 0, self.v3_addrs)
-            p = cache[vrid]
-            self._add(cat, self._mcast(p), p, "vrid")
         return cat
 
     def bad_v2_auth(self, n: int) -> Category:
@@ -434,12 +494,7 @@ class Builder:
             (self.unicast_not_peer, 0.03),
             (self.kernel_drops, 0.02),
         ]
-        cats = [fn(max(12, round(total * share))) for fn, share in shares]
-        short = total - sum(len(c.frames) for c in cats)
-        if short > 0:
-            cats.append(self.random_bytes(short))
-            cats[-1].name = "random_bytes_2"
-        return cats
+        return self._fill(total, shares, 12)
 
 
 class Injector:
@@ -540,7 +595,7 @@ def fix_v6_checksum(payload: bytes, src: str, dst: str) -> bytes:
     return body[:6] + struct.pack("!H", inet_checksum(pseudo + body)) + body[8:]
 
 
-class Builder6(Builder):
+class Builder6(_Builder):
     """Hostile IPv6 frames for routers ``receivers`` running VRRPv3/IPv6 instances ``vrids`` (VRID ->
     instance name): ``mcast_vrid`` multicast to ff02::12, ``unicast_vrid`` unicast between the routers'
     global addresses. Every multicast frame comes from the injector's own link-local address unless
@@ -585,17 +640,19 @@ class Builder6(Builder):
         unicast_vrid: int,
         unicast_addrs: Sequence[str],
     ) -> None:
-        self.inj = injector
-        self.receivers = list(receivers)
-        self.vrids = dict(vrids)
-        self.rng = random.Random(seed)
-        self.src_mac = mac_bytes(injector.mac)
+        super().__init__(
+            injector,
+            receivers,
+            vrids,
+            seed=seed,
+            v3_vrid=mcast_vrid,
+            v3_addrs=mcast_addrs,
+            unicast_vrid=unicast_vrid,
+            unicast_addrs=unicast_addrs,
+        )
         self.ll = eui64_linklocal(injector.mac)
-        self.v3_vrid, self.v3_addrs = mcast_vrid, list(mcast_addrs)
-        self.uc_vrid, self.uc_addrs = unicast_vrid, list(unicast_addrs)
-        self._unknown_vrids = [v for v in range(1, 256) if v not in self.vrids]
 
-    def _mcast6(self, payload: bytes, src: str | None = None, **ip_kw: Any) -> bytes:
+    def _mcast(self, payload: bytes, src: str | None = None, **ip_kw: Any) -> bytes:
         return ether6(MCAST6_MAC, self.src_mac, ipv6(src or self.ll, MCAST6, payload, **ip_kw))
 
     def _v3(self, vrid: int, priority: int, dst: str = MCAST6, src: str | None = None) -> bytes:
@@ -605,25 +662,13 @@ class Builder6(Builder):
     def _fix(self, payload: bytes, src: str | None = None, dst: str = MCAST6) -> bytes:
         return fix_v6_checksum(payload, src or self.ll, dst)
 
-    # ------------------------------------------------------------------ categories
-    def random_bytes(self, n: int) -> Category:
-        """Random payloads of 0..80 octets in a valid IPv6/112 packet to ff02::12 (hop limit 255)."""
-        cat = self._cat("random_bytes")
-        for _ in range(n):
-            p = self.rng.randbytes(self.rng.randrange(0, 81))
-            self._add(cat, self._mcast6(p), p, None)
-        return cat
-
-    def truncated(self, n: int) -> Category:
-        """Well-formed v3 adverts (one and three addresses) cut short anywhere before their end."""
-        cat = self._cat("truncated")
+    def _truncatable(self) -> tuple[bytes, bytes]:
+        """v3 adverts with one and with three addresses."""
         one = self._v3(self.v3_vrid, 254)
         three = v3_payload6(self.ll, MCAST6, self.v3_vrid, 254, [*self.v3_addrs, "2001:db8::1:1", "2001:db8::1:2"])
-        for i in range(n):
-            full = three if i % 2 else one
-            p = full[: self.rng.randrange(0, len(full))]
-            self._add(cat, self._mcast6(p), p, "packet_length")
-        return cat
+        return one, three
+
+    # ------------------------------------------------------------------ IPv6 categories
 
     def bad_checksum(self, n: int) -> Category:
         """Priority-254 adverts (they would take over if accepted) with a corrupted checksum; over IPv6 only
@@ -637,16 +682,12 @@ class Builder6(Builder):
             while c == ok:
                 c = self.rng.randrange(0, 0x10000)
             p = good[:6] + struct.pack("!H", c) + good[8:]
-            self._add(cat, self._mcast6(p), p, "checksum")
+            self._add(cat, self._mcast(p), p, "checksum")
         return cat
 
     def hop_limit(self, n: int) -> Category:
         """Otherwise valid priority-254 adverts with hop limit 1 or 64 (RFC 5798 §7.1: must be 255)."""
-        cat = self._cat("hop_limit_1_and_64")
-        p = self._v3(self.v3_vrid, 254)
-        for i in range(n):
-            self._add(cat, self._mcast6(p, hlim=1 if i % 2 else 64), p, "ip_ttl")
-        return cat
+        return self._hop_limit_1_and_64("hop_limit_1_and_64", n, "hlim")
 
     def versions(self, n: int) -> Category:
         """Versions 1, 2, 4 and 15 with a correct checksum; v2 is defined for IPv4 only (RFC 3768)."""
@@ -656,7 +697,7 @@ class Builder6(Builder):
             v = (1, 2, 4, 15)[i % 4]
             body = base + bytes(8) if v == 2 else base  # v2 layout: 8 octets of auth data after the list
             p = self._fix(bytes([(v << 4) | 1]) + body[1:])
-            self._add(cat, self._mcast6(p), p, "version")
+            self._add(cat, self._mcast(p), p, "version")
         return cat
 
     def count_too_large(self, n: int) -> Category:
@@ -665,7 +706,7 @@ class Builder6(Builder):
         base = self._v3(self.v3_vrid, 254)
         for _ in range(n):
             p = self._fix(base[:3] + bytes([self.rng.randrange(2, 256)]) + base[4:])
-            self._add(cat, self._mcast6(p), p, "packet_length")
+            self._add(cat, self._mcast(p), p, "packet_length")
         return cat
 
     def count_not_whole(self, n: int) -> Category:
@@ -676,7 +717,7 @@ class Builder6(Builder):
             c = self.rng.randrange(1, 5)
             area = self.rng.randbytes(16 * (c - 1) + self.rng.randrange(1, 16))
             p = self._fix(base[:3] + bytes([c]) + base[4:8] + area)
-            self._add(cat, self._mcast6(p), p, "packet_length")
+            self._add(cat, self._mcast(p), p, "packet_length")
         return cat
 
     def ipv4_addresses(self, n: int) -> Category:
@@ -687,34 +728,12 @@ class Builder6(Builder):
         mapped = v3_payload6(self.ll, MCAST6, self.v3_vrid, 254, ["::ffff:192.0.2.100"])
         for i in range(n):
             if i % 2:
-                self._add(cat, self._mcast6(mapped), mapped, "address_list", level="fsm")
+                self._add(cat, self._mcast(mapped), mapped, "address_list", level="fsm")
                 continue
             k = self.rng.randrange(1, 4)
             v4 = b"".join(socket.inet_aton(f"192.0.2.{100 + j}") for j in range(k))
             p = self._fix(bytes([0x31, self.v3_vrid, 254, k, 0, 10, 0, 0]) + v4)
-            self._add(cat, self._mcast6(p), p, "packet_length")
-        return cat
-
-    def unknown_vrid(self, n: int) -> Category:
-        """Well-formed priority-254 adverts for VRIDs nobody runs."""
-        cat = self._cat("unknown_vrid")
-        cache: dict[int, bytes] = {}
-        for _ in range(n):
-            vrid = self.rng.choice(self._unknown_vrids)
-            if vrid not in cache:
-                cache[vrid] = v3_payload6(self.ll, MCAST6, vrid, 254, self.v3_addrs)
-            self._add(cat, self._mcast6(cache[vrid]), cache[vrid], "vrid")
-        return cat
-
-    def priority_zero_other_vrid(self, n: int) -> Category:
-        """Priority 0 ("master leaving") for VRIDs nobody here runs: must not shorten any timer."""
-        cat = self._cat("priority_0_other_vrid")
-        cache: dict[int, bytes] = {}
-        for _ in range(n):
-            vrid = self.rng.choice(self._unknown_vrids)
-            if vrid not in cache:
-                cache[vrid] = v3_payload6(self.ll, MCAST6, vrid, 0, self.v3_addrs)
-            self._add(cat, self._mcast6(cache[vrid]), cache[vrid], "vrid")
+            self._add(cat, self._mcast(p), p, "packet_length")
         return cat
 
     def global_source(self, n: int) -> Category:
@@ -727,7 +746,7 @@ class Builder6(Builder):
         adverts = [v3_payload6(src, MCAST6, self.v3_vrid, prio, self.v3_addrs) for prio in (254, 0)]
         for i in range(n):
             p = adverts[i % 2]
-            self._add(cat, self._mcast6(p, src=src), p, "protocol")
+            self._add(cat, self._mcast(p, src=src), p, "protocol")
         return cat
 
     def ext_headers(self, n: int) -> Category:
@@ -739,10 +758,10 @@ class Builder6(Builder):
         opts = dstopts(IPPROTO_VRRP, bytes([1, 4]) + bytes(4))
         for i in range(n):
             if i % 2:
-                f = self._mcast6(opts + bad, nh=NH_DSTOPTS)
+                f = self._mcast(opts + bad, nh=NH_DSTOPTS)
                 self._add(cat, f, bad, "checksum")
             else:
-                f = self._mcast6(opts + good, nh=NH_DSTOPTS, hlim=64)
+                f = self._mcast(opts + good, nh=NH_DSTOPTS, hlim=64)
                 self._add(cat, f, good, "ip_ttl")
         return cat
 
@@ -773,13 +792,13 @@ class Builder6(Builder):
         for i in range(n):
             k = i % 4
             if k == 0:
-                f, why = self._mcast6(p, version=4), "Ip6InHdrErrors"
+                f, why = self._mcast(p, version=4), "Ip6InHdrErrors"
             elif k == 1:
-                f, why = self._mcast6(p, payload_length=len(p) + 40), "Ip6InTruncatedPkts"
+                f, why = self._mcast(p, payload_length=len(p) + 40), "Ip6InTruncatedPkts"
             elif k == 2:
-                f, why = self._mcast6(p, src="ff02::1"), "Ip6InHdrErrors"
+                f, why = self._mcast(p, src="ff02::1"), "Ip6InHdrErrors"
             else:
-                f, why = self._mcast6(unknown_opt + p, nh=NH_DSTOPTS), "Ip6InHdrErrors"
+                f, why = self._mcast(unknown_opt + p, nh=NH_DSTOPTS), "Ip6InHdrErrors"
             self._add(cat, f, p, why, level="kernel")
         return cat
 
@@ -801,9 +820,4 @@ class Builder6(Builder):
             (self.unicast_not_peer, 0.04),
             (self.kernel_drops, 0.02),
         ]
-        cats = [fn(max(16, round(total * share))) for fn, share in shares]
-        short = total - sum(len(c.frames) for c in cats)
-        if short > 0:
-            cats.append(self.random_bytes(short))
-            cats[-1].name = "random_bytes_2"
-        return cats
+        return self._fill(total, shares, 16)

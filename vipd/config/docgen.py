@@ -107,7 +107,7 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ),
     ("vrrp_instance", "unicast_src_ip"): (
         "of the other address family: error; IPv6 without `unicast_peer` (multicast) and not link-local: "
-        "error (RFC 5798 §5.1.2.1: vipd drops multicast IPv6 adverts from other sources)"
+        "warning (RFC 5798 §5.1.2.1 says link-local; vipd and keepalived send from it and accept it)"
     ),
     ("vrrp_instance", "check_unicast_src"): (
         "accepted and changes nothing: vipd always drops (and counts by source) unicast adverts "

@@ -193,13 +193,15 @@ def _check_instance(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> 
         )
     src = inst.unicast_src_ip
     if family == 6 and not inst.unicast_peer and src is not None and src.version == 6 and not src.is_link_local:
-        # RFC 5798 §5.1.2.1; vipd's receivers drop multicast adverts from any other source, so
-        # routers configured so would never hear each other and all become master.
-        _report(
-            sink,
-            where(*base, "unicast_src_ip"),
-            f"{src}: IPv6 multicast adverts are sent from a link-local address (RFC 5798 §5.1.2.1); "
-            "give a link-local address or leave it out",
+        # RFC 5798 §5.1.2.1 says link-local. keepalived 2.2.7 sends from the address given and accepts
+        # such adverts, and so does vipd (docs/interop.md); RFC-strict routers may drop them.
+        loc = where(*base, "unicast_src_ip")
+        sink.warning(
+            loc.file,
+            loc.line,
+            loc.keyword,
+            f"{src}: IPv6 multicast adverts should come from a link-local address (RFC 5798 §5.1.2.1); "
+            "vipd and keepalived send from this one and accept it, but other VRRP routers may drop them",
         )
     seen_peers: dict[object, int] = {}
     for i, peer in enumerate(inst.unicast_peer):

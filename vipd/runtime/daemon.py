@@ -36,7 +36,7 @@ from vipd.runtime.syncgroup import SyncGroups
 from vipd.runtime.tracking import TrackerError, Tracking
 from vipd.wire.advert import VRRP_MCAST4, VRRP_MCAST6, VRRP_TTL, Advert, AuthType, IPAddress
 from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
-from vipd.wire.errors import DecodeError, ProtocolError
+from vipd.wire.errors import DecodeError
 
 log = logging.getLogger("vipd")
 
@@ -620,7 +620,9 @@ class Daemon:
         before it reaches the machine (no timer is touched) and counted by source
         in ``port.not_peer_sources``. A peer with keepalived's ``min_ttl``/``max_ttl``
         bounds has adverts outside them dropped and counted as ``ip_ttl``. A multicast IPv6 advert
-        whose source is not link-local (RFC 5798 §5.1.2.1) is dropped and counted as ``protocol``.
+        from a global source is accepted, as keepalived accepts it (RFC 5798 §5.1.2.1 makes the
+        sender use its link-local address, but §7.1 has receivers check only TTL, version,
+        checksum, VRID and the rest).
         """
         port.stats.rx_packets += 1
         owner = self._vrid_entry(port, pkt.data)  # read once: unicast handling and error attribution
@@ -637,8 +639,6 @@ class Daemon:
             else:
                 dst = pkt.dst if pkt.dst is not None else VRRP_MCAST6
                 received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=VRRP_TTL if unicast else pkt.ttl)
-                if not unicast and not received.src.is_link_local:
-                    raise ProtocolError(f"IPv6 source {received.src} is not link-local (RFC 5798 §5.1.2.1)")
         except DecodeError as e:
             if owner is not None:  # per-instance error counters, as keepalived's (exporter's *_errors_total)
                 owner[0].stats.discards[e.reason] += 1

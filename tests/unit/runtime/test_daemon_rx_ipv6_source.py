@@ -1,10 +1,10 @@
-"""The daemon's receive path: a multicast IPv6 advert must come from a link-local source.
+"""The daemon's receive path: where a multicast IPv6 advert may come from.
 
-RFC 5798 §5.1.2.1: the source address of an IPv6 advert "is the IPv6 link-local address of the
-interface the packet is being sent from". An advert to ff02::12 from a global address is dropped
-before it reaches the instance, and counted as ``protocol`` on the port and the instance (found by
-the IPv6 hostile-input lab test: a priority-254 advert from a global source took the master over).
-Unicast instances (``unicast_peer``) keep accepting global peers.
+RFC 5798 §5.1.2.1 has the sender use "the IPv6 link-local address of the interface the packet
+is being sent from", but §7.1 does not have receivers check it, and keepalived 2.2.7 both sends
+from a global ``mcast_src_ip`` and accepts such adverts (docs/interop.md: dropping them made a
+vipd backup and such a keepalived master both hold the VIP). So vipd accepts them too, whatever
+their priority. Unicast instances (``unicast_peer``) accept their listed global peers.
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ def _packet(src: IPv6Address, dst: IPv6Address, priority: int = 254) -> RxPacket
 
 
 @pytest.mark.parametrize("priority", [254, 0])
-def test_multicast_advert_from_a_global_source_is_dropped_as_protocol(priority: int) -> None:
+def test_multicast_advert_from_a_global_source_reaches_the_instance_as_keepalived_accepts_it(priority: int) -> None:
     daemon, port, driver = _setup([])
     daemon._on_packet(port, _packet(GLOBAL, VRRP_MCAST6, priority))
-    assert driver.received == []
-    assert port.stats.rx_errors == {"protocol": 1}
-    assert driver.stats.discards == {"protocol": 1}
+    assert len(driver.received) == 1 and driver.received[0].src == GLOBAL
+    assert driver.received[0].advert.priority == priority
+    assert not port.stats.rx_errors and not driver.stats.discards
 
 
 def test_multicast_advert_from_a_link_local_source_reaches_the_instance() -> None:

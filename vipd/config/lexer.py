@@ -51,6 +51,9 @@ MAX_SUBSTITUTIONS = 10_000
 MAX_EXPANDED_CHARS = 1_000_000
 """Longest text one line may expand to through ``$NAME`` parameters."""
 
+MAX_BRACE_EXPANSIONS = 1000
+"""Most names one ``include`` pattern's ``{a,b}`` braces may expand to (``{a,b}`` x 30 is 2**30)."""
+
 
 class _SubstitutionLimit(Exception):
     """A line's parameter substitution went past a limit; the message says which."""
@@ -119,8 +122,18 @@ def strip_comment(text: str) -> str:
     return text
 
 
-def expand_braces(pattern: str) -> list[str]:
-    """Expand shell braces: ``a{b,c}d`` -> ``["abd", "acd"]`` (nested braces allowed)."""
+def expand_braces(pattern: str, limit: int = MAX_BRACE_EXPANSIONS) -> list[str]:
+    """Expand shell braces: ``a{b,c}d`` -> ``["abd", "acd"]`` (nested braces allowed).
+
+    Raises:
+        ValueError: the pattern expands to more than ``limit`` names.
+    """
+    out: list[str] = []
+    _expand_braces(pattern, out, limit)
+    return out
+
+
+def _expand_braces(pattern: str, out: list[str], limit: int) -> None:
     depth = 0
     start = -1
     for i, ch in enumerate(pattern):
@@ -149,11 +162,12 @@ def expand_braces(pattern: str) -> list[str]:
                 if len(parts) == 1:
                     continue
                 head, tail = pattern[:start], pattern[i + 1 :]
-                out: list[str] = []
                 for part in parts:
-                    out.extend(expand_braces(head + part + tail))
-                return out
-    return [pattern]
+                    _expand_braces(head + part + tail, out, limit)
+                return
+    if len(out) >= limit:
+        raise ValueError(f"pattern expands to more than {limit} names")
+    out.append(pattern)
 
 
 class Lexer:
@@ -343,7 +357,12 @@ class Lexer:
             pattern = os.path.join(base, pattern)
         matches: list[str] = []
         wild = False
-        for expanded in expand_braces(pattern):
+        try:
+            patterns = expand_braces(pattern)
+        except ValueError as exc:
+            self.sink.error(file, lineno, keyword, f"{words[0].text!r}: {exc}")
+            return
+        for expanded in patterns:
             if any(c in expanded for c in _GLOB_CHARS):
                 wild = True
                 matches.extend(sorted(glob.glob(expanded)))

@@ -94,6 +94,17 @@ def test_brace_expansion() -> None:
     assert expand_braces("plain") == ["plain"]
 
 
+def test_include_brace_explosion_is_refused_not_expanded(fail: Failer) -> None:
+    """``{a,b}`` x 40 is 2**40 names: refused at once (it used to stat them all: a hang)."""
+    errors = fail("vrrp_instance VI_1 {\n}\ninclude /nonexistent/" + "{a,b}" * 40 + ".conf\n")
+    includes = [d for d in errors if d.keyword == "include"]
+    assert [d.line for d in includes] == [3]
+    assert "expands to more than 1000 names" in includes[0].message
+    with pytest.raises(ValueError):
+        expand_braces("{a,b}" * 11)
+    assert len(expand_braces("{a,b}" * 9)) == 512
+
+
 def test_conditional_config_pair_from_one_file(load: Loader) -> None:
     text = instance("@node1 state MASTER\n@node1 priority 150\n@node2 priority 100\n" + BASIC)
     vi1 = load(text, config_id="node1").config.vrrp_instances["VI_1"]

@@ -54,6 +54,9 @@ MAX_EXPANDED_CHARS = 1_000_000
 MAX_BRACE_EXPANSIONS = 1000
 """Most names one ``include`` pattern's ``{a,b}`` braces may expand to (``{a,b}`` x 30 is 2**30)."""
 
+MAX_BRACE_GROUPS = 64
+"""Most ``{`` in one ``include`` pattern (each group of braces is one level of recursion)."""
+
 
 class _SubstitutionLimit(Exception):
     """A line's parameter substitution went past a limit; the message says which."""
@@ -126,8 +129,11 @@ def expand_braces(pattern: str, limit: int = MAX_BRACE_EXPANSIONS) -> list[str]:
     """Expand shell braces: ``a{b,c}d`` -> ``["abd", "acd"]`` (nested braces allowed).
 
     Raises:
-        ValueError: the pattern expands to more than ``limit`` names.
+        ValueError: the pattern expands to more than ``limit`` names, or has more
+            than :data:`MAX_BRACE_GROUPS` braces.
     """
+    if pattern.count("{") > MAX_BRACE_GROUPS:
+        raise ValueError(f"pattern has more than {MAX_BRACE_GROUPS} '{{' braces")
     out: list[str] = []
     _expand_braces(pattern, out, limit)
     return out

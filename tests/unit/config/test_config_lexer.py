@@ -105,6 +105,14 @@ def test_include_brace_explosion_is_refused_not_expanded(fail: Failer) -> None:
     assert len(expand_braces("{a,b}" * 9)) == 512
 
 
+@pytest.mark.parametrize("braces", ["{a,b}" * 5000, "{a," * 5000 + "}" * 5000, "{,}" * 5000])
+def test_include_with_thousands_of_braces_is_an_error_not_a_recursion_error(fail: Failer, braces: str) -> None:
+    """Each brace group was one level of recursion: 5000 of them raised RecursionError out of the loader."""
+    errors = fail("include /nonexistent/" + braces + "\n")
+    assert [(d.line, d.keyword) for d in errors] == [(1, "include")]
+    assert "more than 64 '{' braces" in errors[0].message
+
+
 def test_conditional_config_pair_from_one_file(load: Loader) -> None:
     text = instance("@node1 state MASTER\n@node1 priority 150\n@node2 priority 100\n" + BASIC)
     vi1 = load(text, config_id="node1").config.vrrp_instances["VI_1"]

@@ -172,8 +172,6 @@ def _validate(raw: Raw, ctx: Ctx, source: str) -> Config:
         good: dict[str, Any] = {}
         for name, item in raw.get(key, {}).items():
             data = dict(item)
-            if model in (VrrpScript, VrrpCheck) and "timeout" not in data:
-                data["timeout"] = data.get("interval", 1.0)
             if model is SyncGroup and not data.get("group"):
                 loc = ctx.locs[(key, name)]
                 ctx.sink.error(
@@ -184,9 +182,15 @@ def _validate(raw: Raw, ctx: Ctx, source: str) -> Config:
                 )
                 continue
             try:
-                good[name] = model.model_validate(data)
+                obj = model.model_validate(data)
             except ValidationError as err:
                 _translate(err, (key, name), data, ctx, f"{what} {name}", source)
+                continue
+            if isinstance(obj, (VrrpScript, VrrpCheck)) and obj.timeout is None:
+                # timeout defaults to the interval after validation: a bad interval copied into
+                # timeout before it was reported a second time, at the block's line.
+                obj = obj.model_copy(update={"timeout": obj.interval})
+            good[name] = obj
         sections[key] = good
     for key, item_model in _LIST_SECTIONS.items():
         items = []

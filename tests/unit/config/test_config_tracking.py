@@ -235,3 +235,12 @@ def test_load_config_string_round_trip_of_every_section() -> None:
     text = SCRIPT + instance(BASIC + "    track_script {\n        chk\n    }\n")
     cfg = load_config_string(text).config
     assert cfg.model_validate_json(cfg.model_dump_json()) == cfg
+
+
+def test_bad_interval_is_reported_once_at_its_line(fail: Failer, load: Loader) -> None:
+    """The default timeout (= interval) used to repeat a bad interval's error at the block's line."""
+    for block, extra in (("vrrp_script", '  script "/bin/true"\n'), ("vrrp_check", "  type tcp\n  connect_port 80\n")):
+        errors = fail(f"{block} c {{\n{extra}  interval 0\n}}\n" + instance(BASIC))
+        assert where(errors) == [(2 + extra.count("\n"), "interval")]
+    cfg = load('vrrp_script c {\n  script "/bin/true"\n  interval 2.5\n}\n' + instance(BASIC)).config
+    assert cfg.vrrp_scripts["c"].timeout == 2.5

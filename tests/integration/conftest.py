@@ -97,3 +97,35 @@ def ctl_sockets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pat
 
     monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
     yield tmp_path
+
+
+def _injector_lab(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, bridge_nf: str, payloads: str
+) -> Iterator[Lab]:
+    """r1, r2 and an injector namespace ``inj`` on the bridge (no sniffer), for the hostile-input tests."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates network namespaces, veths and a bridge")
+    pytest.importorskip("scapy", reason=f"the injector builds {payloads} payloads with scapy")
+    workdir = tmp_path_factory.mktemp(request.node.name[:40])
+    # the third "router" is the injector: it runs nothing and never holds a VIP
+    with Lab(routers=["r1", "r2", "inj"], workdir=workdir, sniff=False) as the_lab:
+        # With br_netfilter loaded, the bridge itself validates IP headers (br_validate_ipv4/ipv6) and
+        # drops the kernel-drop category before the routers see it: let the routers' kernels drop it.
+        if os.path.exists(f"/proc/sys/net/bridge/{bridge_nf}"):
+            the_lab.sysctl(the_lab.sw_ns, f"net/bridge/{bridge_nf}", 0)
+        yield the_lab
+        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+            print(the_lab.logs(40))
+    assert not [ns for ns in netns.listnetns() if ns.startswith(the_lab.prefix)]
+
+
+@pytest.fixture
+def hostile_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The IPv4 hostile-input lab (test_faults_hostile.py)."""
+    yield from _injector_lab(request, tmp_path_factory, "bridge-nf-call-iptables", "VRRP/CARP")
+
+
+@pytest.fixture
+def hostile_lab6(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The IPv6 hostile-input lab (test_faults_hostile_ipv6.py)."""
+    yield from _injector_lab(request, tmp_path_factory, "bridge-nf-call-ip6tables", "VRRPv3")

@@ -24,27 +24,23 @@ have counted them, so the test measures vipd, not the receive buffer size.
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyroute2 import netns
-from vipdlab import Instance, Lab, Node, render, timing, wait_until
+from vipdlab import Instance, Lab, render, timing, wait_until
 from vipdlab.faults import (
-    Counters,
+    Baseline,
+    assert_flat_and_unqueued,
+    assert_undisturbed,
+    inject_all,
     instance,
-    raw_socket_drops,
-    raw_sockets,
-    ready,
     rss_kib,
-    snmp,
+    start_with_control,
     status,
-    vipd_with_control,
 )
-from vipdlab.inject import Builder, Category, Injector
+from vipdlab.inject import Builder
 from vipdlab.scenario import STARTUP_ALLOWANCE
 
 pytestmark = pytest.mark.netns
@@ -69,39 +65,10 @@ def _config(me: str, peer: str, priority: int) -> str:
     return render([vi1, vi2, vi3])
 
 
-@pytest.fixture
-def hostile_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates network namespaces, veths and a bridge")
-    pytest.importorskip("scapy", reason="the injector builds VRRP/CARP payloads with scapy")
-    workdir = tmp_path_factory.mktemp(request.node.name[:40])
-    # the third "router" is the injector: it runs nothing and never holds a VIP
-    with Lab(routers=["r1", "r2", "inj"], workdir=workdir, sniff=False) as lab:
-        # With br_netfilter loaded, the bridge itself validates IPv4 headers (br_validate_ipv4) and
-        # drops the kernel-drop category before the routers see it: let the routers' kernels drop it.
-        if (
-            lab.read_proc(lab.sw_ns, "/proc/sys/net/bridge/bridge-nf-call-iptables")
-            if os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables")
-            else None
-        ):
-            lab.sysctl(lab.sw_ns, "net/bridge/bridge-nf-call-iptables", 0)
-        yield lab
-        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-            print(lab.logs(40))
-    assert not [ns for ns in netns.listnetns() if ns.startswith(lab.prefix)]
-
-
-def _counters(lab: Lab, node: str) -> Counters:
-    return Counters.of(status(lab, node))
-
-
 def _run(lab: Lab, total: int) -> None:
     r1, r2, inj = lab.r1, lab.r2, lab.inj
-    with vipd_with_control(lab):
-        d1 = lab.start_vipd(r1, _config(r1.ip4, r2.ip4, 150))
-        d2 = lab.start_vipd(r2, _config(r2.ip4, r1.ip4, 100))
-        for node in (r1, r2):
-            wait_until(lambda node=node: ready(lab, node), STARTUP_ALLOWANCE, message=f"{node} answers")
+    configs = [(r1, _config(r1.ip4, r2.ip4, 150)), (r2, _config(r2.ip4, r1.ip4, 100))]
+    daemons = start_with_control(lab, configs, STARTUP_ALLOWANCE)
     # VI_2 (v2, 1 s) converges last: MDI = 3 s + skew
     conv = STARTUP_ALLOWANCE + timing.master_down_interval(150, 1.0, version=2)
 
@@ -131,111 +98,26 @@ def _run(lab: Lab, total: int) -> None:
     assert sum(len(c.frames) for c in cats) >= total
 
     nodes = {"r1": r1, "r2": r2}
-    daemons = {"r1": d1, "r2": d2}
-    start = {n: _counters(lab, n) for n in nodes}
-    sent_before = {n: {i: instance(status(lab, n), i)["stats"]["advert_sent"] for i in VIPS} for n in nodes}
-    rss0 = {n: rss_kib(daemons[n].pid) for n in nodes}
+    base = Baseline.take(lab, nodes, daemons, VIPS)
     late0 = instance(status(lab, r1), "VI_1")["stats"]["advert_lateness_max"]
-    drops0 = {n: raw_socket_drops(lab, nodes[n]) for n in nodes}
-    t0 = time.monotonic()
-    send_time = 0.0
-    report: list[str] = []
-    with Injector(inj) as injector:
-        for cat in cats:
-            send_time += _inject(lab, injector, cat, nodes, report)
-    elapsed = time.monotonic() - t0
+    send_time, elapsed, report = inject_all(lab, inj, cats, nodes, chunk=CHUNK)
 
     # ---- no state change, both alive, no buffer overflow, RSS flat
-    lab.assert_running()
-    assert all(lab.holders(v) == [r1] for v in VIPS.values()), {v: lab.holders(v) for v in VIPS.values()}
-    end = {n: _counters(lab, n) for n in nodes}
-    for n in nodes:
-        assert end[n].transitions == start[n].transitions, f"{n} changed state: {end[n].transitions}"
-        assert end[n].states == start[n].states
-        assert raw_socket_drops(lab, nodes[n]) == drops0[n], f"{n}: the receive buffer overflowed"
+    assert_undisturbed(lab, nodes, base, r1, VIPS.values())
     st2 = status(lab, r2)
-    assert all(instance(st2, i)["stats"]["advert_sent"] == sent_before["r2"][i] for i in VIPS), "r2 advertised"
+    assert all(instance(st2, i)["stats"]["advert_sent"] == base.advert_sent["r2"][i] for i in VIPS), "r2 advertised"
     st1 = status(lab, r1)
     vi1 = instance(st1, "VI_1")["stats"]
-    sent = vi1["advert_sent"] - sent_before["r1"]["VI_1"]
+    sent = vi1["advert_sent"] - base.advert_sent["r1"]["VI_1"]
     assert sent >= elapsed / AI - 2, f"r1 sent {sent} VI_1 adverts in {elapsed:.1f} s"
-    growth = {n: rss_kib(daemons[n].pid) - rss0[n] for n in nodes}
+    growth = {n: rss_kib(daemons[n].pid) - base.rss_kib[n] for n in nodes}
     print(
         f"\n{sum(len(c.frames) for c in cats)} hostile frames: built in {built:.1f} s, sent in {send_time:.2f} s "
         f"(whole run with pacing {elapsed:.1f} s); RSS growth r1 {growth['r1']} KiB, r2 {growth['r2']} KiB; "
         f"r1 VI_1 advert lateness max {vi1['advert_lateness_max'] * 1000:.1f} ms (before: {late0 * 1000:.1f} ms)"
     )
     print("\n".join(report))
-    for n in nodes:
-        assert growth[n] < RSS_LIMIT_KIB, f"{n} RSS grew by {growth[n]} KiB"
-        # vipd never reads its transmit socket: the kernel must not queue unicast VRRP there
-        tx = [s for s in raw_sockets(lab, nodes[n]) if s.local != "0.0.0.0"]
-        assert tx and all(s.rx_queue == 0 for s in tx), f"{n}: data queued on the transmit socket: {tx}"
-
-
-def _inject(lab: Lab, injector: Injector, cat: Category, nodes: dict[str, Node], report: list[str]) -> float:
-    """Send one category, paced; check every receiver counted exactly what it had to. Returns send time."""
-    before = {n: _counters(lab, n) for n in nodes}
-    snmp0 = {n: snmp(lab, nodes[n]) for n in nodes}  # type: ignore[arg-type]
-    reaching = {n: cat.expect[n].reaching for n in nodes}
-    total = len(cat.frames)
-    send_time = 0.0
-    for at in range(0, total, CHUNK):
-        chunk = cat.frames[at : at + CHUNK]
-        t = time.monotonic()
-        injector.send(chunk)
-        send_time += time.monotonic() - t
-        done = at + len(chunk)
-        for n in nodes:
-            # legit adverts also raise rx_packets; they only let the wait end a little early
-            want = reaching[n] * done // total
-            wait_until(
-                lambda n=n, want=want: _counters(lab, n).rx_packets - before[n].rx_packets >= want,
-                10.0,
-                interval=0.002,
-                message=f"{n} reads {cat.name} up to frame {done}",
-            )
-
-    for n in nodes:
-        e = cat.expect[n]
-        port_total = sum(e.port.values()) + e.port_unknown
-        inst_total = sum(e.inst.values()) + e.inst_unknown
-
-        def counted(n: str = n) -> Counters:
-            return _counters(lab, n).minus(before[n])
-
-        def caught_up(port_total: int = port_total, inst_total: int = inst_total) -> bool:
-            c = counted()
-            return sum(c.rx_errors.values()) >= port_total and sum(c.discards.values()) >= inst_total
-
-        wait_until(
-            caught_up,
-            10.0,
-            interval=0.005,
-            message=lambda n=n, e=e: f"{n} counts {cat.name}: {counted()} vs {e}",  # type: ignore[misc]
-        )
-        got = counted()
-        if e.port_unknown == 0:
-            assert got.rx_errors == dict(e.port), f"{cat.name} at {n}: rx_errors {got.rx_errors} != {dict(e.port)}"
-        else:
-            assert sum(got.rx_errors.values()) == port_total, f"{cat.name} at {n}: {got.rx_errors} != {port_total}"
-        if e.inst_unknown == 0:
-            assert got.discards == dict(e.inst), f"{cat.name} at {n}: discards {got.discards} != {dict(e.inst)}"
-        else:
-            assert sum(got.discards.values()) == inst_total, f"{cat.name} at {n}: {got.discards} != {inst_total}"
-        if e.kernel:
-
-            def moved(n: str = n) -> dict[str, int]:
-                s1 = snmp(lab, nodes[n])
-                return {k: s1[k] - snmp0[n][k] for k in cat.expect[n].kernel}
-
-            wait_until(lambda n=n, e=e: moved(n) == dict(e.kernel), 5.0, message=lambda n=n: f"{n} kernel {moved(n)}")
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(got.rx_errors.items()))
-        fsm = ", ".join(f"{i}/{k} {v}" for (i, k), v in sorted(got.discards.items()))
-        kern = ", ".join(f"{k} {v}" for k, v in sorted(e.kernel.items()))
-        report.append(f"  {cat.name:24s} {n}: {total:6d} sent | port: {reasons or '-'} | inst: {fsm or '-'}"
-                      + (f" | kernel: {kern}" if kern else ""))  # fmt: skip
-    return send_time
+    assert_flat_and_unqueued(lab, nodes, growth, RSS_LIMIT_KIB)
 
 
 def test_hostile_input_10k(hostile_lab: Lab) -> None:

@@ -218,3 +218,32 @@ def test_vmac_xmit_base_against_keepalived(record: Record) -> None:
         except BaseException:
             print(lab.logs(40))
             raise
+
+
+@pytest.mark.parametrize("sender", ["keepalived", "vipd"])
+def test_ipv6_multicast_from_a_global_mcast_src_ip(sender: str, record: Record) -> None:
+    """A v3/IPv6 master configured with a global ``mcast_src_ip`` (keepalived accepts that and sends from it):
+    its adverts leave from that address and the other daemon, whichever it is, accepts them and stays backup."""
+    mode = MODES["v3-ipv6"]
+    vip = mode.vip_address
+    other = "vipd" if sender == "keepalived" else "keepalived"
+    with make_lab(mode) as lab:
+        assert lab.sniffer is not None
+        r1, r2 = lab.r1, lab.r2
+        master = instance(mode, lab, r1, 150, extra=(f"mcast_src_ip {r1.ip6}",))
+        lab.start_daemon(sender, r1, render(master, comment=f"{sender}: IPv6 multicast from a global address"))
+        backup = lab.start_daemon(other, r2, render(instance(mode, lab, r2, 100)))
+        try:
+            _wait_ready(lab)
+            wait_until(lambda: lab.holders(vip) == [r1], STARTUP, message=f"{sender} on r1 alone holds {vip}")
+            t = time.monotonic()
+            mdi = timing.master_down_interval(100, mode.advert_int, 3)
+            # Longer than Master_Down_Interval: a backup that dropped the adverts would have taken over.
+            hold(lambda: lab.holders(vip) == [r1], 2 * mdi, message=f"{other} on r2 stays backup")
+            seen = [a for a in lab.sniffer.adverts(since=t) if a.priority > 0]
+            assert seen and {a.src for a in seen} == {r1.ip6}, {a.src for a in seen}
+            assert "dropped VRRP packet" not in backup.log_text() if other == "vipd" else True
+            record(check="ipv6-global-source", sender=sender, receiver=other, adverts=len(seen), ok=True)
+        except BaseException:
+            print(lab.logs(40))
+            raise

@@ -618,7 +618,6 @@ class Builder6(_Builder):
                               or IPv4-mapped ::ffff:a.b.c.d (well-formed)            address_list (fsm)
     unknown_vrid              valid priority-254 adverts for VRIDs nobody runs       vrid
     priority_0_other_vrid     priority 0 for VRIDs nobody runs                       vrid
-    global_source             valid priority 254 / 0 advert from a global address    protocol
     ext_headers               Destination Options (PadN) + bad checksum / hop 64     checksum / ip_ttl
     unicast_not_peer          valid priority-254 unicast advert from a non-peer      not_peer
     kernel_drops              IPv6 headers the kernel drops (see kernel_drops)       kernel only
@@ -626,6 +625,9 @@ class Builder6(_Builder):
 
     A complete address list followed by a partial one (Count 1, 24 octets of addresses) is not sent:
     vipd accepts bytes after the list as padding by design (vipd/wire/codec.py), so it is a valid advert.
+    Nor are well-formed adverts from a global source address: RFC 5798 §5.1.2.1 has senders use their
+    link-local address, but keepalived 2.2.7 sends from a global ``mcast_src_ip`` and accepts such
+    adverts, and so does vipd (docs/interop.md), so they are valid adverts, not hostile input.
     """
 
     def __init__(
@@ -736,19 +738,6 @@ class Builder6(_Builder):
             self._add(cat, self._mcast(p), p, "packet_length")
         return cat
 
-    def global_source(self, n: int) -> Category:
-        """Well-formed priority-254 and priority-0 adverts for the multicast instance to ff02::12 from the
-        injector's global address: RFC 5798 §5.1.2.1, the source of a multicast advert is the sender's
-        link-local address. Accepted, 254 would take the master over and 0 would make the backup take over
-        after Skew_Time."""
-        cat = self._cat("global_source")
-        src = self.inj.ip6
-        adverts = [v3_payload6(src, MCAST6, self.v3_vrid, prio, self.v3_addrs) for prio in (254, 0)]
-        for i in range(n):
-            p = adverts[i % 2]
-            self._add(cat, self._mcast(p, src=src), p, "protocol")
-        return cat
-
     def ext_headers(self, n: int) -> Category:
         """A Destination Options header (PadN only, skipped by the kernel) before a bad-checksum advert or a
         valid one with hop limit 64: the raw socket gets the VRRP message behind the extension header."""
@@ -815,7 +804,6 @@ class Builder6(_Builder):
             (self.ipv4_addresses, 0.05),
             (self.unknown_vrid, 0.07),
             (self.priority_zero_other_vrid, 0.05),
-            (self.global_source, 0.06),
             (self.ext_headers, 0.04),
             (self.unicast_not_peer, 0.04),
             (self.kernel_drops, 0.02),

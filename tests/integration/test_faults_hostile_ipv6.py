@@ -8,7 +8,7 @@ in vipdlab/inject.py (``Builder6``): random bytes, truncated adverts, bad checks
 one among them: over IPv6 only the pseudo-header form is valid), hop limit 1 and 64, versions 1, 2, 4
 and 15, address counts beyond the payload, address areas that are not a whole number of IPv6
 addresses, IPv4 addresses (4-octet, and IPv4-mapped), unknown VRIDs, priority 0 for another VRID,
-well-formed adverts from a global source address, a Destination Options header before bad adverts,
+a Destination Options header before bad adverts,
 well-formed priority-254 unicast adverts from a host that is not a peer, and IPv6 headers the kernel
 drops itself (counted in /proc/net/snmp6, never seen by vipd).
 

@@ -540,7 +540,6 @@ def check_diagnostic(d: Diagnostic, lines: list[str]) -> None:
     assert d.file == FILENAME, where
     assert 1 <= d.line <= len(lines), where
     assert strip_comment(lines[d.line - 1]).strip(), f"{where}: points at a blank or comment line"
-    assert d.keyword, where
     assert d.message.strip(), where
     assert str(d).startswith(f"{FILENAME}:{d.line}: "), where
 

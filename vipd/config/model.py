@@ -600,13 +600,26 @@ class VrrpInstance(_Model):
                     ttl[str(p["address"])] = (p["min_ttl"], p["max_ttl"])
             data["unicast_peer"] = [p["address"] if isinstance(p, dict) else p for p in peers]
             data["unicast_peer_ttl"] = ttl
-        data.setdefault("garp_lower_prio_delay", data.get("garp_master_delay", 5.0))
-        data.setdefault("garp_lower_prio_repeat", data.get("garp_master_repeat", 5))
         strict = data.get("strict_mode", False)
         if isinstance(strict, bool):
             data.setdefault("accept", not strict)
             data.setdefault("lower_prio_no_advert", strict)
         return data
+
+    @model_validator(mode="after")
+    def _lower_prio_follows_master(self) -> VrrpInstance:
+        """keepalived: ``garp_lower_prio_delay``/``_repeat`` not given default to ``garp_master_delay``/``_repeat``.
+
+        Applied after validation, so a bad ``garp_master_*`` value is reported once, at its own line,
+        not a second time through the copy (found by the structured config fuzzer).
+        """
+        for lower, master in (
+            ("garp_lower_prio_delay", "garp_master_delay"),
+            ("garp_lower_prio_repeat", "garp_master_repeat"),
+        ):
+            if lower not in self.model_fields_set:
+                object.__setattr__(self, lower, getattr(self, master))  # frozen model: set once, here
+        return self
 
     @property
     def family(self) -> Literal[4, 6]:

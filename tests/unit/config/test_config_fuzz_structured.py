@@ -553,11 +553,6 @@ def check_value_line(d: Diagnostic, lines: list[str], text: str) -> None:
     line = lines[d.line - 1]
     if m is None or "$" in text or line.rstrip().endswith("\\") or "\\" in d.message:
         return
-    if d.keyword == "vrrp_instance":
-        # Known, not fixed yet: VrrpInstance copies a bad garp_master_delay/_repeat into
-        # garp_lower_prio_delay/_repeat before validating, and the copy's error lands on the
-        # 'vrrp_instance' line (the same bad value is also reported at its own line).
-        return
     value = m.group(1) if m.group(1) is not None else m.group(2)
     if " " in value:  # several words joined: their quoting is gone
         return

@@ -244,3 +244,14 @@ def test_bad_interval_is_reported_once_at_its_line(fail: Failer, load: Loader) -
         assert where(errors) == [(2 + extra.count("\n"), "interval")]
     cfg = load('vrrp_script c {\n  script "/bin/true"\n  interval 2.5\n}\n' + instance(BASIC)).config
     assert cfg.vrrp_scripts["c"].timeout == 2.5
+
+
+def test_bad_garp_master_value_is_reported_once_at_its_line(fail: Failer, load: Loader) -> None:
+    """garp_lower_prio_* default to garp_master_*: the copy used to repeat a bad value's error at the instance line."""
+    for keyword, bad in (("garp_master_delay", "-1"), ("garp_master_repeat", "x")):
+        errors = fail(instance(BASIC + f"    {keyword} {bad}\n"))
+        assert [kw for _line, kw in where(errors)] == [keyword], errors
+    vi = load(instance(BASIC + "    garp_master_delay 2\n    garp_master_repeat 3\n")).config.vrrp_instances["VI_1"]
+    assert (vi.garp_lower_prio_delay, vi.garp_lower_prio_repeat) == (2.0, 3)
+    vi = load(instance(BASIC + "    garp_master_delay 2\n    garp_lower_prio_delay 7\n")).config.vrrp_instances["VI_1"]
+    assert (vi.garp_lower_prio_delay, vi.garp_lower_prio_repeat) == (7.0, 5)

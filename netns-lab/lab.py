@@ -39,6 +39,7 @@ from vipdlab import (
     wait_until,
 )
 from vipdlab.bench_cli import add_parsers as add_bench_parsers
+from vipdlab.bench_common import percentile
 from vipdlab.daemons import REPO_ROOT
 from vipdlab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
 
@@ -211,17 +212,6 @@ def demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- bench
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
-    xs = sorted(values)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * q / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-
 def _version(kind: str) -> str:
     if kind == "keepalived":
         out = subprocess.run(["keepalived", "--version"], capture_output=True, text=True)

@@ -49,21 +49,25 @@ class Frames:
         self.journal.events.append(("garp", frame[28:32]))
 
 
-def make(priority: int, interval: float = 0.02) -> tuple[InstanceDriver, Journal]:
-    j = Journal()
-    params = Params(
+def params(priority: int, interval: float = 0.02, garp_master_repeat: int = 2) -> Params:
+    """VRID 51, v3, one VIP, GARPs at once (no garp_master_delay)."""
+    return Params(
         vrid=51,
         version=3,
         priority=priority,
         advertisement_interval=interval,
         primary_address=ip_address("192.0.2.1"),
         addresses=(VIP,),
-        garp_master_repeat=2,
+        garp_master_repeat=garp_master_repeat,
         garp_master_delay=0,
     )
+
+
+def make(priority: int, interval: float = 0.02) -> tuple[InstanceDriver, Journal]:
+    j = Journal()
     driver = InstanceDriver(
         name="VI_1",
-        machine=VrrpMachine(params),
+        machine=VrrpMachine(params(priority, interval)),
         send_advert=j.send,
         vips=[VipSpec(VIP, 24, 2)],
         announce=[AnnounceTarget(VIP, Frames(j), MAC)],
@@ -215,19 +219,9 @@ class Rig:
         self.prepared: list[Advert] = []
         self.sent_at: list[tuple[float, int]] = []
         self.pending = False
-        params = Params(
-            vrid=51,
-            version=3,
-            priority=priority,
-            advertisement_interval=AI,
-            primary_address=ip_address("192.0.2.1"),
-            addresses=(VIP,),
-            garp_master_repeat=1,
-            garp_master_delay=0,
-        )
         self.driver = InstanceDriver(
             name="VI_1",
-            machine=VrrpMachine(params),
+            machine=VrrpMachine(params(priority, AI, garp_master_repeat=1)),
             send_advert=self.send,
             vips=[VipSpec(VIP, 24, 2)],
             announce=[AnnounceTarget(VIP, Frames(self.journal), MAC)],

@@ -38,10 +38,10 @@ from vipdlab import (
     vipd_available,
     wait_until,
 )
-from vipdlab.bench_cli import add_parsers as add_bench_parsers
-from vipdlab.bench_common import percentile
-from vipdlab.daemons import REPO_ROOT
-from vipdlab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
+from vipdlab.bench.cli import add_parsers as add_bench_parsers
+from vipdlab.bench.common import percentile
+from vipdlab.lab.daemons import REPO_ROOT
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
 
 VIP = "192.0.2.100"
 VIP_CIDR = f"{VIP}/24"

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 from vipdlab import Advert, Instance, Lab, timing, wait_until
-from vipdlab.scenario import STARTUP_ALLOWANCE, Takeover, converge, crash_takeover
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, Takeover, converge, crash_takeover
 
 pytestmark = pytest.mark.netns
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Advert, Instance, Lab, hold, timing, wait_until
-from vipdlab.faults import nft_counter, nft_delete, nft_table
-from vipdlab.scenario import converge
+from vipdlab.lab.faults import nft_counter, nft_delete, nft_table
+from vipdlab.lab.scenario import converge
 
 pytestmark = pytest.mark.netns
 

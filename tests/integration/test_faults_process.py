@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, hold, pids_in_namespace, render, timing, wait_until
-from vipdlab.faults import instance, ready, resume_process, status, stop_process, vipd_with_control
-from vipdlab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover
+from vipdlab.lab.faults import instance, ready, resume_process, status, stop_process, vipd_with_control
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover
 
 pytestmark = pytest.mark.netns
 

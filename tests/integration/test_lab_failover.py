@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, hold, timing, wait_until
-from vipdlab.scenario import (
+from vipdlab.lab.scenario import (
     STARTUP_ALLOWANCE,
     Takeover,
     converge,

@@ -1,7 +1,7 @@
 """Operating vipd in the lab: /metrics over HTTP, vipctl status vs ip addr, VIP repair, hitless reload, notify order.
 
 VRRPv3 with 0.1 s adverts. Every wait has a deadline derived from the protocol
-timers (vipdlab.timing) plus a stated margin; nothing sleeps to synchronise.
+timers (vipdlab.lab.timing) plus a stated margin; nothing sleeps to synchronise.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
+import vipdlab.lab.daemons
 from prometheus_client.parser import text_string_to_metric_families
 from pyroute2 import netns
 from vipdlab import Daemon, Instance, Lab, Node, render, timing, wait_until
@@ -37,13 +37,13 @@ MARGIN = 1.0  # seconds of slack for process start-up and scheduling on a loaded
 def ops_args(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, list[str]]]:
     """Per-node extra vipd flags (control socket in tmp, metrics on a port inside the node's namespace)."""
     extra: dict[str, list[str]] = {}
-    orig = vipdlab.daemons.vipd_argv
+    orig = vipdlab.lab.daemons.vipd_argv
 
     def argv(config: Path, pid_file: Path) -> list[str]:
         node = config.name.split("-")[0]
         return orig(config, pid_file) + extra.get(node, [])
 
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
+    monkeypatch.setattr(vipdlab.lab.daemons, "vipd_argv", argv)
     for n in ("r1", "r2"):
         extra[n] = ["--control-socket", str(tmp_path / f"{n}.ctl"), "--metrics-listen", "127.0.0.1:9650"]
     yield extra
@@ -55,7 +55,7 @@ def ctl(tmp: Path, node: str, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=30,
-        env=vipdlab.daemons.vipd_env(),
+        env=vipdlab.lab.daemons.vipd_env(),
     )
 
 

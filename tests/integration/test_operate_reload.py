@@ -2,7 +2,7 @@
 
 keepalived keeps each instance's state across a reload; vipd changes the instance
 in place (``Daemon.apply_config`` -> ``InstanceDriver.reconfigure``). VRRPv3 with
-0.1 s adverts; waits have deadlines from the protocol timers (vipdlab.timing) plus
+0.1 s adverts; waits have deadlines from the protocol timers (vipdlab.lab.timing) plus
 a stated margin; the kernel's address events are watched with ``ip monitor``.
 """
 
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
+import vipdlab.lab.daemons
 from vipdlab import Instance, Lab, WaitTimeout, control, render, timing, wait_until
 
 from vipd.control.server import request
@@ -136,13 +136,13 @@ def _get_metrics(ns: str, port: int) -> bytes:
 
 def test_metrics_listener_from_global_defs_and_the_flag_wins(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     """``global_defs { vipd_metrics_listen HOST:PORT }`` serves /metrics; ``--metrics-listen`` overrides it."""
-    orig = vipdlab.daemons.vipd_argv
+    orig = vipdlab.lab.daemons.vipd_argv
 
     def argv(config: Path, pid_file: Path) -> list[str]:
         flag = ["--metrics-listen", "127.0.0.1:9652"] if config.name.startswith("r2") else []
         return [*orig(config, pid_file), *flag]
 
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
+    monkeypatch.setattr(vipdlab.lab.daemons, "vipd_argv", argv)
     head = "global_defs {\n    vipd_metrics_listen 127.0.0.1:9651\n}\n"
     lab.start_vipd(lab.r1, head + render(Instance(priority=150, advert_int=AI)))
     lab.start_vipd(lab.r2, head + render(Instance(priority=100, advert_int=AI)))

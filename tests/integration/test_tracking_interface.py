@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.scenario import converge, takeover_garp
-from vipdlab.twolinks import link_down, link_up
+from vipdlab.lab.scenario import converge, takeover_garp
+from vipdlab.lab.twolinks import link_down, link_up
 
 pytestmark = pytest.mark.netns
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, pids_in_namespace, render, timing, wait_until
-from vipdlab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
 
 pytestmark = pytest.mark.netns
 

@@ -1,7 +1,7 @@
 """vrrp_sync_group: two instances on two LANs fail over together.
 
 r1 and r2 each run VI_1 on eth0 (192.0.2.100) and VI_2 on eth1
-(198.51.100.100, the lab's second bridge from vipdlab.twolinks), grouped in
+(198.51.100.100, the lab's second bridge from vipdlab.lab.twolinks), grouped in
 sync group G. Pulling r1's eth1 cable puts VI_2 in FAULT (its interface), and
 the group takes VI_1 to FAULT too:
 
@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.scenario import converge, takeover_garp
-from vipdlab.twolinks import add_second_link, link_down, link_up
-from vipdlab.wait import hold
+from vipdlab.lab.scenario import converge, takeover_garp
+from vipdlab.lab.twolinks import add_second_link, link_down, link_up
+from vipdlab.lab.wait import hold
 
 pytestmark = pytest.mark.netns
 

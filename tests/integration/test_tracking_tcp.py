@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
-from vipdlab.services import tcp_listener
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
+from vipdlab.lab.services import tcp_listener
 
 pytestmark = pytest.mark.netns
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.scenario import converge
-from vipdlab.services import tcp_listener
+from vipdlab.lab.scenario import converge
+from vipdlab.lab.services import tcp_listener
 
 pytestmark = pytest.mark.netns
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import pytest
 from vipdlab import Advert, Lab, Node, hold, render, timing, wait_until
-from vipdlab.interop import (
+from vipdlab.lab.interop import (
     MODES,
     Capture,
     Mode,

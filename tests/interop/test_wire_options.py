@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 from vipdlab import Lab, Node, hold, render, timing, wait_until
-from vipdlab.interop import MODES, Capture, advert_source, instance, make_lab, ready
-from vipdlab.sniff import Advert, Arp, NeighAdvert
+from vipdlab.lab.interop import MODES, Capture, advert_source, instance, make_lab, ready
+from vipdlab.lab.sniff import Advert, Arp, NeighAdvert
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.slow]
 

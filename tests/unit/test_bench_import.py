@@ -2,8 +2,8 @@
 
 import argparse
 
-from vipdlab import bench_cli
-from vipdlab.bench_common import deviation, percentile
+from vipdlab.bench import cli as bench_cli
+from vipdlab.bench.common import deviation, percentile
 
 
 def test_bench_subcommands_register() -> None:

@@ -27,12 +27,12 @@ import random
 import sys
 import time
 
-from . import timing
-from .bench_common import host_info, load_line, ms, ratio, save, summary, version_of, wait_quiet
-from .conf import Instance, render
-from .scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
-from .topo import Lab
-from .wait import wait_until
+from ..lab import timing
+from ..lab.conf import Instance, render
+from ..lab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
+from ..lab.topo import Lab
+from ..lab.wait import wait_until
+from .common import host_info, load_line, ms, ratio, save, summary, version_of, wait_quiet
 
 VIP = "192.0.2.100"
 VIP_CIDR = f"{VIP}/24"

@@ -13,7 +13,7 @@ over the run is how late it left (plus the veth's jitter, which is the same in
 every scenario). Reported: p50, p99 and max in milliseconds, and p99 minus the
 no-check p99 ("added").
 
-    sudo python3 -m vipdlab.bench_tracking --seconds 60     # from netns-lab/
+    sudo python3 -m vipdlab.bench.tracking --seconds 60     # from netns-lab/
 
 On demand only (not in CI): it takes a few minutes and wants a quiet machine.
 """
@@ -27,11 +27,11 @@ import statistics
 import time
 from pathlib import Path
 
-from .conf import Instance, render
-from .scenario import STARTUP_ALLOWANCE
-from .services import tcp_listener
-from .topo import Lab
-from .wait import wait_until
+from ..lab.conf import Instance, render
+from ..lab.scenario import STARTUP_ALLOWANCE
+from ..lab.services import tcp_listener
+from ..lab.topo import Lab
+from ..lab.wait import wait_until
 
 AI = 0.1
 VIP = "192.0.2.100"
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(float(x['p50_ms']) for x in mine):.3f} | {' / '.join(f'{v:.2f}' for v in p99s)} | "
             f"{med:.3f} | {max(float(x['max_ms']) for x in mine):.3f} | {med - base:+.3f} |"
         )
-    out = Path(__file__).resolve().parents[1] / "results" / f"bench-tracking-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = Path(__file__).resolve().parents[2] / "results" / f"bench-tracking-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
     print(f"raw: {out}")

@@ -30,10 +30,10 @@ from pathlib import Path
 
 from pyroute2 import netns
 
-from .daemons import REPO_ROOT
-from .procs import Process, process_tree
+from ..lab.daemons import REPO_ROOT
+from ..lab.procs import Process, process_tree
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SO_TIMESTAMPNS = 35

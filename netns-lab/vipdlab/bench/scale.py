@@ -26,7 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-from .bench_common import (
+from ..lab.conf import Instance, render
+from ..lab.topo import Lab, Node
+from ..lab.wait import wait_until
+from .common import (
     AdvertTap,
     CostMeter,
     count_lines,
@@ -39,9 +42,6 @@ from .bench_common import (
     save,
     version_of,
 )
-from .conf import Instance, render
-from .topo import Lab, Node
-from .wait import wait_until
 
 AI = 0.1
 ENTERING = "Entering "

@@ -20,7 +20,7 @@ same window, so both daemons see the same machine load.
   (deadline_n = deadline_0 + n * AI), so advert n's lateness is
   t_n - (t_0 + n * AI) minus the minimum of that over the window (the earliest
   advert is 0); keepalived schedules each advert AI after its previous send, so
-  its lateness is gap - AI. See :func:`bench_common.lateness`.
+  its lateness is gap - AI. See :func:`.common.lateness`.
 * Transit: client time minus router time of the same advert.
 * Run-queue wait: time the daemon's threads were runnable but not running
   over the window (field 2 of /proc/PID/task/*/schedstat), beside how many
@@ -43,7 +43,10 @@ import os
 import sys
 import time
 
-from .bench_common import (
+from ..lab.conf import Instance, render
+from ..lab.topo import Lab
+from ..lab.wait import wait_until
+from .common import (
     AdvertTap,
     CostMeter,
     cpu_counters,
@@ -60,9 +63,6 @@ from .bench_common import (
     transit,
     version_of,
 )
-from .conf import Instance, render
-from .topo import Lab
-from .wait import wait_until
 
 VIP_CIDR = "192.0.2.100/24"
 VRID = 51

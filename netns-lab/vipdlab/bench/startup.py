@@ -27,13 +27,13 @@ import subprocess
 import sys
 import time
 
-from . import timing
-from .bench_common import host_info, load_line, ms, ratio, save, summary, version_of, wait_quiet
-from .conf import Instance, render
-from .daemons import REPO_ROOT, vipd_env
-from .sniff import Advert
-from .topo import Lab
-from .wait import wait_until
+from ..lab import timing
+from ..lab.conf import Instance, render
+from ..lab.daemons import REPO_ROOT, vipd_env
+from ..lab.sniff import Advert
+from ..lab.topo import Lab
+from ..lab.wait import wait_until
+from .common import host_info, load_line, ms, ratio, save, summary, version_of, wait_quiet
 
 AI = 0.1
 PRIORITY = 100

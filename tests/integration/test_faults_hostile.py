@@ -61,7 +61,7 @@ def _run(lab: Lab, total: int) -> None:
     configs = [(r1, _config(r1.ip4, r2.ip4, 150)), (r2, _config(r2.ip4, r1.ip4, 100))]
     daemons = start_with_control(lab, configs, STARTUP_ALLOWANCE)
     # VI_2 (v2, 1 s) converges last: MDI = 3 s + skew
-    conv = STARTUP_ALLOWANCE + timing.master_down_interval(150, 1.0, version=2)
+    conv = STARTUP_ALLOWANCE + timing.master_down_interval(2, 150, 1.0)
 
     def settled() -> bool:
         if any(lab.holders(v) != [r1] for v in VIPS.values()):

@@ -61,7 +61,7 @@ def _run(lab: Lab, total: int) -> None:
     r1, r2, inj = lab.r1, lab.r2, lab.inj
     configs = [(r1, _config(r1.ip6, r2.ip6, 150)), (r2, _config(r2.ip6, r1.ip6, 100))]
     daemons = start_with_control(lab, configs, STARTUP_ALLOWANCE)
-    conv = STARTUP_ALLOWANCE + timing.master_down_interval(100, AI)
+    conv = STARTUP_ALLOWANCE + timing.master_down_interval(3, 100, AI)
     r1_ll = _linklocal(lab, r1)
     masters = {"VI_1": r1_ll, "VI_2": r1.ip6}  # multicast adverts come from the link-local address
 

@@ -66,7 +66,7 @@ def test_priority_and_vip_changes_on_the_master_are_hitless(lab: Lab, ctl_socket
     startup = 10.0  # seconds for the interpreter to start and the daemon to open its sockets
     for node in ("r1", "r2"):
         wait_until(lambda n=node: (ctl_sockets / f"{n}.ctl").exists() and bool(status(ctl_sockets, n)), startup)
-    bound = timing.master_down_interval(150, AI) + MARGIN
+    bound = timing.master_down_interval(3, 150, AI) + MARGIN
     wait_until(
         lambda: lab.holders(VIP) == [lab.r1] and lab.holders(OLD) == [lab.r1], bound, message=lambda: lab.logs(20)
     )
@@ -156,5 +156,5 @@ def test_metrics_listener_from_global_defs_and_the_flag_wins(lab: Lab, monkeypat
     startup = 10.0  # seconds for the interpreter to start and the daemon to open its sockets
     wait_until(lambda: serves(lab.r1.ns, 9651), startup, message=lambda: lab.logs(10))
     wait_until(lambda: serves(lab.r2.ns, 9652), startup, message=lambda: lab.logs(10))
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(3, 150, AI) + MARGIN)
     assert not serves(lab.r2.ns, 9651), "the flag replaces the keyword, it does not add a listener"

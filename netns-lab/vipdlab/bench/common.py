@@ -485,22 +485,46 @@ def deviation(gaps: Sequence[float], interval: float) -> dict[str, float]:
     }
 
 
-def lateness(times: Sequence[float], interval: float, *, drift_free: bool) -> list[float]:
-    """Schedule lateness of each advert (seconds; 0 = on schedule), from one source's advert times.
+LATENESS_RULE = {
+    True: "t_n - (t_0 + n*AI) - min, per run of gaps <= 1.5 AI",
+    False: "gap - AI",
+}
+"""How :func:`lateness` is computed, by ``drift_free``; benchmarks store it beside the figures."""
 
-    * ``drift_free=True`` (vipd: deadline_n = deadline_0 + n * AI): advert n is
-      ``t_n - (t_0 + n * AI)``, minus the minimum of that over the window, so
-      the earliest advert is 0 and every other one is how much later than it
-      it left, relative to the schedule. n is counted from the time
-      (``round((t_n - t_0) / AI)``), so a missing advert does not shift the rest.
+
+def lateness(times: Sequence[float], interval: float, *, drift_free: bool = True) -> list[float]:
+    """Schedule lateness of each advert (seconds; 0 = on schedule), from one source's sorted advert times.
+
+    The one lateness definition of the benchmarks (``bench-steady``, ``bench-scale``,
+    ``bench-tracking``...):
+
+    * ``drift_free=True`` (vipd: deadline_n = deadline_0 + n * AI): the times are cut
+      into runs where a gap exceeds 1.5 AI (an advert skipped by the sender or lost
+      by the tap: vipd re-bases its schedule after a whole-interval stall, so the
+      phase before and after differ). Within a run, advert n's lateness is
+      ``t_n - (t_0 + n * AI)`` with n = ``round((t_n - t_0) / AI)``, minus the
+      minimum of that over the run, so the earliest advert of each run is 0 and
+      every other one is how much later than it it left, relative to the schedule.
+      One value per time.
     * ``drift_free=False`` (keepalived: each advert AI after the previous send):
-      ``gap - AI`` for each pair of consecutive adverts, since a late send
-      moves every later deadline with it.
+      ``gap - AI`` for each pair of consecutive adverts, since a late send moves every
+      later deadline with it. One value per time after the first.
     """
     if not times:
         return []
     if not drift_free:
         return [b - a - interval for a, b in itertools.pairwise(times)]
+    out: list[float] = []
+    run: list[float] = []
+    for t in times:
+        if run and t - run[-1] > 1.5 * interval:
+            out += _run_lateness(run, interval)
+            run = []
+        run.append(t)
+    return out + _run_lateness(run, interval)
+
+
+def _run_lateness(times: list[float], interval: float) -> list[float]:
     t0 = times[0]
     raw = [t - t0 - round((t - t0) / interval) * interval for t in times]
     low = min(raw)

@@ -104,7 +104,7 @@ def import_costs(repeat: int = 5) -> dict[str, object]:
 
 def main(args: argparse.Namespace) -> int:
     kinds = ["vipd", "keepalived"] if args.daemon == "both" else [args.daemon]
-    mdi = timing.master_down_interval(PRIORITY, AI)
+    mdi = timing.master_down_interval(3, PRIORITY, AI)
     # As installed: vipd's bytecode exists before the first start (pip compiles at install).
     subprocess.run([sys.executable, "-m", "compileall", "-q", "vipd", "checks"], cwd=REPO_ROOT, check=True)
     results: dict[str, object] = {

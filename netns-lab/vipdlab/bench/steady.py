@@ -19,8 +19,8 @@ same window, so both daemons see the same machine load.
 * Schedule lateness (both taps): vipd schedules drift-free
   (deadline_n = deadline_0 + n * AI), so advert n's lateness is
   t_n - (t_0 + n * AI) minus the minimum of that over the window (the earliest
-  advert is 0); keepalived schedules each advert AI after its previous send, so
-  its lateness is gap - AI. See :func:`.common.lateness`.
+  advert is 0; the window is cut where a gap exceeds 1.5 AI); keepalived
+  schedules each advert AI after its previous send, so its lateness is gap - AI. See :func:`.common.lateness`.
 * Transit: client time minus router time of the same advert.
 * Run-queue wait: time the daemon's threads were runnable but not running
   over the window (field 2 of /proc/PID/task/*/schedstat), beside how many
@@ -47,6 +47,7 @@ from ..lab.conf import Instance, render
 from ..lab.topo import Lab
 from ..lab.wait import wait_until
 from .common import (
+    LATENESS_RULE,
     AdvertTap,
     CostMeter,
     cpu_counters,
@@ -96,7 +97,7 @@ def _window(
             "deviation_sent": deviation([b - a for a, b in itertools.pairwise(left)], ai),
             "lateness_sent": summary(lateness(left, ai, drift_free=drift_free)),
             "lateness_client": summary(lateness(seen, ai, drift_free=drift_free)),
-            "lateness_rule": "t_n - (t_0 + n*AI) - min" if drift_free else "gap - AI",
+            "lateness_rule": LATENESS_RULE[drift_free],
             "transit": summary(transit(left, seen, ai)),
             "times": {
                 "t0": t0,
@@ -213,7 +214,7 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
 
 
 def _late_at(times: list[float], ai: float) -> list[float]:
-    """Window times (s) of the adverts that ended a gap more than LATE late."""
+    """Window times (s) of the adverts that ended a gap whose deviation (gap - AI) is over LATE."""
     return [b for a, b in itertools.pairwise(times) if b - a - ai > LATE]
 
 

@@ -123,8 +123,8 @@ def main(args: argparse.Namespace) -> int:
                 trials=n,
                 seconds=time.monotonic() - t0,
                 loadavg=[load0, os.getloadavg()],
-                skew_time=timing.skew_time(PRIORITY, ai),
-                master_down_interval=timing.master_down_interval(PRIORITY, ai),
+                skew_time=timing.skew_time(3, PRIORITY, ai),
+                master_down_interval=timing.master_down_interval(3, PRIORITY, ai),
             )
             results["runs"].append(res)  # type: ignore[attr-defined]
     results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
@@ -147,7 +147,7 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
     by = {(r["interval"], r["kind"]): r for r in runs}
     for ai in results["params"]["intervals"]:
         for sc in SCENARIOS:
-            bound = timing.master_down_interval(PRIORITY, ai) if sc == "crash" else timing.skew_time(PRIORITY, ai)
+            bound = timing.master_down_interval(3, PRIORITY, ai) if sc == "crash" else timing.skew_time(3, PRIORITY, ai)
             k = by.get((ai, "keepalived"))
             for kind in ("vipd", "keepalived"):
                 r = by.get((ai, kind))

@@ -10,7 +10,9 @@ Advert send lateness is read off the wire: vipd schedules adverts drift-free
 (deadline_n = deadline_0 + n * interval), so for the n-th advert received at
 t_n (kernel timestamp on the client), ``t_n - n * interval`` minus its minimum
 over the run is how late it left (plus the veth's jitter, which is the same in
-every scenario). Reported: p50, p99 and max in milliseconds, and p99 minus the
+every scenario): :func:`vipdlab.bench.common.lateness`, the benchmarks' one
+definition, with the linear percentile of :func:`vipdlab.bench.common.percentile`.
+Reported: p50, p99 and max in milliseconds, and p99 minus the
 no-check p99 ("added").
 
     sudo python3 -m vipdlab.bench.tracking --seconds 60     # from netns-lab/
@@ -32,6 +34,7 @@ from ..lab.scenario import STARTUP_ALLOWANCE
 from ..lab.services import tcp_listener
 from ..lab.topo import Lab
 from ..lab.wait import wait_until
+from .common import lateness, percentile
 
 AI = 0.1
 VIP = "192.0.2.100"
@@ -54,40 +57,6 @@ def checks_config(kind: str, n: int, interval: float) -> tuple[str, str]:
             )
     track = "track_script {\n" + "".join(f"        {n}\n" for n in names) + "    }"
     return "".join(blocks), track
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
-
-
-def lateness(times: list[float], interval: float) -> list[float]:
-    """Per-advert lateness (seconds) of a drift-free advert train received at ``times``.
-
-    The train is cut where a gap exceeds 1.5 intervals (an advert skipped by the
-    sender or dropped by the sniffer; counted apart as "skipped"): vipd re-bases
-    its schedule after a whole-interval stall, and a dropped frame would shift
-    every later index. Within a segment, lateness is ``t - n * interval`` minus
-    the segment's minimum.
-    """
-    out: list[float] = []
-    seg: list[float] = []
-    for t in times:
-        if seg and t - seg[-1] > 1.5 * interval:
-            out += _segment(seg, interval)
-            seg = []
-        seg.append(t)
-    return out + _segment(seg, interval)
-
-
-def _segment(times: list[float], interval: float) -> list[float]:
-    if not times:
-        return []
-    offsets = [t - i * interval for i, t in enumerate(times)]
-    base = min(offsets)
-    return [o - base for o in offsets]
 
 
 def run_scenario(

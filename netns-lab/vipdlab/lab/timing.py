@@ -1,31 +1,24 @@
-"""VRRP timer formulas (RFC 3768 section 6.1 for v2, RFC 5798/9568 section 6.1 for v3).
+"""VRRP timer formulas for the lab (RFC 3768 section 6.1 for v2, RFC 5798/9568 section 6.1 for v3).
 
-Everything is float seconds. See shared/reference/failover-timing.md sections 2 and 6.
+Everything is float seconds. The formulas are vipd's own, :func:`vipd.fsm.skew_time`
+and :func:`vipd.fsm.master_down_interval`, with the same argument order
+``(version, priority, interval)``: one definition for the daemon, the tests and the
+benchmarks. See shared/reference/failover-timing.md sections 2 and 6.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vipd.fsm.machine import master_down_interval, skew_time
 
-def skew_time(priority: int, interval: float, version: int = 3) -> float:
-    """Skew_Time in seconds.
-
-    v2: (256 - Priority) / 256, independent of the interval.
-    v3: ((256 - Priority) * Master_Adver_Interval) / 256.
-    """
-    if version == 2:
-        return (256 - priority) / 256.0
-    return (256 - priority) * interval / 256.0
-
-
-def master_down_interval(priority: int, interval: float, version: int = 3) -> float:
-    """Master_Down_Interval = 3 * (Master_)Adver_Interval + Skew_Time, in seconds."""
-    return 3 * interval + skew_time(priority, interval, version)
+__all__ = ["Window", "crash_window", "master_down_interval", "skew_time"]
 
 
 @dataclass(frozen=True)
 class Window:
+    """A closed interval of seconds, ``low..high``."""
+
     low: float
     high: float
 
@@ -36,12 +29,12 @@ class Window:
         return f"{self.low * 1000:.1f}..{self.high * 1000:.1f} ms"
 
 
-def crash_window(backup_priority: int, interval: float, version: int = 3) -> Window:
-    """Time from a master's crash to the backup's takeover, excluding delays.
+def crash_window(version: int, backup_priority: int, interval: float) -> Window:
+    """Time from a master's crash to the backup's takeover, excluding delays, in seconds.
 
     The crash falls somewhere in the interval after the master's last advert, so
     detection takes between 2*AI + Skew_Time and 3*AI + Skew_Time
-    (failover-timing.md section 6).
+    (failover-timing.md section 6). Arguments in :func:`vipd.fsm.skew_time`'s order.
     """
-    skew = skew_time(backup_priority, interval, version)
+    skew = skew_time(version, backup_priority, interval)
     return Window(2 * interval + skew, 3 * interval + skew)

@@ -50,19 +50,19 @@ from .common import (
     LATENESS_RULE,
     AdvertTap,
     CostMeter,
+    begin,
     cpu_counters,
     cpu_hogs,
     deviation,
-    host_info,
+    kinds_of,
     lateness,
     load_line,
     mib,
     ms,
     ratio,
-    save,
+    report,
     summary,
     transit,
-    version_of,
 )
 
 VIP_CIDR = "192.0.2.100/24"
@@ -138,26 +138,20 @@ def run_interval(kinds: list[str], ai: float, seconds: float, busy_seconds: floa
 
 
 def main(args: argparse.Namespace) -> int:
-    kinds = ["vipd", "keepalived"] if args.daemon == "both" else [args.daemon]
+    return report(collect(args), markdown)
+
+
+def collect(args: argparse.Namespace) -> dict[str, object]:
+    """Run the benchmark as ``args`` say; return (and save nothing of) its results."""
+    kinds = kinds_of(args.daemon)
     intervals = [float(x) for x in args.intervals.split(",")]
     busy = {float(x) for x in args.busy_intervals.split(",") if x}
-    results: dict[str, object] = {
-        "bench": "steady",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": host_info(),
-        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
-        "params": {"intervals": intervals, "seconds": args.seconds, "busy_seconds": args.busy_seconds},
-        "versions": {k: version_of(k) for k in kinds},
-        "runs": [],
-    }
+    params = {"intervals": intervals, "seconds": args.seconds, "busy_seconds": args.busy_seconds}
+    results = begin("steady", kinds, params, runs=[])
     for ai in intervals:
         res = run_interval(kinds, ai, args.seconds, args.busy_seconds if ai in busy else 0.0)
         results["runs"].append(res)  # type: ignore[attr-defined]
-    results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
-    path = save("steady", results)
-    print(markdown(results))
-    print(f"\nraw results: {path}", file=sys.stderr)
-    return 0
+    return results
 
 
 def markdown(results: dict) -> str:  # type: ignore[type-arg]

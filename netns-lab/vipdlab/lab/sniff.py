@@ -1,12 +1,13 @@
-"""A frame recorder on a lab host: VRRP adverts, ARP and IPv6 neighbour discovery.
+"""The lab's one packet tap, and a frame recorder on it: VRRP adverts, ARP and IPv6 neighbour discovery.
 
-The AF_PACKET socket is created inside the host's namespace with
-``pyroute2.netns.create_socket`` while this process stays where it is, and is
-read from a daemon thread. Each frame is stamped with the kernel's receive time
-(SO_TIMESTAMPNS), mapped onto ``time.monotonic()`` at receive time, so the
-timestamps compare directly with ``time.monotonic()`` values taken by the test
-(for example the moment it sent SIGKILL) and don't include the thread's own
-scheduling delay.
+:class:`Tap` is the only capture code of the lab: the tests' :class:`Sniffer` and the
+benchmarks' lean ``vipdlab.bench.common.AdvertTap`` both record through it, so every
+frame time in tests and benchmarks is taken the same way. The AF_PACKET socket is
+created inside the host's namespace with ``pyroute2.netns.create_socket`` while this
+process stays where it is, and is read from a daemon thread. Each frame is stamped with
+the kernel's receive time (SO_TIMESTAMPNS), mapped onto ``time.monotonic()``, so the
+timestamps compare directly with ``time.monotonic()`` values taken by the test (for
+example the moment it sent SIGKILL) and don't include the thread's own scheduling delay.
 """
 
 from __future__ import annotations
@@ -34,7 +35,151 @@ ETH_P_8021Q = 0x8100
 IPPROTO_VRRP = 112
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
-PACKET_OUTGOING = 4
+SO_RCVBUFFORCE = 33
+PACKET_OUTGOING = 4  # sll_pkttype of a host's own frames (socket.PACKET_OUTGOING)
+TAP_DRAIN_EVERY = 0.1  # s between two reads of a tap's socket (frames keep their kernel times meanwhile)
+CLOCK_READ_MAX = 50e-6  # a realtime->monotonic offset read over a longer span is not trusted
+
+
+class Tap:
+    """An AF_PACKET capture on ``ifname`` in namespace ``ns``, handing each frame to ``on_frame``.
+
+    ``on_frame(data, t, outgoing)`` runs in the tap's thread: ``data`` the frame (at most
+    ``snaplen`` octets), ``t`` the kernel's receive time (SO_TIMESTAMPNS, CLOCK_REALTIME)
+    on the ``time.monotonic()`` clock in seconds, ``outgoing`` True for the host's own
+    frames (``sll_pkttype == PACKET_OUTGOING``, stamped when they reached the device).
+
+    The thread is not woken by each frame: it reads the socket every ``TAP_DRAIN_EVERY``
+    seconds, and at once on :meth:`sync`. A thread woken by the advert it records runs
+    right after the daemon's ``sendto`` and can push the daemon off its CPU (seen with
+    ftrace: the CPU then went to another process until the next tick, delaying
+    keepalived's re-arm). The frames' kernel times do not depend on when they are read;
+    readers call :meth:`sync` before looking, so they never miss a frame already received.
+
+    The realtime -> monotonic offset is read as monotonic, realtime, monotonic and kept
+    only if the three reads took under ``CLOCK_READ_MAX`` (else the previous offset is
+    reused), so a preemption between the reads cannot shift the frames' times.
+    ``clock_reads_retried`` counts the discarded reads.
+
+    Use as a context manager, or :meth:`start` / :meth:`stop`. The socket is always
+    closed on stop: an open socket would keep the namespace alive.
+    """
+
+    def __init__(
+        self,
+        ns: str,
+        ifname: str,
+        on_frame: Callable[[bytes, float, bool], None],
+        *,
+        snaplen: int = 4096,
+        label: str = "",
+    ) -> None:
+        self.ns = ns
+        self.ifname = ifname
+        self.label = label or ns
+        self.clock_reads_retried = 0
+        self._on_frame = on_frame
+        self._snaplen = snaplen
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._pipe = (-1, -1)
+        self._cond = threading.Condition()
+        self._requests = 0  # sync() calls made
+        self._served = 0  # sync() calls whose frames have all been handed on
+
+    def start(self) -> Tap:
+        if self._sock is not None:
+            return self
+        sock = netns.create_socket(self.ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL), flags=0)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            try:  # root: past net.core.rmem_max, so a drain period of frames fits
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+            sock.bind((self.ifname, ETH_P_ALL))  # the name resolves in the socket's namespace
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        self._pipe = os.pipe()
+        self._thread = threading.Thread(target=self._run, name=f"tap-{self.label}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            os.write(self._pipe[1], b"x")
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        for fd in self._pipe:
+            if fd >= 0:
+                os.close(fd)
+        self._pipe = (-1, -1)
+
+    def __enter__(self) -> Tap:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def sync(self, timeout: float = 2.0) -> None:
+        """Return once every frame the kernel had queued when this was called has gone to ``on_frame``."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        with self._cond:
+            self._requests += 1
+            want = self._requests
+        os.write(self._pipe[1], b"d")
+        with self._cond:
+            self._cond.wait_for(lambda: self._served >= want or not thread.is_alive(), timeout)
+
+    def _run(self) -> None:
+        assert self._sock is not None
+        poller = select.poll()
+        poller.register(self._pipe[0], select.POLLIN)  # not the socket: see the class docstring
+        offset: float | None = None  # CLOCK_REALTIME - CLOCK_MONOTONIC
+        while True:
+            stop = False
+            if poller.poll(int(TAP_DRAIN_EVERY * 1000)):
+                stop = b"x" in os.read(self._pipe[0], 64)
+            with self._cond:
+                seen = self._requests  # read after the pipe: a later request leaves its byte for the next round
+            m1 = time.monotonic()
+            wall = time.time()
+            m2 = time.monotonic()
+            if offset is None or m2 - m1 < CLOCK_READ_MAX:
+                offset = wall - (m1 + m2) / 2
+            else:
+                self.clock_reads_retried += 1
+            ok = self._drain(self._sock, offset, m2)
+            with self._cond:
+                self._served = seen
+                self._cond.notify_all()
+            if stop or not ok:
+                return
+
+    def _drain(self, sock: socket.socket, offset: float, now: float) -> bool:
+        """Hand on every frame queued on the socket; False once the socket is gone."""
+        anc = socket.CMSG_SPACE(16)
+        while True:
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(self._snaplen, anc)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+            t = now
+            for level, typ, cdata in ancdata:
+                if level == socket.SOL_SOCKET and typ == SCM_TIMESTAMPNS and len(cdata) >= 16:
+                    sec, nsec = struct.unpack("@qq", cdata[:16])
+                    t = sec + nsec / 1e9 - offset
+            self._on_frame(data, t, addr[2] == PACKET_OUTGOING)
 
 
 def _mac(raw: bytes) -> str:
@@ -223,10 +368,10 @@ def _same_ip(a: str, b: str) -> bool:
 
 
 class Sniffer:
-    """Records frames seen on ``ifname`` in namespace ``ns`` (both directions).
+    """Records the frames seen on ``ifname`` in namespace ``ns`` (both directions), through a :class:`Tap`.
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`. The socket
-    is always closed on stop: an open socket would keep the namespace alive.
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. Every query first
+    syncs the tap, so it sees every frame received before it was called.
     """
 
     def __init__(self, ns: str, ifname: str = "eth0", label: str = "") -> None:
@@ -235,42 +380,16 @@ class Sniffer:
         self.label = label or ns
         self._frames: list[Frame] = []
         self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop_r, self._stop_w = -1, -1
+        self._tap = Tap(ns, ifname, self._record, label=f"sniffer-{self.label}")
         self.dropped = 0
 
     # lifecycle -----------------------------------------------------------
     def start(self) -> Sniffer:
-        if self._sock is not None:
-            return self
-        sock = netns.create_socket(self.ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL), flags=0)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            sock.bind((self.ifname, ETH_P_ALL))  # the name resolves in the socket's namespace
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
-        self._sock = sock
-        self._stop_r, self._stop_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, name=f"sniffer-{self.label}", daemon=True)
-        self._thread.start()
+        self._tap.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            os.write(self._stop_w, b"x")
-            self._thread.join(timeout=5)
-            self._thread = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        for fd in (self._stop_r, self._stop_w):
-            if fd >= 0:
-                os.close(fd)
-        self._stop_r, self._stop_w = -1, -1
+        self._tap.stop()
 
     def __enter__(self) -> Sniffer:
         return self.start()
@@ -278,37 +397,16 @@ class Sniffer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _run(self) -> None:
-        assert self._sock is not None
-        sock = self._sock
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        poller.register(self._stop_r, select.POLLIN)
-        anc = socket.CMSG_SPACE(16)
-        while True:
-            ready = dict(poller.poll())
-            if self._stop_r in ready:
-                return
-            while True:
-                try:
-                    data, ancdata, _flags, addr = sock.recvmsg(4096, anc)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
-                    return
-                wall, mono = time.time(), time.monotonic()
-                t = mono
-                for level, typ, cdata in ancdata:
-                    if level == socket.SOL_SOCKET and typ == SCM_TIMESTAMPNS and len(cdata) >= 16:
-                        sec, nsec = struct.unpack("@qq", cdata[:16])
-                        t = mono - (wall - (sec + nsec / 1e9))
-                frame = parse_frame(data, t, outgoing=addr[2] == PACKET_OUTGOING)
-                if frame is not None:
-                    with self._lock:
-                        self._frames.append(frame)
+    def _record(self, data: bytes, t: float, outgoing: bool) -> None:
+        frame = parse_frame(data, t, outgoing=outgoing)
+        if frame is not None:
+            with self._lock:
+                self._frames.append(frame)
 
     # queries -------------------------------------------------------------
     def frames(self, since: float | None = None, until: float | None = None) -> list[Frame]:
+        """Every recorded frame with ``since <= t <= until`` (monotonic seconds), in arrival order."""
+        self._tap.sync()
         with self._lock:
             frames = list(self._frames)
         return [f for f in frames if (since is None or f.t >= since) and (until is None or f.t <= until)]

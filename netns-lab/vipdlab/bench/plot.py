@@ -13,8 +13,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from .bench_common import latest
-from .daemons import REPO_ROOT
+from ..lab.daemons import REPO_ROOT
+from .common import latest
 
 COLORS = {"vipd": "#1f77b4", "keepalived": "#d62728"}
 TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)

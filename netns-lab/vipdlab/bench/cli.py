@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import bench_plot, bench_profile, bench_scale, bench_startup, bench_steady, bench_takeover
+from . import all, cpu_profile, plot, receive, scale, startup, steady, takeover
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    for mod in (bench_takeover, bench_steady, bench_scale, bench_startup, bench_plot, bench_profile):
+    for mod in (takeover, steady, scale, startup, receive, all, plot, cpu_profile):
         mod.add_parser(sub)

@@ -1,7 +1,7 @@
 """A second LAN for the lab: bridge ``br1`` in ``<prefix>-sw2``, ``eth1`` on every host.
 
 Sync-group scenarios need two instances on two interfaces. ``add_second_link``
-adds them to a built :class:`~vipdlab.topo.Lab`; the namespace is registered
+adds them to a built :class:`~vipdlab.lab.topo.Lab`; the namespace is registered
 with the lab, so ``Lab.close()`` removes it with the others (even after a
 failure). Addressing: 198.51.100.<host>/24 on eth1 (host = the last octet of
 the node's eth0 address), MAC 02:76:6d:00:00:<host>.

@@ -140,8 +140,8 @@ def crash_takeover(
 ) -> Takeover:
     """SIGKILL every process of the master's daemon and time the backup's takeover."""
     assert lab.sniffer is not None
-    mdi = timing.master_down_interval(backup_priority, interval, version)
-    window = timing.crash_window(backup_priority, interval, version)
+    mdi = timing.master_down_interval(version, backup_priority, interval)
+    window = timing.crash_window(version, backup_priority, interval)
     t_kill = master_daemon.crash()
     first_adv, garp = takeover_garp(lab, backup, vip, t_kill, timeout=mdi + interval + 2.0)
     before = [a for a in lab.sniffer.adverts(src=master.ip4, until=garp.t) if a.priority > 0]
@@ -178,7 +178,7 @@ def graceful_takeover(
     Returns the takeover and the master's exit status.
     """
     assert lab.sniffer is not None
-    skew = timing.skew_time(backup_priority, interval, version)
+    skew = timing.skew_time(version, backup_priority, interval)
     t_term = master_daemon.send_signal(signal.SIGTERM)
     p0 = lab.sniffer.wait_for(
         Advert, 2.0 + interval, since=t_term, src=master.ip4, priority=0, message=f"priority-0 advert from {master}"

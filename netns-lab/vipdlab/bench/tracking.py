@@ -10,10 +10,12 @@ Advert send lateness is read off the wire: vipd schedules adverts drift-free
 (deadline_n = deadline_0 + n * interval), so for the n-th advert received at
 t_n (kernel timestamp on the client), ``t_n - n * interval`` minus its minimum
 over the run is how late it left (plus the veth's jitter, which is the same in
-every scenario). Reported: p50, p99 and max in milliseconds, and p99 minus the
+every scenario): :func:`vipdlab.bench.common.lateness`, the benchmarks' one
+definition, with the linear percentile of :func:`vipdlab.bench.common.percentile`.
+Reported: p50, p99 and max in milliseconds, and p99 minus the
 no-check p99 ("added").
 
-    sudo python3 -m vipdlab.bench_tracking --seconds 60     # from netns-lab/
+    sudo python3 -m vipdlab.bench.tracking --seconds 60     # from netns-lab/
 
 On demand only (not in CI): it takes a few minutes and wants a quiet machine.
 """
@@ -27,11 +29,12 @@ import statistics
 import time
 from pathlib import Path
 
-from .conf import Instance, render
-from .scenario import STARTUP_ALLOWANCE
-from .services import tcp_listener
-from .topo import Lab
-from .wait import wait_until
+from ..lab.conf import Instance, render
+from ..lab.scenario import STARTUP_ALLOWANCE
+from ..lab.services import tcp_listener
+from ..lab.topo import Lab
+from ..lab.wait import wait_until
+from .common import lateness, percentile
 
 AI = 0.1
 VIP = "192.0.2.100"
@@ -54,40 +57,6 @@ def checks_config(kind: str, n: int, interval: float) -> tuple[str, str]:
             )
     track = "track_script {\n" + "".join(f"        {n}\n" for n in names) + "    }"
     return "".join(blocks), track
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
-
-
-def lateness(times: list[float], interval: float) -> list[float]:
-    """Per-advert lateness (seconds) of a drift-free advert train received at ``times``.
-
-    The train is cut where a gap exceeds 1.5 intervals (an advert skipped by the
-    sender or dropped by the sniffer; counted apart as "skipped"): vipd re-bases
-    its schedule after a whole-interval stall, and a dropped frame would shift
-    every later index. Within a segment, lateness is ``t - n * interval`` minus
-    the segment's minimum.
-    """
-    out: list[float] = []
-    seg: list[float] = []
-    for t in times:
-        if seg and t - seg[-1] > 1.5 * interval:
-            out += _segment(seg, interval)
-            seg = []
-        seg.append(t)
-    return out + _segment(seg, interval)
-
-
-def _segment(times: list[float], interval: float) -> list[float]:
-    if not times:
-        return []
-    offsets = [t - i * interval for i, t in enumerate(times)]
-    base = min(offsets)
-    return [o - base for o in offsets]
 
 
 def run_scenario(
@@ -152,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(float(x['p50_ms']) for x in mine):.3f} | {' / '.join(f'{v:.2f}' for v in p99s)} | "
             f"{med:.3f} | {max(float(x['max_ms']) for x in mine):.3f} | {med - base:+.3f} |"
         )
-    out = Path(__file__).resolve().parents[1] / "results" / f"bench-tracking-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = Path(__file__).resolve().parents[2] / "results" / f"bench-tracking-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
     print(f"raw: {out}")

@@ -19,12 +19,12 @@ import pstats
 import signal
 import sys
 
-from .bench_common import CostMeter, count_lines, save
-from .bench_scale import AI, config, vip_of
-from .daemons import vipd_argv, vipd_env
-from .procs import Process
-from .topo import Lab
-from .wait import wait_until
+from ..lab.daemons import vipd_argv, vipd_env
+from ..lab.procs import Process
+from ..lab.topo import Lab
+from ..lab.wait import wait_until
+from .common import CostMeter, count_lines, save
+from .scale import AI, config, vip_of
 
 
 def _start(lab: Lab, node_name: str, text: str, profile: str | None) -> Process:

@@ -15,33 +15,25 @@ import itertools
 import json
 import os
 import platform
-import select
 import signal
 import socket
 import statistics
-import struct
 import subprocess
+import sys
 import threading
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyroute2 import netns
+from ..lab.daemons import REPO_ROOT
+from ..lab.procs import Process, process_tree
+from ..lab.sniff import Tap
 
-from .daemons import REPO_ROOT
-from .procs import Process, process_tree
-
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-SO_TIMESTAMPNS = 35
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4  # sll_pkttype of a host's own frames (socket.PACKET_OUTGOING)
-CLOCK_READ_MAX = 50e-6  # a realtime->monotonic offset read over a longer span is not trusted
-SO_RCVBUFFORCE = 33
-TAP_DRAIN_EVERY = 0.1  # s between two reads of a tap's socket (frames keep their kernel times meanwhile)
 MASTER_LINE = "Entering MASTER STATE"  # vipd logs keepalived's wording
 
 
@@ -134,6 +126,34 @@ def load_line(results: dict) -> str:  # type: ignore[type-arg]
         f"{when}, kernel {h['kernel']}, {h['cpus']} vCPU, CPython {h['python']}; load average "
         f"{a[0]:.2f} / {a[1]:.2f} / {a[2]:.2f} at the start, {b[0]:.2f} / {b[1]:.2f} / {b[2]:.2f} at the end"
     )
+
+
+def kinds_of(daemon: str) -> list[str]:
+    """The daemons a ``--daemon vipd|keepalived|both`` option names, vipd first."""
+    return ["vipd", "keepalived"] if daemon == "both" else [daemon]
+
+
+def begin(bench: str, kinds: Sequence[str], params: dict[str, object], **fields: object) -> dict[str, object]:
+    """The header every benchmark's results start with: which bench, when, the host, the command,
+    the parameters and each daemon's version; ``fields`` are added (e.g. ``runs=[]``)."""
+    return {
+        "bench": bench,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": host_info(),
+        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
+        "params": params,
+        "versions": {k: version_of(k) for k in kinds},
+        **fields,
+    }
+
+
+def report(results: dict[str, object], markdown: Callable[[dict], str]) -> int:  # type: ignore[type-arg]
+    """End a benchmark the one way: note the load at the end, save the JSON, print the markdown. Returns 0."""
+    results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
+    path = save(str(results["bench"]), results)
+    print(markdown(results))
+    print(f"\nraw results: {path}", file=sys.stderr)
+    return 0
 
 
 # --------------------------------------------------------------------------- process cost
@@ -286,131 +306,50 @@ def cpu_hogs(namespaces: Sequence[str], seconds: float, log_dir: Path) -> Iterat
 class AdvertTap:
     """A lean recorder of VRRP (IPv4) adverts and gratuitous ARPs on a lab host's interface.
 
-    Unlike :class:`vipdlab.Sniffer` it keeps no frame objects: only arrays of
-    kernel receive times per (source, VRID) for adverts with a non-zero
-    priority, counts of priority-0 adverts, and GARP times per sender MAC. That
-    keeps hours of 255 VRIDs at 0.1 s (2,550 frames/s) in a few MB.
-    Times are kernel times (SO_TIMESTAMPNS, CLOCK_REALTIME) mapped onto
-    time.monotonic().
+    It records through the lab's one tap (:class:`vipdlab.lab.sniff.Tap`: kernel times,
+    drained every ``TAP_DRAIN_EVERY`` seconds and on every query) but, unlike
+    :class:`vipdlab.Sniffer`, keeps no frame objects: only arrays of kernel receive
+    times per (source, VRID) for adverts with a non-zero priority, counts of priority-0
+    adverts, and GARP times per sender MAC. That keeps hours of 255 VRIDs at 0.1 s
+    (2,550 frames/s) in a few MB.
 
     ``outgoing=False`` (default) records the frames the host receives (its own
     are skipped); ``outgoing=True`` records only the host's own frames
     (``sll_pkttype == PACKET_OUTGOING``), stamped when they reach the device
     (``dev_queue_xmit_nit``): a tap in a router's namespace on its eth0 sees
     when the daemon's adverts left, before the veth/bridge path to the client.
-
-    The tap is not woken by each frame: its thread reads the socket every
-    ``TAP_DRAIN_EVERY`` seconds (and at once before every query), since a
-    thread woken by the advert it records runs right after the daemon's
-    ``sendto`` and can push the daemon off its CPU (seen with ftrace: the CPU
-    then went to another process until the next tick, delaying keepalived's
-    re-arm). The frames' kernel times do not depend on when they are read.
-
-    The realtime -> monotonic offset is read as monotonic, realtime, monotonic
-    and kept only if the three reads took under ``CLOCK_READ_MAX`` (else the
-    previous offset is reused), so a preemption between the reads cannot shift
-    the packets' times. ``clock_reads_retried`` counts the discarded reads.
     """
 
     def __init__(self, ns: str, ifname: str = "eth0", *, outgoing: bool = False) -> None:
         self.ns = ns
         self.ifname = ifname
         self.outgoing = outgoing
-        self.clock_reads_retried = 0
         self.adverts: dict[tuple[str, int], array[float]] = {}
         self.prio0: dict[tuple[str, int], int] = {}
         self.garps: dict[str, array[float]] = {}
         self.frames = 0
         self._lock = threading.Lock()
-        self._drained = threading.Condition()
-        self._drains = 0
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._pipe = (-1, -1)
+        self._tap = Tap(ns, ifname, self._on_frame, snaplen=128, label=f"advert-tap-{ns}")
+
+    @property
+    def clock_reads_retried(self) -> int:
+        """Realtime -> monotonic offset reads the tap discarded (see :class:`vipdlab.lab.sniff.Tap`)."""
+        return self._tap.clock_reads_retried
 
     def __enter__(self) -> AdvertTap:
-        sock = netns.create_socket(self.ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL), flags=0)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            try:  # root: past net.core.rmem_max, so a drain period of frames fits
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
-            except OSError:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-            sock.bind((self.ifname, ETH_P_ALL))
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
-        self._sock = sock
-        self._pipe = os.pipe()
-        self._thread = threading.Thread(target=self._run, name=f"tap-{self.ns}", daemon=True)
-        self._thread.start()
+        self._tap.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
-            os.write(self._pipe[1], b"x")
-            self._thread.join(timeout=5)
-            self._thread = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        for fd in self._pipe:
-            if fd >= 0:
-                os.close(fd)
-        self._pipe = (-1, -1)
-
-    def _run(self) -> None:
-        assert self._sock is not None
-        poller = select.poll()
-        poller.register(self._pipe[0], select.POLLIN)  # not the socket: see the class docstring
-        offset: float | None = None  # CLOCK_REALTIME - CLOCK_MONOTONIC
-        while True:
-            stop = False
-            if poller.poll(int(TAP_DRAIN_EVERY * 1000)):
-                stop = b"x" in os.read(self._pipe[0], 64)
-            m1 = time.monotonic()
-            wall = time.time()
-            m2 = time.monotonic()
-            if offset is None or m2 - m1 < CLOCK_READ_MAX:
-                offset = wall - (m1 + m2) / 2
-            else:
-                self.clock_reads_retried += 1
-            ok = self._drain(self._sock, offset, m2)
-            with self._drained:
-                self._drains += 1
-                self._drained.notify_all()
-            if stop or not ok:
-                return
-
-    def _drain(self, sock: socket.socket, offset: float, now: float) -> bool:
-        """Record every frame queued on the socket; False once the socket is gone."""
-        anc = socket.CMSG_SPACE(16)
-        while True:
-            try:
-                data, ancdata, _flags, addr = sock.recvmsg(128, anc)
-            except (BlockingIOError, InterruptedError):
-                return True
-            except OSError:
-                return False
-            if (addr[2] == PACKET_OUTGOING) != self.outgoing:
-                continue  # the host's own frames on a receive tap, received ones on a send tap
-            t = now
-            for level, typ, cdata in ancdata:
-                if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cdata) >= 16:
-                    sec, nsec = struct.unpack("@qq", cdata[:16])
-                    t = sec + nsec / 1e9 - offset
-            self._record(data, t)
+        self._tap.stop()
 
     def sync(self, timeout: float = 2.0) -> None:
         """Wait until every frame queued before the call has been recorded."""
-        if self._thread is None or not self._thread.is_alive():
-            return
-        with self._drained:
-            target = self._drains + 2  # the drain under way may have started before the call
-        os.write(self._pipe[1], b"d")
-        with self._drained:
-            self._drained.wait_for(lambda: self._drains >= target, timeout)
+        self._tap.sync(timeout)
+
+    def _on_frame(self, data: bytes, t: float, outgoing: bool) -> None:
+        if outgoing == self.outgoing:  # the host's own frames on a receive tap, received ones on a send tap
+            self._record(data, t)
 
     def _record(self, data: bytes, t: float) -> None:
         if len(data) < 42:
@@ -485,22 +424,46 @@ def deviation(gaps: Sequence[float], interval: float) -> dict[str, float]:
     }
 
 
-def lateness(times: Sequence[float], interval: float, *, drift_free: bool) -> list[float]:
-    """Schedule lateness of each advert (seconds; 0 = on schedule), from one source's advert times.
+LATENESS_RULE = {
+    True: "t_n - (t_0 + n*AI) - min, per run of gaps <= 1.5 AI",
+    False: "gap - AI",
+}
+"""How :func:`lateness` is computed, by ``drift_free``; benchmarks store it beside the figures."""
 
-    * ``drift_free=True`` (vipd: deadline_n = deadline_0 + n * AI): advert n is
-      ``t_n - (t_0 + n * AI)``, minus the minimum of that over the window, so
-      the earliest advert is 0 and every other one is how much later than it
-      it left, relative to the schedule. n is counted from the time
-      (``round((t_n - t_0) / AI)``), so a missing advert does not shift the rest.
+
+def lateness(times: Sequence[float], interval: float, *, drift_free: bool = True) -> list[float]:
+    """Schedule lateness of each advert (seconds; 0 = on schedule), from one source's sorted advert times.
+
+    The one lateness definition of the benchmarks (``bench-steady``, ``bench-scale``,
+    ``bench-tracking``...):
+
+    * ``drift_free=True`` (vipd: deadline_n = deadline_0 + n * AI): the times are cut
+      into runs where a gap exceeds 1.5 AI (an advert skipped by the sender or lost
+      by the tap: vipd re-bases its schedule after a whole-interval stall, so the
+      phase before and after differ). Within a run, advert n's lateness is
+      ``t_n - (t_0 + n * AI)`` with n = ``round((t_n - t_0) / AI)``, minus the
+      minimum of that over the run, so the earliest advert of each run is 0 and
+      every other one is how much later than it it left, relative to the schedule.
+      One value per time.
     * ``drift_free=False`` (keepalived: each advert AI after the previous send):
-      ``gap - AI`` for each pair of consecutive adverts, since a late send
-      moves every later deadline with it.
+      ``gap - AI`` for each pair of consecutive adverts, since a late send moves every
+      later deadline with it. One value per time after the first.
     """
     if not times:
         return []
     if not drift_free:
         return [b - a - interval for a, b in itertools.pairwise(times)]
+    out: list[float] = []
+    run: list[float] = []
+    for t in times:
+        if run and t - run[-1] > 1.5 * interval:
+            out += _run_lateness(run, interval)
+            run = []
+        run.append(t)
+    return out + _run_lateness(run, interval)
+
+
+def _run_lateness(times: list[float], interval: float) -> list[float]:
     t0 = times[0]
     raw = [t - t0 - round((t - t0) / interval) * interval for t in times]
     low = min(raw)

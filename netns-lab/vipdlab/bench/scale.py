@@ -26,22 +26,22 @@ import sys
 import time
 from pathlib import Path
 
-from .bench_common import (
+from ..lab.conf import Instance, render
+from ..lab.topo import Lab, Node
+from ..lab.wait import wait_until
+from .common import (
     AdvertTap,
     CostMeter,
+    begin,
     count_lines,
     deviation,
-    host_info,
+    kinds_of,
     load_line,
     mib,
     ms,
     ratio,
-    save,
-    version_of,
+    report,
 )
-from .conf import Instance, render
-from .topo import Lab, Node
-from .wait import wait_until
 
 AI = 0.1
 ENTERING = "Entering "
@@ -162,26 +162,19 @@ def parse_counts(text: str) -> list[tuple[int, float]]:
 
 
 def main(args: argparse.Namespace) -> int:
-    kinds = ["vipd", "keepalived"] if args.daemon == "both" else [args.daemon]
+    return report(collect(args), markdown)
+
+
+def collect(args: argparse.Namespace) -> dict[str, object]:
+    """Run the benchmark as ``args`` say; return (and save nothing of) its results."""
+    kinds = kinds_of(args.daemon)
     counts = parse_counts(args.counts)
-    results: dict[str, object] = {
-        "bench": "scale",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": host_info(),
-        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
-        "params": {"interval": AI, "counts": counts},
-        "versions": {k: version_of(k) for k in kinds},
-        "runs": [],
-    }
+    results = begin("scale", kinds, {"interval": AI, "counts": counts}, runs=[])
     for n, secs in counts:
         for kind in kinds:
             print(f"bench-scale: {kind}, {n} VRIDs, {secs:g} s ...", file=sys.stderr, flush=True)
             results["runs"].append(run_one(kind, n, secs))  # type: ignore[attr-defined]
-    results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
-    path = save("scale", results)
-    print(markdown(results))
-    print(f"\nraw results: {path}", file=sys.stderr)
-    return 0
+    return results
 
 
 def markdown(results: dict) -> str:  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .procs import Process
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 KINDS = ("vipd", "keepalived")
 
 

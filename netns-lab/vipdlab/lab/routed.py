@@ -11,7 +11,7 @@ Each router has a default route via the gateway, so an advert from r1 reaches r2
 with TTL 254: keepalived's unicast mode accepts that (it checks TTL 255 only
 for multicast), and so must vipd. The sniffer (``lab.sniffer``) records r1's
 eth0, which sees both directions. Everything else (daemons, close, waits,
-``holds``) is :class:`vipdlab.topo.Lab`'s.
+``holds``) is :class:`vipdlab.lab.topo.Lab`'s.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from typing import Any
 
 from pyroute2 import netns
 
-from .topo import Node
+from ..lab.topo import Node
 
 ETH_P_IP = 0x0800
 IPPROTO_VRRP = 112

@@ -19,8 +19,8 @@ same window, so both daemons see the same machine load.
 * Schedule lateness (both taps): vipd schedules drift-free
   (deadline_n = deadline_0 + n * AI), so advert n's lateness is
   t_n - (t_0 + n * AI) minus the minimum of that over the window (the earliest
-  advert is 0); keepalived schedules each advert AI after its previous send, so
-  its lateness is gap - AI. See :func:`bench_common.lateness`.
+  advert is 0; the window is cut where a gap exceeds 1.5 AI); keepalived
+  schedules each advert AI after its previous send, so its lateness is gap - AI. See :func:`.common.lateness`.
 * Transit: client time minus router time of the same advert.
 * Run-queue wait: time the daemon's threads were runnable but not running
   over the window (field 2 of /proc/PID/task/*/schedstat), beside how many
@@ -43,26 +43,27 @@ import os
 import sys
 import time
 
-from .bench_common import (
+from ..lab.conf import Instance, render
+from ..lab.topo import Lab
+from ..lab.wait import wait_until
+from .common import (
+    LATENESS_RULE,
     AdvertTap,
     CostMeter,
+    begin,
     cpu_counters,
     cpu_hogs,
     deviation,
-    host_info,
+    kinds_of,
     lateness,
     load_line,
     mib,
     ms,
     ratio,
-    save,
+    report,
     summary,
     transit,
-    version_of,
 )
-from .conf import Instance, render
-from .topo import Lab
-from .wait import wait_until
 
 VIP_CIDR = "192.0.2.100/24"
 VRID = 51
@@ -96,7 +97,7 @@ def _window(
             "deviation_sent": deviation([b - a for a, b in itertools.pairwise(left)], ai),
             "lateness_sent": summary(lateness(left, ai, drift_free=drift_free)),
             "lateness_client": summary(lateness(seen, ai, drift_free=drift_free)),
-            "lateness_rule": "t_n - (t_0 + n*AI) - min" if drift_free else "gap - AI",
+            "lateness_rule": LATENESS_RULE[drift_free],
             "transit": summary(transit(left, seen, ai)),
             "times": {
                 "t0": t0,
@@ -137,26 +138,20 @@ def run_interval(kinds: list[str], ai: float, seconds: float, busy_seconds: floa
 
 
 def main(args: argparse.Namespace) -> int:
-    kinds = ["vipd", "keepalived"] if args.daemon == "both" else [args.daemon]
+    return report(collect(args), markdown)
+
+
+def collect(args: argparse.Namespace) -> dict[str, object]:
+    """Run the benchmark as ``args`` say; return (and save nothing of) its results."""
+    kinds = kinds_of(args.daemon)
     intervals = [float(x) for x in args.intervals.split(",")]
     busy = {float(x) for x in args.busy_intervals.split(",") if x}
-    results: dict[str, object] = {
-        "bench": "steady",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": host_info(),
-        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
-        "params": {"intervals": intervals, "seconds": args.seconds, "busy_seconds": args.busy_seconds},
-        "versions": {k: version_of(k) for k in kinds},
-        "runs": [],
-    }
+    params = {"intervals": intervals, "seconds": args.seconds, "busy_seconds": args.busy_seconds}
+    results = begin("steady", kinds, params, runs=[])
     for ai in intervals:
         res = run_interval(kinds, ai, args.seconds, args.busy_seconds if ai in busy else 0.0)
         results["runs"].append(res)  # type: ignore[attr-defined]
-    results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
-    path = save("steady", results)
-    print(markdown(results))
-    print(f"\nraw results: {path}", file=sys.stderr)
-    return 0
+    return results
 
 
 def markdown(results: dict) -> str:  # type: ignore[type-arg]
@@ -213,7 +208,7 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
 
 
 def _late_at(times: list[float], ai: float) -> list[float]:
-    """Window times (s) of the adverts that ended a gap more than LATE late."""
+    """Window times (s) of the adverts that ended a gap whose deviation (gap - AI) is over LATE."""
     return [b for a, b in itertools.pairwise(times) if b - a - ai > LATE]
 
 

@@ -27,12 +27,12 @@ import random
 import sys
 import time
 
-from . import timing
-from .bench_common import host_info, load_line, ms, ratio, save, summary, version_of, wait_quiet
-from .conf import Instance, render
-from .scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
-from .topo import Lab
-from .wait import wait_until
+from ..lab import timing
+from ..lab.conf import Instance, render
+from ..lab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
+from ..lab.topo import Lab
+from ..lab.wait import wait_until
+from .common import begin, kinds_of, load_line, ms, ratio, report, summary, wait_quiet
 
 VIP = "192.0.2.100"
 VIP_CIDR = f"{VIP}/24"
@@ -99,17 +99,14 @@ def run_daemon(kind: str, ai: float, trials: int, verbose: bool) -> dict[str, ob
 
 
 def main(args: argparse.Namespace) -> int:
-    kinds = ["vipd", "keepalived"] if args.daemon == "both" else [args.daemon]
+    return report(collect(args), markdown)
+
+
+def collect(args: argparse.Namespace) -> dict[str, object]:
+    """Run the benchmark as ``args`` say; return (and save nothing of) its results."""
+    kinds = kinds_of(args.daemon)
     intervals = [float(x) for x in args.intervals.split(",")]
-    results: dict[str, object] = {
-        "bench": "takeover",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": host_info(),
-        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
-        "params": {"priority": PRIORITY, "version": 3, "intervals": intervals},
-        "versions": {k: version_of(k) for k in kinds},
-        "runs": [],
-    }
+    results = begin("takeover", kinds, {"priority": PRIORITY, "version": 3, "intervals": intervals}, runs=[])
     for ai in intervals:
         n = args.trials_1s if ai >= 1.0 and args.trials_1s else args.trials
         for kind in kinds:
@@ -123,15 +120,11 @@ def main(args: argparse.Namespace) -> int:
                 trials=n,
                 seconds=time.monotonic() - t0,
                 loadavg=[load0, os.getloadavg()],
-                skew_time=timing.skew_time(PRIORITY, ai),
-                master_down_interval=timing.master_down_interval(PRIORITY, ai),
+                skew_time=timing.skew_time(3, PRIORITY, ai),
+                master_down_interval=timing.master_down_interval(3, PRIORITY, ai),
             )
             results["runs"].append(res)  # type: ignore[attr-defined]
-    results["host"]["loadavg_end"] = os.getloadavg()  # type: ignore[index]
-    path = save("takeover", results)
-    print(markdown(results))
-    print(f"\nraw results: {path}", file=sys.stderr)
-    return 0
+    return results
 
 
 def markdown(results: dict) -> str:  # type: ignore[type-arg]
@@ -147,7 +140,7 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
     by = {(r["interval"], r["kind"]): r for r in runs}
     for ai in results["params"]["intervals"]:
         for sc in SCENARIOS:
-            bound = timing.master_down_interval(PRIORITY, ai) if sc == "crash" else timing.skew_time(PRIORITY, ai)
+            bound = timing.master_down_interval(3, PRIORITY, ai) if sc == "crash" else timing.skew_time(3, PRIORITY, ai)
             k = by.get((ai, "keepalived"))
             for kind in ("vipd", "keepalived"):
                 r = by.get((ai, kind))

@@ -37,9 +37,9 @@ from vipd.health.rules import PRIORITY_OWNER, Debounce, Evaluation, Health, Trac
 log = logging.getLogger("vipd")
 
 FILE_INTERVAL = 0.5
-"""Seconds between reads of a ``track_file`` (keepalived uses inotify)."""
+"""Seconds between reads of a ``track_file`` where inotify cannot be used (checks/file.py); else event-driven."""
 PROCESS_INTERVAL = 1.0
-"""Seconds between /proc scans for ``vrrp_track_process`` (keepalived uses the proc connector)."""
+"""Seconds between /proc scans for ``vrrp_track_process`` without the process connector (checks/process.py)."""
 PROCESS_TIMEOUT = 5.0
 HARD_GRACE = KILL_GRACE + 0.5
 """Seconds past ``timeout`` after which the tracker cancels a run that did not honour its timeout."""

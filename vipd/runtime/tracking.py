@@ -144,6 +144,8 @@ def check_spec(c: VrrpCheck) -> CheckSpec:
         options["url"] = c.url
         options["status_code"] = " ".join(str(x) for x in c.status_code)
         options["tls_verify"] = c.tls_verify
+        if c.digest is not None:
+            options["digest"] = c.digest
     if c.body_match is not None:
         options["body_match"] = c.body_match
     if c.host_header is not None:

@@ -71,6 +71,20 @@ def _ifname(value: Any) -> Any:
 Int = Annotated[int, BeforeValidator(_int_from_text)]
 """An integer written in decimal (keepalived reads numbers with ``strtol``)."""
 
+
+def _status_range(value: Any) -> Any:
+    text = str(value)
+    m = re.fullmatch(r"([0-9]{3})(?:-([0-9]{3}))?", text)
+    if not m or not 100 <= int(m.group(1)) <= int(m.group(2) or m.group(1)) <= 599:
+        raise PydanticCustomError(
+            "kv_status", "'{value}' is not a status code 100..599 or a range LOW-HIGH of them", {"value": text}
+        )
+    return text
+
+
+StatusCode = Annotated[str, BeforeValidator(_status_range)]
+"""An HTTP status code or an inclusive range ``200-299`` (keepalived HTTP_GET ``status_code``)."""
+
 Seconds = Annotated[float, BeforeValidator(_seconds_from_text), Field(allow_inf_nan=False)]
 """A duration in seconds, fractional allowed (keepalived ``<TIMER>``)."""
 
@@ -283,7 +297,10 @@ class VrrpCheck(_Model):
         connect_ip, connect_port, bindto: ``tcp``: where to connect (default
             host 127.0.0.1) and the source address.
         url: ``http``: ``http://`` or ``https://`` URL to GET.
-        status_code: ``http``: accepted status codes (default ``[200]``).
+        status_code: ``http``: accepted status codes and ranges, as keepalived's
+            HTTP_GET ``status_code`` (default ``["200-299"]``, keepalived's default).
+        digest: ``http``: MD5 of the whole (de-chunked) body in hex, as
+            keepalived's HTTP_GET ``digest`` (``genhash``); None = not checked.
         body_match: ``http``: regular expression the body must contain.
         tls_verify: ``http``: verify the server certificate (default on).
         host_header: ``http``: ``Host:`` header to send.
@@ -303,7 +320,8 @@ class VrrpCheck(_Model):
     connect_port: Annotated[Int, Field(ge=1, le=65535)] | None = None
     bindto: IPAddress | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$")] | None = None
-    status_code: list[Annotated[Int, Field(ge=100, le=599)]] = Field(default_factory=lambda: [200])
+    status_code: list[StatusCode] = Field(default_factory=lambda: ["200-299"])
+    digest: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")] | None = None
     body_match: str | None = None
     tls_verify: Bool = True
     host_header: str | None = None

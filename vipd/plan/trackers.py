@@ -19,9 +19,9 @@ from vipd.health.api import CheckSpec
 from vipd.health.rules import PRIORITY_OWNER, Debounce, Weight, restrict
 
 FILE_INTERVAL = 0.5
-"""Seconds between reads of a ``track_file`` (keepalived uses inotify)."""
+"""Seconds between reads of a ``track_file`` where inotify cannot be used (checks/file.py); else event-driven."""
 PROCESS_INTERVAL = 1.0
-"""Seconds between /proc scans for ``vrrp_track_process`` (keepalived uses the proc connector)."""
+"""Seconds between /proc scans for ``vrrp_track_process`` without the process connector (checks/process.py)."""
 PROCESS_TIMEOUT = 5.0
 
 
@@ -85,6 +85,8 @@ def check_spec(c: VrrpCheck) -> CheckSpec:
         options["url"] = c.url
         options["status_code"] = " ".join(str(x) for x in c.status_code)
         options["tls_verify"] = c.tls_verify
+        if c.digest is not None:
+            options["digest"] = c.digest
     if c.body_match is not None:
         options["body_match"] = c.body_match
     if c.host_header is not None:

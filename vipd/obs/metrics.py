@@ -24,8 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from vipd import __version__
-from vipd.obs.stats import Histogram
 from vipd.obs.scrape import ScrapeServer as MetricsServer
+from vipd.obs.stats import Histogram
 from vipd.obs.status import STATE_NUMBER, InstanceRow, Snapshot, stats_json
 
 log = logging.getLogger("vipd")

@@ -279,9 +279,9 @@ class ScrapeServer:
         """Drop the oldest connection that has sent no complete request for a while; True if one was."""
         oldest: _Conn | None = None
         for c in self._conns.values():
-            if c.out is None and not c.waiting and now - c.accepted >= self.MIN_IDLE_TO_EVICT:
-                if oldest is None or c.accepted < oldest.accepted:
-                    oldest = c
+            idle = c.out is None and not c.waiting and now - c.accepted >= self.MIN_IDLE_TO_EVICT
+            if idle and (oldest is None or c.accepted < oldest.accepted):
+                oldest = c
         if oldest is None:
             return False
         self.counters["evicted"] += 1

@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--control-socket", metavar="PATH", default="/run/vipd/vipd.ctl", help="vipctl socket, mode 0600 ('' = off)"
     )
+    p.add_argument("--dump-dir", metavar="DIR", default="/run/vipd", help="where SIGUSR1/SIGUSR2/SIGJSON dump files go")
+    p.add_argument(
+        "--keepalived-links",
+        metavar="DIR",
+        default="/tmp",
+        help="link keepalived's dump paths (DIR/keepalived.data...) to the dump files ('' = no links)",
+    )
     p.add_argument("--notify-timeout", metavar="SECONDS", type=float, default=30.0, help="notify script timeout")
     for flag in ("-n", "--dont-fork", "-l", "--log-console", "-P", "--vrrp"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
@@ -113,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics_listen=args.metrics_listen or result.config.global_defs.vipd_metrics_listen,
             control_socket=args.control_socket or None,
             notify_timeout=args.notify_timeout,
+            dump_dir=args.dump_dir,
+            keepalived_links=args.keepalived_links or None,
         ),
     ).attach()
     try:

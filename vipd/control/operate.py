@@ -14,23 +14,25 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import signal
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vipd.config.model import Config, VrrpInstance
 from vipd.control.server import DEFAULT_PATH, ControlServer
+from vipd.control.signals import Installed, dump_actions
+from vipd.control.signals import install as install_signals
+from vipd.control.signals import uninstall as uninstall_signals
 from vipd.control.systemd import monotonic_usec, sd_notify, watchdog_interval
 from vipd.fsm import LowerPriorityHeard, Notify
 from vipd.linux.monitor import AddressMonitor
+from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
 from vipd.obs.looplag import LoopLagMonitor
 from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_config
-from vipd.obs.status import InterfaceRow, Snapshot, instance_row, render_data_file, render_stats_file
+from vipd.obs.status import InterfaceRow, Snapshot, instance_row
 from vipd.runtime.daemon import Daemon, StartupError
 from vipd.runtime.instance import InstanceDriver
 from vipd.runtime.syncgroup import SyncGroup
@@ -40,11 +42,6 @@ if TYPE_CHECKING:
     from vipd.obs.metrics import MetricsServer
 
 log = logging.getLogger("vipd")
-
-DATA_FILE = "/tmp/keepalived.data"
-"""keepalived's SIGUSR1 dump path (the exporters read it there)."""
-STATS_FILE = "/tmp/keepalived.stats"
-"""keepalived's SIGUSR2 dump path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +54,8 @@ class Options:
         metrics_listen: ``HOST:PORT`` for ``/metrics``, or None (off).
         control_socket: control socket path, or None (off).
         notify_timeout: seconds per notify script.
-        data_file, stats_file: SIGUSR1 / SIGUSR2 output paths.
+        dump_dir: where SIGUSR1 / SIGUSR2 / SIGJSON files go (:mod:`vipd.obs.dumpfiles`).
+        keepalived_links: directory for keepalived's paths as links to them, or None.
     """
 
     config_file: str
@@ -65,8 +63,8 @@ class Options:
     metrics_listen: str | None = None
     control_socket: str | None = DEFAULT_PATH
     notify_timeout: float = DEFAULT_TIMEOUT
-    data_file: str = DATA_FILE
-    stats_file: str = STATS_FILE
+    dump_dir: str = DUMP_DIR
+    keepalived_links: str | None = LINK_DIR
 
 
 class Operations:
@@ -86,6 +84,7 @@ class Operations:
         self._watchdog_every = watchdog_interval()
         self._watchdog_last = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._signals: Installed = {}  # vipd.control.signals: keepalived's signal table
 
     def attach(self) -> None:
         """Register the daemon hooks."""
@@ -161,12 +160,11 @@ class Operations:
         loop = asyncio.get_running_loop()
         self._lag = LoopLagMonitor(loop, on_tick=self._tick)
         self._lag.start()
-        for sig, fn in (
-            (signal.SIGHUP, self._on_sighup),
-            (signal.SIGUSR1, self._write_data),
-            (signal.SIGUSR2, self._write_stats),
-        ):
-            loop.add_signal_handler(sig, fn)
+        # --- keepalived's signals (HUP, USR1, USR2, SIGJSON, STATS_CLEAR, the rest ignored): one table
+        writer = DumpWriter(self.options.dump_dir, self.options.keepalived_links)
+        actions = dump_actions(snapshot=self.snapshot, writer=writer, reload=self._on_sighup)
+        self._signals = install_signals(loop, actions)
+        # ---
         if self.options.metrics_listen:
             # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
             from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
@@ -199,8 +197,8 @@ class Operations:
         # notify_stop runs for each instance; bounded by each script's own timeout
         await asyncio.gather(*(r.close() for r in self.runners.values()))
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-            loop.remove_signal_handler(sig)
+        uninstall_signals(loop, self._signals)
+        self._signals = {}
         if self._lag is not None:
             self._lag.stop()
         if self._control is not None:
@@ -237,26 +235,6 @@ class Operations:
     def _on_sighup(self) -> None:
         log.info("received SIGHUP: reloading %s", self.options.config_file)
         self._spawn(self.reload())
-
-    def _write_data(self) -> None:
-        self._write(self.options.data_file, render_data_file(self.snapshot().instances))
-
-    def _write_stats(self) -> None:
-        self._write(self.options.stats_file, render_stats_file(self.snapshot().instances))
-
-    @staticmethod
-    def _write(path: str, text: str) -> None:
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except OSError as e:
-            log.error("cannot write %s: %s", path, e)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        else:
-            log.info("wrote %s", path)
 
     # ------------------------------------------------------------------ reload
 

@@ -105,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.use_file}: configuration OK", file=sys.stderr)
         return EXIT_OK
 
+    # --- fail loudly at start: capabilities, then the fd limit (vipd.linux.caps, vipd.obs.fdguard)
+    from vipd.linux.caps import capability_error
+    from vipd.obs.fdguard import raise_nofile
+
+    if (why := capability_error()) is not None:
+        print(why, file=sys.stderr)
+        return EXIT_ERROR
+    raise_nofile()
+    # ---
     from vipd.control.operate import Operations, Options
     from vipd.obs.log import setup_logging
     from vipd.runtime.daemon import Daemon

@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--control-socket", metavar="PATH", default="/run/vipd/vipd.ctl", help="vipctl socket, mode 0600 ('' = off)"
     )
+    p.add_argument("--dump-dir", metavar="DIR", default="/run/vipd", help="where SIGUSR1/SIGUSR2/SIGJSON dump files go")
+    p.add_argument(
+        "--keepalived-links",
+        metavar="DIR",
+        default="/tmp",
+        help="link keepalived's dump paths (DIR/keepalived.data...) to the dump files ('' = no links)",
+    )
     p.add_argument("--notify-timeout", metavar="SECONDS", type=float, default=30.0, help="notify script timeout")
     for flag in ("-n", "--dont-fork", "-l", "--log-console", "-P", "--vrrp"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
@@ -100,6 +107,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.use_file}: configuration OK{checked}", file=sys.stderr)
         return EXIT_OK
 
+    # --- fail loudly at start: capabilities, then the fd limit (vipd.linux.caps, vipd.obs.fdguard)
+    from vipd.linux.caps import capability_error
+    from vipd.obs.fdguard import raise_nofile
+
+    if (why := capability_error()) is not None:
+        print(why, file=sys.stderr)
+        return EXIT_ERROR
+    raise_nofile()
+    # ---
     from vipd.control.operate import Operations, Options
     from vipd.obs.log import setup_logging
 
@@ -113,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics_listen=args.metrics_listen or plan.config.global_defs.vipd_metrics_listen,
             control_socket=args.control_socket or None,
             notify_timeout=args.notify_timeout,
+            dump_dir=args.dump_dir,
+            keepalived_links=args.keepalived_links or None,
         ),
         pid_file=args.pid_file or args.pid_file_keepalived,
     )

@@ -20,23 +20,25 @@ reloads, SIGUSR1/SIGUSR2 write keepalived's data/stats files.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vipd.control.server import DEFAULT_PATH, ControlServer
+from vipd.control.signals import Installed, dump_actions
+from vipd.control.signals import install as install_signals
+from vipd.control.signals import uninstall as uninstall_signals
 from vipd.control.systemd import monotonic_usec, sd_notify, watchdog_interval
 from vipd.fsm import LowerPriorityHeard, Notify
 from vipd.linux.monitor import AddressMonitor
+from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
 from vipd.obs.looplag import LoopLagMonitor
 from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_config
-from vipd.obs.status import InterfaceRow, Snapshot, instance_row, render_data_file, render_stats_file
+from vipd.obs.status import InterfaceRow, Snapshot, instance_row
 from vipd.plan import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime.daemon import Daemon, Notifier, ReloadError
 from vipd.wire.advert import IPAddress
@@ -45,11 +47,6 @@ if TYPE_CHECKING:
     from vipd.obs.metrics import MetricsServer
 
 log = logging.getLogger("vipd")
-
-DATA_FILE = "/tmp/keepalived.data"
-"""keepalived's SIGUSR1 dump path (the exporters read it there)."""
-STATS_FILE = "/tmp/keepalived.stats"
-"""keepalived's SIGUSR2 dump path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +59,8 @@ class Options:
         metrics_listen: ``HOST:PORT`` for ``/metrics``, or None (off).
         control_socket: control socket path, or None (off).
         notify_timeout: seconds per notify script.
-        data_file, stats_file: SIGUSR1 / SIGUSR2 output paths.
+        dump_dir: where SIGUSR1 / SIGUSR2 / SIGJSON files go (:mod:`vipd.obs.dumpfiles`).
+        keepalived_links: directory for keepalived's paths as links to them, or None.
     """
 
     config_file: str
@@ -70,8 +68,8 @@ class Options:
     metrics_listen: str | None = None
     control_socket: str | None = DEFAULT_PATH
     notify_timeout: float = DEFAULT_TIMEOUT
-    data_file: str = DATA_FILE
-    stats_file: str = STATS_FILE
+    dump_dir: str = DUMP_DIR
+    keepalived_links: str | None = LINK_DIR
 
 
 class Operations:
@@ -97,24 +95,24 @@ class Operations:
         self._watchdog_last = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.daemon = Daemon(plan, pid_file=pid_file, services=self)
+        self._signals: Installed = {}  # vipd.control.signals: keepalived's signal table
 
     async def run(self) -> int:
-        """Own the signals (all of them, here) and run the daemon; returns its exit status."""
+        """Own every signal (keepalived's table, :mod:`vipd.control.signals`, in one place) and run the daemon.
+
+        Returns the daemon's exit status.
+        """
         loop = asyncio.get_running_loop()
-        handlers = {
-            signal.SIGTERM: self._on_stop_signal,
-            signal.SIGINT: self._on_stop_signal,
-            signal.SIGHUP: self._on_sighup,
-            signal.SIGUSR1: self._write_data,
-            signal.SIGUSR2: self._write_stats,
-        }
-        for sig, fn in handlers.items():
-            loop.add_signal_handler(sig, fn)
+        writer = DumpWriter(self.options.dump_dir, self.options.keepalived_links)
+        actions = dump_actions(
+            snapshot=self.snapshot, writer=writer, reload=self._on_sighup, stop=lambda _sig: self._on_stop_signal()
+        )
+        self._signals = install_signals(loop, actions)
         try:
             return await self.daemon.run()
         finally:
-            for sig in handlers:
-                loop.remove_signal_handler(sig)
+            uninstall_signals(loop, self._signals)
+            self._signals = {}
 
     def _on_stop_signal(self) -> None:
         log.info("received SIGTERM/SIGINT: stopping")
@@ -266,26 +264,6 @@ class Operations:
     def _on_sighup(self) -> None:
         log.info("received SIGHUP: reloading %s", self.options.config_file)
         self._spawn(self.reload())
-
-    def _write_data(self) -> None:
-        self._write(self.options.data_file, render_data_file(self.snapshot().instances))
-
-    def _write_stats(self) -> None:
-        self._write(self.options.stats_file, render_stats_file(self.snapshot().instances))
-
-    @staticmethod
-    def _write(path: str, text: str) -> None:
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except OSError as e:
-            log.error("cannot write %s: %s", path, e)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        else:
-            log.info("wrote %s", path)
 
     # ------------------------------------------------------------------ reload
 

@@ -518,9 +518,10 @@ class VrrpMachine:
                     f"advert_int {adv.max_adver_int:g}s differs from ours {p.advertisement_interval:g}s",
                 )
             if adv.auth_type != p.auth_type:
-                return Discard("auth", f"auth type {adv.auth_type} differs from ours {p.auth_type}")
+                # RFC 2787 vrrpStatsAuthTypeMismatch (keepalived authtype_mismatch)
+                return Discard("auth_mismatch", f"auth type {adv.auth_type} differs from ours {p.auth_type}")
             if p.auth_type == 1 and adv.auth_data != p.auth_data:
-                return Discard("auth", "auth_pass does not match")
+                return Discard("auth", "auth_pass does not match")  # RFC 2787 vrrpStatsAuthFailures
         addresses = adv.addresses
         if p.check_address_list and adv.priority != PRIORITY_OWNER and addresses is not self._same_addresses:
             # RFC 3768 §7.1 / RFC 5798 §7.1: "MAY verify that the IP address(es) associated with the

@@ -314,10 +314,11 @@ def test_tracker_moves_priority_on_file_and_process_events(tmp_path: Path, monke
     """touch/rm of a track_file and the death of a tracked process reach the instance as PriorityChanged."""
     from vipd.config import load_config_string
     from vipd.fsm import PriorityChanged
+    from vipd.plan import plan_config, trackers
     from vipd.runtime import tracking
 
-    monkeypatch.setattr(tracking, "FILE_INTERVAL", HOUR)
-    monkeypatch.setattr(tracking, "PROCESS_INTERVAL", HOUR)
+    monkeypatch.setattr(trackers, "FILE_INTERVAL", HOUR)
+    monkeypatch.setattr(trackers, "PROCESS_INTERVAL", HOUR)
     tag = f"{5000 + os.getpid() % 1000}.{uuid.uuid4().int % 10**6}"
     flag = tmp_path / "flag"
     text = f"""
@@ -369,7 +370,9 @@ vrrp_instance VI_1 {{
     latencies: list[float] = []
 
     async def main() -> None:
-        tracker = tracking.Tracker(config, {"VI_1": Driver()}, links=None)
+        planned = plan_config(config).plan
+        assert planned is not None
+        tracker = tracking.Tracker(planned, {"VI_1": Driver()}, links=None)
         tracker.build()
         await tracker.start()
         try:

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in dump_config(result.config).splitlines():
             logging.getLogger("vipd").info("config: %s", line)
     daemon = Daemon(result.config, pid_file=args.pid_file or args.pid_file_keepalived)
-    Operations(
+    ops = Operations(
         daemon,
         Options(
             config_file=args.use_file,
@@ -171,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
             control_socket=args.control_socket or None,
             notify_timeout=args.notify_timeout,
         ),
-    ).attach()
+    )
+    ops.attach()
     try:
-        return asyncio.run(daemon.run())
+        status = asyncio.run(daemon.run())
+        return EXIT_ERROR if ops.failed else status
     except KeyboardInterrupt:
         return EXIT_OK
 

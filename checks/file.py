@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 import time
 
-from checks._options import text
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
+
+from ._options import text
 
 _STRTOL = re.compile(rb"\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 

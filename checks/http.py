@@ -18,8 +18,9 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from checks._options import flag, text
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
+
+from ._options import flag, text
 
 BODY_LIMIT = 65536
 

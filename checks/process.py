@@ -24,8 +24,9 @@ import os
 import time
 from collections.abc import Sequence
 
-from checks._options import flag, integer, text
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
+
+from ._options import flag, integer, text
 
 YIELD_EVERY = 32
 """/proc entries read between two yields to the loop."""

@@ -38,8 +38,9 @@ from collections.abc import Callable
 from inotify_simple import INotify
 from inotify_simple import flags as in_flags
 
-from checks._options import text
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
+
+from ._options import text
 
 log = logging.getLogger("vipd")
 

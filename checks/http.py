@@ -28,8 +28,9 @@ from urllib.parse import urlsplit
 
 import h11
 
-from checks._options import flag, text
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
+
+from ._options import flag, text
 
 BODY_LIMIT = 65536
 """Bytes of the body that ``body_match`` searches."""

@@ -34,7 +34,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
-from checks._options import flag, integer, text
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
 from vipd.linux.procevents import (
     PROC_EVENT_COMM,
@@ -45,6 +44,8 @@ from vipd.linux.procevents import (
     ProcEvent,
     ProcEvents,
 )
+
+from ._options import flag, integer, text
 
 log = logging.getLogger("vipd")
 

@@ -1,7 +1,16 @@
 """The ``vipd`` command: keepalived's flags where they exist.
 
-vipd always runs in the foreground (no forking) and logs to stderr; keepalived's
-``-n``/``-l``/``-D``/``-P`` are accepted for drop-in unit files and change nothing.
+vipd always runs in the foreground (no forking) and logs to stderr (with sd-daemon
+``<N>`` severities under journald), so a ``DAEMON_ARGS`` copied from
+``/etc/default/keepalived`` works. keepalived's logging and run flags, with their meaning:
+
+    -D             debug level;   -S N   also to syslog, facility local N (0-7, localN, user, daemon);
+    -G             no syslog;     -l     keep stderr when -S would replace it under journald;
+    -g [FILE]      also to FILE (default /tmp/keepalived.log);
+    -d             log the normalised configuration at start;
+    --signum NAME  print the signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON, exit;
+    -x             SNMP: accepted and ignored with a warning (vipd has no SNMP agent);
+    -n, -P         accepted, change nothing (vipd never forks and only does VRRP).
 
 Exit status:
     0  clean run / clean config (``-t``);
@@ -24,6 +33,9 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_WARNINGS = 3
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
+DEFAULT_LOG_FILE = "/tmp/keepalived.log"  # keepalived's -g default
+SIGNUMS = {"STOP": 15, "RELOAD": 1, "DATA": 10, "STATS": 12, "STATS_CLEAR": 63, "JSON": 36}
+"""keepalived 2.2.7's ``--signum`` answers on Linux (SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGRTMIN+29, SIGRTMIN+2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pid-file", metavar="PATH", help="write the daemon's pid here")
     p.add_argument("-p", "--pid", dest="pid_file_keepalived", metavar="PATH", help=argparse.SUPPRESS)
     p.add_argument("-D", "--log-detail", action="store_true", help="log at debug level")
+    p.add_argument(
+        "-S", "--log-facility", metavar="FACILITY", help="also log to syslog: 0-7 (local0-7), localN, user, daemon"
+    )
+    p.add_argument("-G", "--no-syslog", action="store_true", help="never log to syslog (overrides -S)")
+    p.add_argument(
+        "-g",
+        "--log-file",
+        metavar="FILE",
+        nargs="?",
+        const=DEFAULT_LOG_FILE,
+        help="also log to FILE (reopened on rotate)",
+    )
+    p.add_argument("-l", "--log-console", action="store_true", help="keep stderr when -S replaces it under journald")
+    p.add_argument("-d", "--dump-conf", action="store_true", help="log the normalised configuration at start")
+    p.add_argument("-x", "--snmp", action="store_true", help="accepted and ignored: vipd has no SNMP agent")
+    p.add_argument(
+        "--signum", metavar="SIGFUNC", help="print the signal number for STOP, RELOAD, DATA, STATS, ... and exit"
+    )
     p.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format (default text)")
     p.add_argument(
         "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics there (off by default; host 127.0.0.1)"
@@ -60,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="link keepalived's dump paths (DIR/keepalived.data...) to the dump files ('' = no links)",
     )
     p.add_argument("--notify-timeout", metavar="SECONDS", type=float, default=30.0, help="notify script timeout")
-    for flag in ("-n", "--dont-fork", "-l", "--log-console", "-P", "--vrrp"):
+    for flag in ("-n", "--dont-fork", "-P", "--vrrp"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="version", version=f"vipd {__version__}")
     return p
@@ -68,7 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``vipd`` command; returns the exit status (see module docstring)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.signum is not None:
+        if args.signum.upper() not in SIGNUMS:
+            print(f"Unknown sigfunc {args.signum}", file=sys.stderr)
+            return EXIT_ERROR
+        print(SIGNUMS[args.signum.upper()])
+        return EXIT_OK
+    from vipd.obs.log import LogTargets, parse_facility
+
+    try:
+        targets = LogTargets(
+            facility=None if args.log_facility is None else parse_facility(args.log_facility),
+            no_syslog=args.no_syslog,
+            console=args.log_console,
+            log_file=args.log_file,
+        )
+    except ValueError as e:
+        parser.error(str(e))
     from vipd.config import dump_config
     from vipd.plan import check_file
 
@@ -119,7 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     from vipd.control.operate import Operations, Options
     from vipd.obs.log import setup_logging
 
-    setup_logging(logging.DEBUG if args.log_detail else logging.INFO, args.log_format)
+    try:
+        setup_logging(logging.DEBUG if args.log_detail else logging.INFO, args.log_format, targets)
+    except OSError as e:
+        print(f"vipd: cannot start: log file {args.log_file}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.snmp:
+        logging.getLogger("vipd").warning("-x (SNMP) ignored: vipd has no SNMP agent; use --metrics-listen")
+    if args.dump_conf:
+        for line in dump_config(plan.config).splitlines():
+            logging.getLogger("vipd").info("config: %s", line)
     ops = Operations(
         plan,
         Options(
@@ -135,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         pid_file=args.pid_file or args.pid_file_keepalived,
     )
     try:
-        return asyncio.run(ops.run())
+        status = asyncio.run(ops.run())
+        return EXIT_ERROR if ops.failed else status
     except KeyboardInterrupt:
         return EXIT_OK
 

@@ -86,6 +86,8 @@ class Operations:
         self.started_at = time.time()
         self.reloads: dict[str, int] = {"ok": 0, "invalid": 0, "failed": 0}
         self.runners: dict[str, NotifyRunner] = {}
+        self.failed: str | None = None
+        """Why an endpoint could not be bound at start (the daemon then stops and exits 1)."""
         self._reload_lock = asyncio.Lock()
         self._metrics: MetricsServer | None = None  # vipd.obs.metrics, imported when enabled
         self._control: ControlServer | None = None
@@ -204,19 +206,25 @@ class Operations:
             self._metrics = MetricsServer(make_registry(self.snapshot), host, port)
             try:
                 await self._metrics.start()
-            except OSError as e:
-                log.error("cannot serve metrics on %s: %s", self.options.metrics_listen, e)
+            except OSError as e:  # fail loudly: exit 1, one line, no READY=1
                 self._metrics = None
+                return self._fail(f"cannot serve metrics on {self.options.metrics_listen}: {e.strerror or e}")
         if self.options.control_socket:
             self._control = ControlServer(self.options.control_socket, self._handle)
             try:
                 await self._control.start()
             except OSError as e:
-                log.error("control socket disabled: %s", e)
                 self._control = None
+                return self._fail(f"control socket {self.options.control_socket}: {e.strerror or e}")
         self._monitor = AddressMonitor(self._on_deleted, self._on_resync)
         self._monitor.start()
         sd_notify("READY=1", f"STATUS={self.status_line()}", f"MAINPID={os.getpid()}")
+
+    def _fail(self, why: str) -> None:
+        """Refuse the start: log ``cannot start: why`` once, stop the daemon, make ``main`` exit 1."""
+        log.error("cannot start: %s", why)
+        self.failed = why
+        self.daemon.request_stop()
 
     async def stopping(self) -> None:
         """STOPPING=1; stop repairing VIPs (the instances are about to remove them)."""

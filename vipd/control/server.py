@@ -1,18 +1,25 @@
-"""The control socket: a root-only (0600) Unix stream socket speaking one JSON line each way.
+"""The control socket: a Unix stream socket speaking one JSON line each way.
 
 Request: ``{"cmd": "status" | "dump" | "reload"}`` followed by a newline.
 Response: one JSON object and a newline, then the server closes the connection:
 ``{"ok": true, ...}`` or ``{"ok": false, "error": "why"}``. ``vipctl`` is the client.
+
+Who may ask what: the socket is 0600 root's, or 0660 with group ``vipd`` when that
+group exists (the Debian package creates it). The peer's uid comes from the kernel
+(``SO_PEERCRED``, unix(7)): root (or the daemon's own uid) may run every command;
+anyone else who can connect, i.e. a member of group ``vipd``, only ``status``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import json
 import logging
 import os
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +29,12 @@ log = logging.getLogger("vipd")
 
 DEFAULT_PATH = "/run/vipd/vipd.ctl"
 """Default control socket path (``--control-socket`` changes it)."""
+
+DEFAULT_GROUP = "vipd"
+"""Members of this group may run the read-only commands (the socket is 0660 with it), if it exists."""
+READ_ONLY = frozenset({"status"})
+"""Commands a non-root peer may run; ``dump`` (it carries the configuration, passwords
+included) and ``reload`` stay root-only."""
 
 MAX_REQUEST = 64 * 1024
 READ_TIMEOUT = 5.0  # seconds to receive the request line
@@ -37,17 +50,42 @@ class SocketInUse(OSError):
     """Another live process answers on the control socket path."""
 
 
+def peer_uid(sock: socket.socket | None) -> int | None:
+    """Return the connected peer's uid from ``SO_PEERCRED`` (None if the kernel does not say)."""
+    if sock is None:
+        return None
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def group_id(name: str | None) -> int | None:
+    """Return the gid of group ``name``, or None if it is None or does not exist."""
+    if not name:
+        return None
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
+
+
 class ControlServer:
-    """Serve ``handler`` on a Unix socket at ``path`` (mode 0600).
+    """Serve ``handler`` on a Unix socket at ``path``: mode 0600, or 0660 with ``group``.
 
     Args:
         path: socket path; its directory is created (0755) if missing.
         handler: maps a request dict to a response dict (``ok`` is added if missing).
+        group: members may connect and run :data:`READ_ONLY` commands; ignored when the
+            group does not exist (then the socket is 0600). None: root only.
     """
 
-    def __init__(self, path: str, handler: Handler) -> None:
+    def __init__(self, path: str, handler: Handler, group: str | None = DEFAULT_GROUP) -> None:
         self.path = path
         self.handler = handler
+        self.gid = group_id(group)
         self._server: asyncio.AbstractServer | None = None
         self._active = 0
 
@@ -79,12 +117,19 @@ class ControlServer:
                 sock.bind(self.path)
             finally:
                 os.umask(old)
-            os.chmod(self.path, 0o600)
+            if self.gid is not None:
+                os.chown(self.path, -1, self.gid)
+                os.chmod(self.path, 0o660)
+            else:
+                os.chmod(self.path, 0o600)
             self._server = await asyncio.start_unix_server(self._handle, sock=sock, limit=MAX_REQUEST)
         except BaseException:
             sock.close()
             raise
-        log.info("control socket %s", self.path)
+        if self.gid is not None:
+            log.info("control socket %s (group %d may run: %s)", self.path, self.gid, ", ".join(sorted(READ_ONLY)))
+        else:
+            log.info("control socket %s", self.path)
 
     async def close(self) -> None:
         """Stop serving and remove the socket file."""
@@ -113,8 +158,13 @@ class ControlServer:
                 req = json.loads(line)
                 if not isinstance(req, dict):
                     raise ValueError("request must be a JSON object")
+                uid = peer_uid(writer.get_extra_info("socket"))
+                if uid not in (0, os.getuid()) and req.get("cmd") not in READ_ONLY:
+                    raise PermissionError(f"{req.get('cmd')!r} needs root (other users may run: status)")
                 resp = await self.handler(req)
                 resp.setdefault("ok", True)
+            except PermissionError as e:
+                resp = {"ok": False, "error": f"permission denied: {e}"}
             except ValueError as e:
                 resp = {"ok": False, "error": f"bad request: {e}"}
             except Exception as e:

@@ -25,7 +25,7 @@ def test_socket_is_0600_answers_json_and_refuses_a_second_server(tmp_path: Path)
         return {"echo": req["cmd"]}
 
     async def scenario() -> tuple[int, dict[str, Any], dict[str, Any]]:
-        srv = ControlServer(path, handler)
+        srv = ControlServer(path, handler, group=None)
         await srv.start()
         try:
             mode = stat.S_IMODE(os.stat(path).st_mode)
@@ -62,6 +62,69 @@ def test_json_log_line_splits_the_instance_prefix() -> None:
     rec = logging.LogRecord("vipd", logging.INFO, __file__, 1, "(%s) Entering %s STATE", ("VI_1", "MASTER"), None)
     out = json.loads(JsonFormatter().format(rec))
     assert out["instance"] == "VI_1" and out["msg"] == "Entering MASTER STATE" and out["level"] == "info"
+
+
+def _as_nobody(path: str, cmds: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Fork a child that drops to uid/gid 65534 and sends each command; return the answers."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: no imports, no interpreter of root's, just the socket
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            out = [request(path, {"cmd": c}, timeout=10) for c in cmds]
+            os.write(w, json.dumps(out).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return list(json.loads(data or b"[]"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runs a client as uid/gid 65534 (nobody/nogroup)")
+def test_group_members_may_run_status_only() -> None:
+    """0660 + group: a non-root peer (SO_PEERCRED uid 65534) gets status; reload and dump are refused."""
+    import grp
+    import tempfile
+
+    group = grp.getgrgid(65534).gr_name
+    top = tempfile.mkdtemp(prefix="vipd-ctl-")  # pytest's tmp_path is 0700: nobody could not reach it
+    os.chmod(top, 0o755)
+    path = os.path.join(top, "vipd.ctl")
+
+    async def handler(req: dict[str, Any]) -> dict[str, Any]:
+        return {"echo": req["cmd"]}
+
+    async def scenario() -> tuple[int, int, list[dict[str, Any]], dict[str, Any]]:
+        srv = ControlServer(path, handler, group=group)
+        await srv.start()
+        try:
+            st = os.stat(path)
+            answers = await asyncio.to_thread(_as_nobody, path, ("status", "reload", "dump"))
+            as_root = await asyncio.to_thread(request, path, {"cmd": "reload"})
+            return stat.S_IMODE(st.st_mode), st.st_gid, answers, as_root
+        finally:
+            await srv.close()
+            os.rmdir(top)
+
+    mode, gid, answers, as_root = asyncio.run(scenario())
+    assert (mode, gid) == (0o660, 65534)
+    status, reload, dump = answers
+    assert status == {"echo": "status", "ok": True}
+    for refused in (reload, dump):
+        assert refused["ok"] is False and refused["error"].startswith("permission denied:"), refused
+    assert as_root == {"echo": "reload", "ok": True}
+
+
+def test_socket_without_the_group_stays_root_only(tmp_path: Path) -> None:
+    async def handler(req: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    assert ControlServer(str(tmp_path / "vipd.ctl"), handler, group="no-such-group-vipd").gid is None
 
 
 def test_start_never_leaves_umask_0177_visible_to_other_tasks(tmp_path: Path) -> None:

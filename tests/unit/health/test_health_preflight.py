@@ -33,6 +33,7 @@ def preflight(config: object, locs: object) -> list:  # type: ignore[type-arg]
     """The planner's verdict with the host's files and users (what preflight used to be)."""
     return [d for d in plan_config(config, locs, HOST).diagnostics]  # type: ignore[arg-type]
 
+
 ROOT = RunAs("root", 0, 0)
 NOBODY = 65534
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown to build unsafe paths")

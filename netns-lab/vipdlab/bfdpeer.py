@@ -13,12 +13,21 @@ a first line ``{"ready": true}`` once the sockets are open. SIGTERM stops it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import sys
 from ipaddress import ip_address
+from typing import TYPE_CHECKING
 
 from vipd.runtime.bfd import BfdConfig, BfdRuntime
+
+from .daemons import REPO_ROOT, vipd_env
+from .procs import Process
+
+if TYPE_CHECKING:
+    from .topo import Lab, Node
 
 
 def parse(arg: str) -> BfdConfig:
@@ -71,3 +80,44 @@ async def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(asyncio.run(main(sys.argv[1:])))
+
+
+def start(lab: Lab, node: Node, *sessions: str, tag: str = "bfdpeer") -> Process:
+    """Start this runner in ``node``'s namespace with ``sessions`` (the command-line syntax above).
+
+    Its JSON lines go to ``<workdir>/<node>-<tag>.log``; read them with :func:`events`.
+    """
+    env = vipd_env()
+    env["PYTHONPATH"] = os.pathsep.join((str(REPO_ROOT / "netns-lab"), env["PYTHONPATH"]))
+    p = Process(
+        f"{node.name}-{tag}",
+        node.ns,
+        [sys.executable, "-m", "vipdlab.bfdpeer", *sessions],
+        lab.workdir / f"{node.name}-{tag}.log",
+        env=env,
+    )
+    p.kind = "bfdpeer"  # type: ignore[attr-defined]  # what the lab reads of its daemons
+    p.node_name = node.name  # type: ignore[attr-defined]
+    lab.daemons.append(p)  # type: ignore[arg-type]  # stopped and reaped with the lab's daemons
+    return p
+
+
+def events(p: Process) -> list[dict[str, object]]:
+    """Every JSON line the runner printed so far (state changes, ``ready``, the final status)."""
+    out = []
+    for line in p.log_text().splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+    return out
+
+
+def is_up(p: Process, name: str) -> bool | None:
+    """The last reported state of session ``name`` (None before any report)."""
+    last = [e for e in events(p) if e.get("name") == name]
+    return bool(last[-1]["up"]) if last else None
+
+
+def ready(p: Process) -> bool:
+    """The runner has opened its sockets (its Python start-up is over)."""
+    return any(e.get("ready") for e in events(p))

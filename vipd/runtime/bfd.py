@@ -21,10 +21,10 @@ import logging
 import random
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import Protocol
+from typing import Any, Protocol
 
 from vipd.bfd import (
     BfdDecodeError,
@@ -44,6 +44,8 @@ from vipd.bfd import (
     decode,
     encode,
 )
+from vipd.config.model import BfdInstance, Config
+from vipd.fsm import MasterDownDetected
 from vipd.linux.bfd import BFD_MULTIHOP_PORT, BFD_PORT, BfdDatagram, BfdReader, open_rx, open_tx
 from vipd.wire.advert import IPAddress
 
@@ -418,3 +420,105 @@ class BfdRuntime:
             if c.neighbor_ip == src and c.port == port and (c.source_ip is None or dst is None or c.source_ip == dst):
                 return d
         return None
+
+
+def config_of(b: BfdInstance) -> BfdConfig:
+    """The runtime view of a validated ``bfd_instance`` (times already in seconds)."""
+    return BfdConfig(
+        name=b.name,
+        neighbor_ip=b.neighbor_ip,
+        source_ip=b.source_ip,
+        min_rx=b.min_rx,
+        min_tx=b.min_tx,
+        idle_tx=b.idle_tx,
+        multiplier=b.multiplier,
+        passive=b.passive,
+        ttl=b.ttl,
+        max_hops=b.max_hops,
+        multihop=b.multihop,
+    )
+
+
+class BfdService:
+    """The daemon's BFD: the runtime of the config's ``bfd_instance`` blocks and BFD master-down.
+
+    BFD master-down (vipd ``vipd_bfd_master_down NAME``, draft-ietf-rtgwg-vrrp-bfd-p2p): when
+    session NAME leaves Up because its detection time expired or the peer said Down, the
+    instance is fed :class:`~vipd.fsm.MasterDownDetected` with the session's neighbour and the
+    time of its last packet; the VRRP machine decides (adverts win).
+
+    Args:
+        config: the validated config.
+        drivers: instance name -> driver with ``feed(event, at)`` (looked up at each event).
+    """
+
+    def __init__(self, config: Config, drivers: Mapping[str, Any]) -> None:
+        self.config = config
+        self.drivers = drivers
+        self.runtime: BfdRuntime | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    @property
+    def events(self) -> BfdRuntime | None:
+        """What ``bfd`` checks subscribe to, or None without any ``bfd_instance``."""
+        return self.runtime
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start every session and the master-down subscriptions.
+
+        Raises:
+            OSError: a BFD socket cannot be opened (port 3784 taken by another BFD daemon...).
+        """
+        if not self.config.bfd_instances:
+            return
+        self.runtime = BfdRuntime([config_of(b) for b in self.config.bfd_instances.values()])
+        self.runtime.start(loop)
+        self._attach()
+        log.info("bfd: %d session(s)", len(self.runtime.sessions))
+
+    def _attach(self) -> None:
+        rt = self.runtime
+        if rt is None:
+            return
+        for name, inst in self.config.vrrp_instances.items():
+            if inst.vipd_bfd_master_down is None:
+                continue
+            session = rt.sessions[inst.vipd_bfd_master_down]
+            cb = functools.partial(self._on_change, name, session)
+            self._unsubscribe.append(rt.subscribe(session.name, cb))
+
+    def _on_change(self, instance: str, session: BfdSessionDriver, up: bool, diag: int) -> None:
+        if up or diag not in (Diag.CONTROL_DETECTION_TIME_EXPIRED, Diag.NEIGHBOR_SIGNALED_SESSION_DOWN):
+            return
+        driver = self.drivers.get(instance)
+        if driver is None:
+            return
+        last = session.session.last_rx if session.session.last_rx is not None else float("-inf")
+        log.info("(%s) bfd %s to %s went down: master-down check", instance, session.name, session.config.neighbor_ip)
+        driver.feed(MasterDownDetected(session.config.neighbor_ip, last))
+
+    def reload(self, config: Config, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Apply a new config: sessions restart only if the ``bfd_instance`` blocks changed.
+
+        Raises:
+            OSError: the new sessions cannot start (the old ones are stopped by then).
+        """
+        old = self.config
+        self.config = config
+        for u in self._unsubscribe:
+            u()
+        self._unsubscribe.clear()
+        if old.bfd_instances != config.bfd_instances:
+            self.stop()
+            self.start(loop)
+        else:
+            self._attach()
+
+    def stop(self) -> None:
+        """AdminDown every session and close the sockets."""
+        for u in self._unsubscribe:
+            u()
+        self._unsubscribe.clear()
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None

@@ -31,6 +31,7 @@ from vipd.linux.timerfd import Waker
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
+from vipd.runtime.bfd import BfdService
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.syncgroup import SyncGroups
 from vipd.runtime.tracking import TrackerError, Tracking
@@ -129,6 +130,8 @@ class Daemon:
         """Awaited after the instances stopped (drain notify queues, close servers)."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
+        self.bfd = BfdService(config, self.drivers)
+        """BFD sessions (``bfd_instance``) and BFD master-down (``vipd.runtime.bfd``)."""
         self.sync_groups = SyncGroups(lambda: self.config, self.drivers, lambda: asyncio.get_running_loop().time())
         """``vrrp_sync_group`` coordinators (``vipd.runtime.syncgroup``); attached to each driver by its hook."""
         self.driver_hooks.append(self.sync_groups.attach)
@@ -146,7 +149,8 @@ class Daemon:
                 self._writer = AddressWriter(loop)
                 self._vmacs.recover()  # sysctls a SIGKILLed use_vmac run left on base interfaces
                 await self._build(loop)
-                self.tracking = await Tracking.start(self.config, self.drivers)
+                self.bfd.start(loop)
+                self.tracking = await Tracking.start(self.config, self.drivers, bfd=self.bfd.events)
                 # Everything built so far lives until exit: move it out of the collector's sight.
                 # A full collection over the start-up heap (pydantic, pyroute2) takes 15-40 ms and
                 # would hold an advert back whenever checks allocate enough to trigger one.
@@ -168,10 +172,12 @@ class Daemon:
                 await self.tracking.stop()
             log.info("stopping: sending priority 0 where master and removing addresses")
             await asyncio.gather(*(d.stop() for d in self.drivers.values()))
+            self.bfd.stop()  # after the instances: a master's priority 0 leaves before its BFD AdminDown
             for hook in self.stopped_hooks:
                 await hook()
             return 0
         finally:
+            self.bfd.stop()  # idempotent; here for a start-up that failed after BFD started
             await self._vmacs.close()  # after the drivers removed their VIPs; restores sysctls
             self._close()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -566,7 +572,12 @@ class Daemon:
                 log.error("(%s) cannot start after reload: %s", name, e)
                 continue
             driver.start()
+        try:
+            self.bfd.reload(new, loop)
+        except OSError as e:
+            log.error("reload: bfd sessions could not restart: %s", e)
         if self.tracking is not None:
+            self.tracking.bfd = self.bfd.events
             await self.tracking.reload(new, self.drivers)
         return diff
 

@@ -260,7 +260,7 @@ def preflight(config: Config, locs: Mapping[Path, Loc] | None = None) -> list[Di
         specs = {}
     ctx = CheckContext(script_user=default_user, script_group=default_group)
     for (kind, name), (spec, _) in specs.items():
-        if kind == "interface":
+        if kind in ("interface", "bfd"):  # event-driven: built by the daemon with its link monitor / BFD runtime
             continue
         section = {"script": "vrrp_scripts", "file": "track_files", "process": "vrrp_track_processes"}.get(
             kind, "vrrp_checks"

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from vipd.config.model import Config, TrackRef, VrrpCheck, VrrpInstance, VrrpScript
 from vipd.fsm import FaultChanged, PriorityChanged
-from vipd.health.api import Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
+from vipd.health.api import BfdEvents, Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
 from vipd.health.process import KILL_GRACE, ensure_child_watcher
 from vipd.health.registry import load
 from vipd.health.rules import PRIORITY_OWNER, Debounce, Evaluation, Health, TrackerState, Weight, evaluate, restrict
@@ -214,11 +214,20 @@ def plan(config: Config) -> tuple[dict[tuple[str, str], tuple[CheckSpec, Debounc
         )
         return key, _ref_weight(ref, p.weight, p.reverse), "process"
 
+    def bfd_ref(ref: TrackRef) -> tuple[tuple[str, str], Weight, str]:
+        # keepalived track_bfd: the session's state is the tracker's (Up = OK); weight from the line,
+        # else from the bfd_instance's own ``weight``.
+        b = config.bfd_instances[ref.name]
+        key = ("bfd", b.name)
+        specs.setdefault(key, (CheckSpec(b.name, "bfd", options={"bfd_instance": b.name}), Debounce.initial()))
+        return key, _ref_weight(ref, b.weight, b.reverse), "bfd"
+
     def trackers(obj: Any) -> list[Binding]:
         out = [Binding(iface(t.interface), Weight(t.weight, t.reverse), "interface") for t in obj.track_interface]
         out += [Binding(k, w, kind) for k, w, kind in map(script_or_check, obj.track_script)]
         out += [Binding(k, w, kind) for k, w, kind in map(file_ref, obj.track_file)]
         out += [Binding(k, w, kind) for k, w, kind in map(process_ref, obj.track_process)]
+        out += [Binding(k, w, kind) for k, w, kind in map(bfd_ref, getattr(obj, "track_bfd", ()))]
         return out
 
     bindings: dict[str, list[Binding]] = {}
@@ -263,12 +272,22 @@ class Tracker:
         links: link-state events for ``interface`` checks (the daemon's
             :class:`~vipd.runtime.links.LinkMonitor`); None = interface checks
             cannot be built.
+        bfd: BFD session events for ``bfd`` checks (keepalived ``track_bfd``; the daemon's
+            :class:`~vipd.runtime.bfd.BfdRuntime`); None = bfd checks cannot be built.
     """
 
-    def __init__(self, config: Config, drivers: Mapping[str, Driver], *, links: LinkEvents | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        drivers: Mapping[str, Driver],
+        *,
+        links: LinkEvents | None = None,
+        bfd: BfdEvents | None = None,
+    ) -> None:
         self.config = config
         self.drivers = drivers
         self.links = links
+        self.bfd = bfd
         self.runners: dict[tuple[str, str], Runner] = {}
         self.bindings: dict[str, list[Binding]] = {}
         self._applied: dict[str, _Applied] = {}
@@ -288,7 +307,7 @@ class Tracker:
         from vipd.runtime.preflight import default_script_user
 
         user, group = default_script_user(self.config)  # script_user, else keepalived_script if it exists
-        ctx = CheckContext(links=self.links, script_user=user, script_group=group)
+        ctx = CheckContext(links=self.links, script_user=user, script_group=group, bfd=self.bfd)
         specs, self.bindings = plan(self.config)
         for key, (spec, debounce) in specs.items():
             try:
@@ -513,12 +532,14 @@ class Tracking:
     ``await tracking.stop()`` before the drivers stop.
     """
 
-    def __init__(self, links: LinkEvents | None, tracker: Tracker) -> None:
+    def __init__(self, links: LinkEvents | None, tracker: Tracker, bfd: BfdEvents | None = None) -> None:
         self.links = links
         self.tracker = tracker
+        self.bfd = bfd
+        """The BFD runtime ``bfd`` checks subscribe to; the daemon replaces it before a reload that changes it."""
 
     @classmethod
-    async def start(cls, config: Config, drivers: Mapping[str, Driver]) -> Tracking:
+    async def start(cls, config: Config, drivers: Mapping[str, Driver], bfd: BfdEvents | None = None) -> Tracking:
         """Open the link monitor, build and start every check, apply the first verdicts.
 
         Raises:
@@ -529,7 +550,7 @@ class Tracking:
 
         links = LinkMonitor()
         await links.start()
-        tracker = Tracker(config, drivers, links=links)
+        tracker = Tracker(config, drivers, links=links, bfd=bfd)
         try:
             tracker.build()
             await tracker.start()
@@ -539,7 +560,7 @@ class Tracking:
             raise
         n = len(tracker.runners)
         log.info("tracking: %d check(s) for %d instance(s)", n, len(tracker.bindings))
-        return cls(links, tracker)
+        return cls(links, tracker, bfd)
 
     async def reload(self, config: Config, drivers: Mapping[str, Driver]) -> None:
         """Replace the checks with those of ``config`` (the link monitor stays).
@@ -547,7 +568,7 @@ class Tracking:
         A check whose new definition fails to build keeps the old tracker running
         and logs why.
         """
-        new = Tracker(config, drivers, links=self.links)
+        new = Tracker(config, drivers, links=self.links, bfd=self.bfd)
         try:
             new.build()
         except TrackerError as e:

@@ -33,6 +33,7 @@ from vipd.fsm.events import (
     AdvertReceived,
     Event,
     FaultChanged,
+    MasterDownDetected,
     PriorityChanged,
     Shutdown,
     Startup,
@@ -178,6 +179,7 @@ class VrrpMachine:
     _same_addresses: tuple[IPAddress, ...] | None = None
     """The last advert address list found to be the set of ``params.addresses`` (the codec hands
     out the same tuple for the same bytes, so a repeat is recognised by identity)."""
+    _master_heard_at: float | None = None  # when the last advert from the master was accepted (Backup)
 
     def __post_init__(self) -> None:
         if not self.priority:
@@ -248,6 +250,8 @@ class VrrpMachine:
             return self._on_sync_master(event, now)
         if isinstance(event, SyncGoBackup):
             return self._on_sync_backup(event, now)
+        if isinstance(event, MasterDownDetected):
+            return self._on_master_down_detected(event, now)
         raise TypeError(f"not a VRRP event: {event!r}")
 
     def reconfigure(self, params: Params, now: float) -> list[Effect]:
@@ -464,6 +468,26 @@ class VrrpMachine:
             return self._become_master(now, "became_owner")
         return []
 
+    def _on_master_down_detected(self, event: MasterDownDetected, now: float) -> list[Effect]:
+        """draft-ietf-rtgwg-vrrp-bfd-p2p (vipd opt-in ``vipd_bfd_master_down``): a Backup whose BFD session
+        to the master went Down acts as if the Master_Down_Timer fired (RFC 5798 §6.4.2) now.
+
+        Adverts win: ignored unless ``event.peer`` is the master this Backup follows and no advert from
+        it was accepted after ``event.last_heard``. An advert newer than BFD's last packet proves the
+        master's VRRP alive over the same link, and taking over then would make two masters; BFD only
+        ever shortens the wait for a master whose adverts have stopped too.
+        """
+        if self.state is not State.BACKUP or self.master_address is None or event.peer != self.master_address:
+            return []
+        if self._master_heard_at is not None and self._master_heard_at > event.last_heard:
+            return []
+        t = self._timers
+        if t.master_down_at is None:
+            return []
+        t.master_down_at = now
+        self._down_reason = event.reason
+        return self._on_timer(now)
+
     # ------------------------------------------------------------------ timers
 
     def _on_timer(self, now: float) -> list[Effect]:
@@ -558,6 +582,7 @@ class VrrpMachine:
             if p.version == 3:
                 self.master_adver_interval = adv.max_adver_int
             self.master_address = event.src
+            self._master_heard_at = now
             t.master_down_at = now + self.master_down_interval
             self._down_reason = "master_down_timer"
             if adv.priority >= self.priority:
@@ -602,6 +627,7 @@ class VrrpMachine:
             last = SendAdvert(self.advert())
             stepped_down = self._become_backup(now, reason)
             self.master_address = event.src
+            self._master_heard_at = now
             return [last, *stepped_down]
         # Lower priority (or equal with a lower address): RFC 9568 lets the master answer at once
         # so the other side steps down quickly; announce again so clients move back to us

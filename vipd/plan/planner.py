@@ -281,7 +281,7 @@ def _check_plugins(trackers: TrackerPlan, default: tuple[str | None, str | None]
     ctx = CheckContext(script_user=default[0], script_group=default[1])
     sections = {"script": "vrrp_scripts", "file": "track_files", "process": "vrrp_track_processes"}
     for (kind, name), (spec, _) in trackers.specs.items():
-        if kind == "interface":
+        if kind in ("interface", "bfd"):  # event-driven: built by the daemon with its link monitor / BFD runtime
             continue
         loc = report.loc(sections.get(kind, "vrrp_checks"), name)
         try:

@@ -157,11 +157,20 @@ def plan_trackers(config: Config) -> TrackerPlan:
         )
         return key, _ref_weight(ref, p.weight, p.reverse), "process"
 
+    def bfd_ref(ref: TrackRef) -> tuple[tuple[str, str], Weight, str]:
+        # keepalived track_bfd: the session's state is the tracker's (Up = OK); weight from the line,
+        # else from the bfd_instance's own ``weight``.
+        b = config.bfd_instances[ref.name]
+        key = ("bfd", b.name)
+        specs.setdefault(key, (CheckSpec(b.name, "bfd", options={"bfd_instance": b.name}), Debounce.initial()))
+        return key, _ref_weight(ref, b.weight, b.reverse), "bfd"
+
     def trackers(obj: Any) -> list[Binding]:
         out = [Binding(iface(t.interface), Weight(t.weight, t.reverse), "interface") for t in obj.track_interface]
         out += [Binding(k, w, kind) for k, w, kind in map(script_or_check, obj.track_script)]
         out += [Binding(k, w, kind) for k, w, kind in map(file_ref, obj.track_file)]
         out += [Binding(k, w, kind) for k, w, kind in map(process_ref, obj.track_process)]
+        out += [Binding(k, w, kind) for k, w, kind in map(bfd_ref, getattr(obj, "track_bfd", ()))]
         return out
 
     bindings: dict[str, list[Binding]] = {}

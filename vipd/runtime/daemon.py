@@ -45,6 +45,7 @@ from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
 from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
+from vipd.runtime.bfd import BfdService
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.syncgroup import SyncGroup, SyncGroups
 from vipd.runtime.tracking import Tracker, TrackerError, Tracking
@@ -192,6 +193,8 @@ class Daemon:
         self._limiter = RateLimiter()
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
+        self.bfd = BfdService(plan.config, self.drivers)
+        """BFD sessions (``bfd_instance``) and BFD master-down (``vipd.runtime.bfd``)."""
         self.sync_groups = SyncGroups(
             lambda: self.plan.config, self.drivers, lambda: asyncio.get_running_loop().time(), self._group_runner
         )
@@ -216,7 +219,8 @@ class Daemon:
                 built = [await self._build(loop, p, links, _Stage()) for p in self.plan.instances.values()]
                 for b in built:
                     self._register(b)
-                self.tracking = await Tracking.start(self.plan, self.drivers)
+                self.bfd.start(loop)
+                self.tracking = await Tracking.start(self.plan, self.drivers, bfd=self.bfd.events)
                 # Everything built so far lives until exit: move it out of the collector's sight.
                 # A full collection over the start-up heap (pydantic, pyroute2) takes 15-40 ms and
                 # would hold an advert back whenever checks allocate enough to trigger one.
@@ -242,9 +246,11 @@ class Daemon:
                 await self.tracking.stop()
             log.info("stopping: sending priority 0 where master and removing addresses")
             await asyncio.gather(*(d.stop() for d in self.drivers.values()))
+            self.bfd.stop()  # after the instances: a master's priority 0 leaves before its BFD AdminDown
             await self.services.stopped()
             return 0
         finally:
+            self.bfd.stop()  # idempotent; here for a start-up that failed after BFD started
             await self._vmacs.close()  # after the drivers removed their VIPs; restores sysctls
             self._close()
             self._remove_pid()
@@ -559,7 +565,7 @@ class Daemon:
             in_place = {pair.new.name: await self._in_place(pair.old, pair.new, links, stage) for pair in diff.changed}
             tracker: Tracker | None = None
             if self.tracking is not None:
-                tracker = self.tracking.prepare(new, self.drivers)
+                tracker = self.tracking.prepare(new, self.drivers, bfd=self.bfd.events)
         except (StartupError, TrackerError, OSError) as e:
             self.plan = old_plan
             self._rollback(stage)
@@ -608,6 +614,14 @@ class Daemon:
             log.info("(%s) reconfigured in place (state %s kept)", pair.new.name, d.machine.state.value)
         for b in built:
             self._register(b)
+        if new.config.bfd_instances != old_plan.config.bfd_instances or new.config != old_plan.config:
+            before = self.bfd.events
+            try:
+                self.bfd.reload(new.config, loop)
+            except OSError as e:
+                log.error("reload: bfd sessions could not restart: %s", e)
+            if self.tracking is not None and self.bfd.events is not before:
+                tracker = self.tracking.prepare(new, self.drivers, bfd=self.bfd.events)
         if self.tracking is not None and tracker is not None:
             # Added instances wait for their trackers' first results: none advertises above its
             # peers at its base priority before a failing check has been seen.

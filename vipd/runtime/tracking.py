@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from vipd.config.model import VrrpInstance
 from vipd.fsm import FaultChanged, PriorityChanged
-from vipd.health.api import Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
+from vipd.health.api import BfdEvents, Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
 from vipd.health.process import KILL_GRACE, ensure_child_watcher
 from vipd.health.registry import load
 from vipd.health.rules import Debounce, Evaluation, Health, TrackerState, evaluate
@@ -106,10 +106,20 @@ class Tracker:
         links: link-state events for ``interface`` checks (the daemon's
             :class:`~vipd.runtime.links.LinkMonitor`); None = interface checks
             cannot be built.
+        bfd: BFD session events for ``bfd`` checks (keepalived ``track_bfd``; the daemon's
+            :class:`~vipd.runtime.bfd.BfdRuntime`); None = bfd checks cannot be built.
     """
 
-    def __init__(self, plan: Plan, drivers: Mapping[str, Driver], *, links: LinkEvents | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        drivers: Mapping[str, Driver],
+        *,
+        links: LinkEvents | None = None,
+        bfd: BfdEvents | None = None,
+    ) -> None:
         self.plan = plan
+        self.bfd = bfd
         self.config = config = plan.config
         self.drivers = drivers
         self.links = links
@@ -136,7 +146,7 @@ class Tracker:
                 that changed since.
         """
         user, group = self.plan.script_default
-        ctx = CheckContext(links=self.links, script_user=user, script_group=group)
+        ctx = CheckContext(links=self.links, script_user=user, script_group=group, bfd=self.bfd)
         self.bindings = {k: list(v) for k, v in self.plan.trackers.bindings.items()}
         for note in self.plan.trackers.notes:
             log.info("%s", note)
@@ -365,12 +375,14 @@ class Tracking:
     ``await tracking.stop()`` before the drivers stop.
     """
 
-    def __init__(self, links: LinkEvents | None, tracker: Tracker) -> None:
+    def __init__(self, links: LinkEvents | None, tracker: Tracker, bfd: BfdEvents | None = None) -> None:
         self.links = links
         self.tracker = tracker
+        self.bfd = bfd
+        """The BFD runtime ``bfd`` checks subscribe to."""
 
     @classmethod
-    async def start(cls, plan: Plan, drivers: Mapping[str, Driver]) -> Tracking:
+    async def start(cls, plan: Plan, drivers: Mapping[str, Driver], bfd: BfdEvents | None = None) -> Tracking:
         """Open the link monitor, build and start every check, apply the first verdicts.
 
         Raises:
@@ -381,7 +393,7 @@ class Tracking:
 
         links = LinkMonitor()
         await links.start()
-        tracker = Tracker(plan, drivers, links=links)
+        tracker = Tracker(plan, drivers, links=links, bfd=bfd)
         try:
             tracker.build()
             await tracker.start()
@@ -391,9 +403,9 @@ class Tracking:
             raise
         n = len(tracker.runners)
         log.info("tracking: %d check(s) for %d instance(s)", n, len(tracker.bindings))
-        return cls(links, tracker)
+        return cls(links, tracker, bfd)
 
-    def prepare(self, plan: Plan, drivers: Mapping[str, Driver]) -> Tracker:
+    def prepare(self, plan: Plan, drivers: Mapping[str, Driver], bfd: BfdEvents | None = None) -> Tracker:
         """Build (not start) the tracker of a new plan; nothing running is touched (reload, step 1).
 
         Unchanged checks are carried over with their state (:meth:`Tracker.build`).
@@ -401,8 +413,9 @@ class Tracking:
         Raises:
             TrackerError: a check cannot be built; the running tracker is unchanged.
         """
-        new = Tracker(plan, drivers, links=self.links)
-        new.build(previous=self.tracker)
+        self.bfd = bfd
+        new = Tracker(plan, drivers, links=self.links, bfd=bfd)
+        new.build(previous=self.tracker if bfd is self.tracker.bfd else None)
         return new
 
     async def switch(self, new: Tracker) -> None:

@@ -25,12 +25,14 @@ from vipd.config.model import Config, VrrpInstance
 from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import SCOPES, AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
+from vipd.linux.nftables import AcceptMode
 from vipd.linux.routes import RouteSet, parse_route, parse_rule
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockaddr
 from vipd.linux.timerfd import Waker
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
+from vipd.runtime import acceptmode
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.syncgroup import SyncGroups
 from vipd.runtime.tracking import TrackerError, Tracking
@@ -127,6 +129,8 @@ class Daemon:
         """Awaited when a stop is requested, before the instances stop (STOPPING=1)."""
         self.stopped_hooks: list[Callable[[], Awaitable[None]]] = []
         """Awaited after the instances stopped (drain notify queues, close servers)."""
+        self.accept_mode: AcceptMode | None = None
+        """Accept_Mode nftables table (``vipd.runtime.acceptmode``), or None when no instance needs it."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
         self.sync_groups = SyncGroups(lambda: self.config, self.drivers, lambda: asyncio.get_running_loop().time())
@@ -146,6 +150,7 @@ class Daemon:
                 self._writer = AddressWriter(loop)
                 self._vmacs.recover()  # sysctls a SIGKILLed use_vmac run left on base interfaces
                 await self._build(loop)
+                self.accept_mode = acceptmode.start(self.config)  # before any instance can become master
                 self.tracking = await Tracking.start(self.config, self.drivers)
                 # Everything built so far lives until exit: move it out of the collector's sight.
                 # A full collection over the start-up heap (pydantic, pyroute2) takes 15-40 ms and
@@ -173,6 +178,8 @@ class Daemon:
             return 0
         finally:
             await self._vmacs.close()  # after the drivers removed their VIPs; restores sysctls
+            if self.accept_mode is not None:
+                self.accept_mode.close()
             self._close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -537,6 +544,7 @@ class Daemon:
                     if pd is d:
                         del port.drivers[vrid]
         self.config = new
+        self.accept_mode = acceptmode.reload(self.accept_mode, new)
         for name in in_place:
             params, vips, targets, sender, routes = plans[name]
             d = self.drivers[name]

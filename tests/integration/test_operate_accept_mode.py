@@ -1,6 +1,6 @@
 """Accept_Mode (RFC 5798 §6.4.3) in the lab: a non-owner master with ``no_accept`` drops traffic to its VIP.
 
-r1 (priority 150, not the owner) is master alone. A TCP listener on r1 accepts
+r1 (priority 150, not the owner) is master alone (IPv4, then IPv6 where ND must still be answered). A TCP listener on r1 accepts
 on every address. From the client: with ``no_accept`` a connection to the VIP
 times out (dropped by vipd's nftables table) while one to r1's own address is
 answered; with ``accept`` the VIP answers. The table is gone after SIGTERM, and
@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from vipdlab import Instance, Lab, Node, render, timing, wait_until
+from vipdlab import Instance, Lab, Node, Process, render, timing, wait_until
 from vipdlab.services import tcp_listener
 
 pytestmark = pytest.mark.netns
@@ -95,3 +95,34 @@ def test_owner_always_accepts(lab: Lab) -> None:
     master(lab, Instance(priority=255, state="MASTER", advert_int=AI, extra=("no_accept",)))
     assert table(lab.r1) == ""
     assert connect(lab.client, VIP) == "answered"
+
+
+_LISTENER6 = """
+import socket
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 8080))
+s.listen(16)
+print("accept" + "ing", flush=True)
+while True:
+    s.accept()[0].close()
+"""
+
+
+def test_ipv6_no_accept_drops_tcp_but_answers_neighbour_solicitations(lab: Lab) -> None:
+    """RFC 5798 §6.4.3: the non-accepting master still answers ND NS for its IPv6 VIP."""
+    vip6 = "2001:db8::100"
+    listener = Process("listener6", lab.r1.ns, [sys.executable, "-c", _LISTENER6], lab.workdir / "listener6.log")
+    wait_until(lambda: "\naccepting" in listener.log_text(), STARTUP, message=listener.log_text)
+    inst = Instance(vrid=52, priority=150, advert_int=AI, vips=(f"{vip6}/64",), extra=("no_accept",))
+    d = lab.start_vipd(lab.r1, render(inst))
+    bound = STARTUP + timing.master_down_interval(150, AI) + MARGIN
+    wait_until(lambda: lab.holders(vip6) == [lab.r1] or d.died, bound, message=lambda: lab.logs(20))
+    assert "ip6 daddr @vips6" in table(lab.r1) and vip6 in table(lab.r1)
+
+    lab.del_neighbour(lab.client, vip6)
+    assert connect(lab.client, vip6) == "dropped", "no_accept: TCP to the IPv6 VIP is dropped"
+    n = lab.neighbour(lab.client, vip6)
+    assert n is not None and n.lladdr == lab.r1.mac, f"the NS for the VIP was answered by r1: {n}"
+    assert n.state.lower() not in ("failed", "incomplete"), n
+    assert connect(lab.client, lab.r1.ip6) == "answered", "only the VIP is guarded"

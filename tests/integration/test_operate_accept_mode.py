@@ -1,11 +1,12 @@
 """Accept_Mode (RFC 5798 §6.4.3) in the lab: a non-owner master with ``no_accept`` drops traffic to its VIP.
 
 r1 (priority 150, not the owner) is master alone (IPv4; then IPv6, where ND
-must still be answered). A TCP listener on r1 accepts on every address. From the client: with ``no_accept`` a connection to the VIP
-times out (dropped by vipd's nftables table) while one to r1's own address is
-answered; with ``accept`` the VIP answers. The table is gone after SIGTERM, and
-after a SIGKILL it is replaced or removed at the next start. VRRPv3, 0.1 s
-adverts; deadlines from the protocol timers.
+must still be answered). A TCP listener on r1 accepts on every address. From
+the client: with ``no_accept`` a connection to the VIP times out (dropped by
+vipd's nftables table) while one to r1's own address is answered; with
+``accept`` the VIP answers. The table is gone after SIGTERM, and after a
+SIGKILL it is replaced or removed at the next start. VRRPv3, 0.1 s adverts;
+deadlines from the protocol timers.
 """
 
 from __future__ import annotations

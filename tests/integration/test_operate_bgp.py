@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.netns, pytest.mark.slow]
 AI = 0.1
 VIP = "192.0.2.100"
 SERVICE = "203.0.113.10"
-STARTUP = 10.0  # seconds for vipd's interpreter to start and BIRD's sessions to come up (connect retry 1 s)
+STARTUP = 20.0  # seconds for vipd's interpreter to start and BIRD's sessions to come up (connect retry 1 s)
 BGP_UPDATE = 1.0
 """Seconds for BIRD to learn the kernel route, send the update, and the upstream to install it."""
 ROUTES = ("virtual_routes {", f"    {SERVICE}/32 dev eth0 table {VIPD_TABLE} proto 250", "}")

@@ -21,8 +21,9 @@ the changes: the directory lives on a file system whose changes come from
 elsewhere (NFS, CIFS/SMB, 9p, FUSE, Ceph, cluster file systems, /proc, /sys),
 the kernel refuses an inotify instance or watch (limits reached), or the
 directory does not exist yet (then the watch is set up as soon as it appears).
-A symbolic link's target is not followed: changes to the target's contents are
-seen only when written through a path in the watched directory.
+As keepalived, a symbolic link is resolved (``realpath``) when the watch is
+set up, so the target's directory is watched; a link re-pointed later is seen
+only if the old target's directory reports a change.
 """
 
 from __future__ import annotations
@@ -116,11 +117,15 @@ class FileCheck:
     def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
         self.spec = spec
         self.path = text(spec, "file")
-        self.directory = os.path.dirname(os.path.abspath(self.path))
-        self.name = os.path.basename(self.path)
+        self.directory, self.name = self._resolve()
         self.interval = spec.interval if spec.interval > 0 else 0.5
         self.mode = "starting"
         self.why_polling = ""
+
+    def _resolve(self) -> tuple[str, str]:
+        """(directory, file name) to watch: symbolic links resolved, as keepalived does (``realpath``)."""
+        real = os.path.realpath(self.path)
+        return os.path.dirname(real), os.path.basename(real)
 
     def read(self) -> CheckResult:
         """Read the file now; ``value`` is its integer (0 if missing or unreadable)."""
@@ -141,6 +146,7 @@ class FileCheck:
         """Report now, then after every change of the file, until cancelled."""
         report(self.read())
         while True:
+            self.directory, self.name = self._resolve()
             fstype = fs_type(self.directory) if os.path.isdir(self.directory) else None
             if not os.path.isdir(self.directory):
                 self._polling(f"directory {self.directory} does not exist (yet)")

@@ -396,3 +396,17 @@ vrrp_instance VI_1 {{
         proc.kill()
         proc.wait()
     print("event -> PriorityChanged (ms):", [round(x * 1e3, 2) for x in latencies])
+
+
+def test_file_behind_a_symlink_is_followed_like_keepalived(tmp_path: Path) -> None:
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    (tmp_path / "link").symlink_to(real_dir / "prio")
+    check = file_check(tmp_path / "link")
+
+    async def body(seen: Seen) -> None:
+        assert check.directory == str(real_dir) and check.name == "prio"
+        (real_dir / "prio").write_text("9")
+        await seen.until(lambda r: r.value == 9, "9 written to the link's target")
+
+    watching(check, body)

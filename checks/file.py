@@ -17,11 +17,12 @@ same). The directory, not the file, is watched, so a file that does not exist
 yet or is replaced by a rename is still followed.
 
 One inotify instance per event loop serves every ``track_file``
-(:class:`SharedInotify`), as keepalived uses one. Polling every ``spec.interval`` seconds remains only where inotify cannot see
-the changes: the directory lives on a file system whose changes come from
-elsewhere (NFS, CIFS/SMB, 9p, FUSE, Ceph, cluster file systems, /proc, /sys),
-the kernel refuses an inotify instance or watch (limits reached), or the
-directory does not exist yet (then the watch is set up as soon as it appears).
+(:class:`SharedInotify`), as keepalived uses one. Polling every
+``spec.interval`` seconds remains only where inotify cannot see the changes:
+the directory lives on a file system whose changes come from elsewhere (NFS,
+CIFS/SMB, 9p, FUSE, Ceph, cluster file systems, /proc, /sys), the kernel
+refuses an inotify instance or watch (limits reached), or the directory does
+not exist yet (then the watch is set up as soon as it appears).
 As keepalived, a symbolic link is resolved (``realpath``) when the watch is
 set up, so the target's directory is watched; a link re-pointed later is seen
 only if the old target's directory reports a change.

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from vipdlab import Instance, Lab, Node, Process, render, timing, wait_until
 from vipdlab.services import tcp_listener
+
+from vipd.control.server import request
 
 pytestmark = pytest.mark.netns
 
@@ -127,3 +130,21 @@ def test_ipv6_no_accept_drops_tcp_but_answers_neighbour_solicitations(lab: Lab) 
     assert n is not None and n.lladdr == lab.r1.mac, f"the NS for the VIP was answered by r1: {n}"
     assert n.state.lower() not in ("failed", "incomplete"), n
     assert connect(lab.client, lab.r1.ip6) == "answered", "only the VIP is guarded"
+
+
+def test_reload_switches_accept_mode_in_place(lab: Lab, ctl_sockets: Path) -> None:
+    """A reload that turns no_accept on or off rewrites (or deletes) the table; the master stays master."""
+    tcp_listener(lab, lab.r1, PORT, host="0.0.0.0")
+    inst = Instance(priority=150, advert_int=AI, extra=("accept",))
+    master(lab, inst)
+    wait_until(lambda: (ctl_sockets / "r1.ctl").exists(), STARTUP)
+    assert table(lab.r1) == "" and connect(lab.client, VIP) == "answered"
+
+    conf = next(p for p in sorted(Path(lab.workdir).glob("r1-vipd-*.conf")))
+    for extra, expect_table, expect in ((("no_accept",), True, "dropped"), (("accept",), False, "answered")):
+        conf.write_text(render(inst.with_(extra=extra)))
+        r = request(str(ctl_sockets / "r1.ctl"), {"cmd": "reload"})
+        assert r["ok"] and r["diff"]["restarted"] == [], r
+        assert bool(table(lab.r1)) is expect_table
+        assert connect(lab.client, VIP) == expect, extra
+        assert lab.holders(VIP) == [lab.r1]

@@ -37,7 +37,9 @@ Link-local IPv6 VIPs are matched with their interface, as keepalived does.
 The binding is libnftables' JSON API (``libnftables.so.1``, Debian package
 ``libnftables1``, which ``nftables`` depends on) loaded with ctypes: no ``nft``
 process per change, no Python package outside the venv. Each call is one
-netlink transaction of about a millisecond (start, reload, exit only).
+netlink transaction, made at start, reload and exit only, on the loop: 10 VIPs
+took p50 1.9 ms, p90 4.6 ms, max 24 ms (the first call) on the 2-core lab VM
+under load.
 """
 
 from __future__ import annotations

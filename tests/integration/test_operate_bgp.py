@@ -104,3 +104,31 @@ def test_upstream_follows_the_master_by_bgp(lab: Lab) -> None:
     lab.start_vipd(lab.r1, render(inst.with_(priority=50)))
     wait_until(lambda: via(lab) == "r2", STARTUP, message=lambda: lab.logs(30) + routes(lab.client, SERVICE))
     print(f"vipd restarted on r1 (priority 50): upstream via r2 {time.monotonic() - t_restart:.2f}s later")
+
+
+def test_anycast_a_failing_check_withdraws_the_node(lab: Lab) -> None:
+    """Anycast (docs/bgp.md): each node is master of its own VRID and announces while healthy.
+
+    A track_file with weight 0 puts r1's instance in FAULT when the file holds a
+    non-zero value: the route leaves table 100 and the upstream routes via r2;
+    clearing it brings r1's announcement back.
+    """
+    wd = lab.workdir
+    (wd / "down").write_text("0\n")
+    track = f"track_file down {{\n    file {wd}/down\n    weight 0\n}}\n"
+    own = Instance(priority=100, advert_int=AI, extra=(*ROUTES, "track_file {", "    down", "}"))
+    start_bird(lab, lab.client, upstream_config(lab.client, lab.routers))
+    for r in lab.routers:
+        start_bird(lab, r, router_config(r, lab.client))
+    lab.start_vipd(lab.r1, track + render(own.with_(vrid=61, vips=("192.0.2.161/24",))))
+    lab.start_vipd(lab.r2, render(own.with_(vrid=62, vips=("192.0.2.162/24",), extra=ROUTES)))
+    both = lambda: all(SERVICE in routes(r, SERVICE, table=VIPD_TABLE) for r in lab.routers)  # noqa: E731
+    wait_until(both, STARTUP, message=lambda: lab.logs(30))
+    wait_until(lambda: via(lab) == "r1", STARTUP, message=lambda: routes(lab.client, SERVICE))  # lower router id
+
+    t = time.monotonic()
+    (wd / "down").write_text("1\n")  # r1 unhealthy: FAULT removes its route
+    wait_until(lambda: via(lab) == "r2", BGP_UPDATE, message=lambda: lab.logs(30) + routes(lab.client, SERVICE))
+    print(f"\nanycast: r1's check failed -> upstream via r2 after {(time.monotonic() - t) * 1e3:.0f} ms")
+    (wd / "down").write_text("0\n")
+    wait_until(lambda: via(lab) == "r1", BGP_UPDATE + 1.0, message=lambda: lab.logs(30) + routes(lab.client, SERVICE))

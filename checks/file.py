@@ -16,13 +16,16 @@ it writes, and reading then would report a transient 0 (keepalived does the
 same). The directory, not the file, is watched, so a file that does not exist
 yet or is replaced by a rename is still followed.
 
-Polling every ``spec.interval`` seconds remains only where inotify cannot see
-the changes: the directory lives on a file system whose changes come from
-elsewhere (NFS, CIFS/SMB, 9p, FUSE, Ceph, cluster file systems, /proc, /sys),
-the kernel refuses an inotify instance or watch (limits reached), or the
-directory does not exist yet (then the watch is set up as soon as it appears).
-A symbolic link's target is not followed: changes to the target's contents are
-seen only when written through a path in the watched directory.
+One inotify instance per event loop serves every ``track_file``
+(:class:`SharedInotify`), as keepalived uses one. Polling every
+``spec.interval`` seconds remains only where inotify cannot see the changes:
+the directory lives on a file system whose changes come from elsewhere (NFS,
+CIFS/SMB, 9p, FUSE, Ceph, cluster file systems, /proc, /sys), the kernel
+refuses an inotify instance or watch (limits reached), or the directory does
+not exist yet (then the watch is set up as soon as it appears).
+As keepalived, a symbolic link is resolved (``realpath``) when the watch is
+set up, so the target's directory is watched; a link re-pointed later is seen
+only if the old target's directory reports a change.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import re
 import time
 from collections.abc import Callable
 
-from inotify_simple import INotify
+from inotify_simple import Event, INotify
 from inotify_simple import flags as in_flags
 
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
@@ -117,11 +120,15 @@ class FileCheck:
     def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
         self.spec = spec
         self.path = text(spec, "file")
-        self.directory = os.path.dirname(os.path.abspath(self.path))
-        self.name = os.path.basename(self.path)
+        self.directory, self.name = self._resolve()
         self.interval = spec.interval if spec.interval > 0 else 0.5
         self.mode = "starting"
         self.why_polling = ""
+
+    def _resolve(self) -> tuple[str, str]:
+        """(directory, file name) to watch: symbolic links resolved, as keepalived does (``realpath``)."""
+        real = os.path.realpath(self.path)
+        return os.path.dirname(real), os.path.basename(real)
 
     def read(self) -> CheckResult:
         """Read the file now; ``value`` is its integer (0 if missing or unreadable)."""
@@ -142,6 +149,7 @@ class FileCheck:
         """Report now, then after every change of the file, until cancelled."""
         report(self.read())
         while True:
+            self.directory, self.name = self._resolve()
             fstype = fs_type(self.directory) if os.path.isdir(self.directory) else None
             if not os.path.isdir(self.directory):
                 self._polling(f"directory {self.directory} does not exist (yet)")
@@ -169,36 +177,108 @@ class FileCheck:
 
     async def _inotify(self, report: Callable[[CheckResult], None]) -> None:
         """Watch the directory until the watch goes away; raises OSError if inotify is refused."""
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_event(ev: Event) -> None:
+            if ev.mask & (in_flags.IGNORED | in_flags.DELETE_SELF | in_flags.MOVE_SELF):
+                if not ended.done():
+                    ended.set_result(None)
+            elif ev.mask & in_flags.Q_OVERFLOW or ev.name == self.name:
+                report(self.read())
+
+        hub = SharedInotify.acquire()
+        try:
+            wd = hub.watch(self.directory, on_event)
+        except OSError:
+            hub.release()
+            raise
+        self.mode, self.why_polling = "inotify", ""
+        try:
+            report(self.read())  # a change between the first read and the watch is not lost
+            await ended
+        finally:
+            hub.unwatch(wd, on_event)
+            hub.release()
+
+
+class SharedInotify:
+    """One inotify instance per event loop, shared by every ``FileCheck`` (keepalived uses one too).
+
+    The kernel limits inotify instances per user (``fs.inotify.max_user_instances``,
+    often 128), not watches: fifty track_files cost one instance. Watches of the
+    same directory share a watch descriptor; it is removed with its last user.
+    Use ``hub = SharedInotify.acquire()`` ... ``hub.release()``.
+    """
+
+    _by_loop: dict[asyncio.AbstractEventLoop, SharedInotify] = {}  # noqa: RUF012
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.ino = INotify(nonblocking=True)
+        self.users = 0
+        self.watches: dict[int, list[Callable[[Event], None]]] = {}
+        loop.add_reader(self.ino.fileno(), self._readable)
+
+    @classmethod
+    def acquire(cls) -> SharedInotify:
+        """The running loop's instance, made on first use.
+
+        Raises:
+            OSError: the kernel refuses an inotify instance (EMFILE: limit reached).
+        """
         loop = asyncio.get_running_loop()
-        ended: asyncio.Future[None] = loop.create_future()
-        with INotify(nonblocking=True) as ino:
-            wd = ino.add_watch(self.directory, WATCH_MASK)
+        hub = cls._by_loop.get(loop)
+        if hub is None:
+            hub = cls._by_loop[loop] = cls(loop)
+        hub.users += 1
+        return hub
 
-            def readable() -> None:
+    def release(self) -> None:
+        """Drop one user; the last closes the instance."""
+        self.users -= 1
+        if self.users <= 0:
+            self._by_loop.pop(self.loop, None)
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.ino.fileno())
+            self.ino.close()
+
+    def watch(self, directory: str, callback: Callable[[Event], None]) -> int:
+        """Call ``callback(event)`` for every event of ``directory`` (and queue overflows); returns the wd.
+
+        Raises:
+            OSError: the watch is refused (ENOSPC: watch limit; ENOENT, ENOTDIR).
+        """
+        wd: int = self.ino.add_watch(directory, WATCH_MASK)
+        self.watches.setdefault(wd, []).append(callback)
+        return wd
+
+    def unwatch(self, wd: int, callback: Callable[[Event], None]) -> None:
+        """Stop calling ``callback``; the watch goes with its last callback. Never raises."""
+        users = self.watches.get(wd)
+        if users is None:
+            return  # already gone (IN_IGNORED)
+        with contextlib.suppress(ValueError):
+            users.remove(callback)
+        if not users:
+            del self.watches[wd]
+            with contextlib.suppress(OSError):
+                self.ino.rm_watch(wd)
+
+    def _readable(self) -> None:
+        try:
+            events = self.ino.read(timeout=0)
+        except OSError as e:
+            log.error("inotify: %s", e)
+            return
+        for ev in events:
+            if ev.mask & in_flags.Q_OVERFLOW:
+                targets = [cb for cbs in self.watches.values() for cb in cbs]
+            else:
+                targets = list(self.watches.get(ev.wd, ()))
+            for cb in targets:
                 try:
-                    events = ino.read(timeout=0)
-                except OSError as e:
-                    if not ended.done():
-                        ended.set_exception(e)
-                    return
-                changed = False
-                for ev in events:
-                    if ev.mask & in_flags.Q_OVERFLOW:
-                        changed = True
-                    elif ev.wd == wd and ev.mask & (in_flags.IGNORED | in_flags.DELETE_SELF | in_flags.MOVE_SELF):
-                        if not ended.done():
-                            ended.set_result(None)
-                    elif ev.wd == wd and ev.name == self.name:
-                        changed = True
-                if changed:
-                    report(self.read())
-
-            loop.add_reader(ino.fileno(), readable)
-            self.mode, self.why_polling = "inotify", ""
-            try:
-                report(self.read())  # a change between the first read and the watch is not lost
-                await ended
-            finally:
-                loop.remove_reader(ino.fileno())
-                with contextlib.suppress(OSError):
-                    ino.rm_watch(wd)
+                    cb(ev)
+                except Exception:
+                    log.exception("inotify: callback failed")
+            if ev.mask & in_flags.IGNORED:
+                self.watches.pop(ev.wd, None)

@@ -87,6 +87,20 @@ def read_process(pid: int) -> tuple[list[str], str] | None:
     return argv, comm
 
 
+_last_read: list[tuple[tuple[int, float], tuple[list[str], str] | None]] = []
+"""The /proc read of the event being dispatched: ten process trackers read an exec's process once."""
+
+
+def read_for_event(ev: ProcEvent) -> tuple[list[str], str] | None:
+    """:func:`read_process` of ``ev.tgid``, shared by every check that sees the same event."""
+    key = (ev.tgid, ev.timestamp)
+    if _last_read and _last_read[0][0] == key:
+        return _last_read[0][1]
+    proc = read_process(ev.tgid)
+    _last_read[:] = [(key, proc)]
+    return proc
+
+
 class ProcessCheck:
     """Keeps the set of matching processes from process events and reports the quorum verdict.
 
@@ -126,8 +140,9 @@ class ProcessCheck:
 
     # ------------------------------------------------------------------ matching
 
-    def _matches(self, pid: int) -> bool:
-        proc = read_process(pid)
+    def _matches(self, pid: int, proc: tuple[list[str], str] | None = None) -> bool:
+        if proc is None:
+            proc = read_process(pid)
         return proc is not None and matches(proc[0], proc[1], self.name, self.args, self.param_match, self.full_command)
 
     async def scan(self) -> set[int]:
@@ -215,7 +230,8 @@ class ProcessCheck:
                 if ev.parent_tgid in v:
                     v.add(ev.tgid)
         elif ev.what in (PROC_EVENT_EXEC, PROC_EVENT_COMM):
-            hit = self._matches(ev.tgid)  # reads this one process's cmdline and comm
+            proc = read_for_event(ev)  # this one process's cmdline and comm, read once per event
+            hit = proc is not None and self._matches(ev.tgid, proc)
             for v in views:
                 if hit:
                     v.add(ev.tgid)

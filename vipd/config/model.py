@@ -545,6 +545,13 @@ class GlobalDefs(_Model):
         enable_script_security: refuse scripts writable by non-root users.
         script_user, script_group: default user/group for scripts.
         vrrp_notify_fifo, notify_fifo: FIFO paths for state events.
+        nftables: keepalived ``nftables [NAME]``: the ``inet`` table vipd writes its
+            Accept_Mode rules into (bare keyword: ``keepalived``; ``None``: ``vipd``).
+        nftables_priority: priority of those chains (keepalived default -1).
+        nftables_counters: a counter on every Accept_Mode drop rule.
+        nftables_ifindex: link-local IPv6 VIPs matched by interface index, not name.
+        vrrp_iptables: keepalived ``vrrp_iptables [IN [OUT]]``: the chain names;
+            vipd writes the same rules with nftables (the names are not used).
         vipd_metrics_listen: vipd's own keyword: ``HOST:PORT`` (``[V6]:PORT``, or
             ``PORT`` on 127.0.0.1) to serve Prometheus ``/metrics`` on; ``None`` = off.
             Read at start-up; ``vipd --metrics-listen`` wins over it.
@@ -563,6 +570,11 @@ class GlobalDefs(_Model):
     vrrp_mcast_group4: IPv4Address = IPv4Address("224.0.0.18")
     vrrp_mcast_group6: IPv6Address = IPv6Address("ff02::12")
     vrrp_strict: Bool = False
+    nftables: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")] | None = None
+    nftables_priority: Annotated[Int, Field(ge=-(2**31), le=2**31 - 1)] = -1
+    nftables_counters: Bool = False
+    nftables_ifindex: Bool = False
+    vrrp_iptables: list[str] | None = None
     vrrp_check_unicast_src: Bool = False
     vrrp_skip_check_adv_addr: Bool = False
     vrrp_lower_prio_no_advert: Bool | None = None

@@ -8,8 +8,9 @@ process trackers parse each kernel event once.
 The socket is a plain ``AF_NETLINK``/``NETLINK_CONNECTOR`` datagram socket read
 from the loop's reader callback, and the few fields vipd needs are unpacked with
 ``struct``. pyroute2's ``ProcEventSocket`` is not used: in pyroute2 0.9 it is a
-synchronous socket that runs requests on an event loop of its own (it cannot be
-used inside the daemon's running loop), and its generic message objects cost
+synchronous socket that runs requests on an event loop of its own (inside the
+daemon's running loop ``bind()`` raises "This event loop is already running";
+checked with 0.9.7), and its generic message objects cost
 tens of microseconds per event, where a busy host sends thousands of events a
 second (every fork and exec on the machine).
 

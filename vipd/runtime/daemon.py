@@ -37,6 +37,7 @@ from vipd.config.model import Config, VrrpInstance
 from vipd.fsm import LowerPriorityHeard, Notify, Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
+from vipd.linux.nftables import AcceptMode, NftError
 from vipd.linux.routes import RouteSet
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockaddr
 from vipd.linux.timerfd import Waker
@@ -45,6 +46,7 @@ from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
 from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
+from vipd.runtime import acceptmode
 from vipd.runtime.bfd import BfdService
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.syncgroup import SyncGroup, SyncGroups
@@ -191,6 +193,8 @@ class Daemon:
         self._vmacs = VmacManager()
         self._stop = asyncio.Event()
         self._limiter = RateLimiter()
+        self.accept_mode: AcceptMode | None = None
+        """Accept_Mode nftables table (``vipd.runtime.acceptmode``), or None when no instance needs it."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
         self.bfd = BfdService(plan.config, self.drivers)
@@ -219,6 +223,7 @@ class Daemon:
                 built = [await self._build(loop, p, links, _Stage()) for p in self.plan.instances.values()]
                 for b in built:
                     self._register(b)
+                self.accept_mode = acceptmode.start(self.plan.config)  # before any instance can become master
                 self.bfd.start(loop)
                 self.tracking = await Tracking.start(self.plan, self.drivers, bfd=self.bfd.events)
                 # Everything built so far lives until exit: move it out of the collector's sight.
@@ -226,7 +231,7 @@ class Daemon:
                 # would hold an advert back whenever checks allocate enough to trigger one.
                 gc.collect()
                 gc.freeze()
-            except (StartupError, TrackerError, OSError) as e:
+            except (StartupError, TrackerError, NftError, OSError) as e:
                 log.error("cannot start: %s", e)
                 return 1
             self._write_pid()
@@ -252,6 +257,8 @@ class Daemon:
         finally:
             self.bfd.stop()  # idempotent; here for a start-up that failed after BFD started
             await self._vmacs.close()  # after the drivers removed their VIPs; restores sysctls
+            if self.accept_mode is not None:
+                self.accept_mode.close()
             self._close()
             self._remove_pid()
 
@@ -585,6 +592,7 @@ class Daemon:
         await asyncio.gather(*(self.drivers[n].stop(deleted=deleted) for n, deleted in stopping))
         for name, _ in stopping:
             self._unregister(name)
+        self.accept_mode = acceptmode.reload(self.accept_mode, new.config)
         for pair in [*diff.unchanged, *diff.changed]:
             d = self.drivers.pop(pair.old.name)
             del self._plans[pair.old.name]

@@ -399,3 +399,47 @@ vrrp_instance VI_1 {{
         proc.kill()
         proc.wait()
     print("event -> PriorityChanged (ms):", [round(x * 1e3, 2) for x in latencies])
+
+
+def test_file_behind_a_symlink_is_followed_like_keepalived(tmp_path: Path) -> None:
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    (tmp_path / "link").symlink_to(real_dir / "prio")
+    check = file_check(tmp_path / "link")
+
+    async def body(seen: Seen) -> None:
+        assert check.directory == str(real_dir) and check.name == "prio"
+        (real_dir / "prio").write_text("9")
+        await seen.until(lambda r: r.value == 9, "9 written to the link's target")
+
+    watching(check, body)
+
+
+def test_file_checks_share_one_inotify_instance(tmp_path: Path) -> None:
+    """Two files in one directory, one check cancelled: the other still hears its file (one watch, two users)."""
+    from checks.file import SharedInotify
+
+    a, b = file_check(tmp_path / "a"), file_check(tmp_path / "b")
+    seen_a, seen_b = Seen(), Seen()
+
+    async def main() -> None:
+        ta = asyncio.ensure_future(a.watch(seen_a))
+        tb = asyncio.ensure_future(b.watch(seen_b))
+        await seen_a.until(lambda r: True, "a's first result")
+        await seen_b.until(lambda r: True, "b's first result")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEADLINE
+        while not (a.mode == b.mode == "inotify"):
+            assert loop.time() < deadline
+            await asyncio.sleep(0.01)
+        hub = SharedInotify._by_loop[asyncio.get_running_loop()]
+        assert hub.users == 2 and len(hub.watches) == 1, "one instance, one watch of the directory"
+        ta.cancel()
+        await asyncio.gather(ta, return_exceptions=True)
+        (tmp_path / "b").write_text("3")
+        await seen_b.until(lambda r: r.value == 3, "b's 3 after a left")
+        tb.cancel()
+        await asyncio.gather(tb, return_exceptions=True)
+        assert asyncio.get_running_loop() not in SharedInotify._by_loop, "closed with its last user"
+
+    asyncio.run(main())

@@ -24,16 +24,21 @@ import pwd
 import shutil
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from vipd.config.diagnostics import Diagnostic
 from vipd.config.grammar import Loc, Path
 from vipd.config.model import Config, Script
 from vipd.health.api import CheckContext
+from vipd.health.identity import (  # the one resolution function: the runner uses it too
+    DEFAULT_SCRIPT_USER,
+    RunAs,
+    default_script_user,
+    resolve_script_user,
+)
 from vipd.health.registry import load
 
-DEFAULT_SCRIPT_USER = "keepalived_script"
-"""keepalived runs scripts as this user when it exists and ``script_user`` is not set."""
+__all__ = ["DEFAULT_SCRIPT_USER", "RunAs", "check_script", "default_script_user", "preflight", "unsafe_component"]
+
 _HOOKS = (
     "notify_master",
     "notify_backup",
@@ -43,15 +48,6 @@ _HOOKS = (
     "notify_master_rx_lower_pri",
     "notify",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class RunAs:
-    """The identity a script runs with: user name (None = the daemon's), uid, gid."""
-
-    user: str | None
-    uid: int
-    gid: int
 
 
 def _user_name(uid: int) -> str:
@@ -66,40 +62,6 @@ def _group_name(gid: int) -> str:
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return f"gid {gid}"
-
-
-def resolve_user(user: str | None, group: str | None) -> RunAs:
-    """Look ``user`` [``group``] up; None = the daemon's own identity.
-
-    Raises:
-        LookupError: the user or group does not exist (message names it).
-    """
-    if user is None:
-        return RunAs(None, os.geteuid(), os.getegid())
-    try:
-        pw = pwd.getpwnam(user)
-    except KeyError:
-        raise LookupError(f"script user {user!r} does not exist") from None
-    gid = pw.pw_gid
-    if group is not None:
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise LookupError(f"script group {group!r} does not exist") from None
-    return RunAs(user, pw.pw_uid, gid)
-
-
-def default_script_user(config: Config) -> tuple[str | None, str | None]:
-    """keepalived's default script identity: ``script_user`` [group], else ``keepalived_script`` if
-    that user exists, else None (the daemon's own user)."""
-    g = config.global_defs
-    if g.script_user:
-        return g.script_user, g.script_group
-    try:
-        pwd.getpwnam(DEFAULT_SCRIPT_USER)
-    except KeyError:
-        return None, None
-    return DEFAULT_SCRIPT_USER, None
 
 
 def _components(path: str) -> Iterator[str]:
@@ -244,12 +206,14 @@ def preflight(config: Config, locs: Mapping[Path, Loc] | None = None) -> list[Di
             f"scripts without a user run as {DEFAULT_SCRIPT_USER}, which does not exist (keepalived refuses them too): "
             "create that user or set script_user",
         )
+    unknown_users: set[tuple[str | int, ...]] = set()
     for script, path in scripts:
         loc = _loc(locs, config.source, *path)
         try:
-            who = resolve_user(script.user or default_user, script.group if script.user else default_group)
+            who = resolve_script_user(script.user, script.group, (default_user, default_group))
         except LookupError as e:
             report("error", loc, str(e))
+            unknown_users.add(path[:2])
             continue
         for severity, message in check_script(script, who, security):
             report(severity, loc, message)
@@ -262,6 +226,8 @@ def preflight(config: Config, locs: Mapping[Path, Loc] | None = None) -> list[Di
     for (kind, name), (spec, _) in specs.items():
         if kind == "interface":
             continue
+        if kind == "script" and ("vrrp_scripts", name) in unknown_users:
+            continue  # its unknown user is reported above, at its line
         section = {"script": "vrrp_scripts", "file": "track_files", "process": "vrrp_track_processes"}.get(
             kind, "vrrp_checks"
         )

@@ -122,7 +122,7 @@ class Operations:
     # ------------------------------------------------------------------ hooks
 
     def _on_driver(self, driver: InstanceDriver, inst: VrrpInstance) -> None:
-        hooks = hooks_from_config(inst, self._fifo())
+        hooks = hooks_from_config(inst, self._fifo(), self.daemon.config)
         runner = self.runners.get(driver.name)
         if runner is None:
             runner = NotifyRunner(
@@ -143,7 +143,7 @@ class Operations:
     def _on_group(self, group: SyncGroup, conf: object) -> None:
         """Group notify hooks (keepalived: ``notify`` gets ``GROUP NAME STATE 0``), one ordered queue per group."""
         key = f"group:{group.name}"
-        hooks = hooks_from_config(conf, self._fifo())
+        hooks = hooks_from_config(conf, self._fifo(), self.daemon.config)
         runner = self.runners.get(key)
         if runner is None:
             runner = NotifyRunner(group.name, hooks, lambda: 0, kind="GROUP", timeout=self.options.notify_timeout)

@@ -8,8 +8,9 @@ with keepalived's default: ``script_user``, else ``keepalived_script`` if it
 exists, else the daemon's own user).
 
 The identity is resolved when the check is built, with
-:func:`vipd.health.identity.resolve_script_user`, the function ``vipd -t`` judges
-the script with: an unknown user or group refuses the check (``ValueError``).
+:func:`vipd.health.identity.script_run_as` (the planner's rule and lookup, the
+ones ``vipd -t`` judges the script with): an unknown user or group refuses the
+check (``ValueError``).
 
 The command runs through the one script runner (:mod:`vipd.linux.spawn`): no
 shell, its own process group, killed with its group at ``spec.timeout`` (a
@@ -23,7 +24,7 @@ import logging
 import time
 
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
-from vipd.health.identity import RunAs, resolve_script_user
+from vipd.health.identity import RunAs, script_run_as
 from vipd.health.process import run_command
 
 log = logging.getLogger("vipd")
@@ -55,7 +56,7 @@ class ScriptCheck:
         user = spec.options.get("user")
         group = spec.options.get("group")
         try:
-            self.run_as: RunAs = resolve_script_user(
+            self.run_as: RunAs = script_run_as(
                 str(user) if user else None,
                 str(group) if group else None,
                 (context.script_user, context.script_group),
@@ -69,7 +70,7 @@ class ScriptCheck:
         t0 = time.monotonic()
         out = await run_command(self.argv, self.spec.timeout, run_as=self.run_as)
         took = time.monotonic() - t0
-        text = out.text.strip()
+        text = out.output.strip()
         first = text.splitlines()[0] if text else ""
         if out.error:
             return CheckResult(False, out.error, took)

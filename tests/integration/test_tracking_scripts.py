@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, pids_in_namespace, render, timing, wait_until
-from vipdlab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
 
 pytestmark = pytest.mark.netns
 
@@ -47,7 +47,7 @@ def test_hung_script_is_killed_at_timeout_and_fails(lab: Lab, routers: Any) -> N
     t = time.monotonic()
     (wd / "hang").touch()
     # next run within 0.2 s, killed (failed) at 0.3 s (+ 0.5 s SIGTERM grace: sh ignores nothing, dies at once)
-    bound = 0.2 + 0.3 + timing.skew_time(100, AI)
+    bound = 0.2 + 0.3 + timing.skew_time(3, 100, AI)
     _, garp = takeover_garp(lab, lab.r2, VIP, t, bound + 0.5 + MARGIN + 1.0)
     print(f"script hangs -> backup GARP after {(garp.t - t) * 1000:.1f} ms (bound {bound * 1000:.1f} ms)")
     assert garp.t - t <= bound + 0.5 + MARGIN
@@ -56,7 +56,7 @@ def test_hung_script_is_killed_at_timeout_and_fails(lab: Lab, routers: Any) -> N
     # every hung run was killed with its child: at most the current run's sleep is alive
     assert comms(lab, lab.r1).count("sleep") <= 1
     (wd / "hang").unlink()
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], 2.0 + timing.master_down_interval(150, AI))
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], 2.0 + timing.master_down_interval(3, 150, AI))
     wait_until(lambda: "sleep" not in comms(lab, lab.r1), 1.0, message="no sleep left behind")
 
 
@@ -116,6 +116,6 @@ def test_plugin_registered_through_entry_points_is_used_from_config(
     converge(lab, lab.r1, [lab.r2], VIP, interval=AI, timeout=STARTUP_ALLOWANCE)
     t = time.monotonic()
     flag.unlink()
-    _, garp = takeover_garp(lab, lab.r2, VIP, t, 0.1 + timing.skew_time(100, AI) + MARGIN + 1.0)
-    assert garp.t - t <= 0.1 + timing.skew_time(100, AI) + MARGIN
+    _, garp = takeover_garp(lab, lab.r2, VIP, t, 0.1 + timing.skew_time(3, 100, AI) + MARGIN + 1.0)
+    assert garp.t - t <= 0.1 + timing.skew_time(3, 100, AI) + MARGIN
     assert "flag up: FAILED" in (lab.workdir / "r1-vipd.log").read_text()

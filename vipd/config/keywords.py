@@ -309,6 +309,10 @@ VRRP_INSTANCE: Table = register_table(
         "track_script": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
         "track_file": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
         "track_process": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
+        "track_bfd": ListOf(doc="NAME [weight W [reverse]] (a bfd_instance)", item=parse_track_ref),
+        "vipd_bfd_master_down": Value(
+            doc="vipd only: take over at once when this bfd_instance (to the master) goes Down"
+        ),
         "dont_track_primary": Flag(doc="ignore link faults of the interface"),
         "notify_master": ScriptValue(doc="run on becoming master"),
         "notify_backup": ScriptValue(doc="run on becoming backup"),
@@ -337,7 +341,6 @@ VRRP_INSTANCE: Table = register_table(
         **_ignored("never implemented by keepalived either", "debug"),
         **_ignored(
             _NOT_YET,
-            "track_bfd",
             "notify_priority_changes",
             "use_vmac_addr",
             "use_ipvlan",
@@ -423,7 +426,8 @@ VRRP_CHECK: Table = register_table(
         "connect_port": Value(doc="tcp: port to connect to"),
         "bindto": Value(doc="tcp: source address"),
         "url": Value(doc="http: URL to GET"),
-        "status_code": WordsValue(doc="http: accepted status codes CODE..."),
+        "status_code": WordsValue(doc="http: accepted status codes CODE or LOW-HIGH... (default 200-299)"),
+        "digest": Value(doc="http: MD5 of the body in hex (keepalived HTTP_GET digest)"),
         "body_match": Value(doc="http: regular expression the body must contain"),
         "tls_verify": Flag(doc="http: verify the server certificate (default on)"),
         "host_header": Value(doc="http: Host header to send"),
@@ -455,6 +459,26 @@ TRACK_PROCESS: Table = register_table(
     },
 )
 
+BFD_INSTANCE: Table = register_table(
+    "bfd_instance",
+    {
+        "neighbor_ip": Value(doc="the peer's address (required)", convert=parse_ip),
+        "neighbour_ip": Value(doc="the peer's address (British spelling)", field="neighbor_ip", convert=parse_ip),
+        "source_ip": Value(doc="our source address", convert=parse_ip),
+        "min_rx": Value(doc="Required Min RX Interval in ms (default 10)"),
+        "min_tx": Value(doc="Desired Min TX Interval in ms while Up (default 10)"),
+        "idle_tx": Value(doc="TX interval in ms while not Up (default and minimum 1000)"),
+        "multiplier": Value(doc="Detect Mult 1..255 (default 5)"),
+        "passive": Flag(doc="passive role: send only once the peer has spoken"),
+        "ttl": Value(doc="TTL sent, 1..255 (default 255)"),
+        "hoplimit": Value(doc="IPv6 hop limit sent, 1..255 (default 255)", field="ttl"),
+        "max_hops": Value(doc="accepted TTL reduction on receive, -1..255 (default 0)"),
+        "multihop": Flag(doc="RFC 5883 multihop session on UDP 4784"),
+        "weight": WeightValue(doc="default track_bfd weight W [reverse]"),
+        **_ignored("vipd has one process: BFD events always reach VRRP (no checker process)", "vrrp", "checker"),
+    },
+)
+
 SYNC_GROUP: Table = register_table(
     "vrrp_sync_group",
     {
@@ -463,6 +487,7 @@ SYNC_GROUP: Table = register_table(
         "track_script": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
         "track_file": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
         "track_process": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
+        "track_bfd": ListOf(doc="NAME [weight W [reverse]] (a bfd_instance)", item=parse_track_ref),
         "notify_master": ScriptValue(doc="run when the group becomes master"),
         "notify_backup": ScriptValue(doc="run when the group becomes backup"),
         "notify_fault": ScriptValue(doc="run when the group enters fault"),
@@ -473,7 +498,7 @@ SYNC_GROUP: Table = register_table(
             inner=Flag(field="sync_group_tracking_weight"), message="use sync_group_tracking_weight"
         ),
         **_ignored(_EMAIL, "smtp_alert"),
-        **_ignored(_NOT_YET, "notify_priority_changes", "track_bfd"),
+        **_ignored(_NOT_YET, "notify_priority_changes"),
     },
 )
 
@@ -518,6 +543,7 @@ TOP: Table = register_table(
             inner=Named(field="track_files", table=lambda: TRACK_FILE), message="use track_file"
         ),
         "vrrp_track_process": Named(doc="a tracked process", field="vrrp_track_processes", table=lambda: TRACK_PROCESS),
+        "bfd_instance": Named(doc="a BFD session (RFC 5880)", field="bfd_instances", table=lambda: BFD_INSTANCE),
         "static_ipaddress": ListOf(doc="permanent addresses", item=parse_vip, pending=True),
         "static_routes": ListOf(doc="permanent routes", item=parse_route, pending=True),
         "static_rules": ListOf(doc="permanent rules", item=parse_rule, pending=True),
@@ -525,7 +551,6 @@ TOP: Table = register_table(
             _NOT_YET,
             "garp_group",
             "interface_up_down_delays",
-            "bfd_instance",
             "track_group",
             "linkbeat_interfaces",
         ),

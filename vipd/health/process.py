@@ -16,7 +16,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 
-from vipd.health.identity import RunAs, resolve_user
+from vipd.health.identity import RunAs, script_run_as
 from vipd.linux.spawn import KILL_GRACE, OUTPUT_LIMIT, RunOutcome, run
 
 __all__ = ["KILL_GRACE", "OUTPUT_LIMIT", "RunOutcome", "ensure_child_watcher", "run_command"]
@@ -61,7 +61,7 @@ async def run_command(
     Args:
         argv: program and arguments; ``argv[0]`` is looked up in PATH if it has no '/'.
         timeout: seconds; then the group gets SIGTERM and, ``KILL_GRACE`` later, SIGKILL.
-        run_as: the identity (:func:`vipd.health.identity.resolve_script_user`); wins over ``user``.
+        run_as: the identity (:func:`vipd.health.identity.script_run_as`); wins over ``user``.
         user, group: names to look up when ``run_as`` is not given; None = the daemon's own.
         env: environment, or None to inherit ours.
     Returns:
@@ -72,7 +72,7 @@ async def run_command(
     """
     if run_as is None and (user is not None or group is not None):
         try:
-            run_as = resolve_user(user, group)
+            run_as = script_run_as(user, group, (None, None))
         except LookupError as e:
             return RunOutcome(None, error=f"cannot run {argv[0] if argv else ''}: {e}")
     return await run(argv, timeout=timeout, run_as=run_as, env=env)

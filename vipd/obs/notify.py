@@ -36,8 +36,8 @@ stale.
 Each script runs through the one runner, :func:`vipd.linux.spawn.run`: without a
 shell (keepalived's ``</path`` form through ``/bin/sh -c``), as the user and
 group the config names (``notify_* CMD USER [GROUP]``, else ``script_user``,
-else ``keepalived_script`` if it exists, else root: :mod:`vipd.health.identity`,
-the resolution ``vipd -t`` checks with), stdin /dev/null, stdout+stderr captured
+else ``keepalived_script`` if it exists, else root: :mod:`vipd.plan.scripts`,
+the resolution ``vipd -t`` checks with, applied by :mod:`vipd.health.identity`), stdin /dev/null, stdout+stderr captured
 (first 4 KiB logged), umask 022, in its own process group, waited on as a
 process (pidfd), not through its pipes: a hook that starts ``helper &`` returns
 at once and the helper keeps running. At its timeout (default
@@ -56,17 +56,28 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vipd.fsm import LowerPriorityHeard, Notify, State
-from vipd.health.identity import RunAs, default_script_user, resolve_script_user
+from vipd.health.identity import script_run_as
 from vipd.linux.spawn import KILL_GRACE, RunOutcome, run
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InstanceStats
+from vipd.plan.model import HookPlan
+from vipd.plan.scripts import RunAs, resolve_identity
 
-__all__ = ["DEFAULT_TIMEOUT", "KILL_GRACE", "Hook", "Hooks", "NotifyRunner", "fifo_line", "hooks_from_config"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "KILL_GRACE",
+    "Hook",
+    "Hooks",
+    "NotifyRunner",
+    "fifo_line",
+    "hooks_from_config",
+    "hooks_from_plan",
+]
 
 log = logging.getLogger("vipd")
 
@@ -173,33 +184,59 @@ def script_argv(script: ScriptLike | None) -> tuple[str, ...] | None:
     return tuple(script.argv)
 
 
+def _resolved(argv: tuple[str, ...], user: str | None, group: str | None) -> Hook:
+    try:
+        who = script_run_as(user, group, (None, None))  # names already resolved by the planner's rule
+    except LookupError as e:
+        return Hook(argv, None, str(e))
+    return Hook(argv, who if who.user is not None else None)
+
+
+def hooks_from_plan(hooks: Mapping[str, HookPlan], fifo: str | None = None) -> Hooks:
+    """Return the ``Hooks`` of an ``InstancePlan``/``SyncGroupPlan`` (``plan.hooks``: keyword -> HookPlan).
+
+    Each hook runs as the user and group the planner chose for it, looked up now
+    (:func:`vipd.health.identity.script_run_as`, the lookup the planner checked with); a
+    user or group that has disappeared since gives a hook with ``error`` that never runs.
+    """
+
+    def get(name: str) -> Hook | None:
+        h = hooks.get(name)
+        if h is None:
+            return None
+        argv = ("/bin/sh", "-c", h.command) if h.shell else tuple(h.argv)
+        return _resolved(argv, h.user, h.group)
+
+    return Hooks(
+        master=get("notify_master"),
+        backup=get("notify_backup"),
+        fault=get("notify_fault"),
+        stop=get("notify_stop"),
+        generic=get("notify"),
+        fifo=fifo,
+        deleted=get("notify_deleted"),
+        rx_lower_pri=get("notify_master_rx_lower_pri"),
+    )
+
+
 def hooks_from_config(
-    inst: Any, fifo: str | None = None, default_user: tuple[str | None, str | None] | Any = (None, None)
+    inst: Any, fifo: str | None = None, default: tuple[str | None, str | None] = (None, None)
 ) -> Hooks:
-    """Return the ``Hooks`` of a ``VrrpInstance`` or ``SyncGroup`` (missing keywords count as unset).
+    """Return the ``Hooks`` of a ``VrrpInstance`` or ``SyncGroup`` model (missing keywords count as unset).
 
     Args:
         inst: the instance or sync group (its ``notify_*`` ``Script`` values, with ``user``/``group``).
         fifo: the global ``notify_fifo``.
-        default_user: keepalived's default script identity as ``(user, group)``
-            (:func:`vipd.health.identity.default_script_user`), or the ``Config`` / ``global_defs``
-            to compute it from. ``(None, None)`` = the daemon's own identity.
-    Returns:
-        the hooks, each with the :class:`RunAs` :func:`vipd.health.identity.resolve_script_user`
-        gives (the same function the preflight checks with); an unknown user gives a hook with ``error``.
+        default: keepalived's default script identity (``Plan.script_default``); (None, None) = the daemon's.
     """
-    default = default_user if isinstance(default_user, tuple) else default_script_user(default_user)
 
     def get(name: str) -> Hook | None:
         script = getattr(inst, name, None)
         argv = script_argv(script)
         if argv is None:
             return None
-        try:
-            who = resolve_script_user(getattr(script, "user", None), getattr(script, "group", None), default)
-        except LookupError as e:
-            return Hook(argv, None, str(e))
-        return Hook(argv, who if who.user is not None else None)
+        user, group = resolve_identity(getattr(script, "user", None), getattr(script, "group", None), default)
+        return _resolved(argv, user, group)
 
     return Hooks(
         master=get("notify_master"),
@@ -397,7 +434,7 @@ class NotifyRunner:
             r = await run(hook.argv, timeout=self.timeout, run_as=hook.run_as, output_limit=STDERR_LOG_BYTES)
         self.stats.notify_runs[f"{kind}:{r.result}"] += 1
         who = f" as {hook.run_as.user}" if hook.run_as is not None else ""
-        err = r.text.strip()
+        err = r.output.strip()
         tail = f"; output: {err}" if err else ""
         if r.error:
             log.error("(%s) %s cannot run %r%s: %s", self.name, kind, cmd, who, r.error)

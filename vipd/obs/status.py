@@ -83,6 +83,7 @@ class InstanceRow:
         stats: the live counters (not copied).
         garp_master_delay: seconds (exported as ``keepalived_gratuitous_arp_delay_total``).
         nopreempt, preempt_delay: election settings.
+        excluded_vips: ``(address/prefix, device)`` per ``virtual_ipaddress_excluded``.
     """
 
     name: str
@@ -104,6 +105,7 @@ class InstanceRow:
     garp_master_delay: float
     nopreempt: bool
     preempt_delay: float
+    excluded_vips: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-able dict (``vipctl status --json``)."""
@@ -261,6 +263,9 @@ def instance_row(
         garp_master_delay=inst.garp_master_delay,
         nopreempt=inst.nopreempt,
         preempt_delay=inst.preempt_delay,
+        excluded_vips=tuple(
+            (f"{v.address}/{v.prefixlen}", v.dev or inst.interface) for v in inst.virtual_ipaddress_excluded
+        ),
     )
 
 

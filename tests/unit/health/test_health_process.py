@@ -40,7 +40,7 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 def test_exit_status_and_output() -> None:
     out = run(run_command(["sh", "-c", "echo hello; exit 3"], 5.0))
-    assert (out.returncode, out.text, out.timed_out) == (3, "hello\n", False)
+    assert (out.returncode, out.output, out.timed_out) == (3, "hello\n", False)
 
 
 def test_missing_program_is_an_error_not_an_exception() -> None:
@@ -69,7 +69,7 @@ def test_background_child_holding_the_pipe_does_not_delay_the_result_and_survive
     child = int(pidfile.read_text())
     try:
         assert (out.returncode, out.timed_out, out.left_running) == (0, False, True)
-        assert out.text.startswith("done")
+        assert out.output.startswith("done")
         assert took < 1.0, f"the result waited {took:.2f}s for the grandchild"
         # keepalived (vrrp_script_child_thread) signals a check's group only at a timeout: the child runs on.
         assert alive(child), "a check that exited in time must not have its background child killed"

@@ -15,11 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from vipd.health.identity import RunAs, resolve_user
+from vipd.health.identity import RunAs, script_run_as
 from vipd.linux import spawn
 from vipd.linux.spawn import RunOutcome, run
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+
+
+def resolve_user(user: str, group: str | None = None) -> RunAs:
+    return script_run_as(user, group, (None, None))
 
 
 def _run(argv: list[str], **kw: object) -> RunOutcome:
@@ -57,7 +61,7 @@ def reaped(pidfile: Path) -> Iterator[None]:
 
 def test_exit_status_and_combined_output() -> None:
     out = _run(["sh", "-c", "echo out; echo err >&2; exit 3"])
-    assert (out.returncode, out.text, out.result, out.timed_out) == (3, "out\nerr\n", "failed", False)
+    assert (out.returncode, out.output, out.result, out.timed_out) == (3, "out\nerr\n", "failed", False)
 
 
 def test_missing_program_is_an_error_outcome() -> None:
@@ -67,8 +71,8 @@ def test_missing_program_is_an_error_outcome() -> None:
 
 def test_stdin_is_dev_null_and_signals_are_default() -> None:
     out = _run(["sh", "-c", "readlink /proc/self/fd/0; grep -E '^Sig(Ign|Blk)' /proc/self/status"])
-    lines = dict(line.split(":\t") for line in out.text.splitlines()[1:])
-    assert out.text.splitlines()[0] == "/dev/null"
+    lines = dict(line.split(":\t") for line in out.output.splitlines()[1:])
+    assert out.output.splitlines()[0] == "/dev/null"
     assert int(lines["SigBlk"], 16) == 0
     ignored = int(lines["SigIgn"], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1)), "Python ignores SIGPIPE; a script must not inherit that"
@@ -83,19 +87,20 @@ def test_umask_is_022_whatever_the_daemons_umask_is() -> None:
         assert os.umask(0o177) == 0o177, "the daemon's own umask is restored after the spawn"
     finally:
         os.umask(old)
-    assert out.text.strip() == "0022"
+    assert out.output.strip() == "0022"
 
 
 def test_loader_overrides_are_removed_from_the_environment() -> None:
     """keepalived system_call_script unsets IFS, LD_PRELOAD and LD_LIBRARY_PATH before exec."""
     env = {"PATH": "/usr/bin:/bin", "LD_PRELOAD": "/nonexistent.so", "IFS": "x", "KEEP": "1"}
     out = _run(["sh", "-c", 'echo "${LD_PRELOAD-unset} ${KEEP}"'], env=env)
-    assert out.text.strip() == "unset 1"
+    assert out.output.strip() == "unset 1"
 
 
 def test_output_is_limited_and_a_chatty_script_never_blocks() -> None:
-    out = _run(["sh", "-c", "head -c 1000000 /dev/zero; echo tail >&2"], output_limit=100)
-    assert out.returncode == 0 and len(out.output) == 100
+    out = _run(["sh", "-c", "head -c 1000000 /dev/zero && echo tail >&2"], output_limit=100)
+    assert out.returncode == 0, "every write succeeded: the script's end of the pipe blocks, it never gets EAGAIN"
+    assert len(out.output) == 100
 
 
 def test_a_hanging_script_is_killed_with_its_group_at_the_timeout(tmp_path: Path) -> None:
@@ -106,7 +111,7 @@ def test_a_hanging_script_is_killed_with_its_group_at_the_timeout(tmp_path: Path
         out = _run(["sh", "-c", script], timeout=0.3, grace=0.2)
         took = time.monotonic() - t0
         assert out.timed_out and out.returncode == -signal.SIGKILL and out.result == "timeout"
-        assert out.text == "oops\n"
+        assert out.output == "oops\n"
         assert 0.3 <= took < 0.3 + 0.2 + 0.5, took
         assert dies(int(pidfile.read_text())), "the group's background child must die at a timeout"
 
@@ -126,7 +131,7 @@ def test_background_child_does_not_delay_completion_and_survives(tmp_path: Path)
         out = _run(["sh", "-c", f"sleep 300 & echo $! > {pidfile}; echo started"])
         took = time.monotonic() - t0
         child = int(pidfile.read_text())
-        assert (out.result, out.text, out.left_running) == ("ok", "started\n", True)
+        assert (out.result, out.output, out.left_running) == ("ok", "started\n", True)
         assert took < 0.5, f"completion waited {took:.2f}s for the pipe"
         time.sleep(0.2)  # give a wrong implementation the chance to kill it
         assert alive(child)
@@ -145,7 +150,7 @@ def test_a_background_child_may_write_after_the_script_exited(tmp_path: Path) ->
         return out
 
     out = asyncio.run(scenario())
-    assert out.text == "now\n" and done.exists()
+    assert out.output == "now\n" and done.exists()
 
 
 def test_sinks_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,7 +160,7 @@ def test_sinks_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         pids = []
         for _ in range(4):
             out = await run(["sh", "-c", "sleep 300 & echo $!"], timeout=5.0)
-            pids.append(int(out.text))
+            pids.append(int(out.output))
         n = len(spawn._Output.sinks)
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
@@ -201,23 +206,22 @@ def test_no_thread_is_started() -> None:
 def test_runs_as_the_user_with_its_group_and_no_supplementary_groups() -> None:
     nobody = resolve_user("nobody")
     out = _run(["sh", "-c", "id -u; id -g; grep -E '^(Groups|CapEff)' /proc/self/status"], run_as=nobody)
-    uid, gid, groups, capeff = out.text.splitlines()
+    uid, gid, groups, capeff = out.output.splitlines()
     assert (int(uid), int(gid)) == (nobody.uid, nobody.gid) == (pwd.getpwnam("nobody").pw_uid, nobody.gid)
     assert groups.split(":")[1].strip() == "", "keepalived clears supplementary groups unless told otherwise"
     assert int(capeff.split()[1], 16) == 0
 
 
 @needs_root
-def test_per_script_group_and_keepalived_colon_form_for_supplementary_groups() -> None:
+def test_per_script_group_and_explicit_supplementary_groups() -> None:
     group = grp.getgrgid(0).gr_name  # any group that exists: root's
     who = resolve_user("nobody", group)
     assert who.gid == 0
     out = _run(["sh", "-c", "id -g"], run_as=who)
-    assert out.text.strip() == "0"
-    colon = resolve_user("nobody", ":")
-    assert colon.groups == tuple(os.getgrouplist("nobody", pwd.getpwnam("nobody").pw_gid))
-    out = _run(["sh", "-c", "grep ^Groups /proc/self/status"], run_as=colon)
-    assert sorted(int(g) for g in out.text.split(":")[1].split()) == sorted(colon.groups)
+    assert out.output.strip() == "0"
+    extra = RunAs("nobody", who.uid, who.gid, (1, 2))
+    out = _run(["sh", "-c", "grep ^Groups /proc/self/status"], run_as=extra)
+    assert sorted(int(g) for g in out.output.split(":")[1].split()) == [1, 2]
 
 
 @needs_root
@@ -235,7 +239,7 @@ def test_without_setpriv_the_user_switch_still_happens(monkeypatch: pytest.Monke
         out = _run(["sh", "-c", "id -u; umask"], run_as=resolve_user("nobody"))
     finally:
         os.umask(old)
-    assert out.text.split() == [str(pwd.getpwnam("nobody").pw_uid), "0022"]
+    assert out.output.split() == [str(pwd.getpwnam("nobody").pw_uid), "0022"]
 
 
 def test_unknown_user_or_group_is_a_lookup_error() -> None:
@@ -246,5 +250,6 @@ def test_unknown_user_or_group_is_a_lookup_error() -> None:
 
 
 def test_the_daemons_own_identity_needs_no_switch() -> None:
-    assert not RunAs(None, 0, 0).switches
-    assert resolve_user(None) == RunAs(None, os.geteuid(), os.getegid())
+    assert not spawn.switches(RunAs(None, 0, 0)) and not spawn.switches(None)
+    assert script_run_as(None, None, (None, None)).user is None
+    assert spawn.switches(RunAs("nobody", 65534, 65534)) == (os.geteuid() != 65534)

@@ -308,8 +308,7 @@ def test_notify_master_runs_as_script_user_and_per_script_user_and_group(shared_
         notify_backup=_config_script(body, "nobody", "root"),
         notify_fault=_config_script(body, "root"),
     )
-    config = SimpleNamespace(global_defs=SimpleNamespace(script_user="nobody", script_group=None))
-    hooks = hooks_from_config(inst, None, config)
+    hooks = hooks_from_config(inst, None, ("nobody", None))  # global_defs { script_user nobody }
     assert hooks.master is not None and hooks.master.run_as is not None and hooks.master.run_as.user == "nobody"
     nobody = pwd.getpwnam("nobody")
 

@@ -199,7 +199,8 @@ class _Output:
         if self.sink:
             with contextlib.suppress(ValueError):
                 _Output.sinks.remove(self)
-        self.loop.remove_reader(self.fd)
+        if not self.loop.is_closed():  # a sink can outlive its loop (tests run one loop each)
+            self.loop.remove_reader(self.fd)
         os.close(self.fd)
 
 

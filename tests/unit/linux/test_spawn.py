@@ -253,3 +253,14 @@ def test_the_daemons_own_identity_needs_no_switch() -> None:
     assert not spawn.switches(RunAs(None, 0, 0)) and not spawn.switches(None)
     assert script_run_as(None, None, (None, None)).user is None
     assert spawn.switches(RunAs("nobody", 65534, 65534)) == (os.geteuid() != 65534)
+
+
+def test_a_sink_left_by_an_earlier_loop_is_closed_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spawn, "SINK_MAX", 1)
+    pids = []
+    for _ in range(2):  # the second run evicts the first loop's sink; its loop is closed by then
+        out = _run(["sh", "-c", "sleep 300 & echo $!"])
+        pids.append(int(out.output))
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    assert len(spawn._Output.sinks) == 1

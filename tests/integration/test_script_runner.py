@@ -25,6 +25,7 @@ import pytest
 from pyroute2 import netns
 from vipdlab import Instance, Lab, render, timing, wait_until
 
+from vipd.control.server import request
 from vipd.wire.advert import VRRP_MCAST4, VRRP_TTL, Advert
 from vipd.wire.codec import encode_advert
 
@@ -98,7 +99,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
 def test_notify_master_runs_as_script_user_and_its_background_helper_survives_a_quick_backup(
-    lab: Lab, script_dir: Path
+    lab: Lab, script_dir: Path, ctl_sockets: Path
 ) -> None:
     out = script_dir / "out"
     master = hook(
@@ -126,6 +127,17 @@ def test_notify_master_runs_as_script_user_and_its_background_helper_survives_a_
     assert took < 1.0, f"notify_backup ran {took:.2f}s after the transition"
     assert alive(helper), "the helper notify_master started in the background must survive"
     assert "notify_master" in lab.logs(80) and "timed out" not in lab.logs(80)
+
+    # Reload with a new notify_master: it runs as script_user too (review finding 1: reload included).
+    master2 = hook(script_dir, "master2", f"id -u > {out}/uid2\n")
+    conf = next(p for p in sorted(Path(lab.workdir).glob("r1-vipd-*.conf")))
+    conf.write_text(conf.read_text().replace(f"notify_master {master}", f"notify_master {master2}"))
+    r = request(str(ctl_sockets / "r1.ctl"), {"cmd": "reload"})
+    assert r["ok"], r
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(3, 150, AI) + MARGIN)
+    inject_higher(lab, 51, 200)  # BACKUP, then MASTER again once the injected master falls silent
+    wait_until(lambda: _lines(out / "uid2"), timing.master_down_interval(3, 150, AI) + MARGIN + 1.0)
+    assert _lines(out / "uid2") == [str(pwd.getpwnam("nobody").pw_uid)]
 
 
 def test_vipd_t_refuses_an_unknown_script_user_with_file_and_line(tmp_path: Path) -> None:

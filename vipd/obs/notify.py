@@ -58,7 +58,7 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from vipd.fsm import LowerPriorityHeard, Notify, State
 from vipd.health.identity import script_run_as
@@ -94,16 +94,6 @@ STATE_WORD: dict[State, str] = {
     State.INITIALIZE: "STOP",
 }
 """The state word keepalived passes to ``notify`` and writes to the FIFO (INIT after shutdown is STOP)."""
-
-
-class ScriptLike(Protocol):
-    """What the notify runner needs from the config model's ``Script``."""
-
-    @property
-    def command(self) -> str: ...
-
-    @property
-    def argv(self) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,18 +165,22 @@ class Hooks:
         }[state]
 
 
-def script_argv(script: ScriptLike | None) -> tuple[str, ...] | None:
-    """Return the argv to execute for a config ``Script``; keepalived's ``</path`` form goes through ``/bin/sh``."""
-    if script is None:
-        return None
-    if script.command.lstrip().startswith("<"):
-        return ("/bin/sh", "-c", script.command)
-    return tuple(script.argv)
+_KEYWORDS = {
+    "master": "notify_master",
+    "backup": "notify_backup",
+    "fault": "notify_fault",
+    "stop": "notify_stop",
+    "generic": "notify",
+    "deleted": "notify_deleted",
+    "rx_lower_pri": "notify_master_rx_lower_pri",
+}
+"""``Hooks`` field -> keepalived keyword."""
 
 
-def _resolved(argv: tuple[str, ...], user: str | None, group: str | None) -> Hook:
+def _resolved(h: HookPlan) -> Hook:
+    argv = ("/bin/sh", "-c", h.command) if h.shell else tuple(h.argv)
     try:
-        who = script_run_as(user, group, (None, None))  # names already resolved by the planner's rule
+        who = script_run_as(h.user, h.group, (None, None))  # names already chosen by the planner's rule
     except LookupError as e:
         return Hook(argv, None, str(e))
     return Hook(argv, who if who.user is not None else None)
@@ -198,25 +192,10 @@ def hooks_from_plan(hooks: Mapping[str, HookPlan], fifo: str | None = None) -> H
     Each hook runs as the user and group the planner chose for it, looked up now
     (:func:`vipd.health.identity.script_run_as`, the lookup the planner checked with); a
     user or group that has disappeared since gives a hook with ``error`` that never runs.
+    keepalived's ``</path`` form runs through ``/bin/sh -c``.
     """
-
-    def get(name: str) -> Hook | None:
-        h = hooks.get(name)
-        if h is None:
-            return None
-        argv = ("/bin/sh", "-c", h.command) if h.shell else tuple(h.argv)
-        return _resolved(argv, h.user, h.group)
-
-    return Hooks(
-        master=get("notify_master"),
-        backup=get("notify_backup"),
-        fault=get("notify_fault"),
-        stop=get("notify_stop"),
-        generic=get("notify"),
-        fifo=fifo,
-        deleted=get("notify_deleted"),
-        rx_lower_pri=get("notify_master_rx_lower_pri"),
-    )
+    fields = {f: _resolved(hooks[k]) for f, k in _KEYWORDS.items() if k in hooks}
+    return Hooks(fifo=fifo, **fields)
 
 
 def hooks_from_config(
@@ -229,25 +208,15 @@ def hooks_from_config(
         fifo: the global ``notify_fifo``.
         default: keepalived's default script identity (``Plan.script_default``); (None, None) = the daemon's.
     """
-
-    def get(name: str) -> Hook | None:
-        script = getattr(inst, name, None)
-        argv = script_argv(script)
-        if argv is None:
-            return None
-        user, group = resolve_identity(getattr(script, "user", None), getattr(script, "group", None), default)
-        return _resolved(argv, user, group)
-
-    return Hooks(
-        master=get("notify_master"),
-        backup=get("notify_backup"),
-        fault=get("notify_fault"),
-        stop=get("notify_stop"),
-        generic=get("notify"),
-        fifo=fifo,
-        deleted=get("notify_deleted"),
-        rx_lower_pri=get("notify_master_rx_lower_pri"),
-    )
+    plans: dict[str, HookPlan] = {}
+    for keyword in _KEYWORDS.values():
+        script = getattr(inst, keyword, None)
+        if script is None:
+            continue
+        user, group = resolve_identity(script.user, script.group, default)
+        shell = script.command.lstrip().startswith("<")
+        plans[keyword] = HookPlan(tuple(script.argv), script.command, shell, user, group)
+    return hooks_from_plan(plans, fifo)
 
 
 def fifo_line(kind: str, name: str, state: State | str, priority: int) -> str:

@@ -37,7 +37,7 @@ from vipd.fsm import LowerPriorityHeard, Notify
 from vipd.linux.monitor import AddressMonitor
 from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
 from vipd.obs.looplag import LoopLagMonitor
-from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_config
+from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_plan
 from vipd.obs.status import InterfaceRow, Snapshot, instance_row
 from vipd.plan import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime.daemon import Daemon, Notifier, ReloadError
@@ -148,7 +148,7 @@ class Operations:
 
     def notifier(self, plan: InstancePlan, priority: Callable[[], int]) -> Notifier | None:
         """The instance's notify runner: one ordered queue per instance name, kept across reloads."""
-        hooks = hooks_from_config(plan.config, self._fifo())
+        hooks = hooks_from_plan(plan.hooks, self._fifo())
         runner = self.runners.get(plan.name)
         if runner is None:
             runner = NotifyRunner(plan.name, hooks, priority, timeout=self.options.notify_timeout)
@@ -172,7 +172,7 @@ class Operations:
     def group_notifier(self, group: SyncGroupPlan) -> Callable[[Notify], None] | None:
         """Group notify hooks (keepalived: ``notify`` gets ``GROUP NAME STATE 0``), one ordered queue per group."""
         key = f"group:{group.name}"
-        hooks = hooks_from_config(group.config, self._fifo())
+        hooks = hooks_from_plan(group.hooks, self._fifo())
         runner = self.runners.get(key)
         if runner is None:
             runner = NotifyRunner(group.name, hooks, lambda: 0, kind="GROUP", timeout=self.options.notify_timeout)

@@ -1,25 +1,19 @@
-"""Who a script runs as: keepalived's ``script_user`` rules, resolved once for preflight and for the runner.
+"""Who a script runs as, at run time: the planner's resolution, applied to the live password database.
 
-keepalived (``core/notify.c``, ``set_uid_gid`` and ``set_default_script_user``):
+The rules live in :mod:`vipd.plan.scripts` (keepalived's: the script's own
+``USER [GROUP]``, else ``script_user [GROUP]``, else ``keepalived_script`` if it
+exists, else root): :func:`~vipd.plan.scripts.resolve_identity` picks the
+names and :func:`~vipd.plan.scripts.resolve_user` turns them into a
+:class:`~vipd.plan.scripts.RunAs` on a :class:`~vipd.plan.host.Host`. The
+planner (``vipd -t``, start-up, reload) judges each script with exactly these
+two functions; the notify hooks and the ``script`` check resolve through
+:func:`script_run_as` below, which calls the same two on the live host, so the
+identity that was checked is the identity that runs.
 
-1. a per-script user wins: ``notify_master CMD USER [GROUP]``, ``vrrp_script { user USER [GROUP] }``;
-   without GROUP the user's primary group;
-2. else the global ``script_user USER [GROUP]``;
-3. else the user ``keepalived_script`` if it exists;
-4. else the daemon's own identity (root).
-
-Supplementary groups: keepalived calls ``setgroups()`` before every script and,
-unless ``set_supplementary_groups`` is set globally or the group is written
-``:GROUP`` (``:`` alone = the user's primary group), the list is EMPTY. So by
-default a script running as ``nobody`` is in no supplementary group, even if
-``/etc/group`` lists it somewhere. The ``:`` form is honoured here; the global
-keyword is passed in as ``supplementary``.
-
-:func:`resolve_script_user` is the one resolution function: ``vipd -t`` (the
-preflight), the notify hooks and the ``script`` check plugin all call it, so the
-identity the preflight judged is the identity that runs. It reads the password
-and group databases (``pwd``/``grp``) and nothing else: no asyncio, no kernel
-state beyond our own euid/egid.
+Supplementary groups: keepalived calls ``setgroups()`` before every script
+with an EMPTY list unless ``set_supplementary_groups`` (not implemented by vipd
+yet) or a ``:GROUP`` is given; vipd's runner does the same (``RunAs.groups``
+is empty), so a script running as ``nobody`` is in no supplementary group.
 """
 
 from __future__ import annotations
@@ -27,116 +21,86 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-from dataclasses import dataclass
-from typing import Any
 
-DEFAULT_SCRIPT_USER = "keepalived_script"
-"""keepalived runs scripts as this user when it exists and ``script_user`` is not set."""
+from vipd.plan.host import LinkFacts, UserFacts
+from vipd.plan.scripts import DEFAULT_SCRIPT_USER, RunAs, resolve_identity, resolve_user
+from vipd.wire.advert import IPAddress
 
-
-@dataclass(frozen=True, slots=True)
-class RunAs:
-    """The identity a script runs with.
-
-    Attributes:
-        user: user name; None = the daemon's own identity (no switch at all).
-        uid, gid: numeric ids the script gets (real, effective and saved).
-        groups: supplementary group ids (keepalived default: none).
-    """
-
-    user: str | None
-    uid: int
-    gid: int
-    groups: tuple[int, ...] = ()
-
-    @property
-    def switches(self) -> bool:
-        """True when running as this identity needs a user/group switch in the child."""
-        return self.user is not None and not (
-            self.uid == os.geteuid() and self.gid == os.getegid() and set(self.groups) == set(os.getgroups())
-        )
-
-    def describe(self) -> str:
-        """``nobody (uid 65534, gid 65534)`` style text for logs and errors."""
-        return f"{self.user or 'the daemon user'} (uid {self.uid}, gid {self.gid})"
+__all__ = ["DEFAULT_SCRIPT_USER", "Accounts", "RunAs", "script_run_as"]
 
 
-def daemon_identity() -> RunAs:
-    """The daemon's own identity (keepalived's last fallback)."""
-    return RunAs(None, os.geteuid(), os.getegid())
+class Accounts:
+    """The live host as far as identities go (``pwd``, ``grp``, our euid): a :class:`~vipd.plan.host.Host`
+    without links or files (those methods answer "nothing", which identity resolution never asks)."""
 
+    def link(self, name: str) -> LinkFacts | None:
+        """No links known."""
+        return None
 
-def resolve_user(user: str | None, group: str | None = None, *, supplementary: bool = False) -> RunAs:
-    """Look ``user`` [``group``] up in the password and group databases.
+    def local_addresses(self) -> frozenset[IPAddress]:
+        """No addresses known."""
+        return frozenset()
 
-    Args:
-        user: user name (keepalived: ``getpwnam``); None = the daemon's own identity.
-        group: group name; None = the user's primary group; ``:GROUP`` / ``:`` = also set the
-            user's supplementary groups (keepalived syntax).
-        supplementary: keepalived's global ``set_supplementary_groups``.
-    Returns:
-        the :class:`RunAs`.
-    Raises:
-        LookupError: the user or group does not exist (the message names it).
-    """
-    if user is None:
-        return daemon_identity()
-    try:
-        pw = pwd.getpwnam(user)
-    except KeyError:
-        raise LookupError(f"script user {user!r} does not exist") from None
-    if group is not None and group.startswith(":"):
-        supplementary = True
-        group = group[1:] or None
-    gid = pw.pw_gid
-    if group is not None:
+    def user(self, name: str) -> UserFacts | None:
+        """``getpwnam``, or None."""
         try:
-            gid = grp.getgrnam(group).gr_gid
+            pw = pwd.getpwnam(name)
         except KeyError:
-            raise LookupError(f"script group {group!r} does not exist") from None
-    groups = tuple(os.getgrouplist(pw.pw_name, pw.pw_gid)) if supplementary else ()
-    return RunAs(user, pw.pw_uid, gid, groups)
+            return None
+        return UserFacts(pw.pw_name, pw.pw_uid, pw.pw_gid)
+
+    def group(self, name: str) -> int | None:
+        """``getgrnam(name).gr_gid``, or None."""
+        try:
+            return grp.getgrnam(name).gr_gid
+        except KeyError:
+            return None
+
+    def user_name(self, uid: int) -> str:
+        """The name of ``uid``."""
+        try:
+            return pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return f"uid {uid}"
+
+    def group_name(self, gid: int) -> str:
+        """The name of ``gid``."""
+        try:
+            return grp.getgrgid(gid).gr_name
+        except KeyError:
+            return f"gid {gid}"
+
+    def stat(self, path: str) -> os.stat_result:
+        """``os.stat``."""
+        return os.stat(path)
+
+    def lstat(self, path: str) -> os.stat_result:
+        """``os.lstat``."""
+        return os.lstat(path)
+
+    def which(self, program: str) -> str | None:
+        """Not used for identities."""
+        return None
+
+    def realpath(self, path: str) -> str:
+        """``os.path.realpath``."""
+        return os.path.realpath(path)
+
+    def euid(self) -> int:
+        """``os.geteuid()``."""
+        return os.geteuid()
 
 
-def default_script_user(global_defs: Any) -> tuple[str | None, str | None]:
-    """keepalived's default script identity (steps 2-4 above), as names.
+def script_run_as(user: str | None, group: str | None, default: tuple[str | None, str | None]) -> RunAs:
+    """The identity a script runs as, resolved now on this host.
 
     Args:
-        global_defs: the config's ``global_defs`` (``script_user``, ``script_group``), or a
-            whole ``Config`` (its ``global_defs`` is used).
+        user, group: the script's own ``USER [GROUP]`` names (None when not given).
+        default: the plan's ``script_default`` (keepalived's default (user, group) names).
     Returns:
-        ``(user, group)``: ``script_user`` [group], else ``("keepalived_script", None)`` if that
-        user exists, else ``(None, None)`` = the daemon's own identity.
-    """
-    g = getattr(global_defs, "global_defs", global_defs)
-    user = getattr(g, "script_user", None)
-    if user:
-        return user, getattr(g, "script_group", None)
-    try:
-        pwd.getpwnam(DEFAULT_SCRIPT_USER)
-    except KeyError:
-        return None, None
-    return DEFAULT_SCRIPT_USER, None
-
-
-def resolve_script_user(
-    user: str | None,
-    group: str | None,
-    default: tuple[str | None, str | None],
-    *,
-    supplementary: bool = False,
-) -> RunAs:
-    """The identity one script runs as: its own user [group], else ``default`` (keepalived's order).
-
-    Args:
-        user, group: the script's own ``USER [GROUP]`` (None when not given).
-        default: :func:`default_script_user` of the config.
-        supplementary: keepalived's global ``set_supplementary_groups``.
-    Returns:
-        the :class:`RunAs`.
+        the :class:`~vipd.plan.scripts.RunAs` (``user`` None: the daemon's own identity, no switch).
     Raises:
-        LookupError: a named user or group does not exist.
+        LookupError: a named user or group does not exist (the message names it).
     """
-    if user:
-        return resolve_user(user, group, supplementary=supplementary)
-    return resolve_user(default[0], default[1], supplementary=supplementary)
+    name, grp_name = resolve_identity(user, group, default)
+    return resolve_user(name, grp_name, Accounts())

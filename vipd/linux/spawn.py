@@ -19,7 +19,7 @@ How a command runs (:func:`run`):
   reaches its children), stdin ``/dev/null``, every fd above 2 closed (ours are
   O_CLOEXEC), SIGPIPE/SIGXFSZ back to default (Python ignores them), an empty
   signal mask, ``IFS``/``LD_PRELOAD``/``LD_LIBRARY_PATH`` removed from the
-  environment, uid/gid/supplementary groups from :class:`~vipd.health.identity.RunAs`.
+  environment, uid/gid/supplementary groups from :class:`~vipd.plan.scripts.RunAs`.
 * **umask 022, always.** keepalived lets scripts inherit its own umask (0177 by
   default, ``umask`` keyword); vipd sets 022 around the spawn so a script creates
   files as it does when the operator runs it from a shell, whatever umask the
@@ -59,7 +59,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from vipd.health.identity import RunAs
+from vipd.plan.scripts import RunAs
 
 OUTPUT_LIMIT = 4096
 """Bytes of stdout+stderr kept per run."""
@@ -83,7 +83,7 @@ class RunOutcome:
 
     Attributes:
         returncode: exit status; negative = killed by that signal; None if it could not be started.
-        output: its stdout+stderr, at most ``output_limit`` bytes.
+        output: its stdout+stderr (at most ``output_limit`` bytes), decoded (invalid UTF-8 replaced).
         timed_out: it was killed with its group at the timeout.
         error: why it could not be started (``OSError`` text, setpriv's message), else "".
         duration: seconds from start to exit (monotonic).
@@ -91,16 +91,11 @@ class RunOutcome:
     """
 
     returncode: int | None
-    output: bytes = b""
+    output: str = ""
     timed_out: bool = False
     error: str = ""
     duration: float = 0.0
     left_running: bool = False
-
-    @property
-    def text(self) -> str:
-        """``output`` decoded (invalid UTF-8 replaced)."""
-        return self.output.decode(errors="replace")
 
     @property
     def result(self) -> str:
@@ -126,6 +121,14 @@ def setpriv_path() -> str | None:
     if not _setpriv:
         _setpriv.append(shutil.which("setpriv", path=SETPRIV_PATHS))
     return _setpriv[0]
+
+
+def switches(run_as: RunAs | None) -> bool:
+    """True when running as ``run_as`` needs a user/group switch in the child (``user`` None never does)."""
+    if run_as is None or run_as.user is None:
+        return False
+    same = run_as.uid == os.geteuid() and run_as.gid == os.getegid()
+    return not (same and set(run_as.groups) == set(os.getgroups()))
 
 
 def setpriv_argv(setpriv: str, who: RunAs, argv: Sequence[str]) -> list[str]:
@@ -196,7 +199,8 @@ class _Output:
         if self.sink:
             with contextlib.suppress(ValueError):
                 _Output.sinks.remove(self)
-        self.loop.remove_reader(self.fd)
+        if not self.loop.is_closed():  # a sink can outlive its loop (tests run one loop each)
+            self.loop.remove_reader(self.fd)
         os.close(self.fd)
 
 
@@ -243,7 +247,7 @@ def _spawn(argv: Sequence[str], run_as: RunAs | None, wfd: int, env: dict[str, s
     Raises:
         OSError: it cannot be started (ENOENT, EACCES...).
     """
-    switch = run_as is not None and run_as.switches
+    switch = switches(run_as)
     setpriv = setpriv_path() if switch else None
     if switch and setpriv is None:
         assert run_as is not None
@@ -302,7 +306,7 @@ async def run(
     Args:
         argv: program and arguments; ``argv[0]`` is looked up in PATH if it has no '/'.
         timeout: seconds; then the group gets SIGTERM and, ``grace`` seconds later, SIGKILL.
-        run_as: identity (:func:`vipd.health.identity.resolve_script_user`); None = the daemon's own.
+        run_as: identity (:func:`vipd.health.identity.script_run_as`); None or ``user`` None = the daemon's own.
         grace: seconds between SIGTERM and SIGKILL.
         output_limit: bytes of stdout+stderr kept.
         env: environment (default: the daemon's), minus ``IFS``/``LD_PRELOAD``/``LD_LIBRARY_PATH``.
@@ -315,7 +319,8 @@ async def run(
     if not argv:
         return RunOutcome(None, error="empty command")
     start = time.monotonic()
-    rfd, wfd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(rfd, False)  # ours only: a script's writes to a full pipe must block, not fail with EAGAIN
     try:
         pid = _spawn(argv, run_as, wfd, script_env(env))
     except (OSError, ValueError, subprocess.SubprocessError) as e:
@@ -343,10 +348,10 @@ async def run(
         raise
     duration = time.monotonic() - start
     left = not timed_out and proc.killpg(0)
-    data = output.finish()
-    trampoline = run_as is not None and run_as.switches and setpriv_path() is not None
-    if trampoline and returncode in _TRAMPOLINE_FAILED and data.startswith(b"setpriv: "):
+    data = output.finish().decode(errors="replace")
+    trampoline = switches(run_as) and setpriv_path() is not None
+    if trampoline and returncode in _TRAMPOLINE_FAILED and data.startswith("setpriv: "):
         assert run_as is not None
-        why = data.decode(errors="replace").strip().removeprefix("setpriv: ")
+        why = data.strip().removeprefix("setpriv: ")
         return RunOutcome(None, data, error=f"cannot run {argv[0]} as {run_as.describe()}: {why}", duration=duration)
     return RunOutcome(returncode, data, timed_out, "", duration, left)

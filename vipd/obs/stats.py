@@ -63,7 +63,7 @@ class InstanceStats:
         address_errors: netlink failures while adding or removing VIPs.
         advert_lateness: histogram of advert send lateness behind the Adver_Timer deadline (seconds).
         vip_repairs: VIPs re-added while master after something else deleted them.
-        notify_runs: notify script runs by "kind:result" (result ok/failed/timeout/error).
+        notify_runs: notify script runs by "kind:result" (result ok/failed/timeout/error/skipped).
     """
 
     adverts_sent: int = 0

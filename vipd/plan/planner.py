@@ -271,6 +271,8 @@ def _check_scripts(config: Config, default: tuple[str | None, str | None], host:
         try:
             who = resolve_user(user, group, host)
         except LookupError as e:
+            if script.user and path[0] == "vrrp_scripts":  # point at its own ``user`` line
+                loc = report.loc(*path[:2], "user")
             report.error(loc, str(e))
             continue
         for severity, message in check_script(script, who, security, host):

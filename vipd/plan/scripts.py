@@ -38,13 +38,19 @@ class RunAs:
     """The identity a script runs with.
 
     Attributes:
-        user: user name; None = the daemon's own identity (root).
+        user: user name; None = the daemon's own identity (root): the runner switches nothing.
         uid, gid: numeric ids (gid: the named group, else the user's primary group).
+        groups: supplementary group ids the script gets (keepalived's default: none).
     """
 
     user: str | None
     uid: int
     gid: int
+    groups: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        """``nobody (uid 65534, gid 65534)``, for logs and errors."""
+        return f"{self.user or 'the daemon user'} (uid {self.uid}, gid {self.gid})"
 
 
 def default_script_user(config: Config, host: Host | None) -> tuple[str | None, str | None]:

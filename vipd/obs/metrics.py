@@ -150,6 +150,11 @@ class VipdCollector(Collector):
         v_notify = CounterMetricFamily(
             "vipd_notify_runs", "Notify script runs by kind and result", labels=[*COMMON, "kind", "result"]
         )
+        v_fault = GaugeMetricFamily(
+            "vipd_instance_fault_reasons",
+            "1 per cause holding the instance in FAULT: tracking, vip (a VIP cannot be added), link",
+            labels=[*COMMON, "cause"],
+        )
         excluded = GaugeMetricFamily(
             "keepalived_vrrp_excluded_state",
             "Instance state per virtual_ipaddress_excluded address: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT",
@@ -189,6 +194,8 @@ class VipdCollector(Collector):
             _add_hist(v_late, lv, r.stats.advert_lateness)
             v_repair.add_metric(lv, float(r.stats.vip_repairs))
             v_addr_err.add_metric(lv, float(r.stats.address_errors))
+            for cause, _reason in r.faults:
+                v_fault.add_metric([*lv, cause], 1.0)
             for key, n in sorted(r.stats.notify_runs.items()):
                 kind, _, result = key.partition(":")
                 v_notify.add_metric([*lv, kind, result], float(n))
@@ -197,7 +204,7 @@ class VipdCollector(Collector):
         yield garp
         yield from fams.values()
         yield from (v_state, v_prio, v_master_addr, v_last, v_trans, v_sent, v_rcvd, v_disc, v_master)
-        yield from (v_late, v_repair, v_addr_err, v_notify)
+        yield from (v_late, v_repair, v_addr_err, v_notify, v_fault)
 
     @staticmethod
     def global_families(snap: Snapshot) -> Iterator[Metric]:

@@ -168,7 +168,8 @@ class Tracker:
             machine = getattr(self.drivers.get(name), "machine", None)
             if machine is not None:
                 # A running instance keeps its state: what it has now is what was last applied.
-                self._applied[name] = _Applied(priority=machine.priority, fault=machine.fault)
+                fault = getattr(self.drivers.get(name), "tracker_fault", machine.fault)  # not the VIP/link causes
+                self._applied[name] = _Applied(priority=machine.priority, fault=fault)
 
     async def start(self, first_results_within: float | None = None) -> None:
         """Start every check; wait (bounded) for each one's first result, then apply the state.

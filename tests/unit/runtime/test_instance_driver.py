@@ -410,7 +410,8 @@ def test_a_vip_repair_that_fails_takes_the_master_to_fault(fast_retry: None) -> 
         j.err = errno.ENODEV  # the VIP was deleted with its device
         driver.repair()
         await _until(lambda: driver.machine.state is State.FAULT, 1.0)
-        assert "re-add" in driver.faults["vip"] and "ENODEV" in driver.faults["vip"]
+        assert "ENODEV" in driver.faults["vip"]  # "cannot re-add ...", then the probes' "cannot add ..."
+        assert driver.stats.address_errors == 1
         await driver.stop()
 
     asyncio.run(scenario())

@@ -144,9 +144,11 @@ class LinkFollower:
 
     def address_changed(self, added: bool, ifindex: int, address: IPAddress, prefixlen: int) -> None:
         """Repair a VIP deleted from under a master; FAULT an instance whose advert source went away."""
-        if added:
+        if added:  # a cause may be gone (IPv6 enabled again, address back): retry now, not at the backoff
             for event in self._wake.values():
                 event.set()
+            for d, _p in self.daemon.instance_plans():
+                d.retry_vips()
             return
         for d, p in self.daemon.instance_plans():
             if any(v.ifindex == ifindex and v.address == address for v in d.vips):

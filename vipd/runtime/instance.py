@@ -427,7 +427,7 @@ class InstanceDriver:
 
         Same as :meth:`reconfigure` (state and timers kept), plus the receive socket's
         poller. A master whose MAC changed announces its VIPs again from the new MAC
-        (garp_master_repeat); a VIP fault is retried at once, its backoff reset.
+        (garp_master_repeat); a VIP fault is probed again at once.
 
         Args:
             params: FSM parameters (the source address may have changed: IPv6 link-local from a new MAC).
@@ -441,11 +441,19 @@ class InstanceDriver:
         moved = [t for t in self._announce if macs.get(t.address, t.mac) != t.mac]
         if moved and self.machine.state is State.MASTER:
             self._announce_targets(moved, params.garp_master_repeat)
-        if FAULT_VIP in self.faults:
-            if self._retry is not None:
-                self._retry.cancel()
-            self._retry_delay = VIP_RETRY_MIN
-            self._retry = self._loop.call_soon(self._retry_vips)
+        self.retry_vips()
+
+    def retry_vips(self) -> None:
+        """In a VIP fault: probe again now (an address or link event may have removed the cause).
+
+        The backoff is not reset (only a successful add resets it), so a cause the probe
+        cannot see does not make the instance flap faster because addresses come and go.
+        """
+        if FAULT_VIP not in self.faults:
+            return
+        if self._retry is not None:
+            self._retry.cancel()
+        self._retry = self._loop.call_soon(self._retry_vips)
 
     def replace_companions(self, companions: Sequence[AddressCompanion]) -> None:
         """Swap the routes/rules that follow the VIPs (reload); while master the old go and the new come, in order."""

@@ -654,6 +654,8 @@ class Daemon:
             await self.tracking.switch(tracker)
         for b in built:
             b.driver.start()
+        if self.follower is not None:
+            self.follower.bind_new()
         return diff
 
     # ------------------------------------------------------------------ interfaces followed by name

@@ -95,13 +95,17 @@ class LinkFollower:
 
     def start(self) -> None:
         """Take the links as they are now as what the handles were opened for; start listening."""
+        self.bind_new()
+        self.monitor.listener = self
+        self.resynced()  # anything that changed between the build and now
+
+    def bind_new(self) -> None:
+        """Record the links of interfaces no instance used before (start, and after a reload added some)."""
         for _driver, plan in self.daemon.instance_plans():
             for name in interface_names(plan):
                 link = self.monitor.link(name)
                 if link is not None:
                     self._bound.setdefault(name, link)
-        self.monitor.listener = self
-        self.resynced()  # anything that changed between the build and now
 
     async def close(self) -> None:
         """Stop listening and cancel the relink tasks (before the instances stop)."""

@@ -211,3 +211,105 @@ def test_vip_add_refused_by_the_kernel_faults_the_master_and_recovers_when_the_c
         f"enabled -> r1 master again {back * 1000:.0f} ms (bound {(RELINK_MARGIN + MDI_R1 + MARGIN) * 1000:.0f})"
     )
     _check_sampler(s)
+
+
+def test_rename_faults_until_the_name_is_back_and_a_mac_change_is_announced_without_a_transition(
+    lab: Lab, routers: Any, ctl: None
+) -> None:
+    assert lab.sniffer is not None
+    _start(lab, lab.r1, BASE.with_(priority=150))
+    _start(lab, lab.r2, BASE.with_(priority=100))
+    converge(lab, lab.r1, [lab.r2], VIP, interval=AI)
+    s = Sampler(lab, VIP)
+    s.sample()
+    h = lab.ipr(lab.r1.ns)
+    idx = lab.r1.ifindex
+
+    # MAC change while master: same device, so no FAULT and no transition; the VIP is announced from the new MAC.
+    before = dict(instance(status(lab, lab.r1))["stats"]["transitions"])
+    new_mac = "02:76:6c:00:01:01"
+    t_mac = time.monotonic()
+    h.link("set", index=idx, address=new_mac)
+    garp = lab.sniffer.wait_announcement(VIP, 1.0, mac=new_mac, since=t_mac)
+    print(f"\nMAC changed -> GARP from the new MAC after {(garp.t - t_mac) * 1000:.1f} ms")
+    hold(s.until(lambda: lab.holders(VIP) == [lab.r1]), 2 * MDI_R2, interval=0.02, message="r1 stays the master")
+    r1 = instance(status(lab, lab.r1))
+    assert r1["state"] == "MASTER" and r1["stats"]["transitions"] == before, r1
+
+    # Rename (the device must be down for it): FAULT while no device is called eth0; r2 takes over.
+    t_ren = time.monotonic()
+    h.link("set", index=idx, state="down")
+    h.link("set", index=idx, ifname="eth0x")
+    wait_until(
+        s.until(lambda: lab.holders(VIP) == [lab.r2]),
+        MDI_R2 + MARGIN,
+        interval=0.002,
+        message=lambda: f"r2 alone holds the VIP (holders {lab.holders(VIP)})",
+    )
+    took = time.monotonic() - t_ren
+    r1 = instance(status(lab, lab.r1))
+    causes = {f["cause"]: f["reason"] for f in r1["faults"]}
+    assert r1["state"] == "FAULT" and causes.get("link") == "interface eth0 is gone", r1
+    h.link("set", index=idx, state="up")  # up under the wrong name: still FAULT
+    hold(s.until(lambda: lab.holders(VIP) == [lab.r2]), MDI_R1 + MARGIN, interval=0.02, message="r1 stays out")
+    assert instance(status(lab, lab.r1))["state"] == "FAULT"
+
+    h.link("set", index=idx, state="down")
+    h.link("set", index=idx, ifname="eth0")
+    t_back = time.monotonic()
+    h.link("set", index=idx, state="up")
+    wait_until(
+        s.until(lambda: lab.holders(VIP) == [lab.r1]),
+        RELINK_MARGIN + MDI_R1 + MARGIN,
+        interval=0.005,
+        message=lambda: f"r1 back (holders {lab.holders(VIP)}, r1 {instance(status(lab, lab.r1))})",
+    )
+    back = time.monotonic() - t_back
+    assert instance(status(lab, lab.r1))["faults"] == []
+    print(f"renamed -> r2 sole holder {took * 1000:.0f} ms; name back -> r1 master {back * 1000:.0f} ms")
+    _check_sampler(s)
+
+
+def test_ipv6_instance_faults_while_ipv6_is_disabled_and_rejoins_when_enabled(
+    lab: Lab, routers: Any, ctl: None
+) -> None:
+    """An IPv6 instance loses its link-local source (and the device its IPv6 state) with disable_ipv6."""
+    cfg = Instance(advert_int=AI, version=3, vips=(f"{VIP6}/64",))
+    _start(lab, lab.r1, cfg.with_(priority=150))
+    _start(lab, lab.r2, cfg.with_(priority=100))
+    wait_until(lambda: lab.holders(VIP6) == [lab.r1], STARTUP_ALLOWANCE, message="r1 the only holder")
+    wait_until(lambda: lab.vrrp_joined(lab.r2, 6), STARTUP_ALLOWANCE, message="r2 joined ff02::12")
+    wait_until(lambda: instance(status(lab, lab.r2))["state"] == "BACKUP", MDI_R2 + MARGIN)
+    s = Sampler(lab, VIP6)
+    s.sample()
+
+    t_off = time.monotonic()
+    lab.sysctl(lab.r1.ns, "net/ipv6/conf/eth0/disable_ipv6", 1)
+    wait_until(
+        s.until(lambda: lab.holders(VIP6) == [lab.r2]),
+        MDI_R2 + MARGIN,
+        interval=0.002,
+        message=lambda: f"r2 alone holds the VIP (holders {lab.holders(VIP6)})",
+    )
+    took = time.monotonic() - t_off
+    r1 = instance(status(lab, lab.r1))
+    causes = {f["cause"]: f["reason"] for f in r1["faults"]}
+    assert r1["state"] == "FAULT" and "link" in causes, r1
+    hold(s.until(lambda: lab.holders(VIP6) == [lab.r2]), MDI_R1 + MARGIN, interval=0.02, message="r1 stays out")
+
+    t_on = time.monotonic()
+    lab.sysctl(lab.r1.ns, "net/ipv6/conf/eth0/disable_ipv6", 0)
+    lab.add_address(lab.r1, f"{lab.r1.ip6}/64")  # the lab's global address went with IPv6; vipd uses the link-local
+    wait_until(
+        s.until(lambda: lab.holders(VIP6) == [lab.r1]),
+        RELINK_MARGIN + MDI_R1 + MARGIN,
+        interval=0.005,
+        message=lambda: f"r1 back (holders {lab.holders(VIP6)}, r1 {instance(status(lab, lab.r1))})",
+    )
+    back = time.monotonic() - t_on
+    assert instance(status(lab, lab.r1))["faults"] == []
+    assert lab.vrrp_joined(lab.r1, 6), "r1 joined ff02::12 again on eth0"
+    # r1 hears r2 again: r2 stays backup (it would take over if r1's adverts did not arrive) and r1 stays master.
+    hold(s.until(lambda: lab.holders(VIP6) == [lab.r1]), 2 * MDI_R2, interval=0.02, message="r1 stays the master")
+    print(f"\nIPv6 off -> r2 sole holder {took * 1000:.0f} ms; on -> r1 master again {back * 1000:.0f} ms")
+    _check_sampler(s)

@@ -660,19 +660,21 @@ class Daemon:
 
     # ------------------------------------------------------------------ interfaces followed by name
 
-    def drop_handles(self, names: set[str]) -> None:
+    def drop_handles(self, names: set[str], family: int | None = None) -> None:
         """Close the receive sockets, send sockets and announcers opened for these interface names.
 
-        Their device is gone (re-created under the same name: a new ifindex); :meth:`relink`
-        opens new ones. Drivers still holding the old ones are in FAULT meanwhile.
+        Their device is gone (re-created under the same name: a new ifindex), or, with
+        ``family`` 6, its IPv6 side was reset (disable_ipv6: memberships and the
+        link-local gone; the announcers are kept); :meth:`relink` opens new ones. Drivers
+        still holding the old ones are in FAULT meanwhile.
         """
         for port in self._ports.values():
-            if port.ifname in names and port.reader is not None:
+            if port.ifname in names and port.reader is not None and family in (None, port.family):
                 port.reader.close()
                 port.reader = None
-        for key in [k for k in self._tx if k[0] in names]:
+        for key in [k for k in self._tx if k[0] in names and family in (None, k[1])]:
             self._tx.pop(key).close()
-        for name in names:
+        for name in names if family is None else ():
             announcer = self._announcers.pop(name, None)
             if announcer is not None:
                 announcer.close()

@@ -54,8 +54,8 @@ class Relinker(Protocol):
         """Every running instance with its plan."""
         ...
 
-    def drop_handles(self, names: set[str]) -> None:
-        """Close the sockets and announcers opened for these interface names (their device is gone)."""
+    def drop_handles(self, names: set[str], family: int | None = None) -> None:
+        """Close the sockets (of ``family`` only, and then not the announcers) opened for these names."""
         ...
 
     async def relink(self, name: str) -> None:
@@ -168,6 +168,10 @@ class LinkFollower:
                 why = f"advert source {address} removed from {p.key.interface}"
                 log.warning("(%s) %s: FAULT until a source address is usable", d.name, why)
                 d.set_fault(FAULT_LINK, why)
+                if p.key.family == 6 and address.is_link_local:
+                    # The link-local goes with disable_ipv6, and the device's IPv6 state (our
+                    # multicast membership) with it: re-open this family's sockets once it is back.
+                    self.daemon.drop_handles({p.key.interface}, 6)
                 self._relink(d.name)
 
     def resynced(self) -> None:

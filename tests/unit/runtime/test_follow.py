@@ -48,7 +48,11 @@ class FakeDaemon:
     def __init__(self, driver: FakeDriver, fail: int = 0) -> None:
         self.driver = driver
         self.plan = SimpleNamespace(
-            key=SimpleNamespace(interface="eth0"), interfaces=("eth0",), tx_interface="eth0", vmac=None, src=None
+            key=SimpleNamespace(interface="eth0", family=4),
+            interfaces=("eth0",),
+            tx_interface="eth0",
+            vmac=None,
+            src=None,
         )
         self.dropped: list[set[str]] = []
         self.relinks = 0
@@ -57,7 +61,7 @@ class FakeDaemon:
     def instance_plans(self) -> list[tuple[Any, Any]]:
         return [(self.driver, self.plan)]
 
-    def drop_handles(self, names: set[str]) -> None:
+    def drop_handles(self, names: set[str], family: int | None = None) -> None:
         self.dropped.append(set(names))
 
     async def relink(self, name: str) -> None:

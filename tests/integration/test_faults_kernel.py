@@ -205,7 +205,7 @@ def test_vip_add_refused_by_the_kernel_faults_the_master_and_recovers_when_the_c
     back = time.monotonic() - t_on
     assert instance(status(lab, lab.r1))["faults"] == []
     log = (lab.workdir / "r1-vipd.log").read_text()
-    assert f"Entering FAULT STATE (fault: vip: cannot re-add {VIP6}/64: Permission denied (EACCES)" in log, log[-3000:]
+    assert f"Entering FAULT STATE (fault: cannot re-add {VIP6}/64: Permission denied (EACCES)" in log, log[-3000:]
     print(
         f"\nIPv6 disabled -> r2 sole holder {took * 1000:.0f} ms (bound {(SKEW_R2 + MARGIN) * 1000:.0f}); "
         f"enabled -> r1 master again {back * 1000:.0f} ms (bound {(RELINK_MARGIN + MDI_R1 + MARGIN) * 1000:.0f})"

@@ -327,7 +327,12 @@ class InstanceDriver:
         fault = bool(self.faults)
         if fault == self.machine.fault:
             return  # another cause still holds it (or already did): only the reasons changed
-        text = "; ".join(f"{c}: {r}" for c, r in self.faults.items()) if fault else f"{cause} recovered"
+        if not fault:
+            text = f"{cause} recovered"
+        elif len(self.faults) == 1:
+            text = next(iter(self.faults.values()))  # as before causes were combined: "interface eth0"
+        else:
+            text = "; ".join(f"{c}: {r}" for c, r in self.faults.items())
         self._step(FaultChanged(fault, text), at)
 
     def _step(self, event: Event, at: float | None = None) -> None:

@@ -346,6 +346,8 @@ class Daemon:
             notifier=self.services.notifier(plan, lambda: machine.priority),
             sync_observer=group.observe if group is not None and member else None,
         )
+        if member:
+            driver.own_fault_observer = self.sync_groups.member_fault  # vrrp_sync_fault for VIP and link faults
         log.info(
             "(%s) VRRPv%d VRID %d on %s from %s, priority %d, advert_int %gs, %d VIP(s)",
             plan.name,

@@ -121,6 +121,10 @@ FAULT_VIP = "vip"
 """Fault cause: a VIP of the plan could not be added or re-added while master (DESIGN "The VIP is the truth")."""
 FAULT_LINK = "link"
 """Fault cause: an interface of the plan is gone, renamed or being re-opened (``vipd.runtime.follow``)."""
+FAULT_GROUP = "sync_group"
+"""Fault cause prefix (``sync_group:MEMBER``): another member of the ``vrrp_sync_group`` has a VIP or link fault."""
+OWN_FAULTS = (FAULT_VIP, FAULT_LINK)
+"""The causes the driver finds itself; a sync group shares them with its other members (keepalived vrrp_sync_fault)."""
 
 VIP_RETRY_MIN = 0.1
 """Seconds before the first retry after a VIP fault; doubled after each failed retry."""
@@ -242,6 +246,9 @@ class InstanceDriver:
         self.sync_observer = sync_observer
         self.faults: dict[str, str] = {}
         """Why the instance is in FAULT: cause (``FAULT_TRACKING``, ``FAULT_VIP``, ``FAULT_LINK``) -> reason text."""
+        self.own_fault_observer: Callable[[str, str | None], None] | None = None
+        """Called with ``(name, reason)`` when the first of ``OWN_FAULTS`` appears, ``(name, None)`` when the last
+        goes (``vipd.runtime.syncgroup.SyncGroups``: the other members of its group follow into FAULT)."""
         self._retry: asyncio.TimerHandle | asyncio.Handle | None = None
         self._retry_delay = VIP_RETRY_MIN
         for vip in self._vips:
@@ -317,6 +324,7 @@ class InstanceDriver:
             reason: what is wrong (shown by ``vipctl status``), or None when it is over.
             at: ``loop.time()`` seconds of the change; default now.
         """
+        own_before = any(c in self.faults for c in OWN_FAULTS)
         if reason is None:
             if self.faults.pop(cause, None) is None:
                 return
@@ -324,6 +332,9 @@ class InstanceDriver:
             return
         else:
             self.faults[cause] = reason
+        own = any(c in self.faults for c in OWN_FAULTS)
+        if own != own_before and self.own_fault_observer is not None:
+            self.own_fault_observer(self.name, reason if own else None)
         fault = bool(self.faults)
         if fault == self.machine.fault:
             return  # another cause still holds it (or already did): only the reasons changed

@@ -476,3 +476,37 @@ def test_relink_swaps_vip_specs_and_announces_from_the_new_mac_while_master() ->
         await driver.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_vip_fault_takes_the_other_sync_group_members_to_fault_and_back(fast_retry: None) -> None:
+    """keepalived vrrp_sync_fault: one member that cannot hold its VIPs takes the group to FAULT."""
+    from types import SimpleNamespace
+
+    from vipd.runtime.syncgroup import SyncGroups
+
+    async def scenario() -> None:
+        a, ja = make_failing(255, errno.EPERM)
+        b, _jb = make_failing(255, 0)
+        b.name = "VI_2"
+        drivers = {"VI_1": a, "VI_2": b}
+        cfg = SimpleNamespace(vrrp_sync_groups={"G": SimpleNamespace(name="G", group=["VI_1", "VI_2"])})
+        groups = SyncGroups(lambda: cfg, drivers, asyncio.get_running_loop().time)
+        for d in drivers.values():
+            d.machine.params = replace(d.machine.params, sync_group=True)
+            groups.attach(d)
+        a.start()
+        b.start()
+        await _until(lambda: a.machine.state is State.FAULT and b.machine.state is State.FAULT, 1.0)
+        assert "vip" in a.faults and set(b.faults) == {"sync_group:VI_1"}
+        assert "vrrp_sync_group G: VI_1 in fault (cannot add" in b.faults["sync_group:VI_1"]
+        # B's own trackers recovering does not clear the group's cause.
+        b.feed(instance.FaultChanged(True, "script chk"))
+        b.feed(instance.FaultChanged(False, "trackers recovered"))
+        assert b.machine.state is State.FAULT
+        ja.err = 0
+        await _until(lambda: a.machine.state is State.MASTER and b.machine.state is State.MASTER, 1.0)
+        assert a.faults == {} and b.faults == {}
+        await a.stop()
+        await b.stop()
+
+    asyncio.run(scenario())

@@ -19,6 +19,14 @@ interval (plus one sampling step).
   sends priority 0, so r2 takes over within Skew_Time(r2) + MARGIN; IPv6
   enabled again: r1 leaves FAULT at the next probe (an address event triggers
   it at once) and preempts within Master_Down_Interval(r1) + RELINK_MARGIN.
+* r1's MAC changed while master: no FAULT, no transition, a GARP from the new
+  MAC within 1 s (measured: ~8 ms); eth0 renamed away: FAULT ``link`` and r2
+  takes over within Master_Down_Interval(r2) + MARGIN, also once the renamed
+  device is up again; the name back: r1 master again, as after a re-creation.
+* an IPv6 instance (VIP 2001:db8::100, link-local source) with IPv6 disabled on
+  r1's eth0: FAULT, r2 takes over within Master_Down_Interval(r2) + MARGIN
+  (r1 has no source left for a priority-0 advert); enabled again: r1 re-opens
+  its IPv6 sockets, joins ff02::12 again and preempts.
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@ was a cold wake-up plus a cold first run of the machine and the encoder.
 
 The kernel is reached only through the small ``Protocol`` classes below, so the
 driver can be run against fakes.
+
+FAULT has causes (DESIGN "The VIP is the truth"): the trackers' verdict, a VIP
+the kernel refused while master (probed again with backoff), an interface gone
+(``vipd.runtime.follow``), another sync-group member's fault. The machine is in
+FAULT while any is present; one recovering never clears another.
+
+This module is longer than 400 lines because the timer, the effects and the
+fault causes all act on the same few fields on the advert path; split, each
+part would reach into the others' state.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ interval (plus one sampling step).
   r1's eth0: FAULT, r2 takes over within Master_Down_Interval(r2) + MARGIN
   (r1 has no source left for a priority-0 advert); enabled again: r1 re-opens
   its IPv6 sockets, joins ff02::12 again and preempts.
+* a second VIP on another device (``dev vd0``) whose device is deleted on r1:
+  FAULT ``link: interface vd0 is gone`` (and the re-add's ENODEV), priority 0
+  on eth0, so r2 takes over within Skew_Time(r2) + MARGIN; vd0 created again:
+  r1 re-resolves it and preempts.
 """
 
 from __future__ import annotations
@@ -320,4 +324,54 @@ def test_ipv6_instance_faults_while_ipv6_is_disabled_and_rejoins_when_enabled(
     # r1 hears r2 again: r2 stays backup (it would take over if r1's adverts did not arrive) and r1 stays master.
     hold(s.until(lambda: lab.holders(VIP6) == [lab.r1]), 2 * MDI_R2, interval=0.02, message="r1 stays the master")
     print(f"\nIPv6 off -> r2 sole holder {took * 1000:.0f} ms; on -> r1 master again {back * 1000:.0f} ms")
+    _check_sampler(s)
+
+
+def _dummy(lab: Lab, node: Node, name: str) -> int:
+    h = lab.ipr(node.ns)
+    h.link("add", ifname=name, kind="bridge")  # no dummy module in every kernel; a portless bridge will do
+    (idx,) = h.link_lookup(ifname=name)
+    h.link("set", index=idx, state="up")
+    return int(idx)
+
+
+def test_vip_device_deleted_faults_with_its_name_and_recreated_returns(lab: Lab, routers: Any, ctl: None) -> None:
+    """A VIP on another device (``dev vd0``) whose device is deleted: ENODEV for the VIP, FAULT, priority 0."""
+    vips = (f"{VIP}/24", "198.18.0.1/32 dev vd0")
+    for node in (lab.r1, lab.r2):
+        _dummy(lab, node, "vd0")
+    _start(lab, lab.r1, BASE.with_(priority=150, vips=vips))
+    _start(lab, lab.r2, BASE.with_(priority=100, vips=vips))
+    converge(lab, lab.r1, [lab.r2], VIP, interval=AI)
+    wait_until(lambda: lab.holds(lab.r1, "198.18.0.1"), AI + MARGIN, message="r1 holds the VIP on vd0")
+    s = Sampler(lab, VIP)
+    s.sample()
+
+    h = lab.ipr(lab.r1.ns)
+    (idx,) = h.link_lookup(ifname="vd0")
+    t_del = time.monotonic()
+    h.link("del", index=idx)
+    wait_until(
+        s.until(lambda: lab.holders(VIP) == [lab.r2]),
+        SKEW_R2 + MARGIN,  # r1's eth0 still works: it sends priority 0
+        interval=0.002,
+        message=lambda: f"r2 alone holds the VIP (holders {lab.holders(VIP)})",
+    )
+    took = time.monotonic() - t_del
+    r1 = instance(status(lab, lab.r1))
+    causes = {f["cause"]: f["reason"] for f in r1["faults"]}
+    assert r1["state"] == "FAULT" and causes.get("link") == "interface vd0 is gone", r1
+    hold(s.until(lambda: lab.holders(VIP) == [lab.r2]), MDI_R1 + MARGIN, interval=0.02, message="r1 stays out")
+
+    t_new = time.monotonic()
+    _dummy(lab, lab.r1, "vd0")
+    wait_until(
+        s.until(lambda: lab.holders(VIP) == [lab.r1] and lab.holds(lab.r1, "198.18.0.1")),
+        RELINK_MARGIN + MDI_R1 + MARGIN,
+        interval=0.005,
+        message=lambda: f"r1 back (holders {lab.holders(VIP)}, r1 {instance(status(lab, lab.r1))})",
+    )
+    back = time.monotonic() - t_new
+    assert instance(status(lab, lab.r1))["faults"] == []
+    print(f"\nvd0 deleted -> r2 sole holder {took * 1000:.0f} ms; re-created -> r1 master {back * 1000:.0f} ms")
     _check_sampler(s)

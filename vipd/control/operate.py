@@ -169,10 +169,13 @@ class Operations:
             loop.add_signal_handler(sig, fn)
         if self.options.metrics_listen:
             # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
+            from vipd.obs.bfd_metrics import BfdCollector
             from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
 
             host, port = parse_listen(self.options.metrics_listen)
-            self._metrics = MetricsServer(make_registry(self.snapshot), host, port)
+            registry = make_registry(self.snapshot)
+            registry.register(BfdCollector(self.daemon.bfd.status))  # vipd_bfd_*
+            self._metrics = MetricsServer(registry, host, port)
             try:
                 await self._metrics.start()
             except OSError as e:

@@ -365,6 +365,7 @@ class BfdRuntime:
                     "name": d.name,
                     "neighbor": str(d.config.neighbor_ip),
                     "state": s.session_state.name.lower(),
+                    "state_number": int(s.session_state),
                     "remote_state": s.remote_session_state.name.lower(),
                     "local_diag": _diag_name(s.local_diag),
                     "local_discr": s.params.local_discr,
@@ -513,6 +514,12 @@ class BfdService:
             self.start(loop)
         else:
             self._attach()
+
+    def status(self) -> dict[str, object]:
+        """Sessions (see :meth:`BfdRuntime.status`) and the datagrams no session took, by reason."""
+        if self.runtime is None:
+            return {"sessions": [], "unmatched": {}}
+        return {"sessions": self.runtime.status(), "unmatched": dict(self.runtime.unmatched)}
 
     def stop(self) -> None:
         """AdminDown every session and close the sockets."""

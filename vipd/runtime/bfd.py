@@ -446,7 +446,7 @@ class BfdService:
     BFD master-down (vipd ``vipd_bfd_master_down NAME``, draft-ietf-rtgwg-vrrp-bfd-p2p): when
     session NAME leaves Up because its detection time expired or the peer said Down, the
     instance is fed :class:`~vipd.fsm.MasterDownDetected` with the session's neighbour and the
-    time of its last packet; the VRRP machine decides (adverts win).
+    time from which it heard nothing it expected; the VRRP machine decides (adverts win).
 
     Args:
         config: the validated config.
@@ -494,9 +494,15 @@ class BfdService:
         driver = self.drivers.get(instance)
         if driver is None:
             return
-        last = session.session.last_rx if session.session.last_rx is not None else float("-inf")
+        s = session.session
+        if s.last_rx is None:
+            return
+        # Silent from the moment the next packet was due: the last one plus one agreed remote TX
+        # interval (RFC 5880 §6.8.4: Detection Time / Detect Mult). An advert the master sent
+        # before then says nothing about BFD's silence; one after it proves the master alive.
+        interval = s.detection_time() / max(1, s.remote_detect_mult)
         log.info("(%s) bfd %s to %s went down: master-down check", instance, session.name, session.config.neighbor_ip)
-        driver.feed(MasterDownDetected(session.config.neighbor_ip, last))
+        driver.feed(MasterDownDetected(session.config.neighbor_ip, s.last_rx + interval))
 
     def reload(self, config: Config, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Apply a new config: sessions restart only if the ``bfd_instance`` blocks changed.

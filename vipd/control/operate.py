@@ -112,6 +112,7 @@ class Operations:
         if self.daemon.tracking is not None:
             extra["checks"] = self.daemon.tracking.tracker.status()
         extra["sync_groups"] = self.daemon.sync_groups.status()
+        extra["bfd"] = self.daemon.bfd.status()["sessions"]
         return Snapshot(rows, ifaces, self.started_at, self.options.config_file, dict(self.reloads), extra)
 
     def status_line(self) -> str:

@@ -45,3 +45,13 @@ def test_no_sessions_no_series() -> None:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(BfdCollector(lambda: {"sessions": [], "unmatched": {}}))
     assert "vipd_bfd_session_state{" not in generate_latest(reg).decode()
+
+
+def test_vipctl_status_lists_bfd_sessions() -> None:
+    from vipd.obs.status import render_status_text
+
+    session = {**STATUS["sessions"][0], "remote_state": "up", "local_diag": "none"}  # type: ignore[dict-item]
+    text = render_status_text({"instances": [], "bfd": [session]})
+    head, row = text.splitlines()[-2:]
+    assert head.split()[:3] == ["BFD", "NEIGHBOR", "STATE"]
+    assert row.split() == ["tor", "192.0.2.254", "up", "up", "none", "50ms", "150ms", "100/90", "3"]

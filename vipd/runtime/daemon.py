@@ -31,7 +31,7 @@ from vipd.linux.timerfd import Waker
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
-from vipd.runtime.bfd import BfdService
+from vipd.runtime.bfd_service import BfdService
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.syncgroup import SyncGroups
 from vipd.runtime.tracking import TrackerError, Tracking

@@ -114,3 +114,45 @@ def test_bfd_interop_up_and_down_both_directions(
                 assert again, f"Up before the heal? cut {t_cut} heal {t_heal} {timeline}"
         finally:
             lab.assert_running()
+
+
+def test_vipd_tracks_an_frr_upstream_router(record: Record, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The operator's case: vipd's track_bfd follows FRR's bfdd on the upstream router (the client here).
+
+    r1 (200) tracks ``tor`` with weight -150, r2 (100) tracks nothing. Cutting BFD on the
+    upstream router takes r1 to 50 within the detection time, so r2 takes over after its
+    Master_Down_Interval; healed, r1 preempts back.
+    """
+    if not frr_available():
+        pytest.skip("FRR's bfdd is not installed (apt-get install frr)")
+    from vipdlab import Instance, render
+    from vipdlab.scenario import converge
+
+    ai, vip = 0.1, "192.0.2.100"
+    with Lab(workdir=tmp_path_factory.mktemp("bfdtrack")) as lab:
+        Bfdd(lab, lab.client, [FrrPeer(lab.r1.ip4, lab.client.ip4, 50, 50, 3)])
+        block = (
+            f"bfd_instance tor {{\n    neighbor_ip {lab.client.ip4}\n    source_ip {lab.r1.ip4}\n"
+            "    min_tx 50\n    min_rx 50\n    multiplier 3\n}\n"
+        )
+        inst = Instance(advert_int=ai, version=3, vips=(f"{vip}/24",))
+        track = ("track_bfd {\n        tor weight -150\n    }",)
+        lab.start_vipd(lab.r1, block + render(inst.with_(priority=200, extra=track)))
+        lab.start_vipd(lab.r2, render(inst.with_(priority=100)))
+        converge(lab, lab.r1, [lab.r2], vip, interval=ai, timeout=20.0)
+        wait_until(
+            lambda: any(a.priority == 200 for a in lab.sniffer.adverts(src=lab.r1.ip4, since=time.monotonic() - 0.3)),
+            SLOW + 1.0,
+            message="r1 at 200 (BFD Up)",
+        )
+        t = time.monotonic()
+        cut(lab, lab.client)
+        mdi = 3 * ai + (256 - 100) * ai / 256
+        wait_until(lambda: lab.holders(vip) == [lab.r2], 0.15 + ai + mdi + 0.3, message="r2 takes over")
+        moved = time.monotonic() - t
+        heal(lab, lab.client)
+        t = time.monotonic()
+        wait_until(lambda: lab.holders(vip) == [lab.r1], SLOW + 4 * 0.05 + ai + 0.5, message="r1 preempts back")
+        record(
+            peer="frr", case="track_bfd upstream", vip_moved_s=round(moved, 3), back_s=round(time.monotonic() - t, 3)
+        )

@@ -8,6 +8,8 @@ r1 (priority 200) and r2 (100) run a BFD session to each other (``bfd_instance``
 - Adverts win: with 0.1 s adverts (shorter than the detection time), cutting only
   BFD (nftables, UDP 3784) takes r2's session Down, yet an advert from r1 arrived
   after BFD's last packet every time, so r2 never takes over (held for 2 s).
+- With 1 s adverts the same cut makes r2 master once, for about one round trip: r1
+  answers its lower-priority advert and r2 yields; no second takeover.
 """
 
 from __future__ import annotations
@@ -70,3 +72,32 @@ def test_adverts_win_a_bfd_only_outage_never_moves_the_vip(lab: Lab, routers: An
     wait_until(lambda: "bfd peer: UP -> DOWN" in r2.log_text(), DETECT + MARGIN, message="r2's session Down")
     hold(lambda: lab.holders(VIP) == [lab.r1], 2.0, message="r1 keeps the VIP")
     assert "bfd_master_down" not in r2.log_text().split("UP -> DOWN", 1)[1]
+
+
+def test_slow_adverts_a_bfd_only_outage_costs_one_round_trip_of_two_masters(lab: Lab, routers: Any) -> None:
+    """With 1 s adverts (slower than BFD's 150 ms), cutting only BFD takes r2 to master once (its BFD
+    says the master is gone and no advert contradicts it yet); r1, higher, answers r2's advert at once
+    and r2 yields (RFC 5798 §6.4.3): two masters for about one round trip, then r1 alone, and no
+    second takeover while BFD stays down (only an Up -> Down edge triggers master-down)."""
+    if routers.kind != "vipd":
+        pytest.skip("vipd_bfd_master_down is vipd's")
+    _r1, r2 = start_pair(lab, 1.0)
+    time.sleep(0.3)
+    cut(lab, lab.r1)
+    wait_until(lambda: "bfd peer: UP -> DOWN" in r2.log_text(), DETECT + MARGIN, message="r2's session Down")
+    wait_until(lambda: "higher_priority_advert" in r2.log_text(), MARGIN, message="r2 yields to r1")
+    stamps = [
+        line.split()[1]
+        for line in r2.log_text().splitlines()
+        if "Entering MASTER STATE (bfd_master_down" in line or "Entering BACKUP STATE (higher_priority_advert" in line
+    ]
+    assert len(stamps) == 2, stamps
+
+    def secs(hms: str) -> float:
+        h, m, s = hms.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+
+    window = secs(stamps[1]) - secs(stamps[0])
+    assert window < 0.05, f"r2 was master for {window * 1000:.0f} ms"
+    hold(lambda: lab.holders(VIP) == [lab.r1], 2.0, message="r1 alone holds the VIP")
+    assert r2.log_text().count("Entering MASTER STATE") == 1

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from ipaddress import ip_address
+
+import pytest
 
 from vipd.bfd import ControlPacket, Diag, SessionState, encode
 from vipd.linux.bfd import BfdDatagram
@@ -13,8 +16,19 @@ NBR = ip_address("192.0.2.2")
 ME = ip_address("192.0.2.1")
 
 
+_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_loops() -> Iterator[None]:
+    yield
+    while _LOOPS:
+        _LOOPS.pop().close()
+
+
 def runtime(**kw: object) -> tuple[BfdRuntime, BfdSessionDriver]:
-    loop = asyncio.new_event_loop()
+    loop = asyncio.new_event_loop()  # never run: the driver only reads loop.time()
+    _LOOPS.append(loop)
     cfg = BfdConfig("p", NBR, ME, min_tx=0.05, min_rx=0.05, multiplier=3, **kw)  # type: ignore[arg-type]
     rt = BfdRuntime([cfg], timer=lambda _cb: None)
     d = BfdSessionDriver(loop, cfg, 0x1234)

@@ -44,6 +44,7 @@ class FrrPeer:
     rx_ms: int = 300
     mult: int = 3
     passive: bool = False
+    multihop: bool = False
 
 
 class Bfdd:
@@ -57,7 +58,7 @@ class Bfdd:
         lines = ["bfd"]
         for p in peers:
             lines += [
-                f" peer {p.peer} local-address {p.local}",
+                f" peer {p.peer}{' multihop' if p.multihop else ''} local-address {p.local}",
                 f"  receive-interval {p.rx_ms}",
                 f"  transmit-interval {p.tx_ms}",
                 f"  detect-multiplier {p.mult}",
@@ -98,7 +99,7 @@ class Bfdd:
         return r.stdout if r.returncode == 0 else ""
 
     def peers(self) -> dict[str, dict[str, object]]:
-        """``show bfd peers json`` by peer address (empty while bfdd starts)."""
+        """``show bfd peers json`` by peer address (empty while bfdd starts; multihop and single-hop alike)."""
         text = self.vtysh("show bfd peers json")
         try:
             return {str(p["peer"]): p for p in json.loads(text or "[]")}

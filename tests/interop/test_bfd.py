@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from vipdlab import Lab, Node, wait_until
+from vipdlab import Lab, Node, hold, wait_until
 from vipdlab.bfdinterop import Bfdd, FrrPeer, KeepalivedBfd, cut, frr_available, heal
 from vipdlab.bfdpeer import events, is_up, ready
 from vipdlab.bfdpeer import start as start_bfd
@@ -156,3 +156,35 @@ def test_vipd_tracks_an_frr_upstream_router(record: Record, tmp_path_factory: py
         record(
             peer="frr", case="track_bfd upstream", vip_moved_s=round(moved, 3), back_s=round(time.monotonic() - t, 3)
         )
+
+
+def test_multihop_with_frr_across_a_router_and_the_ttl_check(
+    record: Record, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """RFC 5883 multihop (UDP 4784) through the routed lab's gateway, FRR ``peer ... multihop``.
+
+    With ``max_hops 2`` the session comes Up (FRR's packets arrive with TTL 254); with the
+    default ``max_hops 0`` vipd requires TTL 255, drops every packet as ``ttl`` and stays Down.
+    """
+    if not frr_available():
+        pytest.skip("FRR's bfdd is not installed (apt-get install frr)")
+    from vipdlab.routed import RoutedLab
+
+    with RoutedLab() as lab:
+        r1, r2 = lab.r1, lab.r2
+        Bfdd(lab, r2, [FrrPeer(r1.ip4, r2.ip4, 50, 50, 3, multihop=True)])
+        base = f"={r2.ip4},src={r1.ip4},tx=50,rx=50,mult=3,multihop"
+        vipd = start_bfd(lab, r1, "ok" + base + ",max_hops=2")
+        wait_until(lambda: ready(vipd), 15.0, message="vipd's BFD runtime started")
+        t0 = time.monotonic()
+        wait_until(lambda: is_up(vipd, "ok"), SLOW + 4 * 0.05 + 1.0, message="multihop session Up")
+        record(peer="frr", case="multihop via one router", up_s=round(time.monotonic() - t0, 3))
+        vipd.stop()
+        strict = start_bfd(lab, r1, "strict" + base, tag="bfdpeer-strict")
+        wait_until(lambda: ready(strict), 15.0, message="vipd's BFD runtime restarted")
+        # FRR sends once a second while Down: two of its packets at least fall in this window
+        hold(lambda: not is_up(strict, "strict"), 2 * SLOW + 0.5, message="TTL 254 refused")
+        strict.stop()
+        (final,) = [e["status"] for e in events(strict) if "status" in e]
+        (session,) = final  # type: ignore[misc]
+        assert session["state"] != "up" and session["discards"].get("ttl", 0) >= 1, session

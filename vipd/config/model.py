@@ -7,6 +7,8 @@ these models and turns their validation errors into ``FILE:LINE`` diagnostics.
 
 Cross-field rules that need line numbers (duplicate VRIDs, v2 with IPv6...) are
 in :mod:`vipd.config.rules`; the models only check what is local to one value.
+
+Size: over 400 lines: the one pydantic description of every keyword (the source of docs/configuration.md).
 """
 
 from __future__ import annotations

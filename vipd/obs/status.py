@@ -9,6 +9,9 @@ The keepalived-style text files written on SIGUSR1 (``/tmp/keepalived.data``)
 and SIGUSR2 (``/tmp/keepalived.stats``) follow the layout keepalived prints
 (``vrrp_print_data`` / ``vrrp_print_stats``) closely enough for the parsers of
 existing exporters (mehdy/keepalived-exporter's ``ParseVRRPData``/``ParseStats``).
+
+Size: over 400 lines because it renders one snapshot four ways (status JSON, text, keepalived's data and stats
+files) that must agree.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ destination addresses (RFC 5880 §6.8.6, RFC 5881 §3).
 
 Consumers (the tracker's ``bfd`` check, BFD master-down) subscribe to a
 session by name and are called with ``(up, diag)`` on every state change.
+
+Size: over 400 lines because session timers, demultiplexing and master-down share one runtime per daemon.
 """
 
 from __future__ import annotations

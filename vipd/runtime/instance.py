@@ -15,6 +15,9 @@ was a cold wake-up plus a cold first run of the machine and the encoder.
 
 The kernel is reached only through the small ``Protocol`` classes below, so the
 driver can be run against fakes.
+
+Size: over 400 lines because effects must run in RFC order from one place: adverts, VIPs, GARPs, companions
+and hooks of one instance.
 """
 
 from __future__ import annotations

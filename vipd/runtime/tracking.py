@@ -16,6 +16,9 @@ Sync groups (keepalived ``vrrp_sync_group``): one member's FAULT takes every
 member to FAULT; the group's own trackers apply to every member; member
 trackers with weights are turned into FAULT trackers or ignored as keepalived
 does unless ``sync_group_tracking_weight`` is set.
+
+Size: over 400 lines because running, debouncing and applying checks share the per-instance state; what to run
+is planned in vipd.plan.trackers.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from vipdlab import Instance, Lab, Node, Process, render, timing, wait_until
-from vipdlab.services import tcp_listener
+from vipdlab.lab.services import tcp_listener
 
 from vipd.control.server import request
 

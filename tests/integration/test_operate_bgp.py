@@ -22,7 +22,7 @@ import time
 import pytest
 from vipdlab import Instance, Lab, hold, timing, wait_until
 from vipdlab.bird import VIPD_TABLE, bird_available, router_config, routes, start_bird, upstream_config
-from vipdlab.conf import render
+from vipdlab.lab.conf import render
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 

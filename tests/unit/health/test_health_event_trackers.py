@@ -3,7 +3,7 @@
 Every check here is built with a poll interval of an hour, so a change that is
 reported within the test's deadline was reported from the event, not from a
 poll. The deadlines are generous (seconds): these tests check behaviour; the
-event-to-report latency is measured by ``netns-lab/vipdlab/bench_trackers.py``.
+event-to-report latency is measured by ``netns-lab/vipdlab/bench/trackers.py``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the check's report. Both checks run with a poll interval of an hour, so every
 report comes from an event. Also reported: the loop time spent per process
 event while the host forks (every fork/exec/exit on the machine is an event).
 
-    sudo python3 -m vipdlab.bench_trackers --trials 200     # from netns-lab/
+    sudo python3 -m vipdlab.bench.trackers --trials 200     # from netns-lab/
 
 On demand only (not in CI).
 """
@@ -29,7 +29,7 @@ from checks.process import ProcessCheck
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
 from vipd.linux.procevents import PROC_EVENT_EXIT, ProcEvent, ProcEvents
 
-from .bench_common import percentile
+from .common import percentile
 
 HOUR = 3600.0
 

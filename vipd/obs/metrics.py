@@ -309,6 +309,12 @@ class VipdRegistry(CollectorRegistry):
         self.register(self.vipd)
         self.process = ProcessCollector(registry=None)
         self.register(self.process)
+        self.others: list[Collector] = [self.process]  # rendered after the instances, in one piece
+
+    def add(self, collector: Collector) -> None:
+        """Register ``collector`` and render it after the instance families (e.g. the HTTP server's own)."""
+        self.register(collector)
+        self.others.append(collector)
 
 
 def make_registry(snapshot: Callable[[], Snapshot]) -> VipdRegistry:

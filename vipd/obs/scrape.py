@@ -106,8 +106,9 @@ async def render(registry: VipdRegistry, budget: float = SLICE_BUDGET, cost: lis
         t0 = time.perf_counter()
     for family in registry.vipd.global_families(snap):
         _add(blocks, family)
-    for family in registry.process.collect():
-        _add(blocks, family)
+    for other in registry.others:
+        for family in other.collect():
+            _add(blocks, family)
     body = b"".join(b"".join(parts) for parts in blocks.values())
     if cost is not None:
         cost.append(busy + time.perf_counter() - t0)
@@ -141,6 +142,35 @@ class _Conn:
         self.buf = bytearray()
         self.out: memoryview | None = None
         self.waiting = False
+
+
+class _ServerCollector(Collector):
+    """The ``/metrics`` server's own counters, so its cost is measured where it is paid."""
+
+    def __init__(self, server: ScrapeServer) -> None:
+        self._server = server
+
+    def collect(self) -> Iterable[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        srv = self._server
+        req = CounterMetricFamily("vipd_metrics_requests", "/metrics connections by outcome", labels=["result"])
+        for key, n in sorted(srv.counters.items()):
+            if key != "renders":
+                req.add_metric([key], float(n))
+        renders = CounterMetricFamily("vipd_metrics_renders", "Times the /metrics body was rendered")
+        renders.add_metric([], float(srv.counters["renders"]))
+        busy = CounterMetricFamily(
+            "vipd_metrics_render_loop_seconds", "Event-loop time spent rendering /metrics (slices only)"
+        )
+        busy.add_metric([], srv.render_cost_total)
+        last = GaugeMetricFamily("vipd_metrics_last_render_loop_seconds", "Event-loop time of the last render")
+        last.add_metric([], srv.last_render_cost)
+        age = GaugeMetricFamily("vipd_metrics_cache_seconds", "How long a rendered body is served (max_age)")
+        age.add_metric([], srv.max_age)
+        conns = GaugeMetricFamily("vipd_metrics_connections", "Open /metrics connections")
+        conns.add_metric([], float(srv.connections))
+        return [req, renders, busy, last, age, conns]
 
 
 class ScrapeServer:
@@ -183,6 +213,8 @@ class ScrapeServer:
         )
         self.last_render_seconds = 0.0  # wall time of the last render, slices and the pauses between them
         self.last_render_cost = 0.0  # loop time of the last render (its slices only)
+        self.render_cost_total = 0.0  # loop time of every render so far
+        registry.add(_ServerCollector(self))
 
     async def start(self) -> None:
         """Bind and start serving.
@@ -356,6 +388,7 @@ class ScrapeServer:
         self._rendered_at = self._loop.time()
         self.last_render_seconds = self._rendered_at - t0
         self.last_render_cost = cost[0]
+        self.render_cost_total += cost[0]
         self.counters["renders"] += 1
         self._render_task = None
         for c in [c for c in self._conns.values() if c.waiting]:

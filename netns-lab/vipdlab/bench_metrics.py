@@ -74,7 +74,7 @@ def _get(port: int, timeout: float) -> bytes:
 
 def storm(port: int, seconds: float, scrapers: int = SCRAPERS, idle: int = IDLE, never_read: int = NEVER_READ) -> dict:  # type: ignore[type-arg]
     """Run the storm against ``127.0.0.1:port`` (in the caller's namespace) for ``seconds``; return its counts."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     deadline = time.monotonic() + seconds
     lat: list[float] = []
@@ -228,7 +228,9 @@ class MetricsLab:
         }
 
 
-def run_storm_window(ml: MetricsLab, seconds: float, *, storm_on: bool, tap: AdvertTap | None = None, **kw: int) -> dict[str, Any]:  # fmt: skip
+def run_storm_window(
+    ml: MetricsLab, seconds: float, *, storm_on: bool, tap: AdvertTap | None = None, **kw: int
+) -> dict[str, Any]:
     """One window: counts of transitions/FAULT lines, vipd_metrics_* deltas, the storm's own counts, lateness."""
     _body, m0 = scrape(ml.lab.r1, ml.port)
     ev0 = ml.events()

@@ -27,6 +27,9 @@ The text format is Prometheus 0.0.4 (``Accept`` asking for OpenMetrics also gets
 which Prometheus accepts); no gzip (compressing 850 KiB would cost the loop more
 than sending it on loopback). Numbers and measurements: ``docs/metrics.md``,
 ``docs/performance.md``.
+
+(Over 400 lines on purpose: the sliced renderer, the cache and the connection state
+machine share one set of limits and counters, and are read together when tuning them.)
 """
 
 from __future__ import annotations

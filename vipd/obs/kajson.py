@@ -106,4 +106,4 @@ def render_json_file(rows: Iterable[InstanceRow], *, version: int = 1) -> str:
     """
     items = [instance_json(r) for r in rows]
     doc: Any = items if version == 1 else {"vrrp": items}
-    return json.dumps(doc, indent=1) + "\n"
+    return json.dumps(doc) + "\n"  # one line: the C encoder (indent= falls back to pure Python, ~10x slower)

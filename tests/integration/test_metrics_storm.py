@@ -34,8 +34,5 @@ def test_scrape_storm_makes_no_transition_and_no_fault(lab: Lab) -> None:
     assert st["idle_opened"] >= 2000 and st["never_read_opened"] >= 50, st
     assert 0 < res["renders"] < res["served"], res  # the cache answers most scrapes
     d = res["metrics_delta"]
-    dropped = d.get("vipd_metrics_requests_total{result=evicted}", 0) + d.get(
-        "vipd_metrics_requests_total{result=refused_busy}", 0
-    )
-    assert dropped > 0, d  # idle connections were dropped for the scrapers (or refused), not kept
+    assert d.get("vipd_metrics_requests_total{result=evicted}", 0) > 0, d  # idle ones dropped for scrapers
     assert res["loop_share"] < 0.10, res  # rendering took under 10 % of the loop's time

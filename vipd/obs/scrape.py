@@ -13,8 +13,10 @@ Master_Down_Interval at 0.1 s adverts. Here:
   instances at a time, each slice sized to take about :data:`SLICE_BUDGET` seconds,
   and yields to the loop between slices, so advert timers run in between.
 - **Connections capped and timed out.** At most :attr:`ScrapeServer.MAX_CONNECTIONS`
-  at once; beyond that the oldest connection that has not sent its request yet is
-  dropped, or, if there is none, the new one gets a 503. A request head must arrive
+  at once; beyond that the oldest connection that has sent no request for
+  :attr:`~ScrapeServer.MIN_IDLE_TO_EVICT` is dropped for the next one, or, if there is
+  none, accepting pauses (the kernel's backlog waits, at no cost to the loop) until a
+  connection closes. A request head must arrive
   within :attr:`~ScrapeServer.READ_TIMEOUT`, the response must be taken within
   :attr:`~ScrapeServer.WRITE_TIMEOUT`; one sweep timer enforces both.
 - **No task, no stream per connection.** Raw non-blocking sockets with
@@ -201,7 +203,7 @@ class ScrapeServer:
     READ_TIMEOUT = 2.0  # seconds from accept to a complete request head
     WRITE_TIMEOUT = 10.0  # seconds for the client to take the whole response
     ACCEPT_BATCH = 16  # accepts per wake-up of the listening socket
-    MIN_IDLE_TO_EVICT = 0.05  # seconds: a connection silent this long may be dropped for a new one
+    MIN_IDLE_TO_EVICT = 0.5  # seconds: a connection silent this long may be dropped for a new one
     MAX_HEAD = 8192  # bytes of request head
     SWEEP = 0.25  # seconds between timeout sweeps
     SNDBUF: int | None = None  # SO_SNDBUF of accepted connections (None: the kernel's autotuning)
@@ -218,8 +220,9 @@ class ScrapeServer:
         self._render_task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._paused = False
         self.counters: dict[str, int] = dict.fromkeys(
-            ("served", "renders", "refused_busy", "refused_fds", "evicted", "timeouts", "bad_requests"), 0
+            ("served", "renders", "paused", "refused_fds", "evicted", "timeouts", "bad_requests"), 0
         )
         self.last_render_seconds = 0.0  # wall time of the last render, slices and the pauses between them
         self.last_render_cost = 0.0  # loop time of the last render (its slices only)
@@ -288,6 +291,13 @@ class ScrapeServer:
         assert self._listen is not None and self._loop is not None
         now = self._loop.time()
         for _ in range(self.ACCEPT_BATCH):
+            if len(self._conns) >= self.MAX_CONNECTIONS and not self._evict_idle(now):
+                # full of connections that are being served: stop accepting (the kernel's backlog
+                # holds the rest at no cost to the loop) until one closes
+                self.counters["paused"] += 1
+                self._loop.remove_reader(self._listen.fileno())
+                self._paused = True
+                return
             try:
                 sock, _addr = self._listen.accept()
             except (BlockingIOError, InterruptedError):
@@ -297,10 +307,6 @@ class ScrapeServer:
                 return
             if short_of_fds(sock.fileno()):
                 self.counters["refused_fds"] += 1
-                self._refuse(sock)
-                continue
-            if len(self._conns) >= self.MAX_CONNECTIONS and not self._evict_idle(now):
-                self.counters["refused_busy"] += 1
                 self._refuse(sock)
                 continue
             sock.setblocking(False)
@@ -443,6 +449,9 @@ class ScrapeServer:
             self._loop.remove_reader(c.fd)
             self._loop.remove_writer(c.fd)
         c.sock.close()
+        if self._paused and self._listen is not None and self._loop is not None:
+            self._paused = False
+            self._loop.add_reader(self._listen.fileno(), self._accept)
 
     def _sweep(self) -> None:
         assert self._loop is not None
@@ -450,4 +459,8 @@ class ScrapeServer:
         for c in [c for c in self._conns.values() if c.deadline <= now]:
             self.counters["timeouts"] += 1
             self._drop(c)
+        if self._paused and self._listen is not None:
+            # connections may have become old enough to evict: look again (_accept pauses anew if not)
+            self._paused = False
+            self._loop.add_reader(self._listen.fileno(), self._accept)
         self._sweeper = self._loop.call_later(self.SWEEP, self._sweep)

@@ -6,7 +6,8 @@ namespace, r2 is vipd backup. Two windows of the same length, one after the othe
 in the same lab: *quiet* (nobody scrapes) and *storm*:
 
 * 8 scrapers, each a GET /metrics every 0.3 s (5 s timeout);
-* 2,000 idle connections (connect, send nothing), re-opened when vipd drops them;
+* 2,000 idle connections (a non-blocking connect, then nothing), re-opened when vipd
+  drops them; those beyond vipd's cap wait in its listen backlog or in SYN retries;
 * 50 connections that send a GET and never read (4 KiB receive buffer), re-opened too.
 
 The storm runs in a process of its own inside r1's namespace (:func:`storm`), at
@@ -26,6 +27,7 @@ of either daemon) and FAULT lines.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import resource
@@ -116,13 +118,17 @@ def storm(port: int, seconds: float, scrapers: int = SCRAPERS, idle: int = IDLE,
 
     def open_one(kind: str) -> None:
         s = socket.socket()
-        s.settimeout(0.2)
-        if kind == "never_read":
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         try:
-            s.connect(("127.0.0.1", port))
             if kind == "never_read":
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.settimeout(1.0)
+                s.connect(("127.0.0.1", port))
                 s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            else:  # idle: a non-blocking connect; pending in vipd's backlog or accepted, it stays open
+                s.setblocking(False)
+                err = s.connect_ex(("127.0.0.1", port))
+                if err not in (0, errno.EINPROGRESS):
+                    raise OSError(err, os.strerror(err))
         except OSError:
             res["connect_failed"] += 1
             s.close()
@@ -159,8 +165,8 @@ def start_storm(ns: str, port: int, seconds: float, **kw: int) -> subprocess.Pop
     env = daemons.vipd_env()
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     return subprocess.Popen(
-        ["nice", "-n", "19", "ip", "netns", "exec", ns, sys.executable, "-m", "vipdlab.bench_metrics", "--port", str(port),
-         "--seconds", str(seconds), *args],
+        ["nice", "-n", "19", "ip", "netns", "exec", ns, sys.executable, "-m", "vipdlab.bench_metrics",
+         "--port", str(port), "--seconds", str(seconds), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

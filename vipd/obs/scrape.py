@@ -21,7 +21,9 @@ Master_Down_Interval at 0.1 s adverts. Here:
   :attr:`~ScrapeServer.WRITE_TIMEOUT`; one sweep timer enforces both.
 - **No task, no stream per connection.** Raw non-blocking sockets with
   ``add_reader``/``add_writer``; accepts are batched (:attr:`~ScrapeServer.ACCEPT_BATCH`
-  per wake-up) so a connection flood costs a bounded time per loop iteration.
+  per wake-up) and each connection gets one ``send`` of at most
+  :attr:`~ScrapeServer.SEND_CHUNK` per wake-up, so neither a connection flood nor
+  eight scrapers served at once hold the loop for long.
 - **File-descriptor reserve.** A connection accepted when fewer than
   :data:`vipd.obs.fdguard.RESERVE` descriptors would remain is closed at once.
 
@@ -207,6 +209,7 @@ class ScrapeServer:
     MAX_HEAD = 8192  # bytes of request head
     SWEEP = 0.25  # seconds between timeout sweeps
     SNDBUF: int | None = None  # SO_SNDBUF of accepted connections (None: the kernel's autotuning)
+    SEND_CHUNK = 64 * 1024  # bytes per send() call, one call per connection per wake-up
 
     def __init__(self, registry: VipdRegistry, host: str = "127.0.0.1", port: int = 0) -> None:
         self.registry = registry
@@ -429,14 +432,19 @@ class ScrapeServer:
     def _flush(self, c: _Conn) -> None:
         assert c.out is not None and self._loop is not None
         try:
-            while c.out:
-                sent = c.sock.send(c.out)
+            # One bounded send per wake-up: on loopback the kernel does the receiver's TCP work
+            # inside send(), ~1-5 ms per MiB, so a whole body per call for 8 scrapers at once
+            # would hold the loop for tens of ms. The rest goes out at the next wake-ups.
+            if c.out:
+                sent = c.sock.send(c.out[: self.SEND_CHUNK])
                 c.out = c.out[sent:]
         except (BlockingIOError, InterruptedError):
-            self._loop.add_writer(c.fd, self._flush, c)
-            return
+            pass
         except OSError:
             self._drop(c)
+            return
+        if c.out:
+            self._loop.add_writer(c.fd, self._flush, c)
             return
         with contextlib.suppress(OSError):
             c.sock.shutdown(socket.SHUT_WR)

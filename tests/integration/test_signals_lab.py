@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
+import vipdlab.lab.daemons
 from vipdlab import Instance, Lab, render, timing, wait_until
 
 from vipd.control.signals import SIGJSON, SIGSTATS_CLEAR
@@ -45,13 +45,13 @@ def test_fifo_at_the_dump_path_sigjson_and_stray_signals(
     lab: Lab, links: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     dump = tmp_path / "dump"
-    orig = vipdlab.daemons.vipd_argv
+    orig = vipdlab.lab.daemons.vipd_argv
 
     def argv(config: Path, pid_file: Path) -> list[str]:
         extra = ["--dump-dir", str(dump), "--keepalived-links", str(links)] if config.name.startswith("r1") else []
         return orig(config, pid_file) + extra
 
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
+    monkeypatch.setattr(vipdlab.lab.daemons, "vipd_argv", argv)
     inst = Instance(name="VI_1", vrid=51, advert_int=AI, version=3, vips=(f"{VIP}/24",))
     d1 = lab.start_daemon("vipd", lab.r1, render([inst.with_(priority=150)]))
     wait_until(lambda: lab.holds(lab.r1, VIP), timing.master_down_interval(100, AI) + MARGIN + 3, message="r1 MASTER")

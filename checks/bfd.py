@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from checks._options import text
 from vipd.health.api import BfdEvents, CheckContext, CheckResult, CheckSpec
+
+from ._options import text
 
 _DIAGS = {
     0: "no diagnostic",

@@ -19,8 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .procs import Process
-from .topo import Lab, Node
+from .lab.procs import Process
+from .lab.topo import Lab, Node
 
 BFDD = Path("/usr/lib/frr/bfdd")
 

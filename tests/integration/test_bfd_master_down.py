@@ -18,9 +18,9 @@ import time
 from typing import Any
 
 import pytest
-from vipdlab import Instance, Lab, hold, render, wait_until
+from vipdlab import Instance, Lab, WaitTimeout, hold, render, wait_until
 from vipdlab.bfdinterop import cut
-from vipdlab.scenario import converge
+from vipdlab.lab.scenario import converge
 
 pytestmark = pytest.mark.netns
 
@@ -78,14 +78,21 @@ def test_slow_adverts_a_bfd_only_outage_costs_one_round_trip_of_two_masters(lab:
     """With 1 s adverts (slower than BFD's 150 ms), cutting only BFD takes r2 to master once (its BFD
     says the master is gone and no advert contradicts it yet); r1, higher, answers r2's advert at once
     and r2 yields (RFC 5798 §6.4.3): two masters for about one round trip, then r1 alone, and no
-    second takeover while BFD stays down (only an Up -> Down edge triggers master-down)."""
+    second takeover while BFD stays down (only an Up -> Down edge triggers master-down). If an advert
+    lands inside BFD's silent window (about one cut in ten), adverts win and r2 never moves."""
     if routers.kind != "vipd":
         pytest.skip("vipd_bfd_master_down is vipd's")
     _r1, r2 = start_pair(lab, 1.0)
     time.sleep(0.3)
     cut(lab, lab.r1)
     wait_until(lambda: "bfd peer: UP -> DOWN" in r2.log_text(), DETECT + MARGIN, message="r2's session Down")
-    wait_until(lambda: "higher_priority_advert" in r2.log_text(), MARGIN, message="r2 yields to r1")
+    try:
+        wait_until(lambda: "higher_priority_advert" in r2.log_text(), MARGIN, message="r2 yields to r1")
+    except WaitTimeout:
+        # An advert landed inside BFD's silent window (~10 % of cuts at 1 s adverts): adverts won.
+        assert "Entering MASTER STATE" not in r2.log_text()
+        hold(lambda: lab.holders(VIP) == [lab.r1], 2.0, message="r1 alone holds the VIP")
+        return
     stamps = [
         line.split()[1]
         for line in r2.log_text().splitlines()

@@ -21,8 +21,8 @@ import pytest
 from vipdlab import Instance, Lab, hold, render, wait_until
 from vipdlab.bfdpeer import is_up, ready
 from vipdlab.bfdpeer import start as start_bfd
-from vipdlab.control import instances
-from vipdlab.scenario import converge
+from vipdlab.lab.control import instances
+from vipdlab.lab.scenario import converge
 
 pytestmark = pytest.mark.netns
 

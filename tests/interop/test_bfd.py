@@ -126,7 +126,7 @@ def test_vipd_tracks_an_frr_upstream_router(record: Record, tmp_path_factory: py
     if not frr_available():
         pytest.skip("FRR's bfdd is not installed (apt-get install frr)")
     from vipdlab import Instance, render
-    from vipdlab.scenario import converge
+    from vipdlab.lab.scenario import converge
 
     ai, vip = 0.1, "192.0.2.100"
     with Lab(workdir=tmp_path_factory.mktemp("bfdtrack")) as lab:
@@ -168,7 +168,7 @@ def test_multihop_with_frr_across_a_router_and_the_ttl_check(
     """
     if not frr_available():
         pytest.skip("FRR's bfdd is not installed (apt-get install frr)")
-    from vipdlab.routed import RoutedLab
+    from vipdlab.lab.routed import RoutedLab
 
     with RoutedLab() as lab:
         r1, r2 = lab.r1, lab.r2

@@ -7,6 +7,8 @@ these models and turns their validation errors into ``FILE:LINE`` diagnostics.
 
 Cross-field rules that need line numbers (duplicate VRIDs, v2 with IPv6...) are
 in :mod:`vipd.config.rules`; the models only check what is local to one value.
+
+Size: over 400 lines: the one pydantic description of every keyword (the source of docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -70,6 +72,20 @@ def _ifname(value: Any) -> Any:
 
 Int = Annotated[int, BeforeValidator(_int_from_text)]
 """An integer written in decimal (keepalived reads numbers with ``strtol``)."""
+
+
+def _status_range(value: Any) -> Any:
+    text = str(value)
+    m = re.fullmatch(r"([0-9]{3})(?:-([0-9]{3}))?", text)
+    if not m or not 100 <= int(m.group(1)) <= int(m.group(2) or m.group(1)) <= 599:
+        raise PydanticCustomError(
+            "kv_status", "'{value}' is not a status code 100..599 or a range LOW-HIGH of them", {"value": text}
+        )
+    return text
+
+
+StatusCode = Annotated[str, BeforeValidator(_status_range)]
+"""An HTTP status code or an inclusive range ``200-299`` (keepalived HTTP_GET ``status_code``)."""
 
 Seconds = Annotated[float, BeforeValidator(_seconds_from_text), Field(allow_inf_nan=False)]
 """A duration in seconds, fractional allowed (keepalived ``<TIMER>``)."""
@@ -316,7 +332,10 @@ class VrrpCheck(_Model):
         connect_ip, connect_port, bindto: ``tcp``: where to connect (default
             host 127.0.0.1) and the source address.
         url: ``http``: ``http://`` or ``https://`` URL to GET.
-        status_code: ``http``: accepted status codes (default ``[200]``).
+        status_code: ``http``: accepted status codes and ranges, as keepalived's
+            HTTP_GET ``status_code`` (default ``["200-299"]``, keepalived's default).
+        digest: ``http``: MD5 of the whole (de-chunked) body in hex, as
+            keepalived's HTTP_GET ``digest`` (``genhash``); None = not checked.
         body_match: ``http``: regular expression the body must contain.
         tls_verify: ``http``: verify the server certificate (default on).
         host_header: ``http``: ``Host:`` header to send.
@@ -336,7 +355,8 @@ class VrrpCheck(_Model):
     connect_port: Annotated[Int, Field(ge=1, le=65535)] | None = None
     bindto: IPAddress | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$")] | None = None
-    status_code: list[Annotated[Int, Field(ge=100, le=599)]] = Field(default_factory=lambda: [200])
+    status_code: list[StatusCode] = Field(default_factory=lambda: ["200-299"])
+    digest: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")] | None = None
     body_match: str | None = None
     tls_verify: Bool = True
     host_header: str | None = None
@@ -533,6 +553,13 @@ class GlobalDefs(_Model):
         enable_script_security: refuse scripts writable by non-root users.
         script_user, script_group: default user/group for scripts.
         vrrp_notify_fifo, notify_fifo: FIFO paths for state events.
+        nftables: keepalived ``nftables [NAME]``: the ``inet`` table vipd writes its
+            Accept_Mode rules into (bare keyword: ``keepalived``; ``None``: ``vipd``).
+        nftables_priority: priority of those chains (keepalived default -1).
+        nftables_counters: a counter on every Accept_Mode drop rule.
+        nftables_ifindex: link-local IPv6 VIPs matched by interface index, not name.
+        vrrp_iptables: keepalived ``vrrp_iptables [IN [OUT]]``: the chain names;
+            vipd writes the same rules with nftables (the names are not used).
         vipd_metrics_listen: vipd's own keyword: ``HOST:PORT`` (``[V6]:PORT``, or
             ``PORT`` on 127.0.0.1) to serve Prometheus ``/metrics`` on; ``None`` = off.
             Read at start-up; ``vipd --metrics-listen`` wins over it.
@@ -551,6 +578,11 @@ class GlobalDefs(_Model):
     vrrp_mcast_group4: IPv4Address = IPv4Address("224.0.0.18")
     vrrp_mcast_group6: IPv6Address = IPv6Address("ff02::12")
     vrrp_strict: Bool = False
+    nftables: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")] | None = None
+    nftables_priority: Annotated[Int, Field(ge=-(2**31), le=2**31 - 1)] = -1
+    nftables_counters: Bool = False
+    nftables_ifindex: Bool = False
+    vrrp_iptables: list[str] | None = None
     vrrp_check_unicast_src: Bool = False
     vrrp_skip_check_adv_addr: Bool = False
     vrrp_lower_prio_no_advert: Bool | None = None

@@ -356,15 +356,10 @@ def list_items(draw: Draw, spec: ListOf, valid: bool) -> list[Stmt]:
                 )
         elif spec.item in (parse_route, parse_rule):
             if valid:
-                words = draw(
-                    st.sampled_from(
-                        [
-                            ["10.1.0.0/16", "via", "192.0.2.254"],
-                            ["default", "via", "192.0.2.254", "dev", "eth0"],
-                            ["from", "192.0.2.0/24", "table", "100", "preference", "100"],
-                        ]
-                    )
-                )
+                # One grammar (vipd.config.routes): a rule line is not a route line and vice versa.
+                routes = [["10.1.0.0/16", "via", "192.0.2.254"], ["default", "via", "192.0.2.254", "dev", "eth0"]]
+                rules = [["from", "192.0.2.0/24", "table", "100", "preference", "100"]]
+                words = draw(st.sampled_from(routes if spec.item is parse_route else rules))
             else:
                 words = draw(
                     st.lists(

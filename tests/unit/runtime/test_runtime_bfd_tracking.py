@@ -11,7 +11,7 @@ from checks.bfd import BfdCheck
 from vipd.config.loader import load_config_string
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
 from vipd.health.rules import Weight
-from vipd.runtime.tracking import plan
+from vipd.plan.trackers import plan_trackers
 
 CONF = """
 bfd_instance tor { neighbor_ip 192.0.2.254
@@ -32,7 +32,8 @@ vrrp_instance VI_1 {
 
 def test_plan_binds_one_bfd_check_per_session_with_keepalived_weights() -> None:
     cfg = load_config_string(CONF, filename="t.conf").config
-    specs, bindings = plan(cfg)
+    t = plan_trackers(cfg)
+    specs, bindings = t.specs, t.bindings
     assert specs[("bfd", "tor")][0] == CheckSpec("tor", "bfd", options={"bfd_instance": "tor"})
     bfd = [(b.key, b.weight) for b in bindings["VI_1"] if b.kind == "bfd"]
     assert bfd == [(("bfd", "tor"), Weight(-20, False)), (("bfd", "peer"), Weight(10, True))]
@@ -88,6 +89,6 @@ def test_sync_group_track_bfd_applies_to_every_member() -> None:
         "vrrp_sync_group G {\n    group { VI_1 VI_2 }\n    track_bfd { tor }\n}\n"
     )
     cfg = load_config_string(text, filename="t.conf").config
-    _specs, bindings = plan(cfg)
+    bindings = plan_trackers(cfg).bindings
     for name in ("VI_1", "VI_2"):
         assert [(b.key, b.weight) for b in bindings[name] if b.kind == "bfd"] == [(("bfd", "tor"), Weight(-20, False))]

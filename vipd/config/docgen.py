@@ -121,6 +121,10 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("vrrp_instance", "track_process"): "naming no `vrrp_track_process` is an error (keepalived skips it)",
     ("vrrp_instance", "track_bfd"): "naming no `bfd_instance` is an error with a did-you-mean (keepalived skips it)",
     ("bfd_instance", "max_hops"): "more than `ttl` is an error (keepalived clamps it to `ttl`)",
+    ("vrrp_instance", "vipd_bfd_master_down"): (
+        "an undefined `bfd_instance`, an IPv6 instance, an IPv6 neighbor, or (unicast) a neighbor "
+        "that is not a `unicast_peer` is an error: the master is known by its adverts' source"
+    ),
     ("bfd_instance", "neighbor_ip"): (
         "missing, of the other family than `source_ip`, or the same neighbor/source as another "
         "`bfd_instance`: error (keepalived disables the instance)"

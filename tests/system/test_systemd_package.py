@@ -10,6 +10,7 @@ One test, in order (each step needs the previous one):
    the unit is enabled but stays idle without ``/etc/vipd/vipd.conf``;
 4. ``systemctl start vipd`` returns once vipd sent READY=1 (start-to-READY measured by
    systemd's own timestamps); the VIP appears on the veth and adverts reach the peer;
+   the watchdog pings keep coming (WatchdogSec shortened to 1 s by a drop-in);
 5. the ``vrrp_script`` runs as ``script_user nobody`` (it writes ``id -u``) under the
    unit's bounding set, in its PrivateTmp;
 6. ``systemctl reload`` adds a second VIP without a restart (same MainPID);
@@ -51,6 +52,7 @@ MASTER_DOWN = 3 * ADVERT_INT + (256 - PRIORITY) / 256 * ADVERT_INT
 # the deadline for anything vipd does after READY: the protocol's bound plus a margin for a
 # loaded 2-core CI machine running a container (the check script's first run included)
 SETTLE = MASTER_DOWN + 10.0
+WATCHDOG = 1  # seconds: WatchdogSec for the test (a drop-in); the unit ships 10 s
 
 CONFIG = """\
 global_defs {{
@@ -245,6 +247,12 @@ def run_in_container(
     # keepalived-style DAEMON_ARGS (debug, dump the configuration), logging to journald's stream
     (root / "etc/default/vipd").write_text('DAEMON_ARGS="-D -d"\n')
 
+    # the watchdog, shortened so that this test sees several periods: pings must keep coming
+    dropin = root / "etc/systemd/system/vipd.service.d"
+    dropin.mkdir(parents=True)
+    (dropin / "watchdog.conf").write_text(f"[Service]\nWatchdogSec={WATCHDOG}s\n")
+    box.run(["systemctl", "daemon-reload"])
+
     probe = root / "usr/local/bin/vipd-probe"
     probe.write_text(PROBE)
     probe.chmod(0o755)
@@ -284,6 +292,15 @@ def run_in_container(
 
     assert wait_for("the vrrp_script's output file", probe_uid, SETTLE) == "65534"
     assert box.run(["test", "-e", "/tmp/vipd-probe.uid"], check=False).returncode == 1  # PrivateTmp
+
+    # the event loop pings the watchdog (WATCHDOG=1 every WatchdogSec/2): its timestamp moves on
+    def last_ping() -> int:
+        out = box.run(["systemctl", "show", "vipd", "-p", "WatchdogTimestampMonotonic", "--value"]).stdout
+        return int(out.strip() or 0)
+
+    seen = last_ping()
+    for _ in range(3):
+        seen = wait_for("a watchdog ping", lambda s=seen: last_ping() > s and last_ping(), 2 * WATCHDOG + SETTLE)
 
     # 6. reload applies a change without a restart
     (root / "etc/vipd/vipd.conf").write_text(config("192.0.2.100/24", "192.0.2.101/24"))
@@ -327,6 +344,7 @@ def run_in_container(
     wait_for("a priority-0 advert at the peer", lambda: [a for a in adverts()[before:] if a["priority"] == 0], SETTLE)
     assert not {"192.0.2.100/24", "192.0.2.101/24"} & vips()
     assert box.run(["systemctl", "show", "vipd", "-p", "Result", "--value"]).stdout.strip() == "success"
+    assert box.run(["systemctl", "show", "vipd", "-p", "NRestarts", "--value"]).stdout.strip() == "0"
 
     # 10. purge removes everything the package installed or created
     listing = subprocess.run(["dpkg-deb", "-c", str(package)], capture_output=True, text=True, check=True).stdout

@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics there (off by default; host 127.0.0.1)"
     )
     p.add_argument(
-        "--control-socket", metavar="PATH", default="/run/vipd/vipd.ctl", help="vipctl socket, mode 0600 ('' = off)"
+        "--control-socket",
+        metavar="PATH",
+        default="/run/vipd/vipd.ctl",
+        help="vipctl socket: 0600, 0660 with group vipd if it exists ('' = off)",
     )
     p.add_argument("--notify-timeout", metavar="SECONDS", type=float, default=30.0, help="notify script timeout")
     for flag in ("-n", "--dont-fork", "-P", "--vrrp"):

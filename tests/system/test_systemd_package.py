@@ -16,7 +16,8 @@ One test, in order (each step needs the previous one):
 6. ``systemctl reload`` adds a second VIP without a restart (same MainPID);
 7. an invalid file on reload is refused: ``journalctl -p err`` shows vipd's
    FILE:LINE error, info lines are not there, and lines carry no second timestamp;
-8. group ``vipd`` may run ``vipctl status`` and not ``vipctl reload``;
+8. group ``vipd`` may run ``vipctl status`` and not ``vipctl reload``; with ``-S 0`` in
+   DAEMON_ARGS the lines reach journald through syslog (facility local0), not twice;
 9. ``systemctl stop`` sends priority 0 (seen by the peer) and removes both VIPs;
 10. ``apt-get purge`` leaves none of the package's files, its group or its enablement.
 
@@ -337,6 +338,22 @@ def run_in_container(
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "vipctl", "status"], check=False
     )
     assert outsider.returncode == 3  # cannot even connect
+
+    # keepalived's -S 0 under systemd: lines go to syslog (/dev/log, journald's) with facility
+    # local0 instead of the stream, so nothing is logged twice
+    (root / "etc/default/vipd").write_text('DAEMON_ARGS="-S 0"\n')
+    box.run(["systemctl", "restart", "vipd"], timeout=120)
+    wait_for("VIP 192.0.2.100 after the restart", lambda: "192.0.2.100/24" in vips(), SETTLE)
+    new_pid = box.run(["systemctl", "show", "vipd", "-p", "MainPID", "--value"]).stdout.strip()
+
+    def via(transport: str) -> list[str]:
+        q = ["journalctl", f"_PID={new_pid}", f"_TRANSPORT={transport}", "-o", "cat", "--no-pager"]
+        return [line for line in box.run(q).stdout.splitlines() if "Entering MASTER STATE" in line]
+
+    wait_for("MASTER logged through syslog, facility local0", lambda: via("syslog"), SETTLE)
+    local0 = box.run(["journalctl", f"_PID={new_pid}", "SYSLOG_FACILITY=16", "-o", "cat", "--no-pager"]).stdout
+    assert "Entering MASTER STATE" in local0
+    assert via("stdout") == []
 
     # 9. stop: priority 0 on the wire, VIPs gone, a clean exit
     before = len(adverts())

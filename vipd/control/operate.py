@@ -137,6 +137,7 @@ class Operations:
         if self.daemon.tracking is not None:
             extra["checks"] = self.daemon.tracking.tracker.status()
         extra["sync_groups"] = self.daemon.sync_groups.status()
+        extra["bfd"] = self.daemon.bfd.status()["sessions"]
         return Snapshot(rows, ifaces, self.started_at, self.options.config_file, dict(self.reloads), extra)
 
     def status_line(self) -> str:
@@ -200,10 +201,13 @@ class Operations:
         self._lag.start()
         if self.options.metrics_listen:
             # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
+            from vipd.obs.bfd_metrics import BfdCollector
             from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
 
             host, port = parse_listen(self.options.metrics_listen)
-            self._metrics = MetricsServer(make_registry(self.snapshot), host, port)
+            registry = make_registry(self.snapshot)
+            registry.register(BfdCollector(self.daemon.bfd.status))  # vipd_bfd_*
+            self._metrics = MetricsServer(registry, host, port)
             try:
                 await self._metrics.start()
             except OSError as e:  # fail loudly: exit 1, one line, no READY=1

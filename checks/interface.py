@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from checks._options import text
 from vipd.health.api import CheckContext, CheckResult, CheckSpec, LinkEvents
+
+from ._options import text
 
 
 class InterfaceCheck:

@@ -11,8 +11,9 @@ import contextlib
 import os
 import time
 
-from checks._options import integer, text
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
+
+from ._options import integer, text
 
 
 class TcpCheck:

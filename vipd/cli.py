@@ -1,7 +1,16 @@
 """The ``vipd`` command: keepalived's flags where they exist.
 
-vipd always runs in the foreground (no forking) and logs to stderr; keepalived's
-``-n``/``-l``/``-D``/``-P`` are accepted for drop-in unit files and change nothing.
+vipd always runs in the foreground (no forking) and logs to stderr (with sd-daemon
+``<N>`` severities under journald), so a ``DAEMON_ARGS`` copied from
+``/etc/default/keepalived`` works. keepalived's logging and run flags, with their meaning:
+
+    -D             debug level;   -S N   also to syslog, facility local N (0-7, localN, user, daemon);
+    -G             no syslog;     -l     keep stderr when -S would replace it under journald;
+    -g [FILE]      also to FILE (default /tmp/keepalived.log);
+    -d             log the normalised configuration at start;
+    --signum NAME  print the signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON, exit;
+    -x             SNMP: accepted and ignored with a warning (vipd has no SNMP agent);
+    -n, -P         accepted, change nothing (vipd never forks and only does VRRP).
 
 Exit status:
     0  clean run / clean config (``-t``);
@@ -24,6 +33,9 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_WARNINGS = 3
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
+DEFAULT_LOG_FILE = "/tmp/keepalived.log"  # keepalived's -g default
+SIGNUMS = {"STOP": 15, "RELOAD": 1, "DATA": 10, "STATS": 12, "STATS_CLEAR": 63, "JSON": 36}
+"""keepalived 2.2.7's ``--signum`` answers on Linux (SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGRTMIN+29, SIGRTMIN+2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,19 +48,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--config-test", action="store_true", help="check the configuration and exit")
     p.add_argument("--dump-config", action="store_true", help="print the normalised configuration as JSON")
     p.add_argument("--strict", action="store_true", help="with -t: warnings make the check fail (exit 3)")
+    p.add_argument(
+        "--no-host",
+        action="store_true",
+        help="with -t: check the file alone (no interface, address, user or script checks: for build machines)",
+    )
     p.add_argument("-i", "--config-id", metavar="ID", help="select @ID conditional config lines (default: host name)")
     p.add_argument("--pid-file", metavar="PATH", help="write the daemon's pid here")
     p.add_argument("-p", "--pid", dest="pid_file_keepalived", metavar="PATH", help=argparse.SUPPRESS)
     p.add_argument("-D", "--log-detail", action="store_true", help="log at debug level")
+    p.add_argument(
+        "-S", "--log-facility", metavar="FACILITY", help="also log to syslog: 0-7 (local0-7), localN, user, daemon"
+    )
+    p.add_argument("-G", "--no-syslog", action="store_true", help="never log to syslog (overrides -S)")
+    p.add_argument(
+        "-g",
+        "--log-file",
+        metavar="FILE",
+        nargs="?",
+        const=DEFAULT_LOG_FILE,
+        help="also log to FILE (reopened on rotate)",
+    )
+    p.add_argument("-l", "--log-console", action="store_true", help="keep stderr when -S replaces it under journald")
+    p.add_argument("-d", "--dump-conf", action="store_true", help="log the normalised configuration at start")
+    p.add_argument("-x", "--snmp", action="store_true", help="accepted and ignored: vipd has no SNMP agent")
+    p.add_argument(
+        "--signum", metavar="SIGFUNC", help="print the signal number for STOP, RELOAD, DATA, STATS, ... and exit"
+    )
     p.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format (default text)")
     p.add_argument(
         "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics there (off by default; host 127.0.0.1)"
     )
     p.add_argument(
-        "--control-socket", metavar="PATH", default="/run/vipd/vipd.ctl", help="vipctl socket, mode 0600 ('' = off)"
+        "--control-socket",
+        metavar="PATH",
+        default="/run/vipd/vipd.ctl",
+        help="vipctl socket: 0600, 0660 with group vipd if it exists ('' = off)",
+    )
+    p.add_argument("--dump-dir", metavar="DIR", default="/run/vipd", help="where SIGUSR1/SIGUSR2/SIGJSON dump files go")
+    p.add_argument(
+        "--keepalived-links",
+        metavar="DIR",
+        default="/tmp",
+        help="link keepalived's dump paths (DIR/keepalived.data...) to the dump files ('' = no links)",
     )
     p.add_argument("--notify-timeout", metavar="SECONDS", type=float, default=30.0, help="notify script timeout")
-    for flag in ("-n", "--dont-fork", "-l", "--log-console", "-P", "--vrrp"):
+    for flag in ("-n", "--dont-fork", "-P", "--vrrp"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="version", version=f"vipd {__version__}")
     return p
@@ -56,67 +101,102 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``vipd`` command; returns the exit status (see module docstring)."""
-    args = build_parser().parse_args(argv)
-    from vipd.config import ConfigError, dump_config, load_config
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.signum is not None:
+        if args.signum.upper() not in SIGNUMS:
+            print(f"Unknown sigfunc {args.signum}", file=sys.stderr)
+            return EXIT_ERROR
+        print(SIGNUMS[args.signum.upper()])
+        return EXIT_OK
+    from vipd.obs.log import LogTargets, parse_facility
 
     try:
-        result = load_config(args.use_file, config_id=args.config_id, strict=args.strict)
-    except ConfigError as e:
-        for d in e.diagnostics:
-            text = str(d) if d.severity == "error" else f"{d.file}:{d.line}: warning: {d.keyword}: {d.message}"
-            print(text, file=sys.stderr)
-        errors = sum(1 for d in e.diagnostics if d.severity == "error")
-        print(f"{args.use_file}: {errors} error(s); configuration refused", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as e:
-        print(f"{args.use_file}: cannot read: {e.strerror or e}", file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as e:  # a config must never produce a traceback (issue #3)
-        print(
-            f"{args.use_file}: internal error while reading the configuration ({type(e).__name__}: {e}); "
-            "configuration refused. Please report this with the file.",
-            file=sys.stderr,
+        targets = LogTargets(
+            facility=None if args.log_facility is None else parse_facility(args.log_facility),
+            no_syslog=args.no_syslog,
+            console=args.log_console,
+            log_file=args.log_file,
         )
-        return EXIT_ERROR
-    from vipd.runtime.preflight import preflight
+    except ValueError as e:
+        parser.error(str(e))
+    from vipd.config import dump_config
+    from vipd.plan import check_file
 
-    checked = preflight(result.config, result.locs)  # script security, check plugins (needs the file system)
-    for w in [*result.warnings, *(d for d in checked if d.severity == "warning")]:
-        print(f"{w.file}:{w.line}: warning: {w.keyword}: {w.message}", file=sys.stderr)
-    refused = [d for d in checked if d.severity == "error"]
-    for d in refused:
-        print(str(d), file=sys.stderr)
-    if refused:
-        print(f"{args.use_file}: {len(refused)} error(s); configuration refused", file=sys.stderr)
+    host = None
+    if not args.no_host:
+        from vipd.linux.host import LiveHost
+
+        try:
+            host = asyncio.run(LiveHost.gather())
+        except OSError as e:
+            print(
+                f"cannot read this host's interfaces over netlink ({e}); use --no-host to check the file alone",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+    # One verdict: the same checks as start-up and reload (vipd.plan), every error as FILE:LINE.
+    verdict = check_file(args.use_file, config_id=args.config_id, host=host, strict=args.strict)
+    for line in verdict.lines():
+        print(line, file=sys.stderr)
+    if verdict.plan is None:
+        if verdict.errors:
+            print(f"{args.use_file}: {len(verdict.errors)} error(s); configuration refused", file=sys.stderr)
         return EXIT_ERROR
+    plan = verdict.plan
     if args.dump_config:
-        print(dump_config(result.config))
+        print(dump_config(plan.config))
         return EXIT_OK
     if args.config_test:
-        if args.strict and (result.warnings or checked):
+        if args.strict and verdict.warnings:
             return EXIT_WARNINGS
-        print(f"{args.use_file}: configuration OK", file=sys.stderr)
+        checked = (
+            "; checked on this host: " + ", ".join(plan.host_checked)
+            if plan.host_checked
+            else ("; host checks skipped (--no-host)")
+        )
+        print(f"{args.use_file}: configuration OK{checked}", file=sys.stderr)
         return EXIT_OK
 
+    # --- fail loudly at start: capabilities, then the fd limit (vipd.linux.caps, vipd.obs.fdguard)
+    from vipd.linux.caps import capability_error
+    from vipd.obs.fdguard import raise_nofile
+
+    if (why := capability_error()) is not None:
+        print(why, file=sys.stderr)
+        return EXIT_ERROR
+    raise_nofile()
+    # ---
     from vipd.control.operate import Operations, Options
     from vipd.obs.log import setup_logging
-    from vipd.runtime.daemon import Daemon
 
-    setup_logging(logging.DEBUG if args.log_detail else logging.INFO, args.log_format)
-    daemon = Daemon(result.config, pid_file=args.pid_file or args.pid_file_keepalived)
-    Operations(
-        daemon,
+    try:
+        setup_logging(logging.DEBUG if args.log_detail else logging.INFO, args.log_format, targets)
+    except OSError as e:
+        print(f"vipd: cannot start: log file {args.log_file}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.snmp:
+        logging.getLogger("vipd").warning("-x (SNMP) ignored: vipd has no SNMP agent; use --metrics-listen")
+    if args.dump_conf:
+        for line in dump_config(plan.config).splitlines():
+            logging.getLogger("vipd").info("config: %s", line)
+    ops = Operations(
+        plan,
         Options(
             config_file=args.use_file,
             config_id=args.config_id,
             # the flag wins over global_defs { vipd_metrics_listen HOST:PORT }
-            metrics_listen=args.metrics_listen or result.config.global_defs.vipd_metrics_listen,
+            metrics_listen=args.metrics_listen or plan.config.global_defs.vipd_metrics_listen,
             control_socket=args.control_socket or None,
             notify_timeout=args.notify_timeout,
+            dump_dir=args.dump_dir,
+            keepalived_links=args.keepalived_links or None,
         ),
-    ).attach()
+        pid_file=args.pid_file or args.pid_file_keepalived,
+    )
     try:
-        return asyncio.run(daemon.run())
+        status = asyncio.run(ops.run())
+        return EXIT_ERROR if ops.failed else status
     except KeyboardInterrupt:
         return EXIT_OK
 

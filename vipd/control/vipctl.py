@@ -6,6 +6,8 @@ Commands:
     vipctl reload            re-read the config; an invalid file is refused and the daemon keeps running
     vipctl dump              keepalived's data dump, as JSON (status + counters + normalised config)
 
+Members of group ``vipd`` may run ``status``; ``reload`` and ``dump`` need root.
+
 Exit status: 0 success; 1 the daemon answered with an error (e.g. invalid config
 on reload); 2 usage; 3 cannot reach the daemon.
 """
@@ -17,6 +19,7 @@ import json
 import sys
 from typing import Any
 
+from vipd import __version__
 from vipd.control.server import DEFAULT_PATH, request
 
 
@@ -26,16 +29,22 @@ def _rows(resp: dict[str, Any]) -> str:
     return render_status_text(resp)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``vipctl``; returns the exit status."""
+def build_parser() -> argparse.ArgumentParser:
+    """Return ``vipctl``'s argument parser (the man page and the completion are built from it)."""
     p = argparse.ArgumentParser(prog="vipctl", description="Query and control a running vipd.")
     p.add_argument("-s", "--socket", default=DEFAULT_PATH, help=f"control socket (default {DEFAULT_PATH})")
+    p.add_argument("-v", "--version", action="version", version=f"vipctl {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("status", help="instances, states, priorities, masters")
     st.add_argument("--json", action="store_true", help="machine-readable output")
-    sub.add_parser("reload", help="re-read and apply the configuration")
-    sub.add_parser("dump", help="keepalived-style data dump as JSON")
-    args = p.parse_args(argv)
+    sub.add_parser("reload", help="re-read and apply the configuration (root only)")
+    sub.add_parser("dump", help="keepalived-style data dump as JSON (root only)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``vipctl``; returns the exit status."""
+    args = build_parser().parse_args(argv)
     try:
         resp = request(args.socket, {"cmd": args.cmd})
     except (OSError, ValueError) as e:

@@ -104,6 +104,35 @@ class SyncGoBackup:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class MasterDownDetected:
+    """Another detector says the master is gone: expire the Master_Down_Timer now (vipd extension).
+
+    draft-ietf-rtgwg-vrrp-bfd-p2p: a Backup with a BFD session to the master's address treats
+    that session going Down as the Master_Down_Timer firing. Adverts win over BFD: the machine
+    acts only if ``peer`` is the master it follows and no advert from it was accepted after
+    ``silent_since`` (an advert sent while BFD heard nothing proves the master alive).
+
+    Attributes:
+        peer: the address the detector watched (the BFD session's ``neighbor_ip``).
+        silent_since: ``now``-clock seconds from which the detector heard nothing it expected:
+            its last packet plus one agreed remote transmit interval (RFC 5880 §6.8.4).
+        reason: the ``Notify`` reason of the takeover ("bfd_master_down").
+    """
+
+    peer: IPAddress
+    silent_since: float
+    reason: str = "bfd_master_down"
+
+
 Event = (
-    Startup | Shutdown | AdvertReceived | TimerExpired | PriorityChanged | FaultChanged | SyncGoMaster | SyncGoBackup
+    Startup
+    | Shutdown
+    | AdvertReceived
+    | TimerExpired
+    | PriorityChanged
+    | FaultChanged
+    | SyncGoMaster
+    | SyncGoBackup
+    | MasterDownDetected
 )

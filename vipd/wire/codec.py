@@ -60,7 +60,7 @@ from vipd.wire.advert import (
 )
 from vipd.wire.errors import (
     AddressListError,
-    AuthError,
+    AuthTypeError,
     ChecksumError,
     IntervalError,
     InvalidTypeError,
@@ -308,7 +308,7 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
        v3/IPv4 pseudo-header, then plain; v3/IPv6 pseudo-header only. See the
        module docstring for why the whole payload.
     8. interval not 0, else :class:`IntervalError`.
-    9. v2 auth type 0, 1 or 2, else :class:`AuthError`.
+    9. v2 auth type 0, 1 or 2, else :class:`AuthTypeError` (reason ``auth_type``).
 
     Not checked here: VRID (0 is decoded as is, no instance has it), whether
     the interval, auth data or addresses match ours, whether ``dst`` is the
@@ -407,7 +407,7 @@ def _decode(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, ipv6: bool
         if seconds == 0:
             raise IntervalError("Adver Int is 0 (RFC 3768 §5.3.7)")
         if auth_type > AuthType.AH:
-            raise AuthError(f"unknown auth type {auth_type} (RFC 3768 §5.3.6)")
+            raise AuthTypeError(f"unknown auth type {auth_type} (RFC 3768 §5.3.6)")
         auth_type = AuthType(auth_type)
         if auth_type != AuthType.NONE:
             auth_data = bytes(payload[end : end + VRRP_AUTH_DATA_LEN])

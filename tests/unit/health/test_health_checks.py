@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from checks.file import strtol
-from checks.process import matches
 from vipd.health.api import Check, CheckContext, CheckResult, CheckSpec, WatchingCheck
 from vipd.health.process import ensure_child_watcher
 from vipd.health.registry import UnknownCheckType, available, load
+from vipd_checks.file import strtol
+from vipd_checks.process import matches
 
 
 def build(kind: str, ctx: CheckContext | None = None, **options: Any) -> Any:

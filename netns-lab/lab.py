@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# This checkout's vipdlab and vipd (the benchmarks time vipd code in-process too), before any installed copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from vipdlab import (
@@ -38,10 +40,10 @@ from vipdlab import (
     vipd_available,
     wait_until,
 )
-from vipdlab.bench_cli import add_parsers as add_bench_parsers
-from vipdlab.bench_common import percentile
-from vipdlab.daemons import REPO_ROOT
-from vipdlab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
+from vipdlab.bench.cli import add_parsers as add_bench_parsers
+from vipdlab.bench.common import percentile
+from vipdlab.lab.daemons import REPO_ROOT
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover, graceful_takeover
 
 VIP = "192.0.2.100"
 VIP_CIDR = f"{VIP}/24"
@@ -106,8 +108,8 @@ def demo(args: argparse.Namespace) -> int:
     ai = args.interval
     cfg = Instance(priority=P_MASTER, advert_int=ai, version=3, vips=(VIP_CIDR,))
     s = Steps()
-    mdi_r1 = timing.master_down_interval(P_MASTER, ai)
-    window = timing.crash_window(P_BACKUP, ai)
+    mdi_r1 = timing.master_down_interval(3, P_MASTER, ai)
+    window = timing.crash_window(3, P_BACKUP, ai)
     print(f"{kind} demo: two routers share {VIP} with VRRPv3, one advert every {ai:g} s")
     with Lab(keep_workdir=args.keep) as lab:
         r1, r2, client = lab.r1, lab.r2, lab.client
@@ -291,8 +293,8 @@ def bench(args: argparse.Namespace) -> int:
         print(f"bench: {why}", file=sys.stderr)
         return 2
     ai = args.interval
-    skew = timing.skew_time(P_BACKUP, ai)
-    mdi = timing.master_down_interval(P_BACKUP, ai)
+    skew = timing.skew_time(3, P_BACKUP, ai)
+    mdi = timing.master_down_interval(3, P_BACKUP, ai)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results: dict[str, object] = {
         "started": started,
@@ -372,7 +374,7 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
         lines.append(f"| {name} | graceful | {cells(g)} | {adv(ga)} | |")
     lines += [
         "",
-        f"SIGKILL -> GARP must fall in {timing.crash_window(P_BACKUP, ai)} (2*adv+skew .. 3*adv+skew) plus the "
+        f"SIGKILL -> GARP must fall in {timing.crash_window(3, P_BACKUP, ai)} (2*adv+skew .. 3*adv+skew) plus the "
         'overhead; the kill lands at a random phase of the advert cycle. "first advert" is the same overhead '
         "measured at the new master's first advert instead of its first GARP.",
     ]

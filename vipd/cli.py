@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--config-test", action="store_true", help="check the configuration and exit")
     p.add_argument("--dump-config", action="store_true", help="print the normalised configuration as JSON")
     p.add_argument("--strict", action="store_true", help="with -t: warnings make the check fail (exit 3)")
+    p.add_argument(
+        "--no-host",
+        action="store_true",
+        help="with -t: check the file alone (no interface, address, user or script checks: for build machines)",
+    )
     p.add_argument("-i", "--config-id", metavar="ID", help="select @ID conditional config lines (default: host name)")
     p.add_argument("--pid-file", metavar="PATH", help="write the daemon's pid here")
     p.add_argument("-p", "--pid", dest="pid_file_keepalived", metavar="PATH", help=argparse.SUPPRESS)
@@ -80,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="/run/vipd/vipd.ctl",
         help="vipctl socket: 0600, 0660 with group vipd if it exists ('' = off)",
     )
+    p.add_argument("--dump-dir", metavar="DIR", default="/run/vipd", help="where SIGUSR1/SIGUSR2/SIGJSON dump files go")
+    p.add_argument(
+        "--keepalived-links",
+        metavar="DIR",
+        default="/tmp",
+        help="link keepalived's dump paths (DIR/keepalived.data...) to the dump files ('' = no links)",
+    )
     p.add_argument("--notify-timeout", metavar="SECONDS", type=float, default=30.0, help="notify script timeout")
     for flag in ("-n", "--dont-fork", "-P", "--vrrp"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
@@ -108,50 +120,55 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as e:
         parser.error(str(e))
-    from vipd.config import ConfigError, dump_config, load_config
+    from vipd.config import dump_config
+    from vipd.plan import check_file
 
-    try:
-        result = load_config(args.use_file, config_id=args.config_id, strict=args.strict)
-    except ConfigError as e:
-        for d in e.diagnostics:
-            text = str(d) if d.severity == "error" else f"{d.file}:{d.line}: warning: {d.keyword}: {d.message}"
-            print(text, file=sys.stderr)
-        errors = sum(1 for d in e.diagnostics if d.severity == "error")
-        print(f"{args.use_file}: {errors} error(s); configuration refused", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as e:
-        print(f"{args.use_file}: cannot read: {e.strerror or e}", file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as e:  # a config must never produce a traceback (issue #3)
-        print(
-            f"{args.use_file}: internal error while reading the configuration ({type(e).__name__}: {e}); "
-            "configuration refused. Please report this with the file.",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
-    from vipd.runtime.preflight import preflight
+    host = None
+    if not args.no_host:
+        from vipd.linux.host import LiveHost
 
-    checked = preflight(result.config, result.locs)  # script security, check plugins (needs the file system)
-    for w in [*result.warnings, *(d for d in checked if d.severity == "warning")]:
-        print(f"{w.file}:{w.line}: warning: {w.keyword}: {w.message}", file=sys.stderr)
-    refused = [d for d in checked if d.severity == "error"]
-    for d in refused:
-        print(str(d), file=sys.stderr)
-    if refused:
-        print(f"{args.use_file}: {len(refused)} error(s); configuration refused", file=sys.stderr)
+        try:
+            host = asyncio.run(LiveHost.gather())
+        except OSError as e:
+            print(
+                f"cannot read this host's interfaces over netlink ({e}); use --no-host to check the file alone",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+    # One verdict: the same checks as start-up and reload (vipd.plan), every error as FILE:LINE.
+    verdict = check_file(args.use_file, config_id=args.config_id, host=host, strict=args.strict)
+    for line in verdict.lines():
+        print(line, file=sys.stderr)
+    if verdict.plan is None:
+        if verdict.errors:
+            print(f"{args.use_file}: {len(verdict.errors)} error(s); configuration refused", file=sys.stderr)
         return EXIT_ERROR
+    plan = verdict.plan
     if args.dump_config:
-        print(dump_config(result.config))
+        print(dump_config(plan.config))
         return EXIT_OK
     if args.config_test:
-        if args.strict and (result.warnings or checked):
+        if args.strict and verdict.warnings:
             return EXIT_WARNINGS
-        print(f"{args.use_file}: configuration OK", file=sys.stderr)
+        checked = (
+            "; checked on this host: " + ", ".join(plan.host_checked)
+            if plan.host_checked
+            else ("; host checks skipped (--no-host)")
+        )
+        print(f"{args.use_file}: configuration OK{checked}", file=sys.stderr)
         return EXIT_OK
 
+    # --- fail loudly at start: capabilities, then the fd limit (vipd.linux.caps, vipd.obs.fdguard)
+    from vipd.linux.caps import capability_error
+    from vipd.obs.fdguard import raise_nofile
+
+    if (why := capability_error()) is not None:
+        print(why, file=sys.stderr)
+        return EXIT_ERROR
+    raise_nofile()
+    # ---
     from vipd.control.operate import Operations, Options
     from vipd.obs.log import setup_logging
-    from vipd.runtime.daemon import Daemon
 
     try:
         setup_logging(logging.DEBUG if args.log_detail else logging.INFO, args.log_format, targets)
@@ -161,23 +178,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.snmp:
         logging.getLogger("vipd").warning("-x (SNMP) ignored: vipd has no SNMP agent; use --metrics-listen")
     if args.dump_conf:
-        for line in dump_config(result.config).splitlines():
+        for line in dump_config(plan.config).splitlines():
             logging.getLogger("vipd").info("config: %s", line)
-    daemon = Daemon(result.config, pid_file=args.pid_file or args.pid_file_keepalived)
     ops = Operations(
-        daemon,
+        plan,
         Options(
             config_file=args.use_file,
             config_id=args.config_id,
             # the flag wins over global_defs { vipd_metrics_listen HOST:PORT }
-            metrics_listen=args.metrics_listen or result.config.global_defs.vipd_metrics_listen,
+            metrics_listen=args.metrics_listen or plan.config.global_defs.vipd_metrics_listen,
             control_socket=args.control_socket or None,
             notify_timeout=args.notify_timeout,
+            dump_dir=args.dump_dir,
+            keepalived_links=args.keepalived_links or None,
         ),
+        pid_file=args.pid_file or args.pid_file_keepalived,
     )
-    ops.attach()
     try:
-        status = asyncio.run(daemon.run())
+        status = asyncio.run(ops.run())
         return EXIT_ERROR if ops.failed else status
     except KeyboardInterrupt:
         return EXIT_OK

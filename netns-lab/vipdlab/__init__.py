@@ -1,5 +1,16 @@
 """vipdlab: network-namespace lab for vipd (and keepalived) tests, demo and benchmarks.
 
+Three parts, kept apart:
+
+- :mod:`vipdlab.lab`: the fixtures the tests and the benchmarks build on: topology
+  (:class:`Lab`), daemons, keepalived.conf rendering, waits, the packet tap
+  (:class:`Sniffer`), timer formulas, scenarios, fault-suite helpers.
+- :mod:`vipdlab.inject`: the hostile-input injector (malformed VRRP frames and their
+  expected counters).
+- :mod:`vipdlab.bench`: the benchmarks against keepalived (``lab.py bench-*``).
+
+This package re-exports the fixtures, so ``from vipdlab import Lab`` works.
+
 Typical use::
 
     from vipdlab import Lab, Instance, render, wait_until, timing
@@ -12,13 +23,32 @@ Typical use::
         garp = lab.sniffer.wait_announcement("192.0.2.100", 2, mac=lab.r2.mac, since=t_kill)
 """
 
-from . import timing
-from .conf import Instance, render
-from .daemons import KINDS, Daemon, keepalived_available, vipd_available
-from .procs import Process
-from .sniff import Advert, Arp, Frame, NeighAdvert, NeighSolicit, Sniffer
-from .topo import Lab, Neighbour, Node, pids_in_namespace, sweep
-from .wait import HoldBroken, WaitTimeout, hold, wait_until
+from .lab import (
+    KINDS,
+    Advert,
+    Arp,
+    Daemon,
+    Frame,
+    HoldBroken,
+    Instance,
+    Lab,
+    NeighAdvert,
+    Neighbour,
+    NeighSolicit,
+    Node,
+    Process,
+    Sniffer,
+    WaitTimeout,
+    control,
+    hold,
+    keepalived_available,
+    pids_in_namespace,
+    render,
+    sweep,
+    timing,
+    vipd_available,
+    wait_until,
+)
 
 __all__ = [
     "KINDS",
@@ -36,6 +66,7 @@ __all__ = [
     "Process",
     "Sniffer",
     "WaitTimeout",
+    "control",
     "hold",
     "keepalived_available",
     "pids_in_namespace",

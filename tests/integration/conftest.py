@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
+import vipdlab.lab.daemons
 from pyroute2 import netns
 from vipdlab import Daemon, Instance, Lab, Node, keepalived_available, render, vipd_available
 
@@ -88,14 +88,14 @@ def routers(lab: Lab) -> Routers:
 
 @pytest.fixture
 def ctl_sockets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """Give each node's vipd its control socket at ``tmp_path/<node>.ctl`` (``vipdlab.control`` talks to it)."""
-    orig = vipdlab.daemons.vipd_argv
+    """Give each node's vipd its control socket at ``tmp_path/<node>.ctl`` (``vipdlab.lab.control`` talks to it)."""
+    orig = vipdlab.lab.daemons.vipd_argv
 
     def argv(config: Path, pid_file: Path) -> list[str]:
         node = config.name.split("-")[0]
         return [*orig(config, pid_file), "--control-socket", str(tmp_path / f"{node}.ctl")]
 
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
+    monkeypatch.setattr(vipdlab.lab.daemons, "vipd_argv", argv)
     yield tmp_path
 
 

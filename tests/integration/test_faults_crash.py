@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 from vipdlab import Advert, Instance, Lab, timing, wait_until
-from vipdlab.scenario import STARTUP_ALLOWANCE, Takeover, converge, crash_takeover
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, Takeover, converge, crash_takeover
 
 pytestmark = pytest.mark.netns
 
@@ -61,12 +61,12 @@ def _check(tk: Takeover, window: timing.Window, trial: int) -> None:
 def test_fifty_crash_failovers_at_random_phases(lab: Lab, routers: Any) -> None:
     assert lab.sniffer is not None
     rng = random.Random(SEED)
-    window = timing.crash_window(PRIORITY, AI)
+    window = timing.crash_window(3, PRIORITY, AI)
     daemons = {lab.r1.name: routers.start(lab.r1, CFG), lab.r2.name: routers.start(lab.r2, CFG)}
     # equal priorities: whoever is master first stays (a backup does not preempt an equal priority)
     wait_until(
         lambda: len(lab.holders(VIP)) == 1,
-        STARTUP_ALLOWANCE + timing.master_down_interval(PRIORITY, AI),
+        STARTUP_ALLOWANCE + timing.master_down_interval(3, PRIORITY, AI),
         message="one router holds the VIP",
     )
     (master,) = lab.holders(VIP)
@@ -101,7 +101,7 @@ def test_fifty_crash_failovers_at_random_phases(lab: Lab, routers: Any) -> None:
     phases = [r[1] / AI for r in results]
     print(
         f"\n{TRIALS} crash failovers: GARP past last advert + MDI "
-        f"({timing.master_down_interval(PRIORITY, AI) * 1000:.1f} ms): "
+        f"({timing.master_down_interval(3, PRIORITY, AI) * 1000:.1f} ms): "
         f"min {over[0]:.1f} median {statistics.median(over):.1f} "
         f"p95 {over[int(0.95 * (len(over) - 1))]:.1f} max {over[-1]:.1f} ms; "
         f"kill phase/AI min {min(phases):.2f} max {max(phases):.2f}"

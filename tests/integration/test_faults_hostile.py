@@ -4,7 +4,7 @@ master (r1) and backup (r2), from an injector namespace on the same bridge.
 Each router runs three instances: VI_1 (VRRPv3, VRID 51, multicast, 0.1 s),
 VI_2 (VRRPv2, VRID 52, PASS authentication, 1 s) and VI_3 (VRRPv3, VRID 53,
 unicast between r1 and r2, 0.1 s). The categories and what vipd must count for
-each are in vipdlab/inject.py: random bytes, truncated adverts, bad checksums,
+each are in vipdlab/inject/frames.py: random bytes, truncated adverts, bad checksums,
 TTL 1 and 64, versions 1/4/15, CARP, address counts beyond the payload, unknown
 VRIDs, priority 0 for another VRID, bad v2 authentication, well-formed
 priority-254 unicast adverts from a host that is not a peer, and IPv4 headers
@@ -30,18 +30,9 @@ from pathlib import Path
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.faults import (
-    Baseline,
-    assert_flat_and_unqueued,
-    assert_undisturbed,
-    inject_all,
-    instance,
-    rss_kib,
-    start_with_control,
-    status,
-)
-from vipdlab.inject import Builder
-from vipdlab.scenario import STARTUP_ALLOWANCE
+from vipdlab.inject import Baseline, Builder, assert_flat_and_unqueued, assert_undisturbed, inject_all
+from vipdlab.lab.faults import instance, rss_kib, start_with_control, status
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE
 
 pytestmark = pytest.mark.netns
 
@@ -70,7 +61,7 @@ def _run(lab: Lab, total: int) -> None:
     configs = [(r1, _config(r1.ip4, r2.ip4, 150)), (r2, _config(r2.ip4, r1.ip4, 100))]
     daemons = start_with_control(lab, configs, STARTUP_ALLOWANCE)
     # VI_2 (v2, 1 s) converges last: MDI = 3 s + skew
-    conv = STARTUP_ALLOWANCE + timing.master_down_interval(150, 1.0, version=2)
+    conv = STARTUP_ALLOWANCE + timing.master_down_interval(2, 150, 1.0)
 
     def settled() -> bool:
         if any(lab.holders(v) != [r1] for v in VIPS.values()):

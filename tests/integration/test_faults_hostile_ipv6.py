@@ -4,7 +4,7 @@ running VRRPv3/IPv6 master (r1) and backup (r2), from an injector namespace on t
 The IPv6 twin of test_faults_hostile.py. Each router runs two VRRPv3 IPv6 instances: VI_1 (VRID 51,
 multicast to ff02::12 from the link-local address, hop limit 255, 0.1 s) and VI_2 (VRID 53, unicast
 between r1's and r2's global addresses, 0.1 s). The categories and what vipd must count for each are
-in vipdlab/inject.py (``Builder6``): random bytes, truncated adverts, bad checksums (the plain v2-style
+in vipdlab/inject/frames.py (``Builder6``): random bytes, truncated adverts, bad checksums (the plain v2-style
 one among them: over IPv6 only the pseudo-header form is valid), hop limit 1 and 64, versions 1, 2, 4
 and 15, address counts beyond the payload, address areas that are not a whole number of IPv6
 addresses, IPv4 addresses (4-octet, and IPv4-mapped), unknown VRIDs, priority 0 for another VRID,
@@ -28,18 +28,9 @@ import time
 
 import pytest
 from vipdlab import Instance, Lab, Node, render, timing, wait_until
-from vipdlab.faults import (
-    Baseline,
-    assert_flat_and_unqueued,
-    assert_undisturbed,
-    inject_all,
-    instance,
-    rss_kib,
-    start_with_control,
-    status,
-)
-from vipdlab.inject import Builder6
-from vipdlab.scenario import STARTUP_ALLOWANCE
+from vipdlab.inject import Baseline, Builder6, assert_flat_and_unqueued, assert_undisturbed, inject_all
+from vipdlab.lab.faults import instance, rss_kib, start_with_control, status
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE
 
 pytestmark = pytest.mark.netns
 
@@ -70,7 +61,7 @@ def _run(lab: Lab, total: int) -> None:
     r1, r2, inj = lab.r1, lab.r2, lab.inj
     configs = [(r1, _config(r1.ip6, r2.ip6, 150)), (r2, _config(r2.ip6, r1.ip6, 100))]
     daemons = start_with_control(lab, configs, STARTUP_ALLOWANCE)
-    conv = STARTUP_ALLOWANCE + timing.master_down_interval(100, AI)
+    conv = STARTUP_ALLOWANCE + timing.master_down_interval(3, 100, AI)
     r1_ll = _linklocal(lab, r1)
     masters = {"VI_1": r1_ll, "VI_2": r1.ip6}  # multicast adverts come from the link-local address
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Advert, Instance, Lab, hold, timing, wait_until
-from vipdlab.faults import nft_counter, nft_delete, nft_table
-from vipdlab.scenario import converge
+from vipdlab.lab.faults import nft_counter, nft_delete, nft_table
+from vipdlab.lab.scenario import converge
 
 pytestmark = pytest.mark.netns
 
@@ -41,8 +41,8 @@ VIP = "192.0.2.100"
 MARGIN = 0.050
 PROCESSING = 0.010  # seconds from a fired Master_Down_Timer to its advert on the wire (measured < 1 ms)
 BASE = Instance(advert_int=AI, version=3, vips=(f"{VIP}/24",))
-MDI_R2 = timing.master_down_interval(100, AI)
-MDI_R1 = timing.master_down_interval(150, AI)
+MDI_R2 = timing.master_down_interval(3, 100, AI)
+MDI_R1 = timing.master_down_interval(3, 150, AI)
 # 60 s as the issue asks (the protocol expects 600 * 0.05**3 = 0.075 takeovers in it).
 # VIPD_FAULT_LOSS_SECONDS shortens it for a quick local run.
 LOSS_SECONDS = float(os.environ.get("VIPD_FAULT_LOSS_SECONDS", "60"))

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, hold, pids_in_namespace, render, timing, wait_until
-from vipdlab.faults import instance, ready, resume_process, status, stop_process, vipd_with_control
-from vipdlab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover
+from vipdlab.lab.faults import instance, ready, resume_process, status, stop_process, vipd_with_control
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, converge, crash_takeover
 
 pytestmark = pytest.mark.netns
 
@@ -26,8 +26,8 @@ AI = 0.1
 VIP = "192.0.2.100"
 MARGIN = 0.050
 BASE = Instance(advert_int=AI, version=3, vips=(f"{VIP}/24",))
-MDI_R2 = timing.master_down_interval(100, AI)
-MDI_R1 = timing.master_down_interval(150, AI)
+MDI_R2 = timing.master_down_interval(3, 100, AI)
+MDI_R1 = timing.master_down_interval(3, 150, AI)
 NOTIFY_TIMEOUT = 1.0  # --notify-timeout; then SIGTERM to the group and SIGKILL 1 s later (vipd.obs.notify)
 NOTIFY_KILL_GRACE = 1.0
 
@@ -172,7 +172,7 @@ def test_hanging_notify_script_is_killed_and_never_delays_adverts(
     )
     # the queue is not stuck: r2 at a higher priority preempts, and r1's notify_backup runs
     _start(lab, routers, lab.r2, BASE.with_(priority=200))
-    wait_until(lambda: lab.holders(VIP) == [lab.r2], timing.master_down_interval(200, AI) + AI + MARGIN)
+    wait_until(lambda: lab.holders(VIP) == [lab.r2], timing.master_down_interval(3, 200, AI) + AI + MARGIN)
     wait_until(lambda: "backup" in log.read_text().split(), 1.0, message="notify_backup ran after the hung one")
     print(
         f"\nhung notify_master killed {1000 * (t_killed - t_master):.0f} ms after mastership; max advert gap "

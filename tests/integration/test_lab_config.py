@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from vipdlab import Instance, Lab, keepalived_available, render
-from vipdlab.daemons import vipd_argv, vipd_env
+from vipdlab.lab.daemons import vipd_argv, vipd_env
 
 pytestmark = pytest.mark.netns
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, hold, timing, wait_until
-from vipdlab.scenario import (
+from vipdlab.lab.scenario import (
     STARTUP_ALLOWANCE,
     Takeover,
     converge,
@@ -162,7 +162,7 @@ def test_crash_failover_within_protocol_bound(lab: Lab, routers: Any) -> None:
 
     tk = crash_takeover(lab, d1, lab.r1, lab.r2, VIP, backup_priority=100, interval=AI)
 
-    assert_crash_bounds(tk, timing.crash_window(100, AI))
+    assert_crash_bounds(tk, timing.crash_window(3, 100, AI))
     wait_until(lambda: lab.holds(lab.r2, VIP), MARGIN, message="r2 holds the VIP")
     wait_until(
         lambda: entry_is(lab, lab.r2.mac),
@@ -212,7 +212,7 @@ def test_preemption_when_higher_priority_returns(lab: Lab, routers: Any) -> None
     routers.start(lab.r1, cfg1)
     # preempting backup: lower-priority adverts don't reset its timer, so it takes over
     # one Master_Down_Interval (its own) after start-up
-    mdi1 = timing.master_down_interval(150, AI)
+    mdi1 = timing.master_down_interval(3, 150, AI)
     _, garp = takeover_garp(lab, lab.r1, VIP, t_start, timeout=STARTUP_ALLOWANCE + mdi1 + MARGIN)
     converge(lab, lab.r1, [lab.r2], VIP, interval=AI)
     wait_until(lambda: entry_is(lab, lab.r1.mac), MARGIN, message="client's entry back on r1")
@@ -230,7 +230,7 @@ def test_nopreempt_keeps_current_master(lab: Lab, routers: Any) -> None:
     wait_until(lambda: lab.vrrp_joined(lab.r1), STARTUP_ALLOWANCE, message="r1's daemon joined 224.0.0.18")
     # with preemption r1 would take over one Master_Down_Interval after start-up
     # (see the preemption test); watch for twice that
-    mdi1 = timing.master_down_interval(150, AI)
+    mdi1 = timing.master_down_interval(3, 150, AI)
     t_watch = time.monotonic()
     hold(
         lambda: lab.holders(VIP) == [lab.r2] and not lab.sniffer.adverts(src=lab.r1.ip4, since=t_watch),
@@ -240,7 +240,7 @@ def test_nopreempt_keeps_current_master(lab: Lab, routers: Any) -> None:
 
     # r1 is a working backup: it takes over when r2 crashes, within its own crash window
     tk = crash_takeover(lab, d2, lab.r2, lab.r1, VIP, backup_priority=150, interval=AI)
-    assert_crash_bounds(tk, timing.crash_window(150, AI))
+    assert_crash_bounds(tk, timing.crash_window(3, 150, AI))
     lab.del_address(lab.r2, VIP_CIDR)  # left behind by the SIGKILL
     assert only_holder(lab) == lab.r1
 
@@ -259,7 +259,7 @@ def test_restart_after_sigkill_removes_stale_vip(lab: Lab, routers: Any) -> None
         STARTUP_ALLOWANCE,
         message="the restarted daemon removes the VIP it holds but is not master for",
     )
-    mdi1 = timing.master_down_interval(50, AI)
+    mdi1 = timing.master_down_interval(3, 50, AI)
     t_watch = time.monotonic()
     hold(
         lambda: lab.holders(VIP) == [lab.r2] and not lab.sniffer.adverts(src=lab.r1.ip4, since=t_watch),
@@ -282,7 +282,7 @@ def test_vrrpv2_one_second_adverts_election_and_crash(lab: Lab, routers: Any) ->
 
     tk = crash_takeover(lab, d1, lab.r1, lab.r2, VIP, backup_priority=100, interval=ai, version=2)
 
-    assert_crash_bounds(tk, timing.crash_window(100, ai, version=2))  # v2 skew (256-p)/256 s: 2.609..3.609 s
+    assert_crash_bounds(tk, timing.crash_window(2, 100, ai))  # v2 skew (256-p)/256 s: 2.609..3.609 s
     wait_until(lambda: entry_is(lab, lab.r2.mac), MARGIN, message="client's entry points at r2")
     lab.del_address(lab.r1, VIP_CIDR)
     assert only_holder(lab) == lab.r2

@@ -1,7 +1,7 @@
 """Operating vipd in the lab: /metrics over HTTP, vipctl status vs ip addr, VIP repair, hitless reload, notify order.
 
 VRRPv3 with 0.1 s adverts. Every wait has a deadline derived from the protocol
-timers (vipdlab.timing) plus a stated margin; nothing sleeps to synchronise.
+timers (vipdlab.lab.timing) plus a stated margin; nothing sleeps to synchronise.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
+import vipdlab.lab.daemons
 from prometheus_client.parser import text_string_to_metric_families
 from pyroute2 import netns
 from vipdlab import Daemon, Instance, Lab, Node, render, timing, wait_until
@@ -37,13 +37,13 @@ MARGIN = 1.0  # seconds of slack for process start-up and scheduling on a loaded
 def ops_args(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, list[str]]]:
     """Per-node extra vipd flags (control socket in tmp, metrics on a port inside the node's namespace)."""
     extra: dict[str, list[str]] = {}
-    orig = vipdlab.daemons.vipd_argv
+    orig = vipdlab.lab.daemons.vipd_argv
 
     def argv(config: Path, pid_file: Path) -> list[str]:
         node = config.name.split("-")[0]
         return orig(config, pid_file) + extra.get(node, [])
 
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
+    monkeypatch.setattr(vipdlab.lab.daemons, "vipd_argv", argv)
     for n in ("r1", "r2"):
         extra[n] = ["--control-socket", str(tmp_path / f"{n}.ctl"), "--metrics-listen", "127.0.0.1:9650"]
     yield extra
@@ -55,7 +55,7 @@ def ctl(tmp: Path, node: str, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=30,
-        env=vipdlab.daemons.vipd_env(),
+        env=vipdlab.lab.daemons.vipd_env(),
     )
 
 
@@ -120,7 +120,7 @@ def test_metrics_vipctl_status_and_repair(lab: Lab, ops_args: dict[str, list[str
     r2_cfg = render(Instance(priority=100, advert_int=AI))
     start(lab, lab.r1, r1_cfg, tmp_path)
     start(lab, lab.r2, r2_cfg, tmp_path)
-    bound = timing.master_down_interval(150, AI) + MARGIN
+    bound = timing.master_down_interval(3, 150, AI) + MARGIN
     wait_until(lambda: lab.holders(VIP) == [lab.r1], bound, message=lambda: lab.logs(20))
     wait_until(lambda: status(tmp_path, "r2")["VI_1"]["state"] == "BACKUP", bound)
 
@@ -164,7 +164,7 @@ def test_reload_is_hitless_and_removed_series_vanish(lab: Lab, ops_args: dict[st
     start(lab, lab.r1, render([vi1, vi2]), tmp_path)
     r2 = start(lab, lab.r2, render([vi1.with_(priority=100), vi2.with_(priority=100)]), tmp_path)
     del r2
-    bound = timing.master_down_interval(150, AI) + MARGIN
+    bound = timing.master_down_interval(3, 150, AI) + MARGIN
     wait_until(lambda: lab.holders(VIP) == [lab.r1] and lab.holders("192.0.2.101") == [lab.r1], bound)
     conf = next(p for p in sorted(lab.workdir.glob("r1-vipd-*.conf")))
     with_vi2, without_vi2 = render([vi1, vi2]), render([vi1])
@@ -220,7 +220,7 @@ def test_notify_runs_in_transition_order(lab: Lab, ops_args: dict[str, list[str]
     r2 = start(lab, lab.r2, render(Instance(priority=100, advert_int=AI, extra=extra)), tmp_path)
     # r2 alone: BACKUP (slow script starts), then MASTER after Master_Down_Interval (~0.36 s) while
     # the slow notify_backup still runs; then r1 (150) preempts -> BACKUP again.
-    wait_until(lambda: lab.holds(lab.r2, VIP), timing.master_down_interval(100, AI) + MARGIN)
+    wait_until(lambda: lab.holds(lab.r2, VIP), timing.master_down_interval(3, 100, AI) + MARGIN)
     start(lab, lab.r1, render(Instance(priority=150, advert_int=AI)), tmp_path)
     wait_until(lambda: lab.holders(VIP) == [lab.r1], 3 * AI + MARGIN)
     want = [

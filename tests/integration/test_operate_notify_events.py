@@ -70,7 +70,7 @@ def test_master_rx_lower_pri_runs_its_hook_and_reannounces_and_deleted_runs_on_r
     vi2 = Instance(name="VI_2", vrid=52, priority=150, advert_int=AI, vips=("192.0.2.101/24",), extra=extra)
     lab.start_vipd(lab.r1, render([vi1, vi2]))
     wait_until(lambda: (ctl_sockets / "r1.ctl").exists(), 10.0)  # interpreter start-up
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(3, 150, AI) + MARGIN)
     assert lab.sniffer is not None
 
     # a router claiming VRID 51 with priority 100: r1 answers, announces twice (now and 0.5 s later), runs the hook
@@ -110,6 +110,6 @@ def test_sync_group_notify_hooks_run_with_group_arguments(lab: Lab, ctl_sockets:
     vi2 = Instance(name="VI_2", vrid=52, priority=150, advert_int=AI, vips=("192.0.2.101/24",))
     lab.start_vipd(lab.r1, render([vi1, vi2]) + group)
     wait_until(lambda: (ctl_sockets / "r1.ctl").exists(), 10.0)  # interpreter start-up
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(3, 150, AI) + MARGIN)
     want = ["gmaster ", "gnotify GROUP G MASTER 0"]
     wait_until(lambda: log.exists() and sorted(log.read_text().splitlines()) == want, MARGIN)

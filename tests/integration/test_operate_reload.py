@@ -2,7 +2,7 @@
 
 keepalived keeps each instance's state across a reload; vipd changes the instance
 in place (``Daemon.apply_config`` -> ``InstanceDriver.reconfigure``). VRRPv3 with
-0.1 s adverts; waits have deadlines from the protocol timers (vipdlab.timing) plus
+0.1 s adverts; waits have deadlines from the protocol timers (vipdlab.lab.timing) plus
 a stated margin; the kernel's address events are watched with ``ip monitor``.
 """
 
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-import vipdlab.daemons
+import vipdlab.lab.daemons
 from vipdlab import Instance, Lab, WaitTimeout, control, render, timing, wait_until
 
 from vipd.control.server import request
@@ -66,7 +66,7 @@ def test_priority_and_vip_changes_on_the_master_are_hitless(lab: Lab, ctl_socket
     startup = 10.0  # seconds for the interpreter to start and the daemon to open its sockets
     for node in ("r1", "r2"):
         wait_until(lambda n=node: (ctl_sockets / f"{n}.ctl").exists() and bool(status(ctl_sockets, n)), startup)
-    bound = timing.master_down_interval(150, AI) + MARGIN
+    bound = timing.master_down_interval(3, 150, AI) + MARGIN
     wait_until(
         lambda: lab.holders(VIP) == [lab.r1] and lab.holders(OLD) == [lab.r1], bound, message=lambda: lab.logs(20)
     )
@@ -136,13 +136,13 @@ def _get_metrics(ns: str, port: int) -> bytes:
 
 def test_metrics_listener_from_global_defs_and_the_flag_wins(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     """``global_defs { vipd_metrics_listen HOST:PORT }`` serves /metrics; ``--metrics-listen`` overrides it."""
-    orig = vipdlab.daemons.vipd_argv
+    orig = vipdlab.lab.daemons.vipd_argv
 
     def argv(config: Path, pid_file: Path) -> list[str]:
         flag = ["--metrics-listen", "127.0.0.1:9652"] if config.name.startswith("r2") else []
         return [*orig(config, pid_file), *flag]
 
-    monkeypatch.setattr(vipdlab.daemons, "vipd_argv", argv)
+    monkeypatch.setattr(vipdlab.lab.daemons, "vipd_argv", argv)
     head = "global_defs {\n    vipd_metrics_listen 127.0.0.1:9651\n}\n"
     lab.start_vipd(lab.r1, head + render(Instance(priority=150, advert_int=AI)))
     lab.start_vipd(lab.r2, head + render(Instance(priority=100, advert_int=AI)))
@@ -156,5 +156,5 @@ def test_metrics_listener_from_global_defs_and_the_flag_wins(lab: Lab, monkeypat
     startup = 10.0  # seconds for the interpreter to start and the daemon to open its sockets
     wait_until(lambda: serves(lab.r1.ns, 9651), startup, message=lambda: lab.logs(10))
     wait_until(lambda: serves(lab.r2.ns, 9652), startup, message=lambda: lab.logs(10))
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(3, 150, AI) + MARGIN)
     assert not serves(lab.r2.ns, 9651), "the flag replaces the keyword, it does not add a listener"

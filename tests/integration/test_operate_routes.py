@@ -52,7 +52,7 @@ def test_routes_and_rules_follow_the_master(lab: Lab, ctl_sockets: Path) -> None
     lab.start_vipd(lab.r2, render(r1.with_(priority=100)))
     for n in ("r1", "r2"):
         wait_until(lambda n=n: (ctl_sockets / f"{n}.ctl").exists(), STARTUP, message=lambda: lab.logs(20))
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(3, 150, AI) + MARGIN)
     wait_until(lambda: has_route(lab.r1) and has_rule(lab.r1), MARGIN, message=lambda: lab.logs(20))
     assert not has_route(lab.r2) and not has_rule(lab.r2), "a backup installs none"
 
@@ -60,7 +60,7 @@ def test_routes_and_rules_follow_the_master(lab: Lab, ctl_sockets: Path) -> None
     conf.write_text(render(r1.with_(priority=50)))
     r = request(str(ctl_sockets / "r1.ctl"), {"cmd": "reload"})
     assert r["ok"] and r["diff"]["restarted"] == [], r
-    bound = timing.master_down_interval(100, AI) + MARGIN
+    bound = timing.master_down_interval(3, 100, AI) + MARGIN
     wait_until(lambda: lab.holders(VIP) == [lab.r2], bound, message=lambda: lab.logs(20))
     wait_until(lambda: has_route(lab.r2) and has_rule(lab.r2), MARGIN, message=lambda: lab.logs(20))
     wait_until(lambda: not has_route(lab.r1) and not has_rule(lab.r1), MARGIN, message=lambda: lab.logs(20))

@@ -40,8 +40,8 @@ def test_unicast_ttl_sent_and_min_max_ttl_enforced_per_peer(lab: Lab, ctl_socket
     lab.start_vipd(lab.r2, render(accept))
     for node in ("r1", "r2"):
         wait_until(lambda n=node: (ctl_sockets / f"{n}.ctl").exists() and bool(status(ctl_sockets, n)), STARTUP)
-    mdi = timing.master_down_interval(100, AI)
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    mdi = timing.master_down_interval(3, 100, AI)
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(3, 150, AI) + MARGIN)
     # r2 hears r1 at TTL 64 inside 60..64: it stays backup for several of its Master_Down_Intervals
     hold(lambda: lab.holders(VIP) == [lab.r1], 3 * mdi, message=lambda: lab.logs(20))
     st = status(ctl_sockets, "r2")["VI_1"]

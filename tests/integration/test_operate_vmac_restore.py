@@ -31,7 +31,7 @@ def test_sysctls_left_by_a_killed_vmac_run_are_restored_at_the_next_start(lab: L
     inst = Instance(priority=150, advert_int=AI)
     d = lab.start_vipd(lab.r1, render(inst.with_(extra=("use_vmac",))))
     wait_until(lambda: base_sysctls(lab) == ("1", "1"), STARTUP, message=lambda: lab.logs(20))
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(150, AI) + MARGIN)
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], timing.master_down_interval(3, 150, AI) + MARGIN)
     d.crash()
     assert base_sysctls(lab) == ("1", "1"), "SIGKILL: nothing restored them"
 

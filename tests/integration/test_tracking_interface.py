@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.scenario import converge, takeover_garp
-from vipdlab.twolinks import link_down, link_up
+from vipdlab.lab.scenario import converge, takeover_garp
+from vipdlab.lab.twolinks import link_down, link_up
 
 pytestmark = pytest.mark.netns
 
@@ -35,7 +35,7 @@ def test_master_link_down_faults_and_backup_takes_over(lab: Lab, routers: Any) -
     converge(lab, lab.r1, [lab.r2], VIP, interval=AI)
 
     t_down = link_down(lab, lab.r1)
-    bound = timing.master_down_interval(100, AI)
+    bound = timing.master_down_interval(3, 100, AI)
     _, garp = takeover_garp(lab, lab.r2, VIP, t_down, bound + MARGIN + 1.0)
     took = garp.t - t_down
     print(f"cable pulled -> backup GARP: {took * 1000:.1f} ms (bound {bound * 1000:.1f} ms)")
@@ -46,7 +46,7 @@ def test_master_link_down_faults_and_backup_takes_over(lab: Lab, routers: Any) -
         assert "Entering FAULT STATE (fault: interface eth0" in log, log[-2000:]
 
     t_up = link_up(lab, lab.r1)
-    bound_up = timing.master_down_interval(150, AI)
+    bound_up = timing.master_down_interval(3, 150, AI)
     _, garp = takeover_garp(lab, lab.r1, VIP, t_up, bound_up + MARGIN + 1.0)
     took = garp.t - t_up
     print(f"cable back -> r1 preempts: {took * 1000:.1f} ms (bound {bound_up * 1000:.1f} ms)")
@@ -62,6 +62,6 @@ def test_dont_track_primary_ignores_link_loss(lab: Lab, routers: Any) -> None:
     converge(lab, lab.r1, [lab.r2], VIP, interval=AI)
     link_down(lab, lab.r1)
     # r2 no longer hears r1 and becomes master; r1 is not told anything: it stays master (no FAULT).
-    wait_until(lambda: lab.holds(lab.r2, VIP), timing.master_down_interval(100, AI) + MARGIN + 1.0)
+    wait_until(lambda: lab.holds(lab.r2, VIP), timing.master_down_interval(3, 100, AI) + MARGIN + 1.0)
     assert lab.holds(lab.r1, VIP)
     assert "FAULT" not in (lab.workdir / "r1-vipd.log").read_text()

@@ -1,7 +1,7 @@
 """vrrp_sync_group: two instances on two LANs fail over together.
 
 r1 and r2 each run VI_1 on eth0 (192.0.2.100) and VI_2 on eth1
-(198.51.100.100, the lab's second bridge from vipdlab.twolinks), grouped in
+(198.51.100.100, the lab's second bridge from vipdlab.lab.twolinks), grouped in
 sync group G. Pulling r1's eth1 cable puts VI_2 in FAULT (its interface), and
 the group takes VI_1 to FAULT too:
 
@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.scenario import converge, takeover_garp
-from vipdlab.twolinks import add_second_link, link_down, link_up
-from vipdlab.wait import hold
+from vipdlab.lab.scenario import converge, takeover_garp
+from vipdlab.lab.twolinks import add_second_link, link_down, link_up
+from vipdlab.lab.wait import hold
 
 pytestmark = pytest.mark.netns
 
@@ -54,7 +54,7 @@ def test_sync_group_fails_over_together(lab: Lab, routers: Any) -> None:
     wait_until(lambda: lab.holders(VIP2) == [lab.r1], 2.0, message=lambda: f"holders of {VIP2}: {lab.holders(VIP2)}")
 
     t_down = link_down(lab, second["r1"])
-    skew, mdi = timing.skew_time(100, AI), timing.master_down_interval(100, AI)
+    skew, mdi = timing.skew_time(3, 100, AI), timing.master_down_interval(3, 100, AI)
     _, garp = takeover_garp(lab, lab.r2, VIP1, t_down, mdi + MARGIN + 1.0)
     took1 = garp.t - t_down
     zero = lab.sniffer.adverts(src=lab.r1.ip4, vrid=51, priority=0, since=t_down)
@@ -70,7 +70,7 @@ def test_sync_group_fails_over_together(lab: Lab, routers: Any) -> None:
     assert lab.holders(VIP1) == [lab.r2]
 
     link_up(lab, second["r1"])
-    back = timing.master_down_interval(150, AI) + MARGIN + 1.0
+    back = timing.master_down_interval(3, 150, AI) + MARGIN + 1.0
     wait_until(lambda: lab.holders(VIP1) == [lab.r1], back, message=lambda: f"holders of {VIP1}: {lab.holders(VIP1)}")
     wait_until(lambda: lab.holders(VIP2) == [lab.r1], back, message=lambda: f"holders of {VIP2}: {lab.holders(VIP2)}")
 
@@ -102,7 +102,7 @@ def test_sync_group_preempts_back_together(lab: Lab, routers: Any) -> None:
     # the returning daemon can put them back on r1.
     lab.del_address(lab.r1, f"{VIP1}/24")
     lab.del_address(second["r1"], f"{VIP2}/24")
-    mdi2 = timing.master_down_interval(100, AI)
+    mdi2 = timing.master_down_interval(3, 100, AI)
     wait_until(
         lambda: lab.r2 in lab.holders(VIP1) and lab.r2 in lab.holders(VIP2),
         mdi2 + MARGIN + 1.0,
@@ -113,7 +113,7 @@ def test_sync_group_preempts_back_together(lab: Lab, routers: Any) -> None:
 
     t_back = time.monotonic()
     routers.lab.start_daemon(routers.kind, lab.r1, config(150))
-    mdi1 = timing.master_down_interval(150, AI)
+    mdi1 = timing.master_down_interval(3, 150, AI)
     samples = _holders_over_time(
         lab,
         lambda s: s[-1][1] == ["r1"] and s[-1][2] == ["r1"],

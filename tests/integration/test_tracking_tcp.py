@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
-from vipdlab.services import tcp_listener
+from vipdlab.lab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
+from vipdlab.lab.services import tcp_listener
 
 pytestmark = pytest.mark.netns
 
@@ -55,7 +55,7 @@ def test_tcp_service_stop_moves_vip_and_return_preempts_back(lab: Lab, routers: 
 
     t_stop = time.monotonic()
     svc1.crash()
-    bound = FALL * INTERVAL + timing.skew_time(100, AI)
+    bound = FALL * INTERVAL + timing.skew_time(3, 100, AI)
     _, garp = takeover_garp(lab, lab.r2, VIP, t_stop, bound + MARGIN + 1.0)
     took = garp.t - t_stop
     print(f"service stop -> backup GARP: {took * 1000:.1f} ms (bound {bound * 1000:.1f} ms)")
@@ -70,7 +70,7 @@ def test_tcp_service_stop_moves_vip_and_return_preempts_back(lab: Lab, routers: 
 
     tcp_listener(lab, lab.r1, 8080)
     t_back = time.monotonic()  # the listener accepts from (a little before) here
-    bound_back = RISE * INTERVAL + timing.master_down_interval(150, AI)
+    bound_back = RISE * INTERVAL + timing.master_down_interval(3, 150, AI)
     _, garp = takeover_garp(lab, lab.r1, VIP, t_back, STARTUP_ALLOWANCE)
     took = garp.t - t_back
     print(f"service back -> preempt GARP: {took * 1000:.1f} ms (bound {bound_back * 1000:.1f} ms)")

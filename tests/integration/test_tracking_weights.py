@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from vipdlab import Instance, Lab, render, timing, wait_until
-from vipdlab.scenario import converge
-from vipdlab.services import tcp_listener
+from vipdlab.lab.scenario import converge
+from vipdlab.lab.services import tcp_listener
 
 pytestmark = pytest.mark.netns
 
@@ -82,7 +82,7 @@ def test_three_negative_weights_step_by_step(lab: Lab, routers: Any) -> None:
     # r2 (100, preempt) discards the 50s and takes over after its Master_Down_Interval
     wait_until(
         lambda: lab.holders(VIP) == [lab.r2],
-        timing.master_down_interval(100, AI) + MARGIN + 0.5,
+        timing.master_down_interval(3, 100, AI) + MARGIN + 0.5,
         message=lambda: f"holders {lab.holders(VIP)}",
     )
     assert lab.sniffer.adverts(src=lab.r2.ip4, since=t50)
@@ -91,6 +91,6 @@ def test_three_negative_weights_step_by_step(lab: Lab, routers: Any) -> None:
     (wd / "flag").touch()
     (wd / "prio").write_text("0\n")
     tcp_listener(lab, lab.r1, 8080)
-    bound = FILE_INTERVAL + timing.master_down_interval(200, AI) + MARGIN + 1.0
+    bound = FILE_INTERVAL + timing.master_down_interval(3, 200, AI) + MARGIN + 1.0
     wait_until(lambda: lab.holders(VIP) == [lab.r1], bound, message=lambda: f"holders {lab.holders(VIP)}")
     wait_until(lambda: advertised(lab, 200, t), 1.0, message="r1 back at 200")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from vipdlab import keepalived_available, vipd_available
-from vipdlab.interop import tshark_available
+from vipdlab.lab.interop import tshark_available
 
 
 def _missing() -> str | None:

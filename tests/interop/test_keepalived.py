@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import pytest
 from vipdlab import Advert, Lab, Node, hold, render, timing, wait_until
-from vipdlab.interop import (
+from vipdlab.lab.interop import (
     MODES,
     Capture,
     Mode,
@@ -117,8 +117,8 @@ def test_election_and_failover(mode_name: str, winner: str, record: Record) -> N
     mode = MODES[mode_name]
     win_kind, lose_kind = _kinds(winner)
     vip = mode.vip_address
-    skew = timing.skew_time(LOW, mode.advert_int, mode.version)
-    mdi = timing.master_down_interval(LOW, mode.advert_int, mode.version)
+    skew = timing.skew_time(mode.version, LOW, mode.advert_int)
+    mdi = timing.master_down_interval(mode.version, LOW, mode.advert_int)
     margin = _margin(mode)
     with make_lab(mode) as lab:
         assert lab.sniffer is not None
@@ -198,7 +198,7 @@ def test_equal_priority_tie_break(mode_name: str, vipd_on: str, record: Record) 
                 wait_until(lambda d=d: ready(d), STARTUP, message=f"{d.name} entered its first state")
             wait_until(lambda: len(lab.holders(vip)) == 1, STARTUP + 4 * mode.advert_int + 1)
             partition(lab, routers)
-            mdi = timing.master_down_interval(EQUAL, mode.advert_int, mode.version)
+            mdi = timing.master_down_interval(mode.version, EQUAL, mode.advert_int)
             wait_until(
                 lambda: len(lab.holders(vip)) == 2,
                 mdi + 2,

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 from vipdlab import Lab, Node, hold, render, timing, wait_until
-from vipdlab.interop import MODES, Capture, advert_source, instance, make_lab, ready
-from vipdlab.sniff import Advert, Arp, NeighAdvert
+from vipdlab.lab.interop import MODES, Capture, advert_source, instance, make_lab, ready
+from vipdlab.lab.sniff import Advert, Arp, NeighAdvert
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.slow]
 
@@ -85,7 +85,7 @@ def test_v2_pass_mismatch_is_refused_by_both(record: Record) -> None:
         ka = lab.start_keepalived(r2, render(instance(mode, lab, r2, 100).with_(auth_pass="other123")))
         try:
             _wait_ready(lab)
-            mdi = timing.master_down_interval(100, mode.advert_int, 2)
+            mdi = timing.master_down_interval(2, 100, mode.advert_int)
             wait_until(lambda: len(lab.holders(vip)) == 2, mdi + 3, message="both master: no advert accepted")
             wait_until(lambda: "auth" in vipd.log_text(), 3.0, message="vipd logs the auth discard")
             wait_until(lambda: "passwd" in ka.log_text() or "auth" in ka.log_text().lower(), 3.0)
@@ -237,7 +237,7 @@ def test_ipv6_multicast_from_a_global_mcast_src_ip(sender: str, record: Record) 
             _wait_ready(lab)
             wait_until(lambda: lab.holders(vip) == [r1], STARTUP, message=f"{sender} on r1 alone holds {vip}")
             t = time.monotonic()
-            mdi = timing.master_down_interval(100, mode.advert_int, 3)
+            mdi = timing.master_down_interval(3, 100, mode.advert_int)
             # Longer than Master_Down_Interval: a backup that dropped the adverts would have taken over.
             hold(lambda: lab.holders(vip) == [r1], 2 * mdi, message=f"{other} on r2 stays backup")
             seen = [a for a in lab.sniffer.adverts(since=t) if a.priority > 0]

@@ -2,14 +2,22 @@
 
 import argparse
 
-from vipdlab import bench_cli
-from vipdlab.bench_common import deviation, percentile
+from vipdlab.bench import cli as bench_cli
+from vipdlab.bench.common import deviation, percentile
 
 
 def test_bench_subcommands_register() -> None:
     ap = argparse.ArgumentParser()
     bench_cli.add_parsers(ap.add_subparsers(dest="cmd"))
-    for cmd in ("bench-takeover", "bench-steady", "bench-scale", "bench-startup", "bench-plot"):
+    for cmd in (
+        "bench-takeover",
+        "bench-steady",
+        "bench-scale",
+        "bench-startup",
+        "bench-receive",
+        "bench-all",
+        "bench-plot",
+    ):
         assert ap.parse_args([cmd]).cmd == cmd
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE_LAYERS = ("vipd.wire", "vipd.fsm", "vipd.config")
+PURE_LAYERS = ("vipd.wire", "vipd.fsm", "vipd.config", "vipd.plan", "vipd.bfd")
 FORBIDDEN = (
     "asyncio",
     "socket",

@@ -14,6 +14,8 @@ Regenerate with::
 ``tests/unit/config/test_config_docgen.py`` fails when the committed file is stale.
 This module is pure: :func:`render` returns the text; only the ``__main__`` guard
 writes (to standard output).
+
+Size: over 400 lines, mostly the per-keyword notes table that the generated reference prints.
 """
 
 from __future__ import annotations
@@ -117,6 +119,13 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("vrrp_instance", "track_script"): "naming no `vrrp_script` is an error with a did-you-mean (keepalived skips it)",
     ("vrrp_instance", "track_file"): "naming no `track_file` is an error (keepalived skips it)",
     ("vrrp_instance", "track_process"): "naming no `vrrp_track_process` is an error (keepalived skips it)",
+    ("vrrp_instance", "track_bfd"): "naming no `bfd_instance` is an error with a did-you-mean (keepalived skips it)",
+    ("bfd_instance", "max_hops"): "more than `ttl` is an error (keepalived clamps it to `ttl`)",
+    ("bfd_instance", "neighbor_ip"): (
+        "missing, of the other family than `source_ip`, or the same neighbor/source as another "
+        "`bfd_instance`: error (keepalived disables the instance)"
+    ),
+    ("bfd_instance", "hoplimit"): "defaults to 255 for IPv6 too (RFC 5881 §5; keepalived: 64, which FRR drops)",
     ("vrrp_instance", "strict_mode"): _STRICT,
     ("vrrp_instance", "notify_master"): "an unquoted command with more words: they are read as USER GROUP (warning)",
     ("global_defs", "vrrp_strict"): _STRICT,
@@ -135,7 +144,9 @@ DIFFERENCES: dict[tuple[str, str], str] = {
 }
 """Where vipd is stricter than keepalived, per (block, keyword); the rules live in rules.py."""
 
-VIPD_ONLY: frozenset[tuple[str, str]] = frozenset({("<top>", "vrrp_check"), ("global_defs", "vipd_metrics_listen")})
+VIPD_ONLY: frozenset[tuple[str, str]] = frozenset(
+    {("<top>", "vrrp_check"), ("global_defs", "vipd_metrics_listen"), ("vrrp_instance", "vipd_bfd_master_down")}
+)
 """Keywords keepalived does not have; every keyword of their block is vipd's too."""
 
 _SPEC_SYNTAX: dict[str, str] = {
@@ -155,6 +166,10 @@ _BLOCK_INTRO: dict[str, str] = {
     "vrrp_sync_group": "`vrrp_sync_group NAME { ... }`: instances that change state together.",
     "track_file": "`track_file NAME { ... }`: an integer read from a file, times a weight.",
     "vrrp_track_process": "`vrrp_track_process NAME { ... }`: the presence of a process.",
+    "bfd_instance": (
+        "`bfd_instance NAME { ... }`: a BFD session (RFC 5880/5881), tracked with `track_bfd NAME`. "
+        "Times in milliseconds, as in keepalived."
+    ),
     "vrrp_check": (
         "`vrrp_check NAME { ... }`: a vipd check (tcp, http, or a plugin), tracked like a `vrrp_script` "
         "with `track_script NAME`. vipd only: keepalived has no such block."

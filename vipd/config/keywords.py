@@ -3,6 +3,8 @@
 One table per block kind. A keyword missing from its table is an error with a
 "did you mean" hint; a keepalived keyword vipd does not act on is listed as
 :class:`~vipd.config.grammar.Ignored` so that it is named in a warning instead.
+
+Size: over 400 lines: it is the table of every keepalived keyword vipd reads, one entry each.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from vipd.config.grammar import (
     ProcessValue,
     Raw,
     ScriptValue,
+    Spec,
     Sub,
     Table,
     UserValue,
@@ -94,7 +97,41 @@ _EMAIL = "vipd does not send e-mail (use notify scripts)"
 _SNMP = "vipd has no SNMP/DBus agent (it exports Prometheus metrics)"
 _PROCESS = "keepalived process/daemon housekeeping, not applicable to vipd"
 _LVS_GLOBAL = "LVS/IPVS setting; vipd does not implement LVS"
-_FIREWALL = "vipd never installs firewall rules"
+
+
+@dataclass
+class OptionalWord(Spec):
+    """``keyword [WORD]``: stores the word, or ``default`` when the keyword stands alone."""
+
+    default: str = ""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if node.children is not None or len(node.args) > 1:
+            ctx.error(node, node.name, "takes at most one value")
+            return
+        if node.name in target:
+            ctx.error(node, node.name, "given twice in this block")
+            return
+        target[node.name] = node.args[0].text if node.args else self.default
+        ctx.mark((*path, node.name), node, node.name)
+
+
+@dataclass
+class AnyWords(Spec):
+    """``keyword [W1 W2...]``: stored as a list of words (possibly empty)."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if node.children is not None:
+            ctx.error(node, node.name, "takes values on the line, not a { } block")
+            return
+        if node.name in target:
+            ctx.error(node, node.name, "given twice in this block")
+            return
+        target[node.name] = [t.text for t in node.args]
+        ctx.mark((*path, node.name), node, node.name)
+
+
+_FIREWALL = "vipd writes Accept_Mode rules with nftables sets of its own (see nftables)"
 
 GLOBAL_DEFS: Table = register_table(
     "global_defs",
@@ -219,15 +256,15 @@ GLOBAL_DEFS: Table = register_table(
             "shutdown_script_timeout",
             "local_name",
         ),
-        **_ignored(
-            _FIREWALL,
-            "vrrp_iptables",
-            "vrrp_ipsets",
-            "nftables",
-            "nftables_priority",
-            "nftables_counters",
-            "nftables_ifindex",
+        "nftables": OptionalWord(
+            doc="Accept_Mode rules in nftables table inet NAME (bare: keepalived; default vipd)",
+            default="keepalived",
         ),
+        "nftables_priority": Value(doc="priority of the Accept_Mode chains (default -1)"),
+        "nftables_counters": Flag(doc="counters on the Accept_Mode drop rules"),
+        "nftables_ifindex": Flag(doc="match link-local VIPs by interface index, not name"),
+        "vrrp_iptables": AnyWords(doc="Accept_Mode rules wanted; vipd writes them with nftables (chains ignored)"),
+        **_ignored(_FIREWALL, "vrrp_ipsets"),
         **_ignored(
             _LVS_GLOBAL,
             "lvs_id",
@@ -309,6 +346,10 @@ VRRP_INSTANCE: Table = register_table(
         "track_script": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
         "track_file": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
         "track_process": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
+        "track_bfd": ListOf(doc="NAME [weight W [reverse]] (a bfd_instance)", item=parse_track_ref),
+        "vipd_bfd_master_down": Value(
+            doc="vipd only: take over at once when this bfd_instance (to the master) goes Down"
+        ),
         "dont_track_primary": Flag(doc="ignore link faults of the interface"),
         "notify_master": ScriptValue(doc="run on becoming master"),
         "notify_backup": ScriptValue(doc="run on becoming backup"),
@@ -319,8 +360,8 @@ VRRP_INSTANCE: Table = register_table(
         "notify": ScriptValue(doc="generic hook: INSTANCE NAME STATE PRIORITY"),
         "use_vmac": VmacValue(doc="VIPs on a macvlan with the VRRP MAC"),
         "vmac_xmit_base": Flag(doc="send adverts on the base interface"),
-        "accept": Flag(doc="accept traffic to VIPs as non-owner master", pending=True),
-        "no_accept": Flag(doc="drop traffic to VIPs as non-owner master", field="accept", value=False, pending=True),
+        "accept": Flag(doc="accept traffic to VIPs as non-owner master"),
+        "no_accept": Flag(doc="drop traffic to VIPs as non-owner master (nftables)", field="accept", value=False),
         "strict_mode": Flag(doc="strict RFC mode (its config rules are enforced)", pending=True),
         "skip_check_adv_addr": Flag(doc="skip the advert address-list check"),
         "lower_prio_no_advert": Flag(doc="do not answer lower-priority adverts", pending=True),
@@ -337,7 +378,6 @@ VRRP_INSTANCE: Table = register_table(
         **_ignored("never implemented by keepalived either", "debug"),
         **_ignored(
             _NOT_YET,
-            "track_bfd",
             "notify_priority_changes",
             "use_vmac_addr",
             "use_ipvlan",
@@ -423,7 +463,8 @@ VRRP_CHECK: Table = register_table(
         "connect_port": Value(doc="tcp: port to connect to"),
         "bindto": Value(doc="tcp: source address"),
         "url": Value(doc="http: URL to GET"),
-        "status_code": WordsValue(doc="http: accepted status codes CODE..."),
+        "status_code": WordsValue(doc="http: accepted status codes CODE or LOW-HIGH... (default 200-299)"),
+        "digest": Value(doc="http: MD5 of the body in hex (keepalived HTTP_GET digest)"),
         "body_match": Value(doc="http: regular expression the body must contain"),
         "tls_verify": Flag(doc="http: verify the server certificate (default on)"),
         "host_header": Value(doc="http: Host header to send"),
@@ -455,6 +496,26 @@ TRACK_PROCESS: Table = register_table(
     },
 )
 
+BFD_INSTANCE: Table = register_table(
+    "bfd_instance",
+    {
+        "neighbor_ip": Value(doc="the peer's address (required)", convert=parse_ip),
+        "neighbour_ip": Value(doc="the peer's address (British spelling)", field="neighbor_ip", convert=parse_ip),
+        "source_ip": Value(doc="our source address", convert=parse_ip),
+        "min_rx": Value(doc="Required Min RX Interval in ms (default 10)"),
+        "min_tx": Value(doc="Desired Min TX Interval in ms while Up (default 10)"),
+        "idle_tx": Value(doc="TX interval in ms while not Up (default and minimum 1000)"),
+        "multiplier": Value(doc="Detect Mult 1..255 (default 5)"),
+        "passive": Flag(doc="passive role: send only once the peer has spoken"),
+        "ttl": Value(doc="TTL sent, 1..255 (default 255)"),
+        "hoplimit": Value(doc="IPv6 hop limit sent, 1..255 (default 255)", field="ttl"),
+        "max_hops": Value(doc="accepted TTL reduction on receive, -1..255 (default 0)"),
+        "multihop": Flag(doc="RFC 5883 multihop session on UDP 4784"),
+        "weight": WeightValue(doc="default track_bfd weight W [reverse]"),
+        **_ignored("vipd has one process: BFD events always reach VRRP (no checker process)", "vrrp", "checker"),
+    },
+)
+
 SYNC_GROUP: Table = register_table(
     "vrrp_sync_group",
     {
@@ -463,6 +524,7 @@ SYNC_GROUP: Table = register_table(
         "track_script": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
         "track_file": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
         "track_process": ListOf(doc="NAME [weight W [reverse]]", item=parse_track_ref),
+        "track_bfd": ListOf(doc="NAME [weight W [reverse]] (a bfd_instance)", item=parse_track_ref),
         "notify_master": ScriptValue(doc="run when the group becomes master"),
         "notify_backup": ScriptValue(doc="run when the group becomes backup"),
         "notify_fault": ScriptValue(doc="run when the group enters fault"),
@@ -473,7 +535,7 @@ SYNC_GROUP: Table = register_table(
             inner=Flag(field="sync_group_tracking_weight"), message="use sync_group_tracking_weight"
         ),
         **_ignored(_EMAIL, "smtp_alert"),
-        **_ignored(_NOT_YET, "notify_priority_changes", "track_bfd"),
+        **_ignored(_NOT_YET, "notify_priority_changes"),
     },
 )
 
@@ -518,6 +580,7 @@ TOP: Table = register_table(
             inner=Named(field="track_files", table=lambda: TRACK_FILE), message="use track_file"
         ),
         "vrrp_track_process": Named(doc="a tracked process", field="vrrp_track_processes", table=lambda: TRACK_PROCESS),
+        "bfd_instance": Named(doc="a BFD session (RFC 5880)", field="bfd_instances", table=lambda: BFD_INSTANCE),
         "static_ipaddress": ListOf(doc="permanent addresses", item=parse_vip, pending=True),
         "static_routes": ListOf(doc="permanent routes", item=parse_route, pending=True),
         "static_rules": ListOf(doc="permanent rules", item=parse_rule, pending=True),
@@ -525,7 +588,6 @@ TOP: Table = register_table(
             _NOT_YET,
             "garp_group",
             "interface_up_down_delays",
-            "bfd_instance",
             "track_group",
             "linkbeat_interfaces",
         ),

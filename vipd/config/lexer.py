@@ -20,6 +20,8 @@ What this layer does, in the order keepalived does it for each physical line:
 
 Lines are reported with the physical line they start on. This module is pure:
 it reads files, never touches the network or the kernel.
+
+Size: over 400 lines because includes, conditionals, parameters and the read budget are one pass over the text.
 """
 
 from __future__ import annotations
@@ -48,8 +50,15 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_SUBSTITUTIONS = 10_000
 """Most ``$NAME`` replacements made for one line (``$X=$X$X`` would otherwise grow exponentially)."""
 
-MAX_EXPANDED_CHARS = 1_000_000
+MAX_EXPANDED_CHARS = 65_536
 """Longest text one line may expand to through ``$NAME`` parameters."""
+
+MAX_FILES_READ = 512
+"""Files one configuration may read in all, counting every include of every file (a fan-out of
+``include d/*.conf`` in each of N files reads N^depth files: refused, at the include that passes it)."""
+
+MAX_TOTAL_BYTES = 4 * 1024 * 1024
+"""Bytes one configuration may read in all, and characters its lines may expand to in all."""
 
 MAX_BRACE_EXPANSIONS = 1000
 """Most names one ``include`` pattern's ``{a,b}`` braces may expand to (``{a,b}`` x 30 is 2**30)."""
@@ -189,6 +198,9 @@ class Lexer:
         self._stack: list[str] = []  # real paths of the files being read (cycle check)
         self._out: list[Line] = []
         self._substitutions = 0
+        self._files_read = 0
+        self._total = 0  # bytes read plus characters produced by parameter expansion
+        self._over_budget = False
 
     # -- entry points -------------------------------------------------------------
 
@@ -213,11 +225,25 @@ class Lexer:
             chain = " -> ".join([*self._stack[self._stack.index(real) :], real])
             self.sink.error(file, line, keyword, f"include cycle: {chain}")
             return
+        if self._over_budget:
+            return
+        self._files_read += 1
+        if self._files_read > MAX_FILES_READ:
+            self._over_budget = True
+            self.sink.error(
+                file,
+                line,
+                keyword,
+                f"the configuration reads more than {MAX_FILES_READ} files in all (include fan-out?)",
+            )
+            return
         try:
             data = _read_bytes(path)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             self.sink.error(file, line, keyword, f"cannot read {path!r}: {reason}")
+            return
+        if not self._charge(len(data), file, line, keyword):
             return
         self.sink.note_file(path)
         self._stack.append(real)
@@ -234,6 +260,8 @@ class Lexer:
         if physical and physical[-1] == b"":
             physical.pop()
         for lineno, raw in enumerate(physical, start=1):
+            if self._over_budget:
+                return
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
             problem = ""
@@ -307,14 +335,32 @@ class Lexer:
             if tokens:
                 self._out.append(Line(file, lineno, tuple(tokens)))
 
+    def _charge(self, n: int, file: str, line: int, keyword: str) -> bool:
+        """Count ``n`` bytes/characters against :data:`MAX_TOTAL_BYTES`; False (reported once) past it."""
+        if self._over_budget:
+            return False
+        self._total += n
+        if self._total > MAX_TOTAL_BYTES:
+            self._over_budget = True
+            self.sink.error(
+                file,
+                line,
+                keyword,
+                f"the configuration reads or expands to more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB in all "
+                "(include fan-out or parameter expansion?)",
+            )
+            return False
+        return True
+
     def _substitute(self, s: str, file: str, lineno: int, depth: int) -> str:
         if depth == 0:
             self._substitutions = 0
             try:
-                return self._substitute_inner(s, file, depth)
+                out = self._substitute_inner(s, file, depth)
             except _SubstitutionLimit as exc:
                 self.sink.error(file, lineno, "$", str(exc))
                 return ""
+            return out if self._charge(len(out), file, lineno, "$") else ""
         return self._substitute_inner(s, file, depth)
 
     def _substitute_inner(self, s: str, file: str, depth: int) -> str:

@@ -23,6 +23,7 @@ from vipd.config.keywords import TOP, TOPLEVEL_ONLY
 from vipd.config.lexer import Lexer, Line
 from vipd.config.model import (
     Authentication,
+    BfdInstance,
     Config,
     GlobalDefs,
     Route,
@@ -140,6 +141,7 @@ _NAMED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
     "vrrp_sync_groups": (SyncGroup, "vrrp_sync_group"),
     "track_files": (TrackFile, "track_file"),
     "vrrp_track_processes": (TrackProcess, "vrrp_track_process"),
+    "bfd_instances": (BfdInstance, "bfd_instance"),
 }
 _LIST_SECTIONS: dict[str, type[BaseModel]] = {
     "static_ipaddress": VirtualAddress,

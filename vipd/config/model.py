@@ -7,6 +7,8 @@ these models and turns their validation errors into ``FILE:LINE`` diagnostics.
 
 Cross-field rules that need line numbers (duplicate VRIDs, v2 with IPv6...) are
 in :mod:`vipd.config.rules`; the models only check what is local to one value.
+
+Size: over 400 lines: the one pydantic description of every keyword (the source of docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -71,10 +73,57 @@ def _ifname(value: Any) -> Any:
 Int = Annotated[int, BeforeValidator(_int_from_text)]
 """An integer written in decimal (keepalived reads numbers with ``strtol``)."""
 
+
+def _status_range(value: Any) -> Any:
+    text = str(value)
+    m = re.fullmatch(r"([0-9]{3})(?:-([0-9]{3}))?", text)
+    if not m or not 100 <= int(m.group(1)) <= int(m.group(2) or m.group(1)) <= 599:
+        raise PydanticCustomError(
+            "kv_status", "'{value}' is not a status code 100..599 or a range LOW-HIGH of them", {"value": text}
+        )
+    return text
+
+
+StatusCode = Annotated[str, BeforeValidator(_status_range)]
+"""An HTTP status code or an inclusive range ``200-299`` (keepalived HTTP_GET ``status_code``)."""
+
 Seconds = Annotated[float, BeforeValidator(_seconds_from_text), Field(allow_inf_nan=False)]
 """A duration in seconds, fractional allowed (keepalived ``<TIMER>``)."""
 
 Bool = Annotated[bool, BeforeValidator(_bool_from_text)]
+
+
+def _ms_from_text(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if not _NUMBER.fullmatch(text):
+            raise PydanticCustomError(
+                "kv_millis", "expected a number of milliseconds (e.g. 50 or 3.312), got '{value}'", {"value": value}
+            )
+        return float(text) / 1000.0
+    return value
+
+
+def _millis(low_ms: float, high_ms: float) -> Any:
+    """keepalived's BFD timers: written in milliseconds (microsecond resolution), held in seconds.
+
+    The range is checked, and reported, in milliseconds: the unit the operator wrote.
+    """
+
+    def convert(value: Any) -> Any:
+        seconds = _ms_from_text(value)
+        if isinstance(seconds, float) and not low_ms / 1000 <= seconds <= high_ms / 1000:
+            raise PydanticCustomError(
+                "kv_millis_range",
+                "{value} ms is out of range {low}..{high} ms",
+                {"value": value, "low": f"{low_ms:.0f}", "high": f"{high_ms:.0f}"},
+            )
+        return seconds
+
+    convert.millis_range = (low_ms, high_ms)  # type: ignore[attr-defined]  # read by the config fuzzer
+    return Annotated[float, BeforeValidator(convert), Field(allow_inf_nan=False)]
+
+
 """keepalived ``<BOOL>``: on/off, yes/no, true/false; a bare keyword means true."""
 
 IfName = Annotated[str, BeforeValidator(_ifname)]
@@ -199,10 +248,10 @@ class TrackInterface(_Model):
 
 
 class TrackRef(_Model):
-    """One ``track_script`` / ``track_file`` / ``track_process`` line: ``NAME [weight W [reverse]]``.
+    """One ``track_script`` / ``track_file`` / ``track_process`` / ``track_bfd`` line: ``NAME [weight W [reverse]]``.
 
     Attributes:
-        name: the ``vrrp_script`` / ``track_file`` / ``vrrp_track_process`` tracked.
+        name: the ``vrrp_script`` / ``track_file`` / ``vrrp_track_process`` / ``bfd_instance`` tracked.
         weight: overrides the tracked object's own weight; ``None`` = use it.
         reverse: invert the weight's sense.
     """
@@ -283,7 +332,10 @@ class VrrpCheck(_Model):
         connect_ip, connect_port, bindto: ``tcp``: where to connect (default
             host 127.0.0.1) and the source address.
         url: ``http``: ``http://`` or ``https://`` URL to GET.
-        status_code: ``http``: accepted status codes (default ``[200]``).
+        status_code: ``http``: accepted status codes and ranges, as keepalived's
+            HTTP_GET ``status_code`` (default ``["200-299"]``, keepalived's default).
+        digest: ``http``: MD5 of the whole (de-chunked) body in hex, as
+            keepalived's HTTP_GET ``digest`` (``genhash``); None = not checked.
         body_match: ``http``: regular expression the body must contain.
         tls_verify: ``http``: verify the server certificate (default on).
         host_header: ``http``: ``Host:`` header to send.
@@ -303,7 +355,8 @@ class VrrpCheck(_Model):
     connect_port: Annotated[Int, Field(ge=1, le=65535)] | None = None
     bindto: IPAddress | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$")] | None = None
-    status_code: list[Annotated[Int, Field(ge=100, le=599)]] = Field(default_factory=lambda: [200])
+    status_code: list[StatusCode] = Field(default_factory=lambda: ["200-299"])
+    digest: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")] | None = None
     body_match: str | None = None
     tls_verify: Bool = True
     host_header: str | None = None
@@ -377,13 +430,69 @@ class TrackProcess(_Model):
     fork_delay: Annotated[Seconds, Field(ge=0, le=86400)] | None = None
 
 
+BFD_TIME_MAX = 4294967.295
+"""Seconds: keepalived's BFD timers top out at UINT32_MAX microseconds."""
+
+
+class BfdInstance(_Model):
+    """``bfd_instance NAME { ... }``: one BFD session (RFC 5880/5881), keepalived's keywords.
+
+    Times are written in milliseconds in the file (keepalived) and held here in seconds.
+
+    Attributes:
+        name: the name ``track_bfd { NAME }`` refers to (at most 31 characters, keepalived).
+        neighbor_ip: the peer (``neighbor_ip``, also spelt ``neighbour_ip``); required.
+        source_ip: our source address, same family (optional).
+        min_rx: Required Min RX Interval, seconds (``min_rx`` ms, default 10 ms).
+        min_tx: Desired Min TX Interval while Up, seconds (``min_tx`` ms, default 10 ms).
+        idle_tx: Desired Min TX Interval while not Up, seconds (``idle_tx`` ms, 1000 ms minimum and
+            default; RFC 5880 §6.8.3).
+        multiplier: Detect Mult 1..255 (default 5).
+        passive: take the Passive role (RFC 5880 §6.1).
+        ttl: TTL / hop limit sent, 1..255 (``ttl`` or ``hoplimit``; default 255 for both families: RFC 5881
+            §5. keepalived defaults the IPv6 hop limit to 64, which RFC 5881 receivers such as FRR drop).
+        max_hops: accepted reduction of the received TTL, -1..255 (default 0: exactly ``ttl``; 255 or -1:
+            no check); more than ``ttl`` is an error (keepalived clamps it).
+        multihop: RFC 5883 multihop, UDP port 4784 (keepalived ``multihop``, newer than 2.2.7).
+        weight, reverse: default weight of ``track_bfd`` lines naming this instance (-253..253, default 0).
+    """
+
+    name: Annotated[str, Field(max_length=31)]
+    neighbor_ip: IPAddress
+    source_ip: IPAddress | None = None
+    min_rx: _millis(1, BFD_TIME_MAX * 1000) = 0.010  # type: ignore[valid-type]
+    min_tx: _millis(1, BFD_TIME_MAX * 1000) = 0.010  # type: ignore[valid-type]
+    idle_tx: _millis(1000, BFD_TIME_MAX * 1000) = 1.0  # type: ignore[valid-type]
+    multiplier: Annotated[Int, Field(ge=1, le=255)] = 5
+    passive: Bool = False
+    ttl: Annotated[Int, Field(ge=1, le=255)] = 255
+    max_hops: Annotated[Int, Field(ge=-1, le=255)] = 0
+    multihop: Bool = False
+    weight: Weight = 0
+    reverse: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BfdInstance:
+        if self.source_ip is not None and type(self.source_ip) is not type(self.neighbor_ip):
+            raise PydanticCustomError(
+                "kv_bfd",
+                "source_ip {src} and neighbor_ip {nbr} are not of the same family",
+                {"src": str(self.source_ip), "nbr": str(self.neighbor_ip)},
+            )
+        if 0 <= self.ttl < self.max_hops < 255:
+            raise PydanticCustomError(
+                "kv_bfd", "max_hops {hops} exceeds ttl/hoplimit {ttl}", {"hops": self.max_hops, "ttl": self.ttl}
+            )
+        return self
+
+
 class SyncGroup(_Model):
     """``vrrp_sync_group NAME { group { VI_1 VI_2 } ... }``: instances that change state together.
 
     Attributes:
         name: group name.
         group: member instance names (each instance in at most one group).
-        track_interface, track_script, track_file, track_process: trackers applied
+        track_interface, track_script, track_file, track_process, track_bfd: trackers applied
             to every member.
         notify_master, notify_backup, notify_fault, notify_stop: hooks run on the
             group's transitions; ``notify``: generic hook (``GROUP NAME STATE 0``).
@@ -397,6 +506,7 @@ class SyncGroup(_Model):
     track_script: list[TrackRef] = Field(default_factory=list)
     track_file: list[TrackRef] = Field(default_factory=list)
     track_process: list[TrackRef] = Field(default_factory=list)
+    track_bfd: list[TrackRef] = Field(default_factory=list)
     notify_master: Script | None = None
     notify_backup: Script | None = None
     notify_fault: Script | None = None
@@ -437,6 +547,13 @@ class GlobalDefs(_Model):
         enable_script_security: refuse scripts writable by non-root users.
         script_user, script_group: default user/group for scripts.
         vrrp_notify_fifo, notify_fifo: FIFO paths for state events.
+        nftables: keepalived ``nftables [NAME]``: the ``inet`` table vipd writes its
+            Accept_Mode rules into (bare keyword: ``keepalived``; ``None``: ``vipd``).
+        nftables_priority: priority of those chains (keepalived default -1).
+        nftables_counters: a counter on every Accept_Mode drop rule.
+        nftables_ifindex: link-local IPv6 VIPs matched by interface index, not name.
+        vrrp_iptables: keepalived ``vrrp_iptables [IN [OUT]]``: the chain names;
+            vipd writes the same rules with nftables (the names are not used).
         vipd_metrics_listen: vipd's own keyword: ``HOST:PORT`` (``[V6]:PORT``, or
             ``PORT`` on 127.0.0.1) to serve Prometheus ``/metrics`` on; ``None`` = off.
             Read at start-up; ``vipd --metrics-listen`` wins over it.
@@ -455,6 +572,11 @@ class GlobalDefs(_Model):
     vrrp_mcast_group4: IPv4Address = IPv4Address("224.0.0.18")
     vrrp_mcast_group6: IPv6Address = IPv6Address("ff02::12")
     vrrp_strict: Bool = False
+    nftables: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")] | None = None
+    nftables_priority: Annotated[Int, Field(ge=-(2**31), le=2**31 - 1)] = -1
+    nftables_counters: Bool = False
+    nftables_ifindex: Bool = False
+    vrrp_iptables: list[str] | None = None
     vrrp_check_unicast_src: Bool = False
     vrrp_skip_check_adv_addr: Bool = False
     vrrp_lower_prio_no_advert: Bool | None = None
@@ -513,8 +635,11 @@ class VrrpInstance(_Model):
             adverts (any family).
         virtual_routes, virtual_rules: routes/rules installed while master
             (``ip route`` / ``ip rule`` syntax, kept as words).
-        track_interface, track_script, track_file, track_process: trackers that
+        track_interface, track_script, track_file, track_process, track_bfd: trackers that
             adjust the priority or force FAULT.
+        vipd_bfd_master_down: vipd only: the ``bfd_instance`` whose session to the master lets
+            this backup take over at once when it goes Down (draft-ietf-rtgwg-vrrp-bfd-p2p);
+            None = off.
         dont_track_primary: ignore link faults of ``interface`` itself.
         notify_master, notify_backup, notify_fault, notify_stop, notify_deleted,
         notify_master_rx_lower_pri: hooks run on entering that state; ``notify``:
@@ -563,6 +688,8 @@ class VrrpInstance(_Model):
     track_script: list[TrackRef] = Field(default_factory=list)
     track_file: list[TrackRef] = Field(default_factory=list)
     track_process: list[TrackRef] = Field(default_factory=list)
+    track_bfd: list[TrackRef] = Field(default_factory=list)
+    vipd_bfd_master_down: str | None = None
     dont_track_primary: Bool = False
     notify_master: Script | None = None
     notify_backup: Script | None = None
@@ -645,6 +772,7 @@ class Config(_Model):
         vrrp_sync_groups: ``vrrp_sync_group`` blocks by name.
         track_files: ``track_file`` (``vrrp_track_file``) blocks by name.
         vrrp_track_processes: ``vrrp_track_process`` blocks by name.
+        bfd_instances: ``bfd_instance`` blocks by name.
         static_ipaddress, static_routes, static_rules: keepalived's permanent
             addresses/routes/rules (parsed and checked; vipd does not install them).
         source: path of the main configuration file (``"<string>"`` for text).
@@ -657,6 +785,7 @@ class Config(_Model):
     vrrp_sync_groups: dict[str, SyncGroup] = Field(default_factory=dict)
     track_files: dict[str, TrackFile] = Field(default_factory=dict)
     vrrp_track_processes: dict[str, TrackProcess] = Field(default_factory=dict)
+    bfd_instances: dict[str, BfdInstance] = Field(default_factory=dict)
     static_ipaddress: list[VirtualAddress] = Field(default_factory=list)
     static_routes: list[Route] = Field(default_factory=list)
     static_rules: list[Route] = Field(default_factory=list)

@@ -1,10 +1,16 @@
-"""Everything an operator touches, attached to a ``Daemon`` through its hooks.
+"""Everything an operator touches: the :class:`~vipd.runtime.daemon.Services` the daemon is built with.
+
+``Operations(plan, options)`` constructs the daemon with itself as its
+services, and owns every signal (one place): SIGTERM/SIGINT stop, SIGHUP
+reloads, SIGUSR1/SIGUSR2 write keepalived's data/stats files.
 
 - notify runners per instance (:mod:`vipd.obs.notify`), kept across reloads so the
   order holds even when an instance is restarted;
 - ``/metrics`` (:mod:`vipd.obs.metrics`) when ``--metrics-listen`` is given;
 - the control socket (:mod:`vipd.control.server`): ``status``, ``dump``, ``reload``;
-- SIGHUP: reload; SIGUSR1 / SIGUSR2: keepalived's data / stats files;
+- reload: the file is read and planned in a bounded worker process
+  (:mod:`vipd.control.planworker`), then applied all or nothing
+  (:meth:`~vipd.runtime.daemon.Daemon.apply_plan`);
 - VIP repair: an rtnetlink monitor on its own socket; a VIP deleted while we are
   master is re-added through the instance's ordered effect queue;
 - systemd: ``READY=1``, ``RELOADING=1``, ``STOPPING=1``, ``STATUS=``, ``WATCHDOG=1``;
@@ -14,37 +20,33 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vipd.config.model import Config, VrrpInstance
 from vipd.control.server import DEFAULT_PATH, ControlServer
+from vipd.control.signals import Installed, dump_actions
+from vipd.control.signals import install as install_signals
+from vipd.control.signals import uninstall as uninstall_signals
 from vipd.control.systemd import monotonic_usec, sd_notify, watchdog_interval
 from vipd.fsm import LowerPriorityHeard, Notify
 from vipd.linux.monitor import AddressMonitor
+from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
 from vipd.obs.looplag import LoopLagMonitor
-from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_config
-from vipd.obs.status import InterfaceRow, Snapshot, instance_row, render_data_file, render_stats_file
-from vipd.runtime.daemon import Daemon, StartupError
-from vipd.runtime.instance import InstanceDriver
-from vipd.runtime.syncgroup import SyncGroup
+from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_plan
+from vipd.obs.status import InterfaceRow, Snapshot, instance_row
+from vipd.plan import InstancePlan, Plan, SyncGroupPlan
+from vipd.runtime.daemon import Daemon, Notifier, ReloadError
 from vipd.wire.advert import IPAddress
 
 if TYPE_CHECKING:
     from vipd.obs.metrics import MetricsServer
 
 log = logging.getLogger("vipd")
-
-DATA_FILE = "/tmp/keepalived.data"
-"""keepalived's SIGUSR1 dump path (the exporters read it there)."""
-STATS_FILE = "/tmp/keepalived.stats"
-"""keepalived's SIGUSR2 dump path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,8 @@ class Options:
         metrics_listen: ``HOST:PORT`` for ``/metrics``, or None (off).
         control_socket: control socket path, or None (off).
         notify_timeout: seconds per notify script.
-        data_file, stats_file: SIGUSR1 / SIGUSR2 output paths.
+        dump_dir: where SIGUSR1 / SIGUSR2 / SIGJSON files go (:mod:`vipd.obs.dumpfiles`).
+        keepalived_links: directory for keepalived's paths as links to them, or None.
     """
 
     config_file: str
@@ -65,15 +68,20 @@ class Options:
     metrics_listen: str | None = None
     control_socket: str | None = DEFAULT_PATH
     notify_timeout: float = DEFAULT_TIMEOUT
-    data_file: str = DATA_FILE
-    stats_file: str = STATS_FILE
+    dump_dir: str = DUMP_DIR
+    keepalived_links: str | None = LINK_DIR
 
 
 class Operations:
-    """Attach operator features to ``daemon`` (call :meth:`attach` before ``daemon.run()``)."""
+    """The operator layer; constructs the daemon and implements its ``Services``.
 
-    def __init__(self, daemon: Daemon, options: Options) -> None:
-        self.daemon = daemon
+    Args:
+        plan: the plan to run.
+        options: command-line settings.
+        pid_file: where the daemon writes its pid, or None.
+    """
+
+    def __init__(self, plan: Plan, options: Options, *, pid_file: str | None = None) -> None:
         self.options = options
         self.started_at = time.time()
         self.reloads: dict[str, int] = {"ok": 0, "invalid": 0, "failed": 0}
@@ -88,14 +96,29 @@ class Operations:
         self._watchdog_every = watchdog_interval()
         self._watchdog_last = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.daemon = Daemon(plan, pid_file=pid_file, services=self)
+        self._signals: Installed = {}  # vipd.control.signals: keepalived's signal table
 
-    def attach(self) -> None:
-        """Register the daemon hooks."""
-        self.daemon.driver_hooks.append(self._on_driver)
-        self.daemon.sync_groups.group_hooks.append(self._on_group)
-        self.daemon.started_hooks.append(self._started)
-        self.daemon.stopping_hooks.append(self._stopping)
-        self.daemon.stopped_hooks.append(self._stopped)
+    async def run(self) -> int:
+        """Own every signal (keepalived's table, :mod:`vipd.control.signals`, in one place) and run the daemon.
+
+        Returns the daemon's exit status.
+        """
+        loop = asyncio.get_running_loop()
+        writer = DumpWriter(self.options.dump_dir, self.options.keepalived_links)
+        actions = dump_actions(
+            snapshot=self.snapshot, writer=writer, reload=self._on_sighup, stop=lambda _sig: self._on_stop_signal()
+        )
+        self._signals = install_signals(loop, actions)
+        try:
+            return await self.daemon.run()
+        finally:
+            uninstall_signals(loop, self._signals)
+            self._signals = {}
+
+    def _on_stop_signal(self) -> None:
+        log.info("received SIGTERM/SIGINT: stopping")
+        self.daemon.request_stop()
 
     # ------------------------------------------------------------------ views
 
@@ -123,52 +146,58 @@ class Operations:
 
     # ------------------------------------------------------------------ hooks
 
-    def _on_driver(self, driver: InstanceDriver, inst: VrrpInstance) -> None:
-        hooks = hooks_from_config(inst, self._fifo())
-        runner = self.runners.get(driver.name)
+    def notifier(self, plan: InstancePlan, priority: Callable[[], int]) -> Notifier | None:
+        """The instance's notify runner: one ordered queue per instance name, kept across reloads."""
+        hooks = hooks_from_plan(plan.hooks, self._fifo())
+        runner = self.runners.get(plan.name)
         if runner is None:
-            runner = NotifyRunner(
-                driver.name, hooks, lambda: driver.machine.priority, timeout=self.options.notify_timeout
-            )
-            self.runners[driver.name] = runner
+            runner = NotifyRunner(plan.name, hooks, priority, timeout=self.options.notify_timeout)
+            self.runners[plan.name] = runner
         else:  # reload: same queue, so order holds across a restart of the instance
             runner.hooks = hooks
-            runner.priority = lambda: driver.machine.priority
-        runner.stats = driver.stats
+            runner.priority = priority
+        driver = self.daemon.drivers.get(plan.name)
+        if driver is not None:
+            runner.stats = driver.stats
 
-        def notifier(n: Notify | LowerPriorityHeard) -> None:
+        def notify(n: Notify | LowerPriorityHeard) -> None:
+            d = self.daemon.drivers.get(runner.name)
+            if d is not None:
+                runner.stats = d.stats
             runner(n)
             sd_notify(f"STATUS={self.status_line()}")
 
-        driver.notifier = notifier
+        return notify
 
-    def _on_group(self, group: SyncGroup, conf: object) -> None:
+    def group_notifier(self, group: SyncGroupPlan) -> Callable[[Notify], None] | None:
         """Group notify hooks (keepalived: ``notify`` gets ``GROUP NAME STATE 0``), one ordered queue per group."""
         key = f"group:{group.name}"
-        hooks = hooks_from_config(conf, self._fifo())
+        hooks = hooks_from_plan(group.hooks, self._fifo())
         runner = self.runners.get(key)
         if runner is None:
             runner = NotifyRunner(group.name, hooks, lambda: 0, kind="GROUP", timeout=self.options.notify_timeout)
             self.runners[key] = runner
         else:
             runner.hooks = hooks
-        group.on_change = runner
+        return runner
+
+    def renamed(self, old: str, new: str) -> None:
+        """Keep the notify queue of a renamed instance (same interface, VRID and family)."""
+        runner = self.runners.pop(old, None)
+        if runner is not None:
+            runner.name = new
+            self.runners[new] = runner
 
     def _fifo(self) -> str | None:
-        gd = self.daemon.config.global_defs
+        gd = self.daemon.plan.config.global_defs
         fifo: str | None = getattr(gd, "notify_fifo", None) or getattr(gd, "vrrp_notify_fifo", None)
         return fifo
 
-    async def _started(self) -> None:
+    async def started(self) -> None:
+        """Every instance runs: start the endpoints and the VIP repair monitor, then READY=1."""
         loop = asyncio.get_running_loop()
         self._lag = LoopLagMonitor(loop, on_tick=self._tick)
         self._lag.start()
-        for sig, fn in (
-            (signal.SIGHUP, self._on_sighup),
-            (signal.SIGUSR1, self._write_data),
-            (signal.SIGUSR2, self._write_stats),
-        ):
-            loop.add_signal_handler(sig, fn)
         if self.options.metrics_listen:
             # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
             from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
@@ -197,18 +226,16 @@ class Operations:
         self.failed = why
         self.daemon.request_stop()
 
-    async def _stopping(self) -> None:
+    async def stopping(self) -> None:
+        """STOPPING=1; stop repairing VIPs (the instances are about to remove them)."""
         sd_notify("STOPPING=1", "STATUS=stopping: priority 0 where master, removing VIPs")
         if self._monitor is not None:
             await self._monitor.close()
             self._monitor = None
 
-    async def _stopped(self) -> None:
-        # notify_stop runs for each instance; bounded by each script's own timeout
+    async def stopped(self) -> None:
+        """Drain the notify queues (``notify_stop`` runs, bounded by each script's timeout), close endpoints."""
         await asyncio.gather(*(r.close() for r in self.runners.values()))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-            loop.remove_signal_handler(sig)
         if self._lag is not None:
             self._lag.stop()
         if self._control is not None:
@@ -246,43 +273,29 @@ class Operations:
         log.info("received SIGHUP: reloading %s", self.options.config_file)
         self._spawn(self.reload())
 
-    def _write_data(self) -> None:
-        self._write(self.options.data_file, render_data_file(self.snapshot().instances))
-
-    def _write_stats(self) -> None:
-        self._write(self.options.stats_file, render_stats_file(self.snapshot().instances))
-
-    @staticmethod
-    def _write(path: str, text: str) -> None:
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except OSError as e:
-            log.error("cannot write %s: %s", path, e)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        else:
-            log.info("wrote %s", path)
-
     # ------------------------------------------------------------------ reload
 
     async def reload(self) -> dict[str, Any]:
-        """Re-read the config file; keep running on any error; apply a valid one as a diff.
+        """Re-read, plan and apply the config file, all or nothing (SIGHUP, ``vipctl reload``).
+
+        The file is read and planned by the worker process (:mod:`vipd.control.planworker`),
+        with the same checks as ``vipd -t``; then :meth:`Daemon.apply_plan` builds
+        everything new before touching anything running. On any error nothing
+        changes, the running configuration is kept, and the answer says why.
 
         Returns:
             ``{"ok": True, "diff": {...}}`` or ``{"ok": False, "error": "...", "diagnostics": [...]}``.
         """
-        from vipd.config import ConfigError, load_config
+        from vipd.control.planworker import plan_in_worker
 
         async with self._reload_lock:
             sd_notify("RELOADING=1", monotonic_usec())
             try:
-                try:
-                    result = load_config(self.options.config_file, config_id=self.options.config_id)
-                except ConfigError as e:
-                    diags = [str(d) for d in e.errors]
+                verdict = await plan_in_worker(self.options.config_file, self.options.config_id)
+                for w in verdict.warnings:
+                    log.warning("reload: %s:%d: %s: %s", w.file, w.line, w.keyword, w.message)
+                if verdict.plan is None:
+                    diags = [str(d) for d in verdict.errors] + ([verdict.read_error] if verdict.read_error else [])
                     for d in diags:
                         log.error("reload: %s", d)
                     log.error(
@@ -293,34 +306,29 @@ class Operations:
                     self.reloads["invalid"] += 1
                     return {
                         "ok": False,
-                        "error": "configuration invalid; running configuration kept",
+                        "error": "configuration refused; running configuration kept",
                         "diagnostics": diags,
                     }
-                except OSError as e:
-                    log.error("reload refused: cannot read %s: %s", self.options.config_file, e)
-                    self.reloads["invalid"] += 1
-                    return {"ok": False, "error": f"cannot read {self.options.config_file}: {e}"}
-                for w in result.warnings:
-                    log.warning("reload: %s", w)
                 try:
-                    diff = await self.daemon.apply_config(result.config)
-                except StartupError as e:
-                    log.error("reload refused: %s; the running configuration is kept", e)
+                    diff = await self.daemon.apply_plan(verdict.plan)
+                except ReloadError as e:
+                    log.error("reload refused: %s; nothing was changed, the running configuration is kept", e)
                     self.reloads["failed"] += 1
-                    return {"ok": False, "error": str(e)}
-                self._drop_runners(result.config)
+                    return {"ok": False, "error": f"{e}; nothing was changed", "diagnostics": [str(e)]}
+                self._drop_runners(verdict.plan)
                 self.reloads["ok"] += 1
+                summary = diff.summary()
                 log.info(
                     "reloaded: %s",
-                    ", ".join(f"{k} {','.join(v) or '-'}" for k, v in diff.items() if k != "unchanged")
-                    + f"; {len(diff['unchanged'])} unchanged",
+                    ", ".join(f"{k} {','.join(v) or '-'}" for k, v in summary.items() if k != "unchanged")
+                    + f"; {len(summary['unchanged'])} unchanged",
                 )
-                return {"ok": True, "diff": diff}
+                return {"ok": True, "diff": summary}
             finally:
                 sd_notify("READY=1", f"STATUS={self.status_line()}")
 
-    def _drop_runners(self, config: Config) -> None:
-        keep = set(config.vrrp_instances) | {f"group:{g}" for g in config.vrrp_sync_groups}
+    def _drop_runners(self, plan: Plan) -> None:
+        keep = set(plan.instances) | {f"group:{g}" for g in plan.groups}
         for name in [n for n in self.runners if n not in keep]:
             self._spawn(self.runners.pop(name).close())
 
@@ -336,7 +344,7 @@ class Operations:
             return {
                 "ok": True,
                 **self.snapshot().to_json(),
-                "config": json.loads(dump_config(self.daemon.config)),
+                "config": json.loads(dump_config(self.daemon.plan.config)),
             }
         if cmd == "reload":
             return await self.reload()

@@ -23,6 +23,8 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from vipd.obs.fdguard import short_of_fds
+
 log = logging.getLogger("vipd")
 
 DEFAULT_PATH = "/run/vipd/vipd.ctl"
@@ -35,7 +37,11 @@ READ_ONLY = frozenset({"status"})
 included) and ``reload`` stay root-only."""
 
 MAX_REQUEST = 64 * 1024
-READ_TIMEOUT = 5.0  # seconds
+READ_TIMEOUT = 5.0  # seconds to receive the request line
+WRITE_TIMEOUT = 10.0  # seconds for the client to take the response
+MAX_CONNECTIONS = 16
+"""Connections served at once; more are closed at once, as are any accepted while the
+file-descriptor reserve (:mod:`vipd.obs.fdguard`) is reached."""
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -81,6 +87,7 @@ class ControlServer:
         self.handler = handler
         self.gid = group_id(group)
         self._server: asyncio.AbstractServer | None = None
+        self._active = 0
 
     async def start(self) -> None:
         """Bind the socket (replacing a stale one) and start serving.
@@ -100,17 +107,28 @@ class ControlServer:
                 raise SocketInUse(f"{self.path}: another vipd answers there")
             finally:
                 probe.close()
-        old = os.umask(0o177)  # the socket is born 0600: no window where others could connect
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            self._server = await asyncio.start_unix_server(self._handle, self.path, limit=MAX_REQUEST)
-        finally:
-            os.umask(old)
+            # The socket is born 0600 (no window where others could connect). umask is
+            # process-wide: set and restore it around bind() alone, with no await in
+            # between, so hooks and checks spawned meanwhile never inherit 0177.
+            old = os.umask(0o177)
+            try:
+                sock.bind(self.path)
+            finally:
+                os.umask(old)
+            if self.gid is not None:
+                os.chown(self.path, -1, self.gid)
+                os.chmod(self.path, 0o660)
+            else:
+                os.chmod(self.path, 0o600)
+            self._server = await asyncio.start_unix_server(self._handle, sock=sock, limit=MAX_REQUEST)
+        except BaseException:
+            sock.close()
+            raise
         if self.gid is not None:
-            os.chown(self.path, -1, self.gid)
-            os.chmod(self.path, 0o660)
             log.info("control socket %s (group %d may run: %s)", self.path, self.gid, ", ".join(sorted(READ_ONLY)))
         else:
-            os.chmod(self.path, 0o600)
             log.info("control socket %s", self.path)
 
     async def close(self) -> None:
@@ -123,6 +141,17 @@ class ControlServer:
                 os.unlink(self.path)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if self._active >= MAX_CONNECTIONS or (sock is not None and short_of_fds(sock.fileno())):
+            writer.close()
+            return
+        self._active += 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._active -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT)
             try:
@@ -142,7 +171,7 @@ class ControlServer:
                 log.exception("control request failed")
                 resp = {"ok": False, "error": f"internal error: {e!r}"}
             writer.write(json.dumps(resp).encode() + b"\n")
-            await writer.drain()
+            await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:

@@ -104,6 +104,34 @@ class SyncGoBackup:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class MasterDownDetected:
+    """Another detector says the master is gone: expire the Master_Down_Timer now (vipd extension).
+
+    draft-ietf-rtgwg-vrrp-bfd-p2p: a Backup with a BFD session to the master's address treats
+    that session going Down as the Master_Down_Timer firing. Adverts win over BFD: the machine
+    acts only if ``peer`` is the master it follows and no advert from it was accepted after
+    ``last_heard`` (an advert newer than the BFD session's last packet proves the master alive).
+
+    Attributes:
+        peer: the address the detector watched (the BFD session's ``neighbor_ip``).
+        last_heard: ``now``-clock seconds of the detector's last packet from ``peer``.
+        reason: the ``Notify`` reason of the takeover ("bfd_master_down").
+    """
+
+    peer: IPAddress
+    last_heard: float
+    reason: str = "bfd_master_down"
+
+
 Event = (
-    Startup | Shutdown | AdvertReceived | TimerExpired | PriorityChanged | FaultChanged | SyncGoMaster | SyncGoBackup
+    Startup
+    | Shutdown
+    | AdvertReceived
+    | TimerExpired
+    | PriorityChanged
+    | FaultChanged
+    | SyncGoMaster
+    | SyncGoBackup
+    | MasterDownDetected
 )

@@ -11,6 +11,8 @@ Rules of this module (after h11's ``_state.py``):
    integer centiseconds, where it collapses to 0 at short intervals).
 
 RFC 9568 renames Master to Active; vipd says master, like keepalived.
+
+Size: over 400 lines on purpose: the whole RFC 5798 §6.4 machine in one file, every branch citing its clause.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from vipd.fsm.events import (
     AdvertReceived,
     Event,
     FaultChanged,
+    MasterDownDetected,
     PriorityChanged,
     Shutdown,
     Startup,
@@ -138,9 +141,11 @@ class _Timers:
     garp_lower_prio_at: float | None = None  # keepalived garp_lower_prio_delay (Master)
 
     def earliest(self) -> float | None:
-        timers = (self.adver_at, self.master_down_at, self.garp_delay_at, self.garp_refresh_at, self.garp_lower_prio_at)
-        due = [t for t in timers if t is not None]
-        return min(due) if due else None
+        best = self.master_down_at if self.adver_at is None else self.adver_at
+        for t in (self.master_down_at, self.garp_delay_at, self.garp_refresh_at, self.garp_lower_prio_at):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
 
 @dataclass(slots=True)
@@ -173,6 +178,10 @@ class VrrpMachine:
     _down_reason: str = "master_down_timer"
     _preempt_until: float | None = None
     _lower_prio_garp_after: float = float("-inf")
+    _same_addresses: tuple[IPAddress, ...] | None = None
+    """The last advert address list found to be the set of ``params.addresses`` (the codec hands
+    out the same tuple for the same bytes, so a repeat is recognised by identity)."""
+    _master_heard_at: float | None = None  # when the last advert from the master was accepted (Backup)
 
     def __post_init__(self) -> None:
         if not self.priority:
@@ -243,6 +252,8 @@ class VrrpMachine:
             return self._on_sync_master(event, now)
         if isinstance(event, SyncGoBackup):
             return self._on_sync_backup(event, now)
+        if isinstance(event, MasterDownDetected):
+            return self._on_master_down_detected(event, now)
         raise TypeError(f"not a VRRP event: {event!r}")
 
     def reconfigure(self, params: Params, now: float) -> list[Effect]:
@@ -284,6 +295,7 @@ class VrrpMachine:
                 f"v{params.version} VRID {params.vrid}); restart the router"
             )
         self.params = params
+        self._same_addresses = None
         if params.priority == PRIORITY_OWNER:
             priority = PRIORITY_OWNER
         elif self.priority == old.priority:
@@ -458,6 +470,26 @@ class VrrpMachine:
             return self._become_master(now, "became_owner")
         return []
 
+    def _on_master_down_detected(self, event: MasterDownDetected, now: float) -> list[Effect]:
+        """draft-ietf-rtgwg-vrrp-bfd-p2p (vipd opt-in ``vipd_bfd_master_down``): a Backup whose BFD session
+        to the master went Down acts as if the Master_Down_Timer fired (RFC 5798 §6.4.2) now.
+
+        Adverts win: ignored unless ``event.peer`` is the master this Backup follows and no advert from
+        it was accepted after ``event.last_heard``. An advert newer than BFD's last packet proves the
+        master's VRRP alive over the same link, and taking over then would make two masters; BFD only
+        ever shortens the wait for a master whose adverts have stopped too.
+        """
+        if self.state is not State.BACKUP or self.master_address is None or event.peer != self.master_address:
+            return []
+        if self._master_heard_at is not None and self._master_heard_at > event.last_heard:
+            return []
+        t = self._timers
+        if t.master_down_at is None:
+            return []
+        t.master_down_at = now
+        self._down_reason = event.reason
+        return self._on_timer(now)
+
     # ------------------------------------------------------------------ timers
 
     def _on_timer(self, now: float) -> list[Effect]:
@@ -512,15 +544,19 @@ class VrrpMachine:
                     f"advert_int {adv.max_adver_int:g}s differs from ours {p.advertisement_interval:g}s",
                 )
             if adv.auth_type != p.auth_type:
-                return Discard("auth", f"auth type {adv.auth_type} differs from ours {p.auth_type}")
+                # RFC 2787 vrrpStatsAuthTypeMismatch (keepalived authtype_mismatch)
+                return Discard("auth_mismatch", f"auth type {adv.auth_type} differs from ours {p.auth_type}")
             if p.auth_type == 1 and adv.auth_data != p.auth_data:
-                return Discard("auth", "auth_pass does not match")
-        if p.check_address_list and adv.priority != PRIORITY_OWNER and set(adv.addresses) != set(p.addresses):
+                return Discard("auth", "auth_pass does not match")  # RFC 2787 vrrpStatsAuthFailures
+        addresses = adv.addresses
+        if p.check_address_list and adv.priority != PRIORITY_OWNER and addresses is not self._same_addresses:
             # RFC 3768 §7.1 / RFC 5798 §7.1: "MAY verify that the IP address(es) associated with the
             # VRID are valid ... If the packet was not generated by the address owner (Priority does
             # not equal 255 (decimal)), the receiver MUST drop the packet, otherwise continue processing."
             # A priority-0 advert is not from the owner: it is dropped like any other.
-            return Discard("address_list", "virtual addresses differ from ours")
+            if set(addresses) != set(p.addresses):
+                return Discard("address_list", "virtual addresses differ from ours")
+            self._same_addresses = addresses
         return None
 
     def _on_advert(self, event: AdvertReceived, now: float) -> list[Effect]:
@@ -548,6 +584,7 @@ class VrrpMachine:
             if p.version == 3:
                 self.master_adver_interval = adv.max_adver_int
             self.master_address = event.src
+            self._master_heard_at = now
             t.master_down_at = now + self.master_down_interval
             self._down_reason = "master_down_timer"
             if adv.priority >= self.priority:
@@ -592,6 +629,7 @@ class VrrpMachine:
             last = SendAdvert(self.advert())
             stepped_down = self._become_backup(now, reason)
             self.master_address = event.src
+            self._master_heard_at = now
             return [last, *stepped_down]
         # Lower priority (or equal with a lower address): RFC 9568 lets the master answer at once
         # so the other side steps down quickly; announce again so clients move back to us

@@ -88,6 +88,22 @@ class LinkEvents(Protocol):
         ...
 
 
+BfdCallback = Callable[[bool, int], None]
+"""Called with (up, diag) on every state change of a watched BFD session (RFC 5880 diag codes)."""
+
+
+class BfdEvents(Protocol):
+    """BFD session state from the daemon's BFD runtime (``vipd.runtime.bfd.BfdRuntime``)."""
+
+    def session_up(self, name: str) -> bool | None:
+        """Current state of ``bfd_instance`` ``name``: True Up, False not Up, None no such session."""
+        ...
+
+    def subscribe(self, name: str, callback: BfdCallback) -> Callable[[], None]:
+        """Call ``callback(up, diag)`` on every state change; returns the unsubscribe function."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CheckContext:
     """Services the runtime lends to check factories.
@@ -97,11 +113,13 @@ class CheckContext:
             the daemon has none (unit tests).
         script_user, script_group: default user/group for commands
             (keepalived ``script_user``), or None = the daemon's user.
+        bfd: BFD session events (for ``bfd`` checks, keepalived ``track_bfd``), or None.
     """
 
     links: LinkEvents | None = None
     script_user: str | None = None
     script_group: str | None = None
+    bfd: BfdEvents | None = None
 
 
 @runtime_checkable

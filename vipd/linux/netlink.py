@@ -261,7 +261,7 @@ class AddressWriter:
             self._sock.close()
             raise
         self._seq = 0
-        self._pending: dict[int, tuple[VipSpec, AddressDone]] = {}
+        self._pending: dict[int, tuple[VipSpec, AddressDone, int, int]] = {}  # seq -> vip, done, add/remove, resends
         self._encoded: dict[VipSpec, tuple[bytearray, bytearray]] = {}
         loop.add_reader(self._sock.fileno(), self._read_acks)
 
@@ -291,7 +291,7 @@ class AddressWriter:
         msg.encode()
         return bytearray(msg.data)
 
-    def _send(self, vip: VipSpec, which: int, done: AddressDone) -> None:
+    def _send(self, vip: VipSpec, which: int, done: AddressDone, tries: int = 0) -> None:
         self.prepare(vip)
         data = self._encoded[vip][which]
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
@@ -301,7 +301,7 @@ class AddressWriter:
         except OSError as e:
             done(vip, e.errno or errno.EIO)
             return
-        self._pending[self._seq] = (vip, done)
+        self._pending[self._seq] = (vip, done, which, tries)
 
     def prepare(self, vip: VipSpec) -> None:
         """Encode ``vip``'s messages now (pyroute2 takes ~0.1-0.8 ms), off the takeover path."""
@@ -316,17 +316,23 @@ class AddressWriter:
         """Remove ``vip`` now; ``done(vip, errno)`` follows from the loop."""
         self._send(vip, 1, done)
 
+    MAX_RESENDS = 3
+    """Times a request whose acknowledgement was lost (ENOBUFS) is sent again before its error is reported."""
+
     def _read_acks(self) -> None:
+        overrun: OSError | None = None
         while True:
             try:
                 data = self._sock.recv(65536)
             except (BlockingIOError, InterruptedError):
+                if overrun is not None:
+                    self._resend_lost(overrun)
                 return
-            except OSError as e:  # ENOBUFS: acks were lost; the requests themselves were applied
-                lost, self._pending = self._pending, {}
-                for vip, done in lost.values():
-                    done(vip, e.errno or errno.EIO)
-                return
+            except OSError as e:
+                # ENOBUFS: the receive queue overflowed and some acks were dropped. The requests
+                # themselves were handled inside send(); read on for the acks that did arrive.
+                overrun = e
+                continue
             offset = 0
             while offset + _NLMSGHDR.size <= len(data):
                 length, mtype, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
@@ -338,6 +344,22 @@ class AddressWriter:
                     if entry is not None:
                         entry[1](entry[0], -err)
                 offset += (length + 3) & ~3
+
+    def _resend_lost(self, overrun: OSError) -> None:
+        """Send again every request whose ack was lost in an overrun, instead of reporting it failed.
+
+        rtnetlink handles a request inside ``send()``, so once the queue is drained every
+        request still pending was handled and only its ack is gone: the outcome is unknown,
+        not failed. Both requests are idempotent with "already so" answers (an add that was
+        applied now gets EEXIST, a remove EADDRNOTAVAIL), which the caller counts as success.
+        After :attr:`MAX_RESENDS` overruns in a row a request reports the overrun's errno.
+        """
+        lost, self._pending = self._pending, {}
+        for vip, done, which, tries in lost.values():
+            if tries >= self.MAX_RESENDS:
+                done(vip, overrun.errno or errno.EIO)
+            else:
+                self._send(vip, which, done, tries + 1)
 
     def close(self) -> None:
         """Stop reading acknowledgements and close the socket."""

@@ -8,32 +8,40 @@ per VIP, 0 INIT / 1 BACKUP / 2 MASTER / 3 FAULT), so its Grafana dashboard works
 unchanged; vipd's own metrics are under ``vipd_``. The full list is in
 ``docs/metrics.md``.
 
-The HTTP side is ``asyncio.start_server`` with prometheus_client's
-``choose_encoder`` (text 0.0.4 or OpenMetrics by ``Accept``); it answers
-``GET``/``HEAD`` on ``/metrics`` (and ``/``), 404 otherwise, and closes every
-connection after one response.
+The HTTP side is :mod:`vipd.obs.scrape`: the text is rendered at most once per
+interval, a slice of instances at a time between advert timers, and served from
+a cache to every scraper; connections are capped and timed out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from vipd import __version__
+from vipd.obs.scrape import ScrapeServer as MetricsServer
 from vipd.obs.stats import Histogram
-from vipd.obs.status import STATE_NUMBER, Snapshot, stats_json
+from vipd.obs.status import STATE_NUMBER, InstanceRow, Snapshot, stats_json
 
 log = logging.getLogger("vipd")
 
+__all__ = ["DEFAULT_PORT", "MetricsServer", "VipdCollector", "VipdRegistry", "make_registry", "parse_listen"]
+
 COMMON = ["iname", "intf", "vrid"]
 """keepalived-exporter's label set for per-instance counters."""
+
+SCRIPT_STATE: dict[str, int] = {"idle": 0, "running": 1, "requested_termination": 2, "forcing_termination": 3}
+"""keepalived's vrrp_script run states (``SCRIPT_IDLE``... in vrrp_track.h) as the exporter exports them."""
+
+DEFAULT_PORT = 10112
+"""Suggested ``--metrics-listen`` port (off by default). 9165 is mehdy/keepalived-exporter's and 9650
+gen2brain/keepalived_exporter's; the exporters' range 9100-9999 is fully allocated, so vipd takes a
+port outside it (112: VRRP's IP protocol number). See docs/metrics.md."""
 
 # keepalived-exporter counter name (without _total) -> key of stats_json()
 KEEPALIVED_COUNTERS: tuple[tuple[str, str, str], ...] = (
@@ -73,6 +81,10 @@ class VipdCollector(Collector):
     def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         self._snapshot = snapshot
 
+    def snapshot(self) -> Snapshot:
+        """Take the daemon's current :class:`Snapshot` (on the event loop)."""
+        return self._snapshot()
+
     def describe(self) -> list[Metric]:
         """Return nothing, so ``register()`` does not call ``collect()`` (labels are dynamic)."""
         return []
@@ -80,10 +92,16 @@ class VipdCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Yield keepalived-exporter-compatible and ``vipd_`` metric families."""
         snap = self._snapshot()
-        up = GaugeMetricFamily("keepalived_up", "1: the VRRP daemon is running and its data is readable")
-        up.add_metric([], 1.0)
-        yield up
+        yield from self.instance_families(snap.instances)
+        yield from self.global_families(snap)
 
+    @staticmethod
+    def instance_families(rows: Sequence[InstanceRow]) -> Iterator[Metric]:
+        """The families with one or more series per instance, for ``rows`` only.
+
+        Every call yields the same families in the same order (empty ones too), so
+        :func:`render` can build them a slice of instances at a time and concatenate.
+        """
         state = GaugeMetricFamily(
             "keepalived_vrrp_state",
             "Instance state per VIP: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT",
@@ -132,7 +150,12 @@ class VipdCollector(Collector):
         v_notify = CounterMetricFamily(
             "vipd_notify_runs", "Notify script runs by kind and result", labels=[*COMMON, "kind", "result"]
         )
-        for r in snap.instances:
+        excluded = GaugeMetricFamily(
+            "keepalived_vrrp_excluded_state",
+            "Instance state per virtual_ipaddress_excluded address: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT",
+            labels=[*COMMON, "ip_address"],
+        )
+        for r in rows:
             lv = [r.name, r.interface, str(r.vrid)]
             s = stats_json(r.stats)
             num = float(STATE_NUMBER.get(r.state, 0))
@@ -141,6 +164,8 @@ class VipdCollector(Collector):
                     state.add_metric([r.name, dev, str(r.vrid), addr.split("/")[0]], num)
             else:
                 state.add_metric([*lv, ""], num)
+            for addr, dev in r.excluded_vips:
+                excluded.add_metric([r.name, dev, str(r.vrid), addr.split("/")[0]], num)
             garp.add_metric(lv, r.garp_master_delay)
             for name, key, _doc in KEEPALIVED_COUNTERS:
                 fams[name].add_metric(lv, float(s[key]))
@@ -168,11 +193,18 @@ class VipdCollector(Collector):
                 kind, _, result = key.partition(":")
                 v_notify.add_metric([*lv, kind, result], float(n))
         yield state
+        yield excluded
         yield garp
         yield from fams.values()
         yield from (v_state, v_prio, v_master_addr, v_last, v_trans, v_sent, v_rcvd, v_disc, v_master)
         yield from (v_late, v_repair, v_addr_err, v_notify)
 
+    @staticmethod
+    def global_families(snap: Snapshot) -> Iterator[Metric]:
+        """The daemon-wide families: receive sockets, loop lag, reloads, checks, build info."""
+        up = GaugeMetricFamily("keepalived_up", "1: the VRRP daemon is running and its data is readable")
+        up.add_metric([], 1.0)
+        yield up
         rx = CounterMetricFamily("vipd_rx_packets", "VRRP datagrams read per receive socket", labels=["intf", "family"])
         rx_err = CounterMetricFamily(
             "vipd_rx_errors",
@@ -219,11 +251,18 @@ def check_metrics(checks: list[dict[str, Any]]) -> Iterator[Metric]:
     """Metric families for the tracker's checks (``Tracker.status()`` dicts).
 
     keepalived-exporter's ``keepalived_script_status{name}`` (0 BAD, 1 GOOD: the
-    debounced state of a ``vrrp_script``) for script checks; ``vipd_check_*`` for
+    debounced state of a ``vrrp_script``) and ``keepalived_script_state{name}``
+    (keepalived's run state, :data:`SCRIPT_STATE`, from the dict's ``run_state``;
+    idle when the tracker does not say) for script checks; ``vipd_check_*`` for
     every check, labelled ``name`` and ``type``. A check without a result yet has
     no status series.
     """
     ka = GaugeMetricFamily("keepalived_script_status", "vrrp_script result: 0 BAD, 1 GOOD", labels=["name"])
+    ka_state = GaugeMetricFamily(
+        "keepalived_script_state",
+        "vrrp_script run state: 0 idle, 1 running, 2 requested termination, 3 forcing termination",
+        labels=["name"],
+    )
     labels = ["name", "type"]
     status = GaugeMetricFamily(
         "vipd_check_status", "Debounced (rise/fall) state of a check: 1 OK, 0 failed", labels=labels
@@ -235,6 +274,8 @@ def check_metrics(checks: list[dict[str, Any]]) -> Iterator[Metric]:
     failures = CounterMetricFamily("vipd_check_failures", "Check runs that failed", labels=labels)
     for c in checks:
         lv = [str(c["name"]), str(c["type"])]
+        if c["type"] == "script":
+            ka_state.add_metric([lv[0]], float(SCRIPT_STATE.get(str(c.get("run_state", "idle")), 0)))
         health = c.get("health")
         if health in ("ok", "failed"):
             ok = 1.0 if health == "ok" else 0.0
@@ -249,14 +290,30 @@ def check_metrics(checks: list[dict[str, Any]]) -> Iterator[Metric]:
             value.add_metric(lv, float(c["value"]))
         runs.add_metric(lv, float(c.get("runs", 0)))
         failures.add_metric(lv, float(c.get("failures", 0)))
-    yield from (ka, status, last, duration, value, runs, failures)
+    yield from (ka, ka_state, status, last, duration, value, runs, failures)
 
 
-def make_registry(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
-    """Return a fresh registry holding only :class:`VipdCollector` (no process/python collectors)."""
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(VipdCollector(snapshot))
-    return reg
+class VipdRegistry(CollectorRegistry):
+    """The registry ``/metrics`` serves: :class:`VipdCollector` plus prometheus_client's ``process_*``.
+
+    Attributes:
+        vipd: the instance collector (rendered a slice of instances at a time by
+            :func:`vipd.obs.scrape.render`).
+        process: ``ProcessCollector`` (``process_cpu_seconds_total``,
+            ``process_resident_memory_bytes``, ``process_open_fds``, ``process_max_fds``...).
+    """
+
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        super().__init__(auto_describe=False)
+        self.vipd = VipdCollector(snapshot)
+        self.register(self.vipd)
+        self.process = ProcessCollector(registry=None)
+        self.register(self.process)
+
+
+def make_registry(snapshot: Callable[[], Snapshot]) -> VipdRegistry:
+    """Return a fresh :class:`VipdRegistry` reading ``snapshot()`` at every render."""
+    return VipdRegistry(snapshot)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -277,61 +334,3 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"bad port in {text!r}")
     return host or "127.0.0.1", int(port)
-
-
-class MetricsServer:
-    """A minimal HTTP/1.1 server for ``/metrics`` on the running loop.
-
-    Args:
-        registry: what to expose.
-        host, port: where to listen (default ``127.0.0.1``; port 0 picks one).
-    """
-
-    READ_TIMEOUT = 5.0  # seconds to receive a request head
-
-    def __init__(self, registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 9650) -> None:
-        self.registry = registry
-        self.host = host
-        self.port = port
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        """Bind and start serving; ``self.port`` becomes the bound port.
-
-        Raises:
-            OSError: the address cannot be bound.
-        """
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        log.info("metrics on http://%s:%d/metrics", self.host, self.port)
-
-    async def close(self) -> None:
-        """Stop listening and wait for the server to close."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.READ_TIMEOUT)
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, _ = lines[0].split(" ", 2)
-            hdrs = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}
-            if method not in ("GET", "HEAD") or target.split("?")[0] not in ("/", "/metrics"):
-                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            else:
-                encoder, ctype = choose_encoder(hdrs.get("accept", ""))
-                status, body = "200 OK", encoder(self.registry)
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode()
-                + (b"" if method == "HEAD" else body)
-            )
-            await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError, ValueError):
-            pass
-        except Exception:  # a collector bug must not kill the server
-            log.exception("metrics request failed")
-        finally:
-            writer.close()

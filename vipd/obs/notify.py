@@ -1,5 +1,7 @@
 """Notify hooks: keepalived's ``notify_*`` scripts and ``notify_fifo``, run in transition order.
 
+(A little over 400 lines: the queue, its coalescing rule and the rule's reasoning belong together.)
+
 keepalived forks notify scripts and forgets them, so a slow ``notify_backup`` can
 finish after a later ``notify_master`` (keepalived-user-pain.md row 3). vipd runs
 the hooks of one instance from one queue: a later transition's script never
@@ -14,41 +16,76 @@ generic ``notify`` with the arguments ``INSTANCE NAME STATE PRIORITY`` appended
 (``GROUP NAME STATE PRIORITY`` for a sync group), then one line to the
 ``notify_fifo`` (``INSTANCE "NAME" STATE PRIORITY``).
 
-Each script runs without a shell (argv as split by the config parser; keepalived's
-``</path`` form through ``/bin/sh -c``), stdin from /dev/null, stdout discarded,
-stderr captured (first 4 KiB logged), in its own process group. At its timeout
-(default :data:`DEFAULT_TIMEOUT` seconds) the whole group gets SIGTERM, then
-SIGKILL after :data:`KILL_GRACE` seconds. The exit status is logged and counted
-(``vipd_notify_runs_total{kind,result}``).
+**Coalescing.** When a transition is queued, every entry still waiting in the
+queue (not the one running) becomes stale: its scripts (state-specific and
+generic ``notify``) are skipped, logged and counted with result ``skipped``;
+its FIFO line is still written, in order. So after B->M->B while a slow hook
+runs, the queue runs ``notify_backup`` next, not a ``notify_master`` that would
+start services on a node that is already backup again. The rule keeps what
+keepalived guarantees and users rely on: the hooks of the state the instance is
+in run, once per entry into it, after everything earlier (keepalived runs every
+hook, at once and unordered; an ordered queue that ran stale hooks would make the
+last state's hook up to 30 s late per stale entry, review finding 5). The
+generic ``notify`` is coalesced like the state's own script because it is
+mostly a dispatcher on ``$3`` doing the same work; the FIFO line is never
+dropped: it is written without blocking and its readers keep a transition log.
+A ``notify_master_rx_lower_pri`` event is made stale by any later transition
+(the node is no longer the master that heard it); events never make transitions
+stale.
+
+Each script runs through the one runner, :func:`vipd.linux.spawn.run`: without a
+shell (keepalived's ``</path`` form through ``/bin/sh -c``), as the user and
+group the config names (``notify_* CMD USER [GROUP]``, else ``script_user``,
+else ``keepalived_script`` if it exists, else root: :mod:`vipd.plan.scripts`,
+the resolution ``vipd -t`` checks with, applied by :mod:`vipd.health.identity`), stdin /dev/null, stdout+stderr captured
+(first 4 KiB logged), umask 022, in its own process group, waited on as a
+process (pidfd), not through its pipes: a hook that starts ``helper &`` returns
+at once and the helper keeps running. At its timeout (default
+:data:`DEFAULT_TIMEOUT` seconds) the whole group gets SIGTERM, then SIGKILL
+after :data:`KILL_GRACE` seconds. The exit status is logged and counted
+(``vipd_notify_runs_total{kind,result}``, result ``ok``/``failed``/``timeout``/
+``error``/``skipped``). A hook whose user does not exist (a reload without
+preflight) is never run as anyone else: it is an ``error``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import errno
 import logging
 import os
-import signal
 import stat
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from vipd.fsm import LowerPriorityHeard, Notify, State
+from vipd.health.identity import script_run_as
+from vipd.linux.spawn import KILL_GRACE, RunOutcome, run
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InstanceStats
+from vipd.plan.model import HookPlan
+from vipd.plan.scripts import RunAs, resolve_identity
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "KILL_GRACE",
+    "Hook",
+    "Hooks",
+    "NotifyRunner",
+    "fifo_line",
+    "hooks_from_config",
+    "hooks_from_plan",
+]
 
 log = logging.getLogger("vipd")
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a notify script may run before its process group is killed (keepalived has no limit)."""
 
-KILL_GRACE = 1.0
-"""Seconds between SIGTERM and SIGKILL to a timed-out script's process group."""
-
 STDERR_LOG_BYTES = 4096
-"""How much of a script's stderr is logged."""
+"""How much of a script's output is logged."""
 
 STATE_WORD: dict[State, str] = {
     State.MASTER: "MASTER",
@@ -59,19 +96,33 @@ STATE_WORD: dict[State, str] = {
 """The state word keepalived passes to ``notify`` and writes to the FIFO (INIT after shutdown is STOP)."""
 
 
-class ScriptLike(Protocol):
-    """What the notify runner needs from the config model's ``Script``."""
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """One notify command and who runs it.
 
-    @property
-    def command(self) -> str: ...
+    Attributes:
+        argv: the command (no shell).
+        run_as: the identity (None = the daemon's own).
+        error: why it cannot run (its user or group does not exist), else "": it is then
+            reported as an ``error`` at each run and never run as anyone else.
+    """
 
-    @property
-    def argv(self) -> list[str]: ...
+    argv: tuple[str, ...]
+    run_as: RunAs | None = None
+    error: str = ""
+
+
+def _hook(value: Hook | Sequence[str] | None) -> Hook | None:
+    if value is None or isinstance(value, Hook):
+        return value
+    return Hook(tuple(value))
 
 
 @dataclass(frozen=True, slots=True)
 class Hooks:
-    """The notify commands of one instance (or sync group), as argv lists.
+    """The notify commands of one instance (or sync group).
+
+    Each command is a :class:`Hook`; a bare argv tuple is accepted and means "run as the daemon".
 
     Attributes:
         master, backup, fault, stop: keepalived ``notify_master`` ... ``notify_stop``.
@@ -85,14 +136,18 @@ class Hooks:
             ``send_event_notify``).
     """
 
-    master: tuple[str, ...] | None = None
-    backup: tuple[str, ...] | None = None
-    fault: tuple[str, ...] | None = None
-    stop: tuple[str, ...] | None = None
-    generic: tuple[str, ...] | None = None
+    master: Hook | None = None
+    backup: Hook | None = None
+    fault: Hook | None = None
+    stop: Hook | None = None
+    generic: Hook | None = None
     fifo: str | None = None
-    deleted: tuple[str, ...] | None = None
-    rx_lower_pri: tuple[str, ...] | None = None
+    deleted: Hook | None = None
+    rx_lower_pri: Hook | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("master", "backup", "fault", "stop", "generic", "deleted", "rx_lower_pri"):
+            object.__setattr__(self, name, _hook(getattr(self, name)))
 
     def any(self) -> bool:
         """True if there is anything to run or write."""
@@ -100,8 +155,8 @@ class Hooks:
             (self.master, self.backup, self.fault, self.stop, self.generic, self.fifo, self.deleted, self.rx_lower_pri)
         )
 
-    def for_state(self, state: State) -> tuple[str, ...] | None:
-        """Return the state-specific command for ``state``, or None."""
+    def for_state(self, state: State) -> Hook | None:
+        """Return the state-specific hook for ``state``, or None."""
         return {
             State.MASTER: self.master,
             State.BACKUP: self.backup,
@@ -110,31 +165,58 @@ class Hooks:
         }[state]
 
 
-def script_argv(script: ScriptLike | None) -> tuple[str, ...] | None:
-    """Return the argv to execute for a config ``Script``; keepalived's ``</path`` form goes through ``/bin/sh``."""
-    if script is None:
-        return None
-    if script.command.lstrip().startswith("<"):
-        return ("/bin/sh", "-c", script.command)
-    return tuple(script.argv)
+_KEYWORDS = {
+    "master": "notify_master",
+    "backup": "notify_backup",
+    "fault": "notify_fault",
+    "stop": "notify_stop",
+    "generic": "notify",
+    "deleted": "notify_deleted",
+    "rx_lower_pri": "notify_master_rx_lower_pri",
+}
+"""``Hooks`` field -> keepalived keyword."""
 
 
-def hooks_from_config(inst: Any, fifo: str | None = None) -> Hooks:
-    """Return the ``Hooks`` of a ``VrrpInstance`` or ``SyncGroup`` (missing keywords count as unset)."""
+def _resolved(h: HookPlan) -> Hook:
+    argv = ("/bin/sh", "-c", h.command) if h.shell else tuple(h.argv)
+    try:
+        who = script_run_as(h.user, h.group, (None, None))  # names already chosen by the planner's rule
+    except LookupError as e:
+        return Hook(argv, None, str(e))
+    return Hook(argv, who if who.user is not None else None)
 
-    def get(name: str) -> tuple[str, ...] | None:
-        return script_argv(getattr(inst, name, None))
 
-    return Hooks(
-        master=get("notify_master"),
-        backup=get("notify_backup"),
-        fault=get("notify_fault"),
-        stop=get("notify_stop"),
-        generic=get("notify"),
-        fifo=fifo,
-        deleted=get("notify_deleted"),
-        rx_lower_pri=get("notify_master_rx_lower_pri"),
-    )
+def hooks_from_plan(hooks: Mapping[str, HookPlan], fifo: str | None = None) -> Hooks:
+    """Return the ``Hooks`` of an ``InstancePlan``/``SyncGroupPlan`` (``plan.hooks``: keyword -> HookPlan).
+
+    Each hook runs as the user and group the planner chose for it, looked up now
+    (:func:`vipd.health.identity.script_run_as`, the lookup the planner checked with); a
+    user or group that has disappeared since gives a hook with ``error`` that never runs.
+    keepalived's ``</path`` form runs through ``/bin/sh -c``.
+    """
+    fields = {f: _resolved(hooks[k]) for f, k in _KEYWORDS.items() if k in hooks}
+    return Hooks(fifo=fifo, **fields)
+
+
+def hooks_from_config(
+    inst: Any, fifo: str | None = None, default: tuple[str | None, str | None] = (None, None)
+) -> Hooks:
+    """Return the ``Hooks`` of a ``VrrpInstance`` or ``SyncGroup`` model (missing keywords count as unset).
+
+    Args:
+        inst: the instance or sync group (its ``notify_*`` ``Script`` values, with ``user``/``group``).
+        fifo: the global ``notify_fifo``.
+        default: keepalived's default script identity (``Plan.script_default``); (None, None) = the daemon's.
+    """
+    plans: dict[str, HookPlan] = {}
+    for keyword in _KEYWORDS.values():
+        script = getattr(inst, keyword, None)
+        if script is None:
+            continue
+        user, group = resolve_identity(script.user, script.group, default)
+        shell = script.command.lstrip().startswith("<")
+        plans[keyword] = HookPlan(tuple(script.argv), script.command, shell, user, group)
+    return hooks_from_plan(plans, fifo)
 
 
 def fifo_line(kind: str, name: str, state: State | str, priority: int) -> str:
@@ -144,81 +226,6 @@ def fifo_line(kind: str, name: str, state: State | str, priority: int) -> str:
     """
     word = state if isinstance(state, str) else STATE_WORD[state]
     return f'{kind} "{name}" {word} {priority}\n'
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """Outcome of one script run.
-
-    Attributes:
-        returncode: exit status (negative: killed by that signal), None if it never started.
-        timed_out: it was killed at its timeout.
-        stderr: the first bytes of its stderr.
-        duration: seconds from start to exit.
-        error: why it could not start (``OSError`` text), else "".
-    """
-
-    returncode: int | None
-    timed_out: bool
-    stderr: bytes
-    duration: float
-    error: str = ""
-
-    @property
-    def result(self) -> str:
-        """``ok``, ``failed`` (non-zero exit), ``timeout`` or ``error`` (could not start)."""
-        if self.error:
-            return "error"
-        if self.timed_out:
-            return "timeout"
-        return "ok" if self.returncode == 0 else "failed"
-
-
-async def run_script(argv: Sequence[str], timeout: float, grace: float = KILL_GRACE) -> RunResult:
-    """Run ``argv`` in its own process group; kill the group at ``timeout`` seconds.
-
-    Never raises for the script's own failures: they are in the result.
-    """
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-    except OSError as e:
-        return RunResult(None, False, b"", 0.0, e.strerror or str(e))
-    assert proc.stderr is not None
-    reader = asyncio.ensure_future(proc.stderr.read(STDERR_LOG_BYTES))
-    timed_out = False
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        timed_out = True
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                await asyncio.wait_for(proc.wait(), wait)
-                break
-            except TimeoutError:
-                continue
-    await proc.wait()
-    # A background grandchild may hold stderr open: do not wait for EOF beyond a moment.
-    err = b""
-    try:
-        err = await asyncio.wait_for(asyncio.shield(reader), 0.2)
-    except TimeoutError:
-        reader.cancel()
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if timed_out:
-            os.killpg(proc.pid, signal.SIGKILL)  # stragglers that left the leader
-    return RunResult(proc.returncode, timed_out, err, loop.time() - start)
 
 
 def write_fifo(path: str, line: str) -> str | None:
@@ -251,19 +258,22 @@ def write_fifo(path: str, line: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Job:
     new: State
     priority: int
     reason: str
     event: str | None = None  # keepalived event word instead of a state (MASTER_RX_LOWER_PRI)
+    stale: bool = False  # a newer transition was queued before this one started: scripts skipped
+    superseded_by: str = field(default="", repr=False)
 
 
 class NotifyRunner:
-    """One instance's (or sync group's) ordered notify queue.
+    """One instance's (or sync group's) ordered notify queue, with stale entries coalesced.
 
     Call the runner with each ``Notify`` (it is the ``InstanceDriver.notifier``);
-    it records the effective priority at that moment and returns at once.
+    it records the effective priority at that moment and returns at once. See the
+    module docstring for the coalescing rule.
 
     Args:
         name: instance or group name.
@@ -291,7 +301,8 @@ class NotifyRunner:
         self.stats = stats or InstanceStats()
         self.priority = priority
         """Callable returning the effective priority (replaced on reload)."""
-        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._queue: collections.deque[_Job | None] = collections.deque()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
 
@@ -305,14 +316,18 @@ class NotifyRunner:
             if not self.hooks.any():
                 return
             job = _Job(n.new, int(self.priority()), n.reason)
+            for queued in self._queue:  # not started yet: a newer transition makes them stale
+                if queued is not None and not queued.stale:
+                    queued.stale, queued.superseded_by = True, STATE_WORD[n.new]
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._work(), name=f"vipd-notify-{self.name}")
-        self._queue.put_nowait(job)
+        self._queue.append(job)
+        self._wake.set()
 
     @property
     def pending(self) -> int:
-        """Transitions queued and not yet finished."""
-        return self._queue.qsize()
+        """Transitions queued and not yet started."""
+        return sum(1 for j in self._queue if j is not None)
 
     async def close(self, timeout: float | None = None) -> None:
         """Let queued hooks finish (each bounded by its own timeout), then stop.
@@ -322,7 +337,8 @@ class NotifyRunner:
         """
         if self._task is None:
             return
-        self._queue.put_nowait(None)
+        self._queue.append(None)
+        self._wake.set()
         try:
             await asyncio.wait_for(self._task, timeout)
         except TimeoutError:
@@ -331,7 +347,10 @@ class NotifyRunner:
 
     async def _work(self) -> None:
         while True:
-            job = await self._queue.get()
+            while not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            job = self._queue.popleft()
             if job is None:
                 return
             try:
@@ -348,10 +367,24 @@ class NotifyRunner:
             word, specific, kind, generic = job.event, self.hooks.rx_lower_pri, "notify_master_rx_lower_pri", None
         elif job.new is State.INITIALIZE and job.reason == "deleted" and self.hooks.deleted:
             word, specific, kind = "DELETED", self.hooks.deleted, "notify_deleted"
-        if specific:
-            await self._run(kind, specific)
-        if generic:
-            await self._run("notify", (*generic, self.kind, self.name, word, str(job.priority)))
+        if job.stale:
+            skipped = [k for k, h in ((kind, specific), ("notify", generic)) if h is not None]
+            for k in skipped:
+                self.stats.notify_runs[f"{k}:skipped"] += 1
+            if skipped:
+                log.info(
+                    "(%s) %s for %s skipped: superseded by a later transition to %s",
+                    self.name,
+                    " and ".join(skipped),
+                    word,
+                    job.superseded_by,
+                )
+        else:
+            if specific:
+                await self._run(kind, specific)
+            if generic:
+                args = (*generic.argv, self.kind, self.name, word, str(job.priority))
+                await self._run("notify", Hook(args, generic.run_as, generic.error))
         if self.hooks.fifo:
             why = write_fifo(self.hooks.fifo, fifo_line(self.kind, self.name, word, job.priority))
             self.stats.notify_runs[f"fifo:{'ok' if why is None else 'error'}"] += 1
@@ -362,21 +395,39 @@ class NotifyRunner:
                     more = f" ({suppressed} similar suppressed)" if suppressed else ""
                     log.warning("(%s) notify_fifo %s: %s%s", self.name, self.hooks.fifo, why, more)
 
-    async def _run(self, kind: str, argv: Sequence[str]) -> None:
-        r = await run_script(argv, self.timeout)
+    async def _run(self, kind: str, hook: Hook) -> None:
+        cmd = " ".join(hook.argv)
+        if hook.error:
+            r = RunOutcome(None, error=hook.error)
+        else:
+            r = await run(hook.argv, timeout=self.timeout, run_as=hook.run_as, output_limit=STDERR_LOG_BYTES)
         self.stats.notify_runs[f"{kind}:{r.result}"] += 1
-        cmd = " ".join(argv)
-        err = r.stderr.decode(errors="replace").strip()
-        tail = f"; stderr: {err}" if err else ""
+        who = f" as {hook.run_as.user}" if hook.run_as is not None else ""
+        err = r.output.strip()
+        tail = f"; output: {err}" if err else ""
         if r.error:
-            log.error("(%s) %s cannot run %r: %s", self.name, kind, cmd, r.error)
+            log.error("(%s) %s cannot run %r%s: %s", self.name, kind, cmd, who, r.error)
         elif r.timed_out:
             log.error(
-                "(%s) %s %r timed out after %.1fs; process group killed%s", self.name, kind, cmd, self.timeout, tail
+                "(%s) %s %r%s timed out after %.1fs; process group killed%s",
+                self.name,
+                kind,
+                cmd,
+                who,
+                self.timeout,
+                tail,
             )
         elif r.returncode != 0:
             log.warning(
-                "(%s) %s %r exited with status %s in %.3fs%s", self.name, kind, cmd, r.returncode, r.duration, tail
+                "(%s) %s %r%s exited with status %s in %.3fs%s",
+                self.name,
+                kind,
+                cmd,
+                who,
+                r.returncode,
+                r.duration,
+                tail,
             )
         else:
-            log.info("(%s) %s %r exited 0 in %.3fs%s", self.name, kind, cmd, r.duration, tail)
+            bg = "; left processes running in the background" if r.left_running else ""
+            log.info("(%s) %s %r%s exited 0 in %.3fs%s%s", self.name, kind, cmd, who, r.duration, bg, tail)

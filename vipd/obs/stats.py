@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import collections
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 """Upper bounds (seconds) for timer lateness histograms; +Inf is implied."""
@@ -63,7 +63,7 @@ class InstanceStats:
         address_errors: netlink failures while adding or removing VIPs.
         advert_lateness: histogram of advert send lateness behind the Adver_Timer deadline (seconds).
         vip_repairs: VIPs re-added while master after something else deleted them.
-        notify_runs: notify script runs by "kind:result" (result ok/failed/timeout/error).
+        notify_runs: notify script runs by "kind:result" (result ok/failed/timeout/error/skipped).
     """
 
     adverts_sent: int = 0
@@ -79,6 +79,12 @@ class InstanceStats:
     advert_lateness: Histogram = field(default_factory=Histogram)
     vip_repairs: int = 0
     notify_runs: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def clear(self) -> None:
+        """Zero every counter in place (keepalived ``STATS_CLEAR``: the same object stays shared)."""
+        fresh = InstanceStats()
+        for f in fields(self):
+            setattr(self, f.name, getattr(fresh, f.name))
 
 
 @dataclass(slots=True)

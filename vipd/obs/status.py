@@ -9,6 +9,9 @@ The keepalived-style text files written on SIGUSR1 (``/tmp/keepalived.data``)
 and SIGUSR2 (``/tmp/keepalived.stats``) follow the layout keepalived prints
 (``vrrp_print_data`` / ``vrrp_print_stats``) closely enough for the parsers of
 existing exporters (mehdy/keepalived-exporter's ``ParseVRRPData``/``ParseStats``).
+
+Size: over 400 lines because it renders one snapshot four ways (status JSON, text, keepalived's data and stats
+files) that must agree.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class InstanceRow:
         stats: the live counters (not copied).
         garp_master_delay: seconds (exported as ``keepalived_gratuitous_arp_delay_total``).
         nopreempt, preempt_delay: election settings.
+        excluded_vips: ``(address/prefix, device)`` per ``virtual_ipaddress_excluded``.
     """
 
     name: str
@@ -104,6 +108,7 @@ class InstanceRow:
     garp_master_delay: float
     nopreempt: bool
     preempt_delay: float
+    excluded_vips: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-able dict (``vipctl status --json``)."""
@@ -261,6 +266,9 @@ def instance_row(
         garp_master_delay=inst.garp_master_delay,
         nopreempt=inst.nopreempt,
         preempt_delay=inst.preempt_delay,
+        excluded_vips=tuple(
+            (f"{v.address}/{v.prefixlen}", v.dev or inst.interface) for v in inst.virtual_ipaddress_excluded
+        ),
     )
 
 

@@ -1,10 +1,22 @@
-"""The daemon: build instances from the config, wire sockets to drivers, own signals.
+"""The daemon: builds the runtime from a plan, dispatches received adverts, applies reloads.
 
-One asyncio loop, no threads. Start-up resolves every interface through netlink,
-opens one receive and one transmit socket per (interface, family), and starts
-each instance; entering Backup removes VIPs a crashed run left behind.
-SIGTERM/SIGINT: every master sends priority 0 and every instance removes its
-VIPs, then the process exits 0.
+One asyncio loop, no threads. Start-up builds every instance of the
+:class:`~vipd.plan.model.Plan` (resolving interfaces by name, opening one
+receive and one transmit socket per (interface, family), creating VMACs),
+starts the trackers, then the instances; entering Backup removes VIPs a
+crashed run left behind. Stop (SIGTERM/SIGINT through the operator layer):
+every master sends priority 0 and every instance removes its VIPs.
+
+Reload (:meth:`Daemon.apply_plan`) never makes things worse: it first builds
+everything the new plan needs (links, sockets, VMACs, drivers, VIP specs,
+routes, the new tracker) without touching a running instance; if any step
+fails, what was built is closed and :class:`ReloadError` says why, with
+nothing changed. Only then does it switch: removed and restarted instances
+stop, renamed ones take their new name, changed ones are reconfigured in
+place, added ones start once their trackers have reported.
+
+This module is longer than 400 lines because build and reload share every
+helper (sockets, VMACs, VIP specs) and must stay one code path.
 """
 
 from __future__ import annotations
@@ -16,25 +28,30 @@ import functools
 import gc
 import logging
 import os
-import signal
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from vipd.config.model import Config, VrrpInstance
-from vipd.fsm import Params, State, VrrpMachine
+from vipd.fsm import LowerPriorityHeard, Notify, Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
-from vipd.linux.netlink import SCOPES, AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
-from vipd.linux.routes import RouteSet, parse_route, parse_rule
+from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
+from vipd.linux.nftables import AcceptMode, NftError
+from vipd.linux.routes import RouteSet
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockaddr
 from vipd.linux.timerfd import Waker
-from vipd.linux.vmac import VmacError, VmacManager, VmacSpec, default_vmac_name
+from vipd.linux.vmac import VmacError, VmacManager, VmacSpec
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InterfaceStats
+from vipd.plan.diff import PlanDiff, diff_plans
+from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
+from vipd.runtime import acceptmode
+from vipd.runtime.bfd import BfdService
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
-from vipd.runtime.syncgroup import SyncGroups
-from vipd.runtime.tracking import TrackerError, Tracking
-from vipd.wire.advert import VRRP_MCAST4, VRRP_MCAST6, VRRP_TTL, Advert, AuthType, IPAddress
+from vipd.runtime.syncgroup import SyncGroup, SyncGroups
+from vipd.runtime.tracking import Tracker, TrackerError, Tracking
+from vipd.wire.advert import VRRP_MCAST6, VRRP_TTL, Advert, IPAddress
 from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
 from vipd.wire.errors import DecodeError
 
@@ -46,6 +63,68 @@ LINKLOCAL_WAIT = 5.0  # seconds to wait for an IPv6 link-local address to leave 
 
 class StartupError(Exception):
     """The daemon cannot start (interface missing, no source address, socket refused)."""
+
+
+class ReloadError(Exception):
+    """A reload could not build what the new plan needs; nothing was changed."""
+
+
+Notifier = Callable[[Notify | LowerPriorityHeard], None]
+
+
+class Services(Protocol):
+    """The operator layer the daemon is built with (``vipd.control.operate.Operations``).
+
+    The daemon calls these; it never has hooks patched in.
+    """
+
+    def notifier(self, plan: InstancePlan, priority: Callable[[], int]) -> Notifier | None:
+        """The notify runner of one instance (kept by name across reloads), or None."""
+        ...
+
+    def group_notifier(self, group: SyncGroupPlan) -> Callable[[Notify], None] | None:
+        """The notify runner of one sync group, or None."""
+        ...
+
+    def renamed(self, old: str, new: str) -> None:
+        """A reload renamed an instance (same interface, VRID and family)."""
+        ...
+
+    async def started(self) -> None:
+        """Every instance has started (endpoints, READY=1). Raises StartupError to refuse the start."""
+        ...
+
+    async def stopping(self) -> None:
+        """A stop was requested; called before the instances stop."""
+        ...
+
+    async def stopped(self) -> None:
+        """The instances have stopped (drain notify queues, close endpoints)."""
+        ...
+
+
+class NoServices:
+    """:class:`Services` that do nothing (tests, embedding)."""
+
+    def notifier(self, plan: InstancePlan, priority: Callable[[], int]) -> Notifier | None:
+        """No notify hooks."""
+        return None
+
+    def group_notifier(self, group: SyncGroupPlan) -> Callable[[Notify], None] | None:
+        """No group hooks."""
+        return None
+
+    def renamed(self, old: str, new: str) -> None:
+        """Nothing to rename."""
+
+    async def started(self) -> None:
+        """Nothing to start."""
+
+    async def stopping(self) -> None:
+        """Nothing to stop."""
+
+    async def stopped(self) -> None:
+        """Nothing to close."""
 
 
 @dataclass(slots=True)
@@ -62,55 +141,50 @@ class _Port:
     """Unicast adverts dropped because their source is not a listed peer, by source address."""
 
 
-def scope_number(scope: str | None) -> int:
-    """Return the rtnetlink scope for keepalived's ``scope`` word or number (default global, 0)."""
-    if scope is None:
-        return 0
-    return int(scope) if scope.isdigit() else SCOPES.get(scope, 0)
+@dataclass(slots=True)
+class _Built:
+    """One driver built from its plan, not yet registered or started."""
+
+    plan: InstancePlan
+    driver: InstanceDriver
+    port: _Port
 
 
-def auth_bytes(inst: VrrpInstance) -> tuple[int, bytes]:
-    """Return (auth_type, 8-byte auth_data) for VRRPv2 (RFC 2338 §5.3.6; keepalived truncates to 8)."""
-    auth = inst.authentication
-    if auth is None or inst.version != 2:
-        return AuthType.NONE, b""
-    if auth.auth_type == "PASS":
-        return AuthType.PASS, auth.auth_pass.encode()[:8].ljust(8, b"\0")
-    # A real AH advert is an IPsec AH packet (IP protocol 51) around the VRRP message;
-    # a protocol-112 advert that merely says "AH" is accepted by no peer.
-    raise StartupError(f"{inst.name}: authentication auth_type AH is not implemented by vipd (use PASS or none)")
+@dataclass(slots=True)
+class _InPlace:
+    """What ``InstanceDriver.reconfigure`` needs for one changed instance, built before the switch."""
+
+    params: Params
+    vips: list[VipSpec]
+    targets: list[AnnounceTarget]
+    sender: tuple[Callable[[Advert], None], Callable[[Advert], None]] | None
+    routes: list[AddressCompanion] | None
 
 
-RESTART_FIELDS = ("interface", "virtual_router_id", "version", "use_vmac", "vmac_name", "vmac_xmit_base")
-"""``vrrp_instance`` keywords whose change makes a reload restart the instance (a new virtual router)."""
+@dataclass(slots=True)
+class _Stage:
+    """What a build opened, so that a failed reload closes exactly that and nothing else."""
 
-
-def needs_restart(old: VrrpInstance, new: VrrpInstance) -> bool:
-    """Whether a reload must restart an instance rather than change it in place.
-
-    True when the interface, VRID, version, address family or VMAC settings
-    differ (``RESTART_FIELDS``), or it switches between unicast and multicast
-    (the receive socket joins the multicast group only for multicast instances).
-    Everything else (priority, VIPs, ``advert_int``, GARP, preempt, auth, peers,
-    routes, trackers, notify) is applied in place.
-    """
-    if any(getattr(old, f) != getattr(new, f) for f in RESTART_FIELDS):
-        return True
-    return old.family != new.family or bool(old.unicast_peer) != bool(new.unicast_peer)
+    ports: list[tuple[str, int]] = field(default_factory=list)
+    tx: list[tuple[str, int, str, int]] = field(default_factory=list)
+    announcers: list[str] = field(default_factory=list)
 
 
 class Daemon:
-    """vipd's process: owns the loop's signal handlers, netlink, sockets and drivers.
+    """vipd's runtime: netlink, sockets and one driver per instance, built from a plan.
 
     Args:
-        config: a validated ``Config``.
+        plan: the plan to run (:func:`vipd.plan.check_file`).
         pid_file: path to write our pid to (removed on exit), or None.
+        services: the operator layer (notify, endpoints); default none.
     """
 
-    def __init__(self, config: Config, *, pid_file: str | None = None) -> None:
-        self.config = config
+    def __init__(self, plan: Plan, *, pid_file: str | None = None, services: Services | None = None) -> None:
+        self.plan = plan
         self.pid_file = pid_file
+        self.services: Services = services or NoServices()
         self.drivers: dict[str, InstanceDriver] = {}
+        self._plans: dict[str, InstancePlan] = {}
         self._ports: dict[tuple[str, int], _Port] = {}
         self._announcers: dict[str, L2Announcer] = {}
         self._tx: dict[tuple[str, int, str, int], socket.socket] = {}
@@ -119,71 +193,77 @@ class Daemon:
         self._vmacs = VmacManager()
         self._stop = asyncio.Event()
         self._limiter = RateLimiter()
-        self.driver_hooks: list[Callable[[InstanceDriver, VrrpInstance], None]] = []
-        """Called for every new driver before it starts (notify runners attach here)."""
-        self.started_hooks: list[Callable[[], Awaitable[None]]] = []
-        """Awaited once every instance has started (control socket, metrics, READY=1)."""
-        self.stopping_hooks: list[Callable[[], Awaitable[None]]] = []
-        """Awaited when a stop is requested, before the instances stop (STOPPING=1)."""
-        self.stopped_hooks: list[Callable[[], Awaitable[None]]] = []
-        """Awaited after the instances stopped (drain notify queues, close servers)."""
+        self.accept_mode: AcceptMode | None = None
+        """Accept_Mode nftables table (``vipd.runtime.acceptmode``), or None when no instance needs it."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
-        self.sync_groups = SyncGroups(lambda: self.config, self.drivers, lambda: asyncio.get_running_loop().time())
-        """``vrrp_sync_group`` coordinators (``vipd.runtime.syncgroup``); attached to each driver by its hook."""
-        self.driver_hooks.append(self.sync_groups.attach)
+        self.bfd = BfdService(plan.config, self.drivers)
+        """BFD sessions (``bfd_instance``) and BFD master-down (``vipd.runtime.bfd``)."""
+        self.sync_groups = SyncGroups(
+            lambda: self.plan.config, self.drivers, lambda: asyncio.get_running_loop().time(), self._group_runner
+        )
+        """``vrrp_sync_group`` coordinators (``vipd.runtime.syncgroup``)."""
+
+    @property
+    def config(self) -> Config:
+        """The validated model of the plan in force (status and dumps)."""
+        return self.plan.config
 
     # ------------------------------------------------------------------ run
 
     async def run(self) -> int:
-        """Start everything, wait for SIGTERM/SIGINT, shut down cleanly. Returns the exit status."""
+        """Build everything, start, wait for :meth:`request_stop`, shut down cleanly. Returns the exit status."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
         self._netlink = Netlink()
         try:
             try:
                 self._writer = AddressWriter(loop)
                 self._vmacs.recover()  # sysctls a SIGKILLed use_vmac run left on base interfaces
-                await self._build(loop)
-                self.tracking = await Tracking.start(self.config, self.drivers)
+                links: dict[str, LinkInfo] = {}
+                built = [await self._build(loop, p, links, _Stage()) for p in self.plan.instances.values()]
+                for b in built:
+                    self._register(b)
+                self.accept_mode = acceptmode.start(self.plan.config)  # before any instance can become master
+                self.bfd.start(loop)
+                self.tracking = await Tracking.start(self.plan, self.drivers, bfd=self.bfd.events)
                 # Everything built so far lives until exit: move it out of the collector's sight.
                 # A full collection over the start-up heap (pydantic, pyroute2) takes 15-40 ms and
                 # would hold an advert back whenever checks allocate enough to trigger one.
                 gc.collect()
                 gc.freeze()
-            except (StartupError, TrackerError, OSError) as e:
+            except (StartupError, TrackerError, NftError, OSError) as e:
                 log.error("cannot start: %s", e)
                 return 1
             self._write_pid()
             log.info("vipd started: %d instance(s)", len(self.drivers))
             for driver in self.drivers.values():
                 driver.start()
-            for hook in self.started_hooks:
-                await hook()
+            try:
+                await self.services.started()
+            except StartupError as e:
+                log.error("cannot start: %s", e)
+                await asyncio.gather(*(d.stop() for d in self.drivers.values()))
+                await self.services.stopped()
+                return 1
             await self._stop.wait()
-            for hook in self.stopping_hooks:
-                await hook()
+            await self.services.stopping()
             if self.tracking is not None:
                 await self.tracking.stop()
             log.info("stopping: sending priority 0 where master and removing addresses")
             await asyncio.gather(*(d.stop() for d in self.drivers.values()))
-            for hook in self.stopped_hooks:
-                await hook()
+            self.bfd.stop()  # after the instances: a master's priority 0 leaves before its BFD AdminDown
+            await self.services.stopped()
             return 0
         finally:
+            self.bfd.stop()  # idempotent; here for a start-up that failed after BFD started
             await self._vmacs.close()  # after the drivers removed their VIPs; restores sysctls
+            if self.accept_mode is not None:
+                self.accept_mode.close()
             self._close()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
             self._remove_pid()
 
     def request_stop(self) -> None:
-        """Ask the daemon to shut down (as SIGTERM does)."""
-        self._stop.set()
-
-    def _on_signal(self, sig: int) -> None:
-        log.info("received %s", signal.Signals(sig).name)
+        """Ask the daemon to shut down (SIGTERM, SIGINT)."""
         self._stop.set()
 
     # ------------------------------------------------------------------ build
@@ -204,34 +284,39 @@ class Daemon:
                 raise StartupError(str(e)) from None
         return info
 
-    async def _build(self, loop: asyncio.AbstractEventLoop) -> None:
-        links: dict[str, LinkInfo] = {}
-        for name, inst in self.config.vrrp_instances.items():
-            await self._build_instance(loop, name, inst, links)
+    async def _links_of(self, plan: InstancePlan, links: dict[str, LinkInfo]) -> LinkInfo:
+        """Resolve (by name, now) every interface ``plan`` needs; returns its own interface's."""
+        if plan.key.interface not in links:
+            links[plan.key.interface] = await self._link(plan.key.interface, plan.key.family)
+        for dev in plan.interfaces:
+            if dev not in links:
+                links[dev] = await self._link(dev, 4)
+        return links[plan.key.interface]
 
-    async def _build_instance(
-        self, loop: asyncio.AbstractEventLoop, name: str, inst: VrrpInstance, links: dict[str, LinkInfo]
-    ) -> InstanceDriver:
-        """Open what ``inst`` needs, create its driver (not started) and register it by name and VRID."""
+    async def _build(
+        self, loop: asyncio.AbstractEventLoop, plan: InstancePlan, links: dict[str, LinkInfo], stage: _Stage
+    ) -> _Built:
+        """Open what ``plan`` needs and construct its driver, complete, not registered nor started.
+
+        Raises:
+            StartupError: an interface, source address, socket or VMAC is missing or refused.
+        """
         assert self._netlink is not None and self._writer is not None
-        family = inst.family
-        link = await self._link(inst.interface, family)
-        links[inst.interface] = link
-        src = self._source_address(inst, link, family)
-        port = self._port(loop, inst.interface, family, link)
-        if inst.virtual_router_id in port.drivers:
-            other = port.drivers[inst.virtual_router_id][1].name
-            raise StartupError(f"{name} and {other} both use VRID {inst.virtual_router_id} on {inst.interface}")
-        vif, tx_link = await self._vmac(inst, link, family, links)
-        vips, targets = await self._vip_specs(inst, vif, links)
-        params = self._params(inst, src)
-        ttl = inst.unicast_ttl if inst.unicast_peer and inst.unicast_ttl is not None else VRRP_TTL
-        tx = self._tx_socket(tx_link.ifname, family, tx_link, src, ttl)
-        send, prepare = self._sender(tx, inst, family, src, tx_link.index)
+        family = plan.key.family
+        link = await self._links_of(plan, links)
+        src = self._source_address(plan, link)
+        port = self._port(loop, plan, link, stage)
+        tx_link = await self._vmac(plan, link, links)
+        vips, targets = self._vip_specs(plan, links, stage)
+        group = self.sync_groups.group_of(plan.name)
+        member = group is not None and len(group.members) > 1
+        machine = VrrpMachine(replace(self._params(plan, src), sync_group=member))
+        tx = self._tx_socket(tx_link, family, src, plan.ttl, stage)
+        send, prepare = self._sender(tx, plan, src, tx_link.index)
         reader = port.reader
         driver = InstanceDriver(
-            name=name,
-            machine=VrrpMachine(params),
+            name=plan.name,
+            machine=machine,
             send_advert=send,
             prepare_advert=prepare,
             vips=vips,
@@ -240,66 +325,54 @@ class Daemon:
             timer=functools.partial(Waker.create, loop),
             input_pending=reader.pending if reader is not None else None,
             loop=loop,
+            companions=self._route_set(plan),
+            garp_interval=plan.garp_interval,
+            gna_interval=plan.gna_interval,
+            notifier=self.services.notifier(plan, lambda: machine.priority),
+            sync_observer=group.observe if group is not None and member else None,
         )
-        routes = self._route_set(name, inst, family)
-        if routes is not None:
-            driver.companions.append(routes)
-        driver.garp_interval = self.config.global_defs.vrrp_garp_interval
-        driver.gna_interval = self.config.global_defs.vrrp_gna_interval
-        self.drivers[name] = driver
-        port.drivers[inst.virtual_router_id] = (driver, inst)
         log.info(
             "(%s) VRRPv%d VRID %d on %s from %s, priority %d, advert_int %gs, %d VIP(s)",
-            name,
-            inst.version,
-            inst.virtual_router_id,
-            inst.interface,
+            plan.name,
+            plan.config.version,
+            plan.key.vrid,
+            plan.key.interface,
             src,
-            inst.priority,
-            inst.advert_int,
+            plan.config.priority,
+            plan.config.advert_int,
             len(vips),
         )
-        for hook in self.driver_hooks:
-            hook(driver, inst)
-        return driver
+        return _Built(plan, driver, port)
 
-    async def _vip_specs(
-        self, inst: VrrpInstance, vif: str, links: dict[str, LinkInfo]
+    def _register(self, b: _Built) -> None:
+        self.drivers[b.plan.name] = b.driver
+        self._plans[b.plan.name] = b.plan
+        b.port.drivers[b.plan.key.vrid] = (b.driver, b.plan.config)
+
+    def _unregister(self, name: str) -> None:
+        driver = self.drivers.pop(name)
+        plan = self._plans.pop(name)
+        port = self._ports.get((plan.key.interface, plan.key.family))
+        if port is not None and port.drivers.get(plan.key.vrid, (None,))[0] is driver:
+            del port.drivers[plan.key.vrid]
+
+    def _vip_specs(
+        self, plan: InstancePlan, links: dict[str, LinkInfo], stage: _Stage
     ) -> tuple[list[VipSpec], list[AnnounceTarget]]:
-        """Netlink specs and announce targets of ``inst``'s VIPs; ``vif`` is their default device.
-
-        Raises:
-            StartupError: a VIP's ``dev`` does not exist.
-        """
+        """Netlink specs (ifindex resolved now, by name) and announce targets of the plan's VIPs."""
         vips, targets = [], []
-        for vip in inst.virtual_ipaddress:
-            dev = vip.dev or vif
-            if dev not in links:
-                links[dev] = await self._link(dev, 4)
-            vlink = links[dev]
-            vips.append(
-                VipSpec(
-                    address=vip.address,
-                    prefixlen=vip.prefixlen,
-                    ifindex=vlink.index,
-                    label=vip.label,
-                    broadcast=vip.brd,
-                    scope=scope_number(vip.scope),
-                )
-            )
-            targets.append(AnnounceTarget(vip.address, self._announcer(dev), vlink.mac))
+        for vip in plan.vips:
+            vlink = links[vip.dev]
+            vips.append(VipSpec(vip.address, vip.prefixlen, vlink.index, vip.label, vip.broadcast, vip.scope))
+            targets.append(AnnounceTarget(vip.address, self._announcer(vip.dev, stage), vlink.mac))
         return vips, targets
 
     @staticmethod
-    def _params(inst: VrrpInstance, src: IPAddress) -> Params:
-        """The FSM parameters of ``inst`` advertising from ``src``.
-
-        Raises:
-            StartupError: v2 ``auth_type AH`` (not implemented).
-        """
-        auth_type, auth_data = auth_bytes(inst)
+    def _params(plan: InstancePlan, src: IPAddress) -> Params:
+        """The FSM parameters of ``plan`` advertising from ``src`` (excluded VIPs are not advertised)."""
+        inst = plan.config
         return Params(
-            vrid=inst.virtual_router_id,
+            vrid=plan.key.vrid,
             version=inst.version,
             priority=inst.priority,
             advertisement_interval=inst.advert_int,
@@ -307,8 +380,8 @@ class Daemon:
             addresses=tuple(v.address for v in inst.virtual_ipaddress),
             preempt_mode=not inst.nopreempt,
             preempt_delay=inst.preempt_delay,
-            auth_type=auth_type,
-            auth_data=auth_data,
+            auth_type=plan.auth_type,
+            auth_data=plan.auth_data,
             garp_master_delay=inst.garp_master_delay,
             garp_master_repeat=inst.garp_master_repeat,
             garp_master_refresh=inst.garp_master_refresh,
@@ -318,65 +391,42 @@ class Daemon:
             garp_lower_prio_delay=inst.garp_lower_prio_delay,
         )
 
-    async def _vmac(
-        self, inst: VrrpInstance, link: LinkInfo, family: int, links: dict[str, LinkInfo]
-    ) -> tuple[str, LinkInfo]:
-        """keepalived ``use_vmac``: create the instance's macvlan (``vipd.linux.vmac``).
+    async def _vmac(self, plan: InstancePlan, link: LinkInfo, links: dict[str, LinkInfo]) -> LinkInfo:
+        """keepalived ``use_vmac``: create the instance's macvlan (``vipd.linux.vmac``); return the tx link.
 
-        Returns:
-            (default device for the VIPs, link to send adverts on): the base
-            interface twice without ``use_vmac``; the VMAC and the VMAC (or the
-            base with ``vmac_xmit_base``, which unicast requires) with it.
         Raises:
             StartupError: the VMAC cannot be created.
         """
-        if not inst.use_vmac:
-            return inst.interface, link
+        vm = plan.vmac
+        if vm is None:
+            return link
         spec = VmacSpec(
-            name=inst.vmac_name or default_vmac_name(inst.virtual_router_id),
-            base=inst.interface,
-            vrid=inst.virtual_router_id,
-            family=family,
-            linklocal=link.ipv6_linklocal if family == 6 and not inst.vmac_xmit_base else None,
+            name=vm.name,
+            base=vm.base,
+            vrid=vm.vrid,
+            family=vm.family,
+            linklocal=link.ipv6_linklocal if vm.family == 6 and not vm.xmit_base else None,
         )
         try:
             await self._vmacs.ensure(spec)
         except VmacError as e:
-            raise StartupError(f"({inst.name}) {e}") from None
+            raise StartupError(f"({plan.name}) {e}") from None
         vlink = await self._link(spec.name, 4)
         links[spec.name] = vlink
-        xmit_base = inst.vmac_xmit_base
-        if inst.unicast_peer and not xmit_base:
-            log.warning("(%s) unicast with use_vmac sends from the base interface (as with vmac_xmit_base)", inst.name)
-            xmit_base = True
-        return spec.name, (link if xmit_base else vlink)
+        return link if vm.xmit_base else vlink
 
-    def _route_set(self, name: str, inst: VrrpInstance, family: int) -> RouteSet | None:
-        """keepalived ``virtual_routes`` / ``virtual_rules`` of ``inst``, or None if it has none.
-
-        Raises:
-            StartupError: a line vipd cannot install as written (names the line and the word).
-        """
-        if not inst.virtual_routes and not inst.virtual_rules:
-            return None
+    def _route_set(self, plan: InstancePlan) -> list[AddressCompanion]:
+        """keepalived ``virtual_routes`` / ``virtual_rules`` of the plan (parsed by the planner)."""
+        if not plan.routes:
+            return []
         assert self._netlink is not None
-        specs = []
-        for keyword, lines, parse in (
-            ("virtual_routes", inst.virtual_routes, parse_route),
-            ("virtual_rules", inst.virtual_rules, parse_rule),
-        ):
-            for route in lines:
-                try:
-                    specs.append(parse(route.words, family))
-                except ValueError as e:
-                    where = f"line {route.line}: " if route.line else ""
-                    raise StartupError(f"({name}) {keyword} {where}{' '.join(route.words)!r}: {e}") from None
-        return RouteSet(name, specs, self._netlink.ipr)
+        return [RouteSet(plan.name, plan.routes, self._netlink.ipr)]
 
-    def _source_address(self, inst: VrrpInstance, link: LinkInfo, family: int) -> IPAddress:
-        if inst.unicast_src_ip is not None:
-            return inst.unicast_src_ip
-        if family == 4:
+    @staticmethod
+    def _source_address(plan: InstancePlan, link: LinkInfo) -> IPAddress:
+        if plan.src is not None:
+            return plan.src
+        if plan.key.family == 4:
             if not link.ipv4:
                 raise StartupError(f"interface {link.ifname} has no IPv4 address to send VRRP adverts from")
             return link.ipv4[0]
@@ -384,60 +434,77 @@ class Daemon:
             raise StartupError(f"interface {link.ifname} has no usable IPv6 link-local address")
         return link.ipv6_linklocal
 
-    def _port(self, loop: asyncio.AbstractEventLoop, ifname: str, family: int, link: LinkInfo) -> _Port:
-        key = (ifname, family)
+    def _port(self, loop: asyncio.AbstractEventLoop, plan: InstancePlan, link: LinkInfo, stage: _Stage) -> _Port:
+        key = (plan.key.interface, plan.key.family)
         port = self._ports.get(key)
         if port is None:
-            port = _Port(ifname, family, link)
-            # Join 224.0.0.18 / ff02::12 only if some instance here uses multicast: clouds that
+            port = _Port(plan.key.interface, plan.key.family, link)
+            # Join 224.0.0.18 / ff02::12 only if an instance here uses multicast: clouds that
             # block multicast run unicast-only and should not see our IGMP/MLD reports.
             multicast = any(
-                not i.unicast_peer
-                for i in self.config.vrrp_instances.values()
-                if i.interface == ifname and i.family == family
+                p.multicast
+                for p in self.plan.instances.values()
+                if (p.key.interface, p.key.family) == (plan.key.interface, plan.key.family)
             )
             try:
-                sock = open_rx(family, ifname, link.index, multicast=multicast)
+                sock = open_rx(plan.key.family, plan.key.interface, link.index, multicast=multicast)
             except OSError as e:
-                raise StartupError(f"cannot open VRRP receive socket on {ifname}: {e}") from None
-            port.reader = AdvertReader(loop, sock, family, lambda pkt: self._on_packet(port, pkt), self._on_rx_error)
+                raise StartupError(f"cannot open VRRP receive socket on {plan.key.interface}: {e}") from None
+            port.reader = AdvertReader(
+                loop, sock, plan.key.family, lambda pkt: self._on_packet(port, pkt), self._on_rx_error
+            )
             self._ports[key] = port
+            stage.ports.append(key)
         return port
 
-    def _tx_socket(
-        self, ifname: str, family: int, link: LinkInfo, src: IPAddress, ttl: int = VRRP_TTL
-    ) -> socket.socket:
-        key = (ifname, family, str(src), ttl)
+    def _tx_socket(self, link: LinkInfo, family: int, src: IPAddress, ttl: int, stage: _Stage) -> socket.socket:
+        key = (link.ifname, family, str(src), ttl)
         if key not in self._tx:
             try:
-                tx = open_tx(family, ifname, link.index, src)
+                tx = open_tx(family, link.ifname, link.index, src)
                 if ttl != VRRP_TTL:  # keepalived ``unicast_ttl`` (unicast only; multicast stays 255)
                     if family == 4:
                         tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
                     else:
                         tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
                 self._tx[key] = tx
+                stage.tx.append(key)
             except OSError as e:
-                raise StartupError(f"cannot open VRRP send socket on {ifname} from {src}: {e}") from None
+                raise StartupError(f"cannot open VRRP send socket on {link.ifname} from {src}: {e}") from None
         return self._tx[key]
 
-    def _announcer(self, ifname: str) -> L2Announcer:
+    def _announcer(self, ifname: str, stage: _Stage) -> L2Announcer:
         if ifname not in self._announcers:
             try:
                 self._announcers[ifname] = L2Announcer(ifname)
+                stage.announcers.append(ifname)
             except OSError as e:
                 raise StartupError(f"cannot open AF_PACKET socket on {ifname}: {e}") from None
         return self._announcers[ifname]
 
+    def _rollback(self, stage: _Stage) -> None:
+        """Close what a failed reload opened (ports, send sockets, announcers); running instances keep theirs."""
+        for key in stage.ports:
+            port = self._ports.pop(key, None)
+            if port is not None and port.reader is not None:
+                port.reader.close()
+        for tkey in stage.tx:
+            tx = self._tx.pop(tkey, None)
+            if tx is not None:
+                tx.close()
+        for ifname in stage.announcers:
+            a = self._announcers.pop(ifname, None)
+            if a is not None:
+                a.close()
+
     @staticmethod
     def _sender(
-        tx: socket.socket, inst: VrrpInstance, family: int, src: IPAddress, ifindex: int
+        tx: socket.socket, plan: InstancePlan, src: IPAddress, ifindex: int
     ) -> tuple[Callable[[Advert], None], Callable[[Advert], None]]:
         """(send, prepare): send encodes (cached) and transmits to every destination; prepare only encodes."""
-        peers: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
-        dsts: tuple[IPAddress, ...] = peers or ((VRRP_MCAST4,) if family == 4 else (VRRP_MCAST6,))
+        dsts = plan.dsts
         # keepalived ``v3_checksum_as_v2``: v3/IPv4 checksum without the pseudo-header (Cisco, Juniper).
-        pseudo = not inst.v3_checksum_as_v2
+        pseudo = plan.pseudo_header
 
         @functools.lru_cache(maxsize=8)
         def encoded(advert: Advert) -> tuple[bytes, ...]:
@@ -455,159 +522,144 @@ class Daemon:
 
         return send, prepare
 
+    def _group_runner(self, group: SyncGroup) -> Callable[[Notify], None] | None:
+        gp = self.plan.groups.get(group.name)
+        return self.services.group_notifier(gp) if gp is not None else None
+
     # ------------------------------------------------------------------ views and reload
 
     def instances(self) -> list[tuple[InstanceDriver, VrrpInstance]]:
-        """Every running instance with its config, in config order."""
-        by_name = {d.name: (d, inst) for port in self._ports.values() for d, inst in port.drivers.values()}
-        return [by_name[n] for n in self.config.vrrp_instances if n in by_name]
+        """Every running instance with its config, in plan order."""
+        return [(self.drivers[n], self._plans[n].config) for n in self.plan.instances if n in self.drivers]
+
+    def instance_plans(self) -> list[tuple[InstanceDriver, InstancePlan]]:
+        """Every running instance with its plan, in plan order."""
+        return [(self.drivers[n], self._plans[n]) for n in self.plan.instances if n in self.drivers]
 
     def interfaces(self) -> list[tuple[str, int, InterfaceStats]]:
         """``(ifname, family, stats)`` of every receive socket."""
         return [(p.ifname, p.family, p.stats) for p in self._ports.values()]
 
-    async def apply_config(self, new: Config) -> dict[str, list[str]]:
-        """Apply a validated config as a diff (SIGHUP / ``vipctl reload``; keepalived "reload").
+    async def apply_plan(self, new: Plan) -> PlanDiff:
+        """Apply a new plan as a diff, all or nothing (SIGHUP / ``vipctl reload``; keepalived "reload").
 
-        Unchanged instances are not touched: their timers keep running, no advert
-        is skipped, their VIPs stay. Changed instances keep running too (keepalived
-        keeps each instance's state across a reload): a new priority, VIP list,
-        ``advert_int``, GARP, preempt, authentication, unicast peer or route setting
-        is applied in place (``InstanceDriver.reconfigure``); while master only the
-        difference of the VIP lists is added or removed. Only a change of
-        interface, VRID, version, family, VMAC settings or between unicast and
-        multicast restarts an instance (stop, then start in Backup). Removed
-        instances stop (priority 0 if master, VIPs removed), except VIPs that a
-        kept master instance owns under the new config; added ones start.
+        Step 1 builds, for every added or restarted instance, its sockets, VMAC and
+        driver; for every changed one, its new parameters, VIP specs and sender;
+        and the new tracker. Nothing running is touched; if anything fails, what
+        step 1 opened is closed and :class:`ReloadError` is raised.
+
+        Step 2 switches: VIPs that a kept master owns under the new plan are handed
+        over; removed and restarted instances stop (priority 0 if master);
+        renamed instances take their new name (no transition: instances are
+        matched by interface, VRID and family); changed ones are reconfigured in
+        place (state and timers kept; while master only the VIP difference is
+        touched); the new tracker starts and its first results are applied; then
+        the added and restarted instances start.
 
         Returns:
-            ``{"unchanged": [...], "added": [...], "removed": [...], "changed": [...],
-            "restarted": [...]}``; ``restarted`` is the part of ``changed`` that was
-            restarted rather than changed in place.
+            the :class:`~vipd.plan.diff.PlanDiff` applied.
         Raises:
-            StartupError: an added/changed instance's interface or VIP device is
-                missing; nothing was changed then.
+            ReloadError: step 1 failed; nothing was changed.
         """
         loop = asyncio.get_running_loop()
-        old = self.config
-        hook_fields = [f for f in VrrpInstance.model_fields if f.startswith("notify")]
-
-        def same(a: VrrpInstance, b: VrrpInstance) -> bool:
-            blank = dict.fromkeys(hook_fields)
-            return a.model_copy(update=blank) == b.model_copy(update=blank)
-
-        diff: dict[str, list[str]] = {"unchanged": [], "added": [], "removed": [], "changed": [], "restarted": []}
-        for name, inst in old.vrrp_instances.items():
-            if name not in new.vrrp_instances:
-                diff["removed"].append(name)
-            elif same(inst, new.vrrp_instances[name]):
-                diff["unchanged"].append(name)
-            else:
-                diff["changed"].append(name)
-                if name not in self.drivers or needs_restart(inst, new.vrrp_instances[name]):
-                    diff["restarted"].append(name)
-        diff["added"] = [n for n in new.vrrp_instances if n not in old.vrrp_instances]
-        start = diff["added"] + diff["restarted"]
-        in_place = [n for n in diff["changed"] if n not in diff["restarted"]]
-        # Pre-flight: every interface must exist before anything is stopped.
+        diff = diff_plans(self.plan, new)
+        stage = _Stage()
         links: dict[str, LinkInfo] = {}
-        for name in start + in_place:
-            inst = new.vrrp_instances[name]
-            links[inst.interface] = await self._link(inst.interface, inst.family)
-            for vip in inst.virtual_ipaddress:
-                if vip.dev and vip.dev not in links:
-                    links[vip.dev] = await self._link(vip.dev, 4)
-        plans = {
-            name: await self._reconfigure_plan(old.vrrp_instances[name], new.vrrp_instances[name], links)
-            for name in in_place
-        }
-        # VIPs a kept master owns under the new config must survive the stop of their old owner.
-        kept_master_vips = {
-            v for n in diff["unchanged"] if self.drivers[n].machine.state is State.MASTER for v in self.drivers[n].vips
-        } | {v for n in in_place if self.drivers[n].machine.state is State.MASTER for v in plans[n][1]}
-        stopping = [self.drivers[n] for n in diff["removed"] + diff["restarted"] if n in self.drivers]
-        for d in stopping:
-            d.hand_over(kept_master_vips)
-        removed = set(diff["removed"])
-        await asyncio.gather(*(d.stop(deleted=d.name in removed) for d in stopping))
-        for d in stopping:
-            del self.drivers[d.name]
-            for port in self._ports.values():
-                for vrid, (pd, _inst) in list(port.drivers.items()):
-                    if pd is d:
-                        del port.drivers[vrid]
-        self.config = new
-        for name in in_place:
-            params, vips, targets, sender, routes = plans[name]
-            d = self.drivers[name]
+        old_plan = self.plan
+        try:
+            self.plan = new  # sync-group lookups during the build see the new groups
+            built = [await self._build(loop, p, links, stage) for p in [*diff.added, *(x.new for x in diff.restarted)]]
+            in_place = {pair.new.name: await self._in_place(pair.old, pair.new, links, stage) for pair in diff.changed}
+            tracker: Tracker | None = None
+            if self.tracking is not None:
+                tracker = self.tracking.prepare(new, self.drivers, bfd=self.bfd.events)
+        except (StartupError, TrackerError, OSError) as e:
+            self.plan = old_plan
+            self._rollback(stage)
+            raise ReloadError(str(e)) from None
+        # Step 2: switch. From here on nothing can fail short of a bug.
+        kept_master_vips: set[VipSpec] = set()
+        for pair in diff.unchanged:
+            d = self.drivers[pair.old.name]
+            if d.machine.state is State.MASTER:
+                kept_master_vips.update(d.vips)
+        for pair in diff.changed:
+            if self.drivers[pair.old.name].machine.state is State.MASTER:
+                kept_master_vips.update(in_place[pair.new.name].vips)
+        stopping = [(p.name, True) for p in diff.removed] + [(x.old.name, False) for x in diff.restarted]
+        for name, _ in stopping:
+            self.drivers[name].hand_over(kept_master_vips)
+        await asyncio.gather(*(self.drivers[n].stop(deleted=deleted) for n, deleted in stopping))
+        for name, _ in stopping:
+            self._unregister(name)
+        self.accept_mode = acceptmode.reload(self.accept_mode, new.config)
+        for pair in [*diff.unchanged, *diff.changed]:
+            d = self.drivers.pop(pair.old.name)
+            del self._plans[pair.old.name]
+            if pair.old.name != pair.new.name:
+                d.name = pair.new.name
+                self.services.renamed(pair.old.name, pair.new.name)
+                log.info("(%s) renamed from %s (%s): no transition", pair.new.name, pair.old.name, pair.new.key)
+            self.drivers[pair.new.name] = d
+            self._plans[pair.new.name] = pair.new
+            port = self._ports[(pair.new.key.interface, pair.new.key.family)]
+            port.drivers[pair.new.key.vrid] = (d, pair.new.config)
+            d.notifier = self.services.notifier(pair.new, functools.partial(lambda m: m.priority, d.machine))
+            self.sync_groups.attach(d)
+        for pair in diff.changed:
+            ip = in_place[pair.new.name]
+            d = self.drivers[pair.new.name]
             d.reconfigure(
-                params,
-                vips=vips,
-                announce=targets,
-                send_advert=sender[0] if sender is not None else None,
-                prepare_advert=sender[1] if sender is not None else None,
+                replace(ip.params, sync_group=d.machine.params.sync_group),
+                vips=ip.vips,
+                announce=ip.targets,
+                send_advert=ip.sender[0] if ip.sender is not None else None,
+                prepare_advert=ip.sender[1] if ip.sender is not None else None,
                 keep=kept_master_vips,
             )
-            if routes is not None:
-                d.replace_companions(routes)
-            log.info("(%s) reconfigured in place (state %s kept)", name, d.machine.state.value)
-        for name in diff["unchanged"] + in_place:
-            d = self.drivers[name]
-            for port in self._ports.values():
-                for vrid, (pd, _inst) in list(port.drivers.items()):
-                    if pd is d:
-                        port.drivers[vrid] = (d, new.vrrp_instances[name])
-            for hook in self.driver_hooks:
-                hook(d, new.vrrp_instances[name])
-        for name in start:
+            if ip.routes is not None:
+                d.replace_companions(ip.routes)
+            log.info("(%s) reconfigured in place (state %s kept)", pair.new.name, d.machine.state.value)
+        for b in built:
+            self._register(b)
+        if new.config.bfd_instances != old_plan.config.bfd_instances or new.config != old_plan.config:
+            before = self.bfd.events
             try:
-                driver = await self._build_instance(loop, name, new.vrrp_instances[name], links)
-            except StartupError as e:
-                log.error("(%s) cannot start after reload: %s", name, e)
-                continue
-            driver.start()
-        if self.tracking is not None:
-            await self.tracking.reload(new, self.drivers)
+                self.bfd.reload(new.config, loop)
+            except OSError as e:
+                log.error("reload: bfd sessions could not restart: %s", e)
+            if self.tracking is not None and self.bfd.events is not before:
+                tracker = self.tracking.prepare(new, self.drivers, bfd=self.bfd.events)
+        if self.tracking is not None and tracker is not None:
+            # Added instances wait for their trackers' first results: none advertises above its
+            # peers at its base priority before a failing check has been seen.
+            await self.tracking.switch(tracker)
+        for b in built:
+            b.driver.start()
         return diff
 
-    async def _reconfigure_plan(
-        self, old: VrrpInstance, inst: VrrpInstance, links: dict[str, LinkInfo]
-    ) -> tuple[
-        Params,
-        list[VipSpec],
-        list[AnnounceTarget],
-        tuple[Callable[[Advert], None], Callable[[Advert], None]] | None,
-        list[AddressCompanion] | None,
-    ]:
-        """What ``InstanceDriver.reconfigure`` needs for ``inst`` (changed in place from ``old``).
+    async def _in_place(
+        self, old: InstancePlan, new: InstancePlan, links: dict[str, LinkInfo], stage: _Stage
+    ) -> _InPlace:
+        """Build what ``InstanceDriver.reconfigure`` needs for ``new`` (changed in place from ``old``).
 
-        Returns:
-            (params, VIP specs, announce targets, new advert (sender, pre-encoder) or
-            None if the sending side is unchanged, new route/rule companions or None if unchanged).
         Raises:
-            StartupError: a VIP device or the source address is missing, or ``auth_type AH``.
+            StartupError: an interface or the source address is missing, or a socket is refused.
         """
-        family = inst.family
-        link = links[inst.interface]
-        src = self._source_address(inst, link, family)
-        vif = inst.interface
-        if inst.use_vmac:
-            vif = inst.vmac_name or default_vmac_name(inst.virtual_router_id)
-            links[vif] = await self._link(vif, 4)
-        vips, targets = await self._vip_specs(inst, vif, links)
-        params = self._params(inst, src)
+        link = await self._links_of(new, links)
+        if new.vmac is not None and new.vmac.name not in links:
+            links[new.vmac.name] = await self._link(new.vmac.name, 4)
+        src = self._source_address(new, link)
+        vips, targets = self._vip_specs(new, links, stage)
         sender = None
-        wire = ("unicast_src_ip", "unicast_peer", "unicast_ttl", "v3_checksum_as_v2")
-        if any(getattr(old, f) != getattr(inst, f) for f in wire):
-            tx_link = link if not inst.use_vmac or inst.vmac_xmit_base or inst.unicast_peer else links[vif]
-            ttl = inst.unicast_ttl if inst.unicast_peer and inst.unicast_ttl is not None else VRRP_TTL
-            tx = self._tx_socket(tx_link.ifname, family, tx_link, src, ttl)
-            sender = self._sender(tx, inst, family, src, tx_link.index)
+        if old.wire() != new.wire():
+            tx_link = links[new.tx_interface]
+            tx = self._tx_socket(tx_link, new.key.family, src, new.ttl, stage)
+            sender = self._sender(tx, new, src, tx_link.index)
         routes: list[AddressCompanion] | None = None
-        if (old.virtual_routes, old.virtual_rules) != (inst.virtual_routes, inst.virtual_rules):
-            rs = self._route_set(inst.name, inst, family)
-            routes = [rs] if rs is not None else []
-        return params, vips, targets, sender, routes
+        if old.routes != new.routes:
+            routes = self._route_set(new)
+        return _InPlace(self._params(new, src), vips, targets, sender, routes)
 
     # ------------------------------------------------------------------ receive
 

@@ -15,6 +15,9 @@ was a cold wake-up plus a cold first run of the machine and the encoder.
 
 The kernel is reached only through the small ``Protocol`` classes below, so the
 driver can be run against fakes.
+
+Size: over 400 lines because effects must run in RFC order from one place: adverts, VIPs, GARPs, companions
+and hooks of one instance.
 """
 
 from __future__ import annotations
@@ -161,6 +164,15 @@ class InstanceDriver:
             this router would send as master, at start and before a takeover).
         input_pending: True when a received packet waits to be read (polled, never blocks):
             a Backup about to take over yields to it.
+        companions: kernel state installed after the VIPs are added and removed before
+            they are removed (keepalived ``virtual_routes`` / ``virtual_rules``).
+        garp_interval, gna_interval: seconds between single gratuitous ARPs / unsolicited
+            NAs (keepalived ``vrrp_garp_interval`` / ``vrrp_gna_interval``; 0 = back to back).
+        notifier: called from the effect worker with each transition (and each
+            ``LowerPriorityHeard``, keepalived's MASTER_RX_LOWER_PRI event), in order,
+            after its address effects (the notify hooks).
+        sync_observer: called with ``(name, effects)`` after each step that returned
+            effects (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions).
     """
 
     def __init__(
@@ -177,6 +189,11 @@ class InstanceDriver:
         timer: TimerFactory | None = None,
         prepare_advert: AdvertPreparer | None = None,
         input_pending: Callable[[], bool] | None = None,
+        companions: Sequence[AddressCompanion] = (),
+        garp_interval: float = 0.0,
+        gna_interval: float = 0.0,
+        notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None,
+        sync_observer: Callable[[str, list[Effect]], None] | None = None,
     ) -> None:
         self.name = name
         self.machine = machine
@@ -185,12 +202,9 @@ class InstanceDriver:
         self._vips = tuple(vips)
         self._announce = tuple(announce)
         self._addresses = addresses
-        self.companions: list[AddressCompanion] = []
-        self.garp_interval = 0.0
-        """Seconds between single gratuitous ARPs (keepalived ``vrrp_garp_interval``; 0 = back to back)."""
-        self.gna_interval = 0.0
-        """Seconds between single unsolicited NAs (keepalived ``vrrp_gna_interval``; 0 = back to back)."""
-        """Installed after the VIPs are added, removed before they are removed (routes, rules)."""
+        self.companions: list[AddressCompanion] = list(companions)
+        self.garp_interval = garp_interval
+        self.gna_interval = gna_interval
         self._loop = loop or asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._waker = timer(self._on_wake) if timer is not None else None
@@ -201,12 +215,8 @@ class InstanceDriver:
         self._worker: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
         self.last_transition: tuple[float, Notify] | None = None
-        self.notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None
-        """Called from the effect worker with each transition (and each ``LowerPriorityHeard``,
-        keepalived's MASTER_RX_LOWER_PRI event), in order, after its address effects."""
-        self.sync_observer: Callable[[str, list[Effect]], None] | None = None
-        """Called with ``(name, effects)`` after each step's effects ran and the timer was re-armed,
-        when the step returned any (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions)."""
+        self.notifier = notifier
+        self.sync_observer = sync_observer
         for vip in self._vips:
             addresses.prepare(vip)
 

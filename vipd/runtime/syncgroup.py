@@ -199,11 +199,10 @@ class _Driver(Protocol):
 class SyncGroups:
     """The daemon's sync groups, rebuilt from the config as instances are created or reloaded.
 
-    Register :meth:`attach` as a daemon ``driver_hook``: it runs for every new
-    driver before it starts and for every kept driver after a reload, marks the
-    machine as a group member or not (``Params.sync_group``, through
-    ``VrrpMachine.reconfigure``: state and timers are kept) and connects the
-    driver's effect reports to its group's coordinator.
+    A new driver is constructed with its group's observer and ``Params.sync_group``
+    (:meth:`group_of`); after a reload :meth:`attach` re-marks each kept driver's
+    machine as a group member or not (through ``VrrpMachine.reconfigure``: state
+    and timers are kept) and reconnects its effect reports.
 
     Args:
         config: returns the config in force (the daemon's, which a reload replaces
@@ -212,14 +211,20 @@ class SyncGroups:
         now: the loop's clock (``loop.time``).
     """
 
-    def __init__(self, config: Callable[[], Any], drivers: Mapping[str, _Driver], now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        config: Callable[[], Any],
+        drivers: Mapping[str, _Driver],
+        now: Callable[[], float],
+        notifier_for: Callable[[SyncGroup], Callable[[Notify], None] | None] | None = None,
+    ) -> None:
         self._config = config
         self._drivers = drivers
         self._now = now
+        self._notifier_for = notifier_for
+        """Gives each (re)built group its notify runner (keepalived's group ``notify_*``), or None."""
         self.groups: dict[str, SyncGroup] = {}
         self._built_from: object = None
-        self.group_hooks: list[Callable[[SyncGroup, Any], None]] = []
-        """Called with each (re)built group and its config (notify runners attach here)."""
 
     def _refresh(self) -> None:
         cfg = self._config()
@@ -234,8 +239,8 @@ class SyncGroups:
             if prev is not None and prev.members == grp.members:
                 grp.state, grp.transitions = prev.state, prev.transitions
             self.groups[g.name] = grp
-            for hook in self.group_hooks:
-                hook(grp, g)
+            if self._notifier_for is not None:
+                grp.on_change = self._notifier_for(grp)
         self._built_from = defs
 
     def _machine_of(self, name: str) -> VrrpMachine | None:

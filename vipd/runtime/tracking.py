@@ -16,6 +16,9 @@ Sync groups (keepalived ``vrrp_sync_group``): one member's FAULT takes every
 member to FAULT; the group's own trackers apply to every member; member
 trackers with weights are turned into FAULT trackers or ignored as keepalived
 does unless ``sync_group_tracking_weight`` is set.
+
+Size: over 400 lines because running, debouncing and applying checks share the per-instance state; what to run
+is planned in vipd.plan.trackers.
 """
 
 from __future__ import annotations
@@ -27,20 +30,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from vipd.config.model import Config, TrackRef, VrrpCheck, VrrpInstance, VrrpScript
+from vipd.config.model import VrrpInstance
 from vipd.fsm import FaultChanged, PriorityChanged
-from vipd.health.api import Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
+from vipd.health.api import BfdEvents, Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
 from vipd.health.process import KILL_GRACE, ensure_child_watcher
 from vipd.health.registry import load
-from vipd.health.rules import PRIORITY_OWNER, Debounce, Evaluation, Health, TrackerState, Weight, evaluate, restrict
+from vipd.health.rules import Debounce, Evaluation, Health, TrackerState, evaluate
+from vipd.plan.model import Plan
+from vipd.plan.trackers import Binding
 
 log = logging.getLogger("vipd")
 
-FILE_INTERVAL = 0.5
-"""Seconds between reads of a ``track_file`` (keepalived uses inotify)."""
-PROCESS_INTERVAL = 1.0
-"""Seconds between /proc scans for ``vrrp_track_process`` (keepalived uses the proc connector)."""
-PROCESS_TIMEOUT = 5.0
 HARD_GRACE = KILL_GRACE + 0.5
 """Seconds past ``timeout`` after which the tracker cancels a run that did not honour its timeout."""
 
@@ -87,16 +87,6 @@ class Runner:
         return self.last.value if self.last is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """A runner acting on one instance with one weight."""
-
-    key: tuple[str, str]
-    weight: Weight
-    kind: str
-    """``"interface"``, ``"file"`` or other (script, process, tcp, http, plugins): for :func:`restrict`."""
-
-
 @dataclass(slots=True)
 class _Applied:
     priority: int
@@ -109,164 +99,31 @@ class TrackerError(Exception):
     """A check could not be built (unknown plugin type, bad options)."""
 
 
-def _ref_weight(ref: TrackRef, weight: int, reverse: bool) -> Weight:
-    """keepalived: ``NAME weight W [reverse]`` overrides the object's weight and reverse."""
-    if ref.weight is None:
-        return Weight(weight, reverse)
-    return Weight(ref.weight, ref.reverse)
-
-
-def script_spec(s: VrrpScript, script_user: str | None, script_group: str | None) -> CheckSpec:
-    """The ``script`` plugin's spec for a ``vrrp_script`` block."""
-    timeout = s.timeout if s.timeout is not None else s.interval
-    options: dict[str, object] = {
-        "argv": list(s.script.argv),
-        "command": s.script.command,
-        "shell": s.script.needs_shell,
-    }
-    if s.user:
-        options["user"] = s.user
-        if s.group:
-            options["group"] = s.group
-    return CheckSpec(s.name, "script", s.interval, timeout, options)
-
-
-def check_spec(c: VrrpCheck) -> CheckSpec:
-    """The plugin spec for a ``vrrp_check`` block: its typed keywords plus its ``option`` lines."""
-    options: dict[str, object] = dict(c.options)
-    if c.connect_ip is not None:
-        options["connect_ip"] = c.connect_ip
-    if c.connect_port is not None:
-        options["connect_port"] = c.connect_port
-    if c.bindto is not None:
-        options["bindto"] = str(c.bindto)
-    if c.url is not None:
-        options["url"] = c.url
-        options["status_code"] = " ".join(str(x) for x in c.status_code)
-        options["tls_verify"] = c.tls_verify
-    if c.body_match is not None:
-        options["body_match"] = c.body_match
-    if c.host_header is not None:
-        options["host_header"] = c.host_header
-    timeout = c.timeout if c.timeout is not None else c.interval
-    return CheckSpec(c.name, c.type, c.interval, timeout, options)
-
-
-def plan(config: Config) -> tuple[dict[tuple[str, str], tuple[CheckSpec, Debounce]], dict[str, list[Binding]]]:
-    """Work out which checks run and how each acts on each instance (pure; no check is built).
-
-    Returns:
-        ``(specs, bindings)``: ``specs[key] = (CheckSpec, initial Debounce)``;
-        ``bindings[instance] = [Binding...]`` with keepalived's sync-group /
-        owner weight rules already applied.
-    Raises:
-        KeyError: a tracker names an undefined object (the config layer refuses
-            such files, so only for hand-built configs).
-    """
-    g = config.global_defs
-    specs: dict[tuple[str, str], tuple[CheckSpec, Debounce]] = {}
-    group_of = {m: grp for grp in config.vrrp_sync_groups.values() for m in grp.group}
-
-    def iface(name: str) -> tuple[str, str]:
-        key = ("interface", name)
-        specs.setdefault(key, (CheckSpec(name, "interface", options={"interface": name}), Debounce.initial()))
-        return key
-
-    def script_or_check(ref: TrackRef) -> tuple[tuple[str, str], Weight, str]:
-        if ref.name in config.vrrp_scripts:
-            s = config.vrrp_scripts[ref.name]
-            key = ("script", s.name)
-            specs.setdefault(
-                key,
-                (
-                    script_spec(s, g.script_user, g.script_group),
-                    Debounce.initial(s.rise, s.fall, init_fail=s.init_fail),
-                ),
-            )
-            return key, _ref_weight(ref, s.weight, s.weight_reverse), "script"
-        c = config.vrrp_checks[ref.name]
-        key = (c.type, c.name)
-        specs.setdefault(key, (check_spec(c), Debounce.initial(c.rise, c.fall, init_fail=c.init_fail)))
-        return key, _ref_weight(ref, c.weight, c.weight_reverse), c.type
-
-    def file_ref(ref: TrackRef) -> tuple[tuple[str, str], Weight, str]:
-        f = config.track_files[ref.name]
-        key = ("file", f.name)
-        specs.setdefault(key, (CheckSpec(f.name, "file", FILE_INTERVAL, 1.0, {"file": f.file}), Debounce.initial()))
-        return key, _ref_weight(ref, f.weight, f.reverse), "file"
-
-    def process_ref(ref: TrackRef) -> tuple[tuple[str, str], Weight, str]:
-        p = config.vrrp_track_processes[ref.name]
-        key = ("process", p.name)
-        options: dict[str, object] = {
-            "process": p.process,
-            "args": list(p.args),
-            "param_match": p.param_match,
-            "full_command": p.full_command,
-            "quorum": p.quorum,
-            "delay": p.delay,
-        }
-        for k in ("quorum_max", "terminate_delay", "fork_delay"):
-            if getattr(p, k) is not None:
-                options[k] = getattr(p, k)
-        specs.setdefault(
-            key, (CheckSpec(p.name, "process", PROCESS_INTERVAL, PROCESS_TIMEOUT, options), Debounce.initial())
-        )
-        return key, _ref_weight(ref, p.weight, p.reverse), "process"
-
-    def trackers(obj: Any) -> list[Binding]:
-        out = [Binding(iface(t.interface), Weight(t.weight, t.reverse), "interface") for t in obj.track_interface]
-        out += [Binding(k, w, kind) for k, w, kind in map(script_or_check, obj.track_script)]
-        out += [Binding(k, w, kind) for k, w, kind in map(file_ref, obj.track_file)]
-        out += [Binding(k, w, kind) for k, w, kind in map(process_ref, obj.track_process)]
-        return out
-
-    bindings: dict[str, list[Binding]] = {}
-    for name, inst in config.vrrp_instances.items():
-        own: list[Binding] = []
-        if not inst.dont_track_primary:
-            own.append(Binding(iface(inst.interface), Weight(0), "interface"))  # keepalived tracks its interface
-        own += trackers(inst)
-        group = group_of.get(name)
-        owner = inst.priority == PRIORITY_OWNER
-        sync_no_tracking_weight = group is not None and not group.sync_group_tracking_weight
-        if owner or sync_no_tracking_weight:
-            kept = []
-            for b in own:
-                # keepalived vrrp_complete_instance: a sync group without sgroup_tracking_weight sets
-                # weighted interfaces to weight 0; otherwise (the owner) they are dropped.
-                w = restrict(b.kind, b.weight, owner=not sync_no_tracking_weight)
-                if w is not None:
-                    kept.append(replace(b, weight=w))
-                else:
-                    why = "address owner" if owner else f"vrrp_sync_group {group.name if group else ''}"
-                    log.info("(%s) ignoring %s %s with weight %d: %s", name, b.kind, b.key[1], b.weight.weight, why)
-            own = kept
-        if group is not None:
-            shared = trackers(group)
-            if any(
-                config.vrrp_instances[m].priority == PRIORITY_OWNER for m in group.group if m in config.vrrp_instances
-            ):
-                shared = [replace(b, weight=Weight(0, b.weight.reverse)) for b in shared]
-            own += shared
-        bindings[name] = own
-    return specs, bindings
-
-
 class Tracker:
     """Runs the checks of a config and feeds their verdicts to the instance drivers.
 
     Args:
-        config: the validated config.
+        plan: the plan (its ``trackers`` part says what to build and bind).
         drivers: instance name -> driver (``feed(event)``), at least every
-            instance of ``config`` that should be tracked.
+            instance of the plan that should be tracked.
         links: link-state events for ``interface`` checks (the daemon's
             :class:`~vipd.runtime.links.LinkMonitor`); None = interface checks
             cannot be built.
+        bfd: BFD session events for ``bfd`` checks (keepalived ``track_bfd``; the daemon's
+            :class:`~vipd.runtime.bfd.BfdRuntime`); None = bfd checks cannot be built.
     """
 
-    def __init__(self, config: Config, drivers: Mapping[str, Driver], *, links: LinkEvents | None = None) -> None:
-        self.config = config
+    def __init__(
+        self,
+        plan: Plan,
+        drivers: Mapping[str, Driver],
+        *,
+        links: LinkEvents | None = None,
+        bfd: BfdEvents | None = None,
+    ) -> None:
+        self.plan = plan
+        self.bfd = bfd
+        self.config = config = plan.config
         self.drivers = drivers
         self.links = links
         self.runners: dict[tuple[str, str], Runner] = {}
@@ -278,19 +135,29 @@ class Tracker:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def build(self) -> None:
-        """Build every check through the ``vipd.checks`` entry points.
+    def build(self, previous: Tracker | None = None) -> None:
+        """Build every check of the plan through the ``vipd.checks`` entry points.
 
+        Args:
+            previous: the running tracker this one replaces (reload): a check whose
+                spec is unchanged (same command, arguments, user, options) keeps its
+                debounce state, last result and counters, as keepalived keeps a
+                script across a reload when its identity is unchanged.
         Raises:
             TrackerError: a plugin is missing or refuses its options (the message
-                names the check).
+                names the check); the planner has checked both, so only a plugin
+                that changed since.
         """
-        from vipd.runtime.preflight import default_script_user
-
-        user, group = default_script_user(self.config)  # script_user, else keepalived_script if it exists
-        ctx = CheckContext(links=self.links, script_user=user, script_group=group)
-        specs, self.bindings = plan(self.config)
-        for key, (spec, debounce) in specs.items():
+        user, group = self.plan.script_default
+        ctx = CheckContext(links=self.links, script_user=user, script_group=group, bfd=self.bfd)
+        self.bindings = {k: list(v) for k, v in self.plan.trackers.bindings.items()}
+        for note in self.plan.trackers.notes:
+            log.info("%s", note)
+        for key, (spec, debounce) in self.plan.trackers.specs.items():
+            old = previous.runners.get(key) if previous is not None else None
+            if old is not None and old.spec == spec:
+                self.runners[key] = Runner(key, spec, old.check, old.debounce, old.last, old.runs, old.failures)
+                continue
             try:
                 factory = load(spec.type)
                 check = factory(spec, ctx)
@@ -300,13 +167,11 @@ class Tracker:
         for name, binds in self.bindings.items():
             for b in binds:
                 self.runners[b.key].bound.add(name)
-            base = self.config.vrrp_instances[name].priority
-            # Start from what the machine has (a reload keeps running instances as they are).
+            self._applied[name] = _Applied(priority=self.config.vrrp_instances[name].priority)
             machine = getattr(self.drivers.get(name), "machine", None)
-            if machine is not None and machine.params.priority == base:
+            if machine is not None:
+                # A running instance keeps its state: what it has now is what was last applied.
                 self._applied[name] = _Applied(priority=machine.priority, fault=machine.fault)
-            else:
-                self._applied[name] = _Applied(priority=base)
 
     async def start(self, first_results_within: float | None = None) -> None:
         """Start every check; wait (bounded) for each one's first result, then apply the state.
@@ -513,12 +378,14 @@ class Tracking:
     ``await tracking.stop()`` before the drivers stop.
     """
 
-    def __init__(self, links: LinkEvents | None, tracker: Tracker) -> None:
+    def __init__(self, links: LinkEvents | None, tracker: Tracker, bfd: BfdEvents | None = None) -> None:
         self.links = links
         self.tracker = tracker
+        self.bfd = bfd
+        """The BFD runtime ``bfd`` checks subscribe to."""
 
     @classmethod
-    async def start(cls, config: Config, drivers: Mapping[str, Driver]) -> Tracking:
+    async def start(cls, plan: Plan, drivers: Mapping[str, Driver], bfd: BfdEvents | None = None) -> Tracking:
         """Open the link monitor, build and start every check, apply the first verdicts.
 
         Raises:
@@ -529,7 +396,7 @@ class Tracking:
 
         links = LinkMonitor()
         await links.start()
-        tracker = Tracker(config, drivers, links=links)
+        tracker = Tracker(plan, drivers, links=links, bfd=bfd)
         try:
             tracker.build()
             await tracker.start()
@@ -539,20 +406,29 @@ class Tracking:
             raise
         n = len(tracker.runners)
         log.info("tracking: %d check(s) for %d instance(s)", n, len(tracker.bindings))
-        return cls(links, tracker)
+        return cls(links, tracker, bfd)
 
-    async def reload(self, config: Config, drivers: Mapping[str, Driver]) -> None:
-        """Replace the checks with those of ``config`` (the link monitor stays).
+    def prepare(self, plan: Plan, drivers: Mapping[str, Driver], bfd: BfdEvents | None = None) -> Tracker:
+        """Build (not start) the tracker of a new plan; nothing running is touched (reload, step 1).
 
-        A check whose new definition fails to build keeps the old tracker running
-        and logs why.
+        Unchanged checks are carried over with their state (:meth:`Tracker.build`).
+
+        Raises:
+            TrackerError: a check cannot be built; the running tracker is unchanged.
         """
-        new = Tracker(config, drivers, links=self.links)
-        try:
-            new.build()
-        except TrackerError as e:
-            log.error("reload: tracking unchanged: %s", e)
-            return
+        self.bfd = bfd
+        new = Tracker(plan, drivers, links=self.links, bfd=bfd)
+        new.build(previous=self.tracker if bfd is self.tracker.bfd else None)
+        return new
+
+    async def switch(self, new: Tracker) -> None:
+        """Stop the running tracker and start ``new`` from :meth:`prepare` (reload, step 2).
+
+        Waits (bounded by the longest check timeout) for the first result of every
+        check that is new, so an instance added by the reload starts at its
+        effective priority; then every instance is re-evaluated against its new
+        base priority.
+        """
         await self.tracker.stop()
         self.tracker = new
         await new.start()

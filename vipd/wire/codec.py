@@ -60,7 +60,7 @@ from vipd.wire.advert import (
 )
 from vipd.wire.errors import (
     AddressListError,
-    AuthError,
+    AuthTypeError,
     ChecksumError,
     IntervalError,
     InvalidTypeError,
@@ -100,6 +100,16 @@ _V2_HEADER = struct.Struct("!BBBBBBH")
 _V3_HEADER = struct.Struct("!BBBBHH")
 
 
+DECODE_CACHE_SIZE = 1024
+"""Distinct (message, source, destination, TTL) inputs whose decoded result is kept.
+
+A router hears the same bytes from each master again and again (one message per
+VRID and priority), so decoding is memoised: a repeat costs one hash of the bytes
+instead of the checks, the checksum and the objects. Every check still applies to
+every distinct input; errors are never cached; the bound keeps a flood of random
+packets from growing memory (they only churn the cache). 1024 covers 255 VRIDs
+times a few priorities per sender."""
+
 # A router hears the same few addresses (its peers', its VIPs, 224.0.0.18) in every advert:
 # build each ipaddress object once (they are immutable) instead of ~5 per packet. Bounded,
 # so a flood of random addresses only churns the cache.
@@ -135,9 +145,26 @@ def inet_checksum(data: bytes) -> int:
 
 def _pseudo_header(src: IPAddress, dst: IPAddress, length: int) -> bytes:
     """IPv4 (RFC 768/793 form) or IPv6 (RFC 8200 §8.1) pseudo-header for protocol 112."""
-    if isinstance(src, IPv4Address):
-        return src.packed + dst.packed + struct.pack("!BBH", 0, IPPROTO_VRRP, length)
-    return src.packed + dst.packed + struct.pack("!I3xB", length, IPPROTO_VRRP)
+    return src.packed + dst.packed + _pseudo_tail(isinstance(src, IPv6Address), length)
+
+
+def _pseudo_tail(ipv6: bool, length: int) -> bytes:
+    """The pseudo-header after the two addresses: zero, protocol 112 and the length, in the family's layout."""
+    if ipv6:
+        return struct.pack("!I3xB", length, IPPROTO_VRRP)
+    return struct.pack("!BBH", 0, IPPROTO_VRRP, length)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ipv4_list(packed: bytes) -> tuple[IPv4Address, ...]:
+    """The address list of an advert (``Count`` * 4 octets) as address objects, built once per distinct list."""
+    return tuple(_ipv4(word) for word in struct.unpack(f"!{len(packed) // 4}I", packed))
+
+
+@functools.lru_cache(maxsize=1024)
+def _ipv6_list(packed: bytes) -> tuple[IPv6Address, ...]:
+    """The address list of an IPv6 advert (``Count`` * 16 octets), built once per distinct list."""
+    return tuple(_ipv6(int.from_bytes(packed[at : at + 16], "big")) for at in range(0, len(packed), 16))
 
 
 def _require_int(name: str, value: object, low: int, high: int) -> int:
@@ -277,7 +304,7 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
        v3/IPv4 pseudo-header, then plain; v3/IPv6 pseudo-header only. See the
        module docstring for why the whole payload.
     8. interval not 0, else :class:`IntervalError`.
-    9. v2 auth type 0, 1 or 2, else :class:`AuthError`.
+    9. v2 auth type 0, 1 or 2, else :class:`AuthTypeError` (reason ``auth_type``).
 
     Not checked here: VRID (0 is decoded as is, no instance has it), whether
     the interval, auth data or addresses match ours, whether ``dst`` is the
@@ -303,6 +330,23 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
             of the same family: a caller bug, not a property of the packet.
     """
     _same_family(src, dst)
+    if type(payload) is not bytes:
+        payload = bytes(payload)
+    return _decode_cached(payload, src, dst, ttl)
+
+
+@functools.lru_cache(maxsize=DECODE_CACHE_SIZE)
+def _decode_cached(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int) -> Received:
+    """:func:`_decode` memoised on its whole input (a pure function; errors are not cached)."""
+    return _decode(payload, src, dst, ttl, isinstance(src, IPv6Address), None)
+
+
+def _decode(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, ipv6: bool, pseudo: bytes | None) -> Received:
+    """The checks and decoding of :func:`decode_advert`, for arguments already known to be right.
+
+    ``ipv6`` says the family of ``src``/``dst``; ``pseudo`` is ``src.packed + dst.packed`` when
+    the caller has it at hand (the IPv4 header), else None.
+    """
     if ttl != VRRP_TTL:
         raise TtlError(f"TTL/hop limit {ttl}, expected 255 (RFC 5798 §7.1)")
     length = len(payload)
@@ -312,7 +356,6 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
     msg_type = payload[0] & 0x0F
     if version not in (2, 3):
         raise VersionError(f"version {version}, expected 2 or 3")
-    ipv6 = isinstance(src, IPv6Address)
     if version == 2 and ipv6:
         raise VersionError("VRRPv2 over IPv6: RFC 3768 defines v2 for IPv4 only")
     count = payload[3]
@@ -331,7 +374,12 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
         if inet_checksum(payload) != 0:
             raise ChecksumError("VRRPv2 checksum does not verify (RFC 3768 §5.3.8)")
         kind = ChecksumKind.PLAIN
-    elif inet_checksum(_pseudo_header(src, dst, length) + payload) == 0:
+    elif (
+        inet_checksum(
+            (pseudo if pseudo is not None else src.packed + dst.packed) + _pseudo_tail(ipv6, length) + payload
+        )
+        == 0
+    ):
         kind = ChecksumKind.PSEUDO
     elif not ipv6 and inet_checksum(payload) == 0:
         kind = ChecksumKind.PLAIN
@@ -342,9 +390,9 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
     end = VRRP_HEADER_LEN + count * address_size
     addresses: tuple[IPAddress, ...]
     if ipv6:
-        addresses = tuple(_ipv6(int.from_bytes(payload[at : at + 16], "big")) for at in range(VRRP_HEADER_LEN, end, 16))
+        addresses = _ipv6_list(bytes(payload[VRRP_HEADER_LEN:end]))
     else:
-        addresses = tuple(_ipv4(word) for word in struct.unpack_from(f"!{count}I", payload, 8))
+        addresses = _ipv4_list(bytes(payload[VRRP_HEADER_LEN:end]))
 
     auth_type: int
     auth_data = b""
@@ -353,7 +401,7 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
         if seconds == 0:
             raise IntervalError("Adver Int is 0 (RFC 3768 §5.3.7)")
         if auth_type > AuthType.AH:
-            raise AuthError(f"unknown auth type {auth_type} (RFC 3768 §5.3.6)")
+            raise AuthTypeError(f"unknown auth type {auth_type} (RFC 3768 §5.3.6)")
         auth_type = AuthType(auth_type)
         if auth_type != AuthType.NONE:
             auth_data = bytes(payload[end : end + VRRP_AUTH_DATA_LEN])
@@ -378,7 +426,7 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
     return Received(advert=advert, src=src, dst=dst, ttl=ttl, checksum=kind)
 
 
-def decode_ipv4(datagram: bytes) -> Received:
+def decode_ipv4(datagram: bytes, *, check_ttl: bool = True) -> Received:
     """Decode what an IPv4 raw socket of protocol 112 returns: IP header + VRRP message.
 
     Parses the IPv4 header (RFC 791 §3.1): version 4, IHL (options are
@@ -392,6 +440,9 @@ def decode_ipv4(datagram: bytes) -> Received:
     Args:
         datagram: the bytes from ``recvmsg`` on an ``AF_INET``/``SOCK_RAW``/112
             socket.
+        check_ttl: False skips check 1 of :func:`decode_advert` (TTL 255): keepalived
+            makes no TTL check for ``unicast_peer`` instances, whose routed peers' adverts
+            arrive with 254 or less. The result's ``ttl`` is then 255.
 
     Returns:
         See :func:`decode_advert`; ``src``, ``dst`` and ``ttl`` come from the IP
@@ -422,6 +473,16 @@ def decode_ipv4(datagram: bytes) -> Received:
         raise ProtocolError(f"IP protocol {protocol}, expected {IPPROTO_VRRP} (VRRP)")
     if total_len < header_len or total_len > length:
         raise PacketLengthError(f"IPv4 total length {total_len} for a {length}-octet datagram")
-    src = _ipv4(int.from_bytes(datagram[12:16], "big"))
-    dst = _ipv4(int.from_bytes(datagram[16:20], "big"))
-    return decode_advert(datagram[header_len:total_len], src=src, dst=dst, ttl=ttl)
+    if not check_ttl:
+        ttl = VRRP_TTL
+    if type(datagram) is not bytes:
+        datagram = bytes(datagram)
+    return _decode_ipv4_cached(datagram[header_len:total_len], datagram[12:20], ttl)
+
+
+@functools.lru_cache(maxsize=DECODE_CACHE_SIZE)
+def _decode_ipv4_cached(payload: bytes, addresses: bytes, ttl: int) -> Received:
+    """:func:`_decode` of an IPv4 payload, memoised on the payload, the 8 address octets and the TTL."""
+    src = _ipv4(int.from_bytes(addresses[:4], "big"))
+    dst = _ipv4(int.from_bytes(addresses[4:], "big"))
+    return _decode(payload, src, dst, ttl, False, addresses)

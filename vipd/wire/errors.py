@@ -65,9 +65,18 @@ class IntervalError(DecodeError):
 
 
 class AuthError(DecodeError):
-    """VRRPv2 authentication type unknown or data mismatch (RFC 2787 vrrpStatsAuthFailures)."""
+    """VRRPv2 authentication failed: the password differs (RFC 2787 vrrpStatsAuthFailures; keepalived
+    ``auth_failure``). The FSM uses the same reason for a wrong ``auth_pass``."""
 
     reason = "auth"
+
+
+class AuthTypeError(AuthError):
+    """VRRPv2 authentication type is none of 0, 1, 2 (RFC 2787 vrrpStatsInvalidAuthType; keepalived
+    ``invalid_authtype``). A known type other than the instance's is the FSM's ``auth_mismatch``
+    (RFC 2787 vrrpStatsAuthTypeMismatch; keepalived ``authtype_mismatch``)."""
+
+    reason = "auth_type"
 
 
 class ProtocolError(DecodeError):
@@ -85,6 +94,8 @@ ALL_REASONS: tuple[str, ...] = (
     AddressListError.reason,
     IntervalError.reason,
     AuthError.reason,
+    AuthTypeError.reason,
+    "auth_mismatch",  # instance level: a known auth type other than ours (RFC 2787 vrrpStatsAuthTypeMismatch)
     ProtocolError.reason,
     "vrid",  # no instance runs this VRID on this interface (RFC 6527 vrrpv3StatisticsVrIdErrors)
     "not_peer",  # unicast mode: source is not a configured unicast_peer

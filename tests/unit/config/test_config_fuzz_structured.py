@@ -85,6 +85,7 @@ BLOCKS: dict[str, tuple[Table, type[BaseModel] | None]] = {
     "track_file": (kw.TRACK_FILE, m.TrackFile),
     "vrrp_track_process": (kw.TRACK_PROCESS, m.TrackProcess),
     "vrrp_sync_group": (kw.SYNC_GROUP, m.SyncGroup),
+    "bfd_instance": (kw.BFD_INSTANCE, m.BfdInstance),
 }
 _TABLE_NAMES = {id(table): name for name, (table, _) in BLOCKS.items()}
 ALL_KEYWORDS = sorted({k for table, _ in BLOCKS.values() for k in table})
@@ -147,6 +148,10 @@ def kind_of(block: str, keyword: str, spec: Spec) -> Kind:
             lo, lo_open = item.gt, True
         elif isinstance(item, annotated_types.Le):
             hi = item.le
+    for item in meta:
+        millis = getattr(getattr(item, "func", None), "millis_range", None)
+        if millis is not None:  # BFD timers: written in ms, the words are checked in ms
+            return Kind("float", millis[0], millis[1])
     if typing.get_origin(ann) is typing.Literal:
         return Kind("literal", choices=typing.get_args(ann))
     if ann is bool:
@@ -351,15 +356,10 @@ def list_items(draw: Draw, spec: ListOf, valid: bool) -> list[Stmt]:
                 )
         elif spec.item in (parse_route, parse_rule):
             if valid:
-                words = draw(
-                    st.sampled_from(
-                        [
-                            ["10.1.0.0/16", "via", "192.0.2.254"],
-                            ["default", "via", "192.0.2.254", "dev", "eth0"],
-                            ["from", "192.0.2.0/24", "table", "100", "preference", "100"],
-                        ]
-                    )
-                )
+                # One grammar (vipd.config.routes): a rule line is not a route line and vice versa.
+                routes = [["10.1.0.0/16", "via", "192.0.2.254"], ["default", "via", "192.0.2.254", "dev", "eth0"]]
+                rules = [["from", "192.0.2.0/24", "table", "100", "preference", "100"]]
+                words = draw(st.sampled_from(routes if spec.item is parse_route else rules))
             else:
                 words = draw(
                     st.lists(
@@ -596,7 +596,8 @@ _CROSS_FIELD = frozenset(
         "state", "priority", "version", "advert_int", "virtual_router_id", "interface", "nopreempt",
         "preempt", "preempt_delay", "strict_mode", "vrrp_strict", "native_ipv6", "vrrp_version",
         "unicast_src_ip", "mcast_src_ip", "timeout", "interval", "quorum", "quorum_max", "type",
-        "connect_port", "url", "init_file", "accept", "no_accept",
+        "connect_port", "url", "init_file", "accept", "no_accept", "vipd_bfd_master_down", "neighbor_ip",
+        "neighbour_ip", "source_ip", "ttl", "hoplimit", "max_hops",
     }
 )  # fmt: skip
 

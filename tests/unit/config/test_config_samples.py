@@ -76,13 +76,15 @@ def test_conditional_conf_per_node(config_id: str, priority: int, script: str) -
     assert (s.interval, s.timeout, s.rise, s.fall) == (1.0, 10.0, 3, 3)
 
 
-def test_routes_deprecated_or_and_gw_are_warnings() -> None:
-    result = _ok("keepalived.conf.vrrp.routes")
-    lines = [(w.line, w.message) for w in result.warnings if "deprecated" in w.message]
-    assert [ln for ln, _ in lines] == [30, 32]
-    vi = result.config.vrrp_instances["VI_1"]
-    assert len(vi.virtual_routes) == 7 and len(result.config.static_routes) == 5
-    assert vi.virtual_routes[-1].words == ["0.0.0.0/0", "gw", "192.168.0.1", "table", "100"]
+def test_routes_or_is_refused_and_gw_warned() -> None:
+    """One route grammar (vipd.config.routes): ``or`` (multipath) cannot be installed by vipd, so
+    ``-t`` refuses it at its line, as start-up and reload do; ``gw`` is a deprecated alias (warned)."""
+    with pytest.raises(ConfigError) as err:
+        load_config(KEEPALIVED / "keepalived.conf.vrrp.routes", config_id="default")
+    errors = [(d.line, d.keyword, d.message) for d in err.value.errors]
+    assert errors == [(30, "virtual_routes", "'or' is not supported in virtual_routes by vipd")]
+    warned = [d.line for d in err.value.diagnostics if d.severity == "warning" and "deprecated" in d.message]
+    assert warned == [30, 32]
 
 
 def test_localcheck_scripts_and_security_warning() -> None:

@@ -125,3 +125,69 @@ def test_socket_without_the_group_stays_root_only(tmp_path: Path) -> None:
         return {}
 
     assert ControlServer(str(tmp_path / "vipd.ctl"), handler, group="no-such-group-vipd").gid is None
+
+
+def test_start_never_leaves_umask_0177_visible_to_other_tasks(tmp_path: Path) -> None:
+    """Review "Lower severity": hooks spawned while the socket is created must not inherit umask 0177."""
+    seen: list[int] = []
+
+    async def handler(req: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    async def watcher() -> None:
+        while True:
+            old = os.umask(0o022)
+            os.umask(old)
+            seen.append(old)
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        w = asyncio.create_task(watcher())
+        await asyncio.sleep(0)
+        srv = ControlServer(str(tmp_path / "vipd.ctl"), handler)
+        await srv.start()
+        await asyncio.sleep(0)
+        w.cancel()
+        assert stat.S_IMODE(os.stat(tmp_path / "vipd.ctl").st_mode) == 0o600
+        await srv.close()
+
+    before = os.umask(0o022)
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.umask(before)
+    assert seen and set(seen) == {0o022}
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vipd.control.server as server
+
+    monkeypatch.setattr(server, "MAX_CONNECTIONS", 2)
+    path = str(tmp_path / "vipd.ctl")
+
+    async def handler(req: dict[str, Any]) -> dict[str, Any]:
+        return {"echo": req["cmd"]}
+
+    async def scenario() -> tuple[bytes, dict[str, Any]]:
+        srv = ControlServer(path, handler)
+        await srv.start()
+        try:
+            idle = [await asyncio.open_unix_connection(path) for _ in range(2)]
+            await asyncio.sleep(0.05)
+            r, w = await asyncio.open_unix_connection(path)
+            w.write(b'{"cmd": "status"}\n')
+            try:
+                refused = await asyncio.wait_for(r.read(), 2)
+            except ConnectionResetError:
+                refused = b""  # closed unread: the kernel answers the request with a reset
+            for _r, iw in idle:
+                iw.write(b'{"cmd": "x"}\n')
+                await _r.read()
+            ok = await asyncio.to_thread(request, path, {"cmd": "status"})
+            return refused, ok
+        finally:
+            await srv.close()
+
+    refused, ok = asyncio.run(scenario())
+    assert refused == b""
+    assert ok == {"echo": "status", "ok": True}

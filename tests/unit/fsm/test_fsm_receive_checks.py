@@ -24,7 +24,7 @@ PASS_1111 = b"1111\x00\x00\x00\x00"
 DISCARDS: list[tuple[str, dict[str, Any], int, dict[str, Any], IPv4Address, str]] = [
     ("rfc3768_7_1_v2_interval_differs", {"version": 2}, 200, {"max_adver_int": 2.0}, HIGHER, "interval"),
     ("rfc3768_7_1_v2_interval_differs_prio0", {"version": 2}, 0, {"max_adver_int": 3.0}, HIGHER, "interval"),
-    ("rfc3768_7_1_v2_auth_type_differs", {"version": 2}, 200, {"auth_type": AuthType.PASS}, HIGHER, "auth"),
+    ("rfc3768_7_1_v2_auth_type_differs", {"version": 2}, 200, {"auth_type": AuthType.PASS}, HIGHER, "auth_mismatch"),
     (
         "rfc3768_7_1_v2_auth_pass_differs",
         {"version": 2, "auth_type": AuthType.PASS, "auth_data": PASS_1111},
@@ -39,7 +39,7 @@ DISCARDS: list[tuple[str, dict[str, Any], int, dict[str, Any], IPv4Address, str]
         200,
         {"auth_type": AuthType.NONE, "auth_data": b""},
         HIGHER,
-        "auth",
+        "auth_mismatch",
     ),
     (
         "rfc5798_7_1_address_list_differs",

@@ -52,7 +52,7 @@ vrrp_check db {
     assert (web.type, web.url, web.status_code, web.body_match, web.tls_verify) == (
         "http",
         "https://127.0.0.1:8443/health",
-        [200, 204],
+        ["200", "204"],
         "ready",
         False,
     )

@@ -12,7 +12,27 @@ import pytest
 
 from vipd.config import load_config_string
 from vipd.config.model import Script
-from vipd.runtime.preflight import RunAs, check_script, preflight, unsafe_component
+from vipd.linux.host import LiveHost
+from vipd.plan import plan_config
+from vipd.plan.scripts import RunAs
+from vipd.plan.scripts import check_script as _check_script
+from vipd.plan.scripts import unsafe_component as _unsafe_component
+
+HOST = LiveHost({})
+
+
+def check_script(script: Script, who: RunAs, security: bool) -> list[tuple[str, str]]:
+    return _check_script(script, who, security, HOST)
+
+
+def unsafe_component(path: str) -> str | None:
+    return _unsafe_component(path, HOST)
+
+
+def preflight(config: object, locs: object) -> list:  # type: ignore[type-arg]
+    """The planner's verdict with the host's files and users (what preflight used to be)."""
+    return [d for d in plan_config(config, locs, HOST).diagnostics]  # type: ignore[arg-type]
+
 
 ROOT = RunAs("root", 0, 0)
 NOBODY = 65534

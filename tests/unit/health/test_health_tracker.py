@@ -10,7 +10,20 @@ from typing import Any
 from vipd.config import load_config_string
 from vipd.fsm import FaultChanged, PriorityChanged
 from vipd.health.rules import Health
-from vipd.runtime.tracking import Tracker, plan
+from vipd.plan import plan_config
+from vipd.plan.trackers import plan_trackers
+from vipd.runtime.tracking import Tracker
+
+
+def plan(config):  # type: ignore[no-untyped-def]
+    t = plan_trackers(config)
+    return t.specs, t.bindings
+
+
+def _plan(config):  # type: ignore[no-untyped-def]
+    result = plan_config(config)
+    assert result.plan is not None, result.diagnostics
+    return result.plan
 
 
 class FakeDriver:
@@ -85,7 +98,7 @@ def test_negative_weights_three_trackers(tmp_path: Path) -> None:
     d = FakeDriver("VI_1")
 
     async def main() -> None:
-        t = Tracker(cfg, {"VI_1": d}, links=FakeLinks(eth0=True))
+        t = Tracker(_plan(cfg), {"VI_1": d}, links=FakeLinks(eth0=True))
         await t.start()
         assert d.priorities() == [] and d.faults() == [False]  # all OK: base priority, no fault
         steps = [("a", 170), ("b", 120), ("c", 50)]
@@ -105,7 +118,7 @@ def test_weight_zero_fault_and_recovery_and_start_in_fault(tmp_path: Path) -> No
     d = FakeDriver("VI_1")
 
     async def main() -> None:
-        t = Tracker(cfg, {"VI_1": d}, links=FakeLinks(eth0=True))
+        t = Tracker(_plan(cfg), {"VI_1": d}, links=FakeLinks(eth0=True))
         await t.start()
         assert d.faults() == [True], "a failing weight-0 script at start: FAULT before Startup"
         (tmp_path / "svc").touch()
@@ -124,7 +137,7 @@ def test_primary_interface_down_is_fault_unless_dont_track_primary() -> None:
     links = FakeLinks(eth0=True)
 
     async def main() -> None:
-        t = Tracker(cfg, {"VI_1": d1, "VI_2": d2}, links=links)
+        t = Tracker(_plan(cfg), {"VI_1": d1, "VI_2": d2}, links=links)
         await t.start()
         links.set("eth0", False)
         links.set("eth0", True)
@@ -146,7 +159,7 @@ def test_sync_group_member_fault_takes_the_group_to_fault() -> None:
     links = FakeLinks(eth0=True, eth1=True, eth2=True)
 
     async def main() -> None:
-        t = Tracker(cfg, {"VI_1": d1, "VI_2": d2}, links=links)
+        t = Tracker(_plan(cfg), {"VI_1": d1, "VI_2": d2}, links=links)
         await t.start()
         links.set("eth1", False)  # VI_2's interface: VI_2 and, through the group, VI_1
         assert (d1.faults()[-1], d2.faults()[-1]) == (True, True)
@@ -189,7 +202,7 @@ def test_file_weight_and_owner(tmp_path: Path) -> None:
     d, owner = FakeDriver("VI_1"), FakeDriver("VI_O")
 
     async def main() -> None:
-        t = Tracker(cfg, {"VI_1": d, "VI_O": owner}, links=FakeLinks(eth0=True))
+        t = Tracker(_plan(cfg), {"VI_1": d, "VI_O": owner}, links=FakeLinks(eth0=True))
         await t.start()
         assert d.priorities() == [115]
         f.write_text("-100\n")  # -300: FAULT

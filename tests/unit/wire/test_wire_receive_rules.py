@@ -21,6 +21,7 @@ from vipd.wire import (
     Advert,
     AuthError,
     AuthType,
+    AuthTypeError,
     ChecksumError,
     ChecksumKind,
     DecodeError,
@@ -341,7 +342,8 @@ def test_rfc3768_5_3_6_unknown_auth_type_is_discarded(auth_type):
     payload = patch(v2_bytes(), 4, bytes([auth_type]), fix="plain")
     with pytest.raises(AuthError) as err:
         decode4(payload)
-    assert err.value.reason == "auth"
+    assert isinstance(err.value, AuthTypeError)
+    assert err.value.reason == "auth_type"  # RFC 2787 vrrpStatsInvalidAuthType, keepalived invalid_authtype
 
 
 def test_rfc3768_5_3_6_simple_password_data_is_returned_for_the_instance_to_compare():

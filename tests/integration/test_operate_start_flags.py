@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from vipdlab import Instance, Lab, render
-from vipdlab.daemons import vipd_env
+from vipdlab.lab.daemons import vipd_env
 
 pytestmark = pytest.mark.netns
 

@@ -239,7 +239,7 @@ def run_in_container(
         assert (root / path).exists(), path
     assert box.run(["getent", "group", "vipd"]).returncode == 0
     # no generic top-level name: the built-in checks are vipd_checks, found through the entry points
-    lib = root / "usr/lib/vipd/lib"
+    lib = next(root.glob("usr/lib/vipd/lib/python3.*/site-packages"))
     assert (lib / "vipd_checks/script.py").exists() and not (lib / "checks").exists()
     assert not (lib / "bin").exists()
     assert box.run(["systemctl", "is-enabled", "vipd"]).stdout.strip() == "enabled"

@@ -54,7 +54,9 @@ def test_fifo_at_the_dump_path_sigjson_and_stray_signals(
     monkeypatch.setattr(vipdlab.lab.daemons, "vipd_argv", argv)
     inst = Instance(name="VI_1", vrid=51, advert_int=AI, version=3, vips=(f"{VIP}/24",))
     d1 = lab.start_daemon("vipd", lab.r1, render([inst.with_(priority=150)]))
-    wait_until(lambda: lab.holds(lab.r1, VIP), timing.master_down_interval(100, AI) + MARGIN + 3, message="r1 MASTER")
+    wait_until(
+        lambda: lab.holds(lab.r1, VIP), timing.master_down_interval(3, 100, AI) + MARGIN + 3, message="r1 MASTER"
+    )
     lab.start_daemon("vipd", lab.r2, render([inst.with_(priority=100)]))
     log2 = lab.workdir / "r2-vipd.log"
     wait_until(lambda: "Entering BACKUP" in log2.read_text(), 10, message="r2 BACKUP")

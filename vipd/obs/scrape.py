@@ -305,8 +305,11 @@ class ScrapeServer:
                 sock, _addr = self._listen.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as e:  # EMFILE/ENFILE/ECONNABORTED: nothing to accept now
+            except OSError as e:  # EMFILE/ENFILE...: pause (a level-triggered reader would spin); the sweep resumes
                 log.debug("metrics: accept failed: %s", e)
+                self.counters["refused_fds"] += 1
+                self._loop.remove_reader(self._listen.fileno())
+                self._paused = True
                 return
             if short_of_fds(sock.fileno()):
                 self.counters["refused_fds"] += 1

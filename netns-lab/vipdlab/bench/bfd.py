@@ -28,7 +28,7 @@ from ..lab.conf import Instance, render
 from ..lab.scenario import STARTUP_ALLOWANCE, converge, takeover_garp
 from ..lab.topo import Lab, Node
 from ..lab.wait import wait_until
-from .common import host_info, ms, save, summary, tree_cost, wait_quiet
+from .common import begin, ms, report, summary, tree_cost, wait_quiet
 
 VIP = "192.0.2.100"
 VIP_CIDR = f"{VIP}/24"
@@ -97,23 +97,15 @@ def main(args: argparse.Namespace) -> int:
     cases = [("bfd", float(x)) for x in args.bfd.split(",") if x] + [
         ("vrrp", float(x)) for x in args.vrrp.split(",") if x
     ]
-    results: dict[str, object] = {
-        "bench": "bfd",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": host_info(),
-        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
-        "runs": [],
-    }
+    params = {"cases": cases, "trials": args.trials, "idle": args.idle}
+    results = begin("bfd", ["vipd"], params, runs=[])
     for case, value in cases:
         print(f"bench-bfd: {case} {value:g}, {args.trials} trials ...", file=sys.stderr, flush=True)
         load0 = os.getloadavg()
         res = run_case(case, value, args.trials, args.idle, args.verbose)
         res["loadavg"] = [load0, os.getloadavg()]
         results["runs"].append(res)  # type: ignore[attr-defined]
-    path = save("bfd", results)
-    print(markdown(results))
-    print(f"\nraw results: {path}", file=sys.stderr)
-    return 0
+    return report(results, markdown)
 
 
 def markdown(results: dict) -> str:  # type: ignore[type-arg]

@@ -44,7 +44,7 @@ from ..lab import daemons
 from ..lab.conf import Instance, render
 from ..lab.topo import Lab, Node
 from ..lab.wait import wait_until
-from .common import AdvertTap, count_lines, host_info, lateness, load_line, ms, percentile, save, summary
+from .common import AdvertTap, begin, count_lines, lateness, load_line, ms, percentile, report, summary
 
 AI = 0.1
 PORT = 10112
@@ -324,22 +324,12 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     counts = [(int(a), float(b or 30)) for a, _, b in (p.partition(":") for p in args.counts.split(","))]
-    results: dict[str, Any] = {
-        "bench": "metrics",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": host_info(),
-        "command": "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:]),
-        "params": {"interval": AI, "scrapers": SCRAPERS, "every": SCRAPE_EVERY, "idle": IDLE, "never_read": NEVER_READ},
-        "runs": [],
-    }
+    params = {"interval": AI, "scrapers": SCRAPERS, "every": SCRAPE_EVERY, "idle": IDLE, "never_read": NEVER_READ}
+    results: dict[str, Any] = begin("metrics", ["vipd"], params, runs=[])
     for n, secs in counts:
         print(f"bench-metrics: {n} VRIDs, {secs:g} s quiet + {secs:g} s storm ...", file=sys.stderr, flush=True)
         results["runs"].append(run_one(n, secs))
-    results["host"]["loadavg_end"] = os.getloadavg()
-    path = save("metrics", results)
-    print(markdown(results))
-    print(f"\nraw results: {path}", file=sys.stderr)
-    return 0
+    return report(results, markdown)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -24,10 +24,10 @@ import time
 import uuid
 from pathlib import Path
 
-from checks.file import FileCheck
-from checks.process import ProcessCheck
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
 from vipd.linux.procevents import PROC_EVENT_EXIT, ProcEvent, ProcEvents
+from vipd_checks.file import FileCheck
+from vipd_checks.process import ProcessCheck
 
 from .common import percentile
 

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from checks.bfd import BfdCheck
 from vipd.config.loader import load_config_string
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
 from vipd.health.rules import Weight
 from vipd.plan.trackers import plan_trackers
+from vipd_checks.bfd import BfdCheck
 
 CONF = """
 bfd_instance tor { neighbor_ip 192.0.2.254

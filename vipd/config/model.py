@@ -496,6 +496,8 @@ class SyncGroup(_Model):
             group's transitions; ``notify``: generic hook (``GROUP NAME STATE 0``).
         sync_group_tracking_weight: let members' tracker weights apply (keepalived
             ignores them in a sync group otherwise).
+        notify_priority_changes: members write their priority changes to the notify
+            FIFOs (``None``: global ``vrrp_notify_priority_changes``).
     """
 
     name: str
@@ -511,6 +513,7 @@ class SyncGroup(_Model):
     notify_stop: Script | None = None
     notify: Script | None = None
     sync_group_tracking_weight: Bool = False
+    notify_priority_changes: Bool | None = None
 
 
 class GlobalDefs(_Model):
@@ -552,6 +555,25 @@ class GlobalDefs(_Model):
         nftables_ifindex: link-local IPv6 VIPs matched by interface index, not name.
         vrrp_iptables: keepalived ``vrrp_iptables [IN [OUT]]``: the chain names;
             vipd writes the same rules with nftables (the names are not used).
+        default_interface: keepalived ``default_interface``: the ``interface`` of instances
+            that give none (keepalived also adds VIPs without ``dev`` there); ``None``: an
+            instance must name its interface.
+        vrrp_min_garp: keepalived ``vrrp_min_garp``: ``vrrp_garp_master_repeat`` 1,
+            ``_delay`` 0, ``_refresh`` 0 and ``_refresh_repeat`` 0 unless written.
+        vrrp_garp_extra_if, vrrp_garp_extra_if_all: default of the instances'
+            ``garp_extra_if [all] DELAY`` (seconds; ``None`` = off).
+        vrrp_owner_ignore_adverts: default of ``owner_ignore_adverts``.
+        set_supplementary_groups: scripts run with their user's supplementary groups
+            (keepalived default: none).
+        notify_fifo_script, vrrp_notify_fifo_script: commands started with the
+            ``notify_fifo`` / ``vrrp_notify_fifo`` path as last argument, to read it.
+        vrrp_notify_priority_changes: default of ``notify_priority_changes``.
+        fifo_write_vrrp_states_on_reload: after a reload, write every instance's and
+            group's state to the notify FIFOs.
+        vmac_prefix: name prefix of VMACs without ``use_vmac NAME`` (default ``vrrp``:
+            ``vrrp.VRID``); vmac_addr_prefix: the same for ``use_vmac_addr`` VMACs.
+        log_unknown_vrids: log adverts for VRIDs no instance has (they are counted
+            either way; without it they are logged at debug level only).
         vipd_metrics_listen: vipd's own keyword: ``HOST:PORT`` (``[V6]:PORT``, or
             ``PORT`` on 127.0.0.1) to serve Prometheus ``/metrics`` on; ``None`` = off.
             Read at start-up; ``vipd --metrics-listen`` wins over it.
@@ -589,6 +611,37 @@ class GlobalDefs(_Model):
     vrrp_notify_fifo: str | None = None
     notify_fifo: str | None = None
     vipd_metrics_listen: str | None = None
+    default_interface: IfName | None = None
+    vrrp_min_garp: Bool = False
+    vrrp_garp_extra_if: Annotated[Int, Field(ge=1, le=86400)] | None = None
+    vrrp_garp_extra_if_all: bool = False
+    vrrp_owner_ignore_adverts: Bool = False
+    set_supplementary_groups: Bool = False
+    notify_fifo_script: Script | None = None
+    vrrp_notify_fifo_script: Script | None = None
+    vrrp_notify_priority_changes: Bool = False
+    fifo_write_vrrp_states_on_reload: Bool = False
+    vmac_prefix: Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[^\s/]+$")] | None = None
+    vmac_addr_prefix: Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[^\s/]+$")] | None = None
+    log_unknown_vrids: Bool = False
+
+    @model_validator(mode="after")
+    def _min_garp(self) -> GlobalDefs:
+        """keepalived ``vrrp_min_garp``: one GARP/NA, no second burst, no refresh, unless set explicitly.
+
+        keepalived (``vrrp_min_garp_handler``) changes only the values still at their
+        defaults; vipd does the same for the values not written in the file.
+        """
+        if self.vrrp_min_garp:
+            for key, value in (
+                ("vrrp_garp_master_repeat", 1),
+                ("vrrp_garp_master_delay", 0.0),
+                ("vrrp_garp_master_refresh", 0.0),
+                ("vrrp_garp_master_refresh_repeat", 0),
+            ):
+                if key not in self.model_fields_set:
+                    object.__setattr__(self, key, value)  # frozen model: set once, here
+        return self
 
 
 class VrrpInstance(_Model):
@@ -653,6 +706,22 @@ class VrrpInstance(_Model):
             burst when a lower-priority advert is heard as master (default: the
             ``garp_master_*`` values).
         down_timer_adverts: adverts missed before master-down, 1..100 (RFC: 3).
+        no_virtual_ipaddress: an instance without VIPs is intended: no warning, and
+            VRRPv3 is allowed (adverts then carry no address, which RFC 5798 does not allow).
+        owner_ignore_adverts: as address owner (priority 255), drop every advert
+            received (``None``: on in strict mode, else global ``vrrp_owner_ignore_adverts``).
+        notify_priority_changes: write ``INSTANCE "NAME" MASTER_PRIORITY|BACKUP_PRIORITY P``
+            to the notify FIFOs on each priority change (``None``: the sync group's,
+            else global ``vrrp_notify_priority_changes``).
+        promote_secondaries: set ``net.ipv4.conf.IF.promote_secondaries`` on the interface
+            while the instance runs (and clear it at exit if vipd set it).
+        track_src_ip: FAULT while the configured ``unicast_src_ip``/``mcast_src_ip`` is not
+            an address of the host (no effect without one).
+        garp_extra_if, garp_extra_if_all: ``garp_extra_if [all] DELAY``: every DELAY
+            seconds while master, GARP/NA for the VIPs on interfaces other than the
+            instance's (keepalived sends by default only on ``use_vmac_addr`` VMACs, which
+            vipd does not create, so only with ``all`` does it do anything: on every such interface);
+            ``None``: global ``vrrp_garp_extra_if``; 0: off.
     """
 
     name: str
@@ -708,6 +777,13 @@ class VrrpInstance(_Model):
     garp_lower_prio_repeat: Annotated[Int, Field(ge=0, le=10000)] = 5
     down_timer_adverts: Annotated[Int, Field(ge=1, le=100)] = 3
     v3_checksum_as_v2: Bool = False
+    no_virtual_ipaddress: Bool = False
+    owner_ignore_adverts: Bool | None = None
+    notify_priority_changes: Bool | None = None
+    promote_secondaries: Bool = False
+    track_src_ip: Bool = False
+    garp_extra_if: Annotated[Int, Field(ge=0, le=86400)] | None = None
+    garp_extra_if_all: bool = False
 
     @model_validator(mode="before")
     @classmethod

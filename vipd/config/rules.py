@@ -134,8 +134,19 @@ def _check_instance(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> 
                     f"VRRPv3 advert_int is sent in centiseconds: {inst.advert_int:g} is not a multiple of 0.01 s",
                 )
 
-    # No VIPs: keepalived refuses for v3 (and IPv6); for v2 it only complains.
-    if not inst.virtual_ipaddress:
+    # No VIPs: keepalived refuses for v3 (and IPv6); for v2 it only complains. no_virtual_ipaddress
+    # (keepalived 2.2.7) says it is meant: no warning, and v3 allowed (not in strict mode).
+    no_vips_ok = inst.no_virtual_ipaddress and not inst.strict_mode
+    if not inst.virtual_ipaddress and no_vips_ok and inst.version == 3:
+        loc = where(*base, "no_virtual_ipaddress")
+        sink.warning(
+            loc.file,
+            loc.line,
+            loc.keyword,
+            "VRRPv3 adverts without an address break RFC 5798 §5.2.6 (Count IPvX Addr is at least 1): vipd and "
+            "keepalived accept them, other VRRP implementations may drop them",
+        )
+    if not inst.virtual_ipaddress and not no_vips_ok:
         loc = where(*base, "virtual_ipaddress") if where.has(*base, "virtual_ipaddress") else iloc
         if inst.version == 3:
             sink.error(
@@ -415,6 +426,32 @@ def _check_strict(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> No
 
 def _check_misc(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:
     base = ("vrrp_instances", inst.name)
+
+    def warn(keyword: str, message: str) -> None:
+        loc = where(*base, keyword)
+        sink.warning(loc.file, loc.line, loc.keyword, message)
+
+    if inst.no_virtual_ipaddress and inst.strict_mode:
+        warn("no_virtual_ipaddress", "has no effect in strict mode (keepalived clears it): a VIP is required")
+    if inst.owner_ignore_adverts and inst.priority != 255:
+        warn("owner_ignore_adverts", f"has no effect: priority is {inst.priority}, not 255 (keepalived ignores it too)")
+    if inst.owner_ignore_adverts is False and inst.strict_mode and inst.priority == 255:
+        _report(
+            sink,
+            where(*base, "owner_ignore_adverts"),
+            "strict mode makes an address owner (priority 255) ignore adverts; keepalived sets it back on, "
+            "vipd refuses the contradiction: remove the line or leave strict mode",
+        )
+    if inst.promote_secondaries and inst.use_vmac:
+        warn("promote_secondaries", "ignored with use_vmac: the VIPs live on the VMAC, not on the interface")
+    if inst.track_src_ip and inst.unicast_src_ip is None:
+        warn("track_src_ip", "has no effect without unicast_src_ip/mcast_src_ip (keepalived ignores it too)")
+    if inst.garp_extra_if and not inst.garp_extra_if_all and where.has(*base, "garp_extra_if"):
+        warn(
+            "garp_extra_if",
+            "without 'all' it sends only on VMACs made by use_vmac_addr, which vipd does not create: nothing is sent "
+            "(keepalived turns it off likewise); write 'garp_extra_if all DELAY'",
+        )
     if inst.nopreempt and inst.preempt_delay and where.has(*base, "preempt_delay"):
         loc = where(*base, "preempt_delay")
         sink.warning(loc.file, loc.line, "preempt_delay", "has no effect with nopreempt")

@@ -44,7 +44,8 @@ class SendGratuitousArp:
 
     Attributes:
         repeat: how many frames per address (keepalived ``garp_master_repeat``).
-        reason: why ("takeover", "delayed", "refresh", "lower_priority_seen").
+        reason: why ("takeover", "delayed", "refresh", "lower_priority_seen"; "extra_if":
+            keepalived ``garp_extra_if``, only the VIPs on interfaces other than the instance's).
     """
 
     repeat: int

@@ -112,6 +112,18 @@ class InstancePlan:
         hooks: notify hook name (``notify_master``...) -> command with identity.
         group: the ``vrrp_sync_group`` it belongs to, or None.
         garp_interval, gna_interval: seconds between single GARPs / NAs (global).
+        owner_ignore_adverts: as address owner (priority 255) drop every advert
+            (keepalived ``owner_ignore_adverts``, resolved with strict mode and the global).
+        notify_priority_changes: write priority changes to the notify FIFOs (keepalived
+            ``notify_priority_changes``: the instance's, the sync group's, or the global).
+        promote_secondaries: interfaces whose ``promote_secondaries`` sysctl the instance
+            sets while it runs (keepalived ``promote_secondaries``; none with a VMAC).
+        track_src: the configured advert source to track: FAULT while it is not an address
+            of the host (keepalived ``track_src_ip``), or None.
+        garp_extra_if: seconds between periodic GARP/NA bursts for the VIPs on
+            ``extra_if`` while master (keepalived ``garp_extra_if all``), 0 = off.
+        extra_if: the VIP devices other than the instance's interface (and its VMAC).
+        allow_empty: adverts with no address are accepted (``no_virtual_ipaddress`` or no VIP).
     """
 
     name: str
@@ -135,6 +147,12 @@ class InstancePlan:
     group: str | None = None
     garp_interval: float = 0.0
     gna_interval: float = 0.0
+    owner_ignore_adverts: bool = False
+    notify_priority_changes: bool = False
+    promote_secondaries: tuple[str, ...] = ()
+    track_src: IPAddress | None = None
+    garp_extra_if: float = 0.0
+    extra_if: tuple[str, ...] = ()
 
     @property
     def interfaces(self) -> tuple[str, ...]:

@@ -52,7 +52,7 @@ HOOKS = (
 """keepalived's notify keywords of a ``vrrp_instance`` (a sync group has the first four and ``notify``)."""
 
 VMAC_PREFIX = "vrrp"
-"""keepalived's default VMAC device name is ``vrrp.VRID``."""
+"""keepalived's default VMAC device name is ``vrrp.VRID`` (``global_defs { vmac_prefix P }``: ``P.VRID``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +171,8 @@ def _instance(
                 "use_vmac",
             )
             xmit_base = True
-        vname = inst.vmac_name or f"{VMAC_PREFIX}.{inst.virtual_router_id}"
+        prefix = config.global_defs.vmac_prefix or VMAC_PREFIX
+        vname = inst.vmac_name or f"{prefix}.{inst.virtual_router_id}"
         vmac = VmacPlan(vname, inst.interface, inst.virtual_router_id, family, xmit_base)
     vip_dev = vmac.name if vmac is not None else inst.interface
     tx_interface = inst.interface if vmac is None or vmac.xmit_base else vmac.name
@@ -182,6 +183,7 @@ def _instance(
     peers: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
     group = next((g.name for g in config.vrrp_sync_groups.values() if name in g.group), None)
     g = config.global_defs
+    extra_if = tuple(dict.fromkeys(v.dev for v in vips if v.dev not in (inst.interface, vip_dev)))
     return InstancePlan(
         name=name,
         key=InstanceKey(inst.interface, inst.virtual_router_id, family),
@@ -204,7 +206,34 @@ def _instance(
         group=group,
         garp_interval=g.vrrp_garp_interval,
         gna_interval=g.vrrp_gna_interval,
+        owner_ignore_adverts=owner_ignore_adverts(inst, config),
+        notify_priority_changes=notify_priority_changes(inst, config, group),
+        promote_secondaries=(inst.interface,) if inst.promote_secondaries and vmac is None else (),
+        track_src=inst.unicast_src_ip if inst.track_src_ip else None,
+        garp_extra_if=float(inst.garp_extra_if or 0) if inst.garp_extra_if_all and extra_if else 0.0,
+        extra_if=extra_if,
     )
+
+
+def owner_ignore_adverts(inst: VrrpInstance, config: Config) -> bool:
+    """keepalived ``owner_ignore_adverts`` resolved (``vrrp_complete_instance``): only an address owner
+    (configured priority 255) ignores adverts; unset, strict mode turns it on, else ``vrrp_owner_ignore_adverts``."""
+    if inst.priority != 255:
+        return False
+    if inst.owner_ignore_adverts is not None:
+        return inst.owner_ignore_adverts
+    return inst.strict_mode or config.global_defs.vrrp_owner_ignore_adverts
+
+
+def notify_priority_changes(inst: VrrpInstance, config: Config, group: str | None) -> bool:
+    """keepalived ``notify_priority_changes`` resolved: the instance's, else its sync group's, else the global
+    ``vrrp_notify_priority_changes`` (default off)."""
+    if inst.notify_priority_changes is not None:
+        return inst.notify_priority_changes
+    sg = config.vrrp_sync_groups.get(group) if group is not None else None
+    if sg is not None and sg.notify_priority_changes is not None:
+        return sg.notify_priority_changes
+    return config.global_defs.vrrp_notify_priority_changes
 
 
 def _check_keys(plans: Mapping[str, InstancePlan], report: _Report) -> None:

@@ -364,7 +364,8 @@ class Daemon:
         for vip in plan.vips:
             vlink = links[vip.dev]
             vips.append(VipSpec(vip.address, vip.prefixlen, vlink.index, vip.label, vip.broadcast, vip.scope))
-            targets.append(AnnounceTarget(vip.address, self._announcer(vip.dev, stage), vlink.mac))
+            extra = vip.dev in plan.extra_if  # keepalived garp_extra_if: announced again periodically
+            targets.append(AnnounceTarget(vip.address, self._announcer(vip.dev, stage), vlink.mac, extra))
         return vips, targets
 
     @staticmethod
@@ -389,6 +390,8 @@ class Daemon:
             check_address_list=not inst.skip_check_adv_addr,
             garp_lower_prio_repeat=inst.garp_lower_prio_repeat,
             garp_lower_prio_delay=inst.garp_lower_prio_delay,
+            owner_ignore_adverts=plan.owner_ignore_adverts,
+            garp_extra_if=plan.garp_extra_if,
         )
 
     async def _vmac(self, plan: InstancePlan, link: LinkInfo, links: dict[str, LinkInfo]) -> LinkInfo:
@@ -679,6 +682,7 @@ class Daemon:
         port.stats.rx_packets += 1
         owner = self._vrid_entry(port, pkt.data)  # read once: unicast handling and error attribution
         unicast = owner is not None and bool(owner[1].unicast_peer)
+        empty = owner is not None and not owner[1].virtual_ipaddress  # keepalived no_virtual_ipaddress: Count 0
         raw_ttl = (pkt.data[8] if len(pkt.data) >= 20 else None) if port.family == 4 else pkt.ttl
         if raw_ttl is not None and raw_ttl < 0:
             raw_ttl = None  # IPv6 without an IPV6_HOPLIMIT control message
@@ -687,10 +691,11 @@ class Daemon:
                 data = pkt.data
                 if unicast and len(data) >= 20:
                     data = data[:8] + bytes((VRRP_TTL,)) + data[9:]  # keepalived: no TTL check in unicast mode
-                received = decode_ipv4(data)
+                received = decode_ipv4(data, allow_empty=empty)
             else:
                 dst = pkt.dst if pkt.dst is not None else VRRP_MCAST6
-                received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=VRRP_TTL if unicast else pkt.ttl)
+                ttl = VRRP_TTL if unicast else pkt.ttl
+                received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=ttl, allow_empty=empty)
         except DecodeError as e:
             if owner is not None:  # per-instance error counters, as keepalived's (exporter's *_errors_total)
                 owner[0].stats.discards[e.reason] += 1
@@ -698,7 +703,9 @@ class Daemon:
             return
         entry = port.drivers.get(received.advert.vrid)
         if entry is None:
-            self._drop(port, "vrid", f"from {received.src}: VRID {received.advert.vrid} not configured", pkt.rx_time)
+            # keepalived logs unknown VRIDs only with log_unknown_vrids; vipd counts them always.
+            why = f"from {received.src}: VRID {received.advert.vrid} not configured"
+            self._drop(port, "vrid", why, pkt.rx_time, log_it=self.plan.config.global_defs.log_unknown_vrids)
             return
         driver, inst = entry
         if inst.unicast_peer and received.src not in inst.unicast_peer:
@@ -731,8 +738,11 @@ class Daemon:
             return None
         return port.drivers.get(data[at])
 
-    def _drop(self, port: _Port, reason: str, detail: str, now: float) -> None:
+    def _drop(self, port: _Port, reason: str, detail: str, now: float, *, log_it: bool = True) -> None:
         port.stats.rx_errors[reason] += 1
+        if not log_it:
+            log.debug("%s: dropped VRRP packet (%s) %s", port.ifname, reason, detail)
+            return
         ok, suppressed = self._limiter.allow(f"{port.ifname}/{port.family}/{reason}", now)
         if ok:
             more = f" ({suppressed} similar suppressed)" if suppressed else ""

@@ -49,6 +49,7 @@ from vipd.fsm import (
     TimerExpired,
     VrrpMachine,
 )
+from vipd.fsm.machine import EXTRA_IF
 from vipd.linux.netlink import VipSpec
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InstanceStats
@@ -130,11 +131,15 @@ def announce_frame(mac: bytes, address: IPAddress) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class AnnounceTarget:
-    """Where to announce one VIP: its address, the sender for its device and that device's MAC."""
+    """Where to announce one VIP: its address, the sender for its device and that device's MAC.
+
+    ``extra``: the device is not the instance's own (keepalived ``garp_extra_if`` announces it again).
+    """
 
     address: IPAddress
     sender: FrameSender
     mac: bytes
+    extra: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +446,10 @@ class InstanceDriver:
                 if self.companions:
                     self._queue.put_nowait(effect)
             elif isinstance(effect, SendGratuitousArp):
-                self._announce_all(effect.repeat)
+                if effect.reason == EXTRA_IF:
+                    self._announce_targets([t for t in self._announce if t.extra], effect.repeat)
+                else:
+                    self._announce_all(effect.repeat)
             elif isinstance(effect, Notify):
                 self._on_transition(effect, now)
                 self._queue.put_nowait(effect)

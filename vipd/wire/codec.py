@@ -283,7 +283,7 @@ def encode_advert(
     return message[:6] + checksum.to_bytes(2, "big") + message[8:]
 
 
-def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -> Received:
+def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int, allow_empty: bool = False) -> Received:
     """Validate and decode a VRRP message (the IP payload) into a :class:`Received`.
 
     This is the receive path of RFC 3768 §7.1 and RFC 5798 §7.1, the parts that
@@ -299,7 +299,7 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
        :class:`PacketLengthError`. Further bytes are accepted as padding.
     5. type is 1 (ADVERTISEMENT), else :class:`InvalidTypeError`.
     6. ``Count IPvX Addr`` is at least 1 (RFC 5798 §5.2.5), else
-       :class:`AddressListError`.
+       :class:`AddressListError`; not with ``allow_empty``.
     7. checksum over the whole payload, else :class:`ChecksumError`: v2 plain;
        v3/IPv4 pseudo-header, then plain; v3/IPv6 pseudo-header only. See the
        module docstring for why the whole payload.
@@ -316,6 +316,8 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
         src: the IP source address (recvmsg address).
         dst: the IP destination (IP_PKTINFO / IPV6_PKTINFO).
         ttl: IPv4 TTL or IPv6 hop limit (IP header, IP_RECVTTL / IPV6_HOPLIMIT).
+        allow_empty: accept ``Count IPvX Addr`` 0, as keepalived does for an instance
+            without VIPs (keepalived ``no_virtual_ipaddress``).
 
     Returns:
         The advert, with ``max_adver_int`` in float seconds (v2: whole seconds;
@@ -332,16 +334,24 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
     _same_family(src, dst)
     if type(payload) is not bytes:
         payload = bytes(payload)
-    return _decode_cached(payload, src, dst, ttl)
+    return _decode_cached(payload, src, dst, ttl, allow_empty)
 
 
 @functools.lru_cache(maxsize=DECODE_CACHE_SIZE)
-def _decode_cached(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int) -> Received:
+def _decode_cached(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, allow_empty: bool = False) -> Received:
     """:func:`_decode` memoised on its whole input (a pure function; errors are not cached)."""
-    return _decode(payload, src, dst, ttl, isinstance(src, IPv6Address), None)
+    return _decode(payload, src, dst, ttl, isinstance(src, IPv6Address), None, allow_empty)
 
 
-def _decode(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, ipv6: bool, pseudo: bytes | None) -> Received:
+def _decode(
+    payload: bytes,
+    src: IPAddress,
+    dst: IPAddress,
+    ttl: int,
+    ipv6: bool,
+    pseudo: bytes | None,
+    allow_empty: bool = False,
+) -> Received:
     """The checks and decoding of :func:`decode_advert`, for arguments already known to be right.
 
     ``ipv6`` says the family of ``src``/``dst``; ``pseudo`` is ``src.packed + dst.packed`` when
@@ -367,7 +377,7 @@ def _decode(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, ipv6: bool
         )
     if msg_type != VRRP_TYPE_ADVERTISEMENT:
         raise InvalidTypeError(f"type {msg_type}, expected 1 (ADVERTISEMENT)")
-    if count == 0:
+    if count == 0 and not allow_empty:
         raise AddressListError("Count IPvX Addr is 0 (the minimum is 1)")
 
     if version == 2:
@@ -426,7 +436,7 @@ def _decode(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, ipv6: bool
     return Received(advert=advert, src=src, dst=dst, ttl=ttl, checksum=kind)
 
 
-def decode_ipv4(datagram: bytes, *, check_ttl: bool = True) -> Received:
+def decode_ipv4(datagram: bytes, *, check_ttl: bool = True, allow_empty: bool = False) -> Received:
     """Decode what an IPv4 raw socket of protocol 112 returns: IP header + VRRP message.
 
     Parses the IPv4 header (RFC 791 §3.1): version 4, IHL (options are
@@ -443,6 +453,7 @@ def decode_ipv4(datagram: bytes, *, check_ttl: bool = True) -> Received:
         check_ttl: False skips check 1 of :func:`decode_advert` (TTL 255): keepalived
             makes no TTL check for ``unicast_peer`` instances, whose routed peers' adverts
             arrive with 254 or less. The result's ``ttl`` is then 255.
+        allow_empty: accept ``Count IPvX Addr`` 0 (see :func:`decode_advert`).
 
     Returns:
         See :func:`decode_advert`; ``src``, ``dst`` and ``ttl`` come from the IP
@@ -477,12 +488,12 @@ def decode_ipv4(datagram: bytes, *, check_ttl: bool = True) -> Received:
         ttl = VRRP_TTL
     if type(datagram) is not bytes:
         datagram = bytes(datagram)
-    return _decode_ipv4_cached(datagram[header_len:total_len], datagram[12:20], ttl)
+    return _decode_ipv4_cached(datagram[header_len:total_len], datagram[12:20], ttl, allow_empty)
 
 
 @functools.lru_cache(maxsize=DECODE_CACHE_SIZE)
-def _decode_ipv4_cached(payload: bytes, addresses: bytes, ttl: int) -> Received:
+def _decode_ipv4_cached(payload: bytes, addresses: bytes, ttl: int, allow_empty: bool = False) -> Received:
     """:func:`_decode` of an IPv4 payload, memoised on the payload, the 8 address octets and the TTL."""
     src = _ipv4(int.from_bytes(addresses[:4], "big"))
     dst = _ipv4(int.from_bytes(addresses[4:], "big"))
-    return _decode(payload, src, dst, ttl, False, addresses)
+    return _decode(payload, src, dst, ttl, False, addresses, allow_empty)

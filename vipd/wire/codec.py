@@ -220,9 +220,9 @@ def encode_advert(
 
     Raises:
         ValueError: anything that cannot be put on the wire: version not 2/3,
-            v2 over IPv6, vrid outside 1..255, priority outside 0..255, no
-            address or more than 255, an address, ``src`` or ``dst`` of another
-            family, v2 interval not a whole number of seconds in 1..255, v3
+            v2 over IPv6, vrid outside 1..255, priority outside 0..255, more
+            than 255 addresses (none is allowed: keepalived no_virtual_ipaddress),
+            an address, ``src`` or ``dst`` of another family, v2 interval not a whole number of seconds in 1..255, v3
             interval not in 0.01..40.95 s once rounded to centiseconds, v2 auth
             type AH (not implemented: it needs an IPsec AH header, protocol 51)
             or unknown, auth data not b"" (NONE) / 8 octets (PASS), v3 with auth
@@ -233,8 +233,8 @@ def encode_advert(
     vrid = _require_int("vrid", advert.vrid, 1, 255)
     priority = _require_int("priority", advert.priority, 0, 255)
     addresses = advert.addresses
-    if not 1 <= len(addresses) <= 255:
-        raise ValueError(f"a VRRP advert carries 1..255 addresses, got {len(addresses)}")
+    if len(addresses) > 255:  # 0: keepalived's no_virtual_ipaddress (RFC 5798 §5.2.5 wants at least 1)
+        raise ValueError(f"a VRRP advert carries at most 255 addresses, got {len(addresses)}")
     for address in addresses:
         if not isinstance(address, IPv4Address | IPv6Address) or address.version != src.version:
             raise ValueError(f"address {address!r} is not an IPv{src.version} address like src {src}")

@@ -33,7 +33,7 @@ from vipd.control.signals import Installed, dump_actions
 from vipd.control.signals import install as install_signals
 from vipd.control.signals import uninstall as uninstall_signals
 from vipd.control.systemd import monotonic_usec, sd_notify, watchdog_interval
-from vipd.fsm import LowerPriorityHeard, Notify
+from vipd.fsm import LowerPriorityHeard, Notify, PriorityNotice
 from vipd.linux.monitor import AddressMonitor
 from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
 from vipd.obs.looplag import LoopLagMonitor
@@ -160,7 +160,7 @@ class Operations:
         if driver is not None:
             runner.stats = driver.stats
 
-        def notify(n: Notify | LowerPriorityHeard) -> None:
+        def notify(n: Notify | LowerPriorityHeard | PriorityNotice) -> None:
             d = self.daemon.drivers.get(runner.name)
             if d is not None:
                 runner.stats = d.stats

@@ -24,6 +24,7 @@ from vipd.fsm.effects import (
     Effect,
     LowerPriorityHeard,
     Notify,
+    PriorityNotice,
     RemoveAddresses,
     SendAdvert,
     SendGratuitousArp,
@@ -84,6 +85,8 @@ class Params:
             coordinator sends ``SyncGoMaster`` (keepalived ``vrrp_sync_can_goto_master``).
         owner_ignore_adverts: while the effective priority is 255 (address owner), every
             received advert is dropped (keepalived ``owner_ignore_adverts``; on in strict mode).
+        notify_priority_changes: every change of the effective priority emits
+            ``PriorityNotice`` (keepalived ``notify_priority_changes``).
         garp_extra_if: seconds between the periodic ``SendGratuitousArp(1, "extra_if")``
             of a master (keepalived ``garp_extra_if``: the VIPs on the other interfaces),
             first ``garp_master_delay`` + this after becoming master; 0 = off.
@@ -109,6 +112,7 @@ class Params:
     sync_group: bool = False
     owner_ignore_adverts: bool = False
     garp_extra_if: float = 0.0
+    notify_priority_changes: bool = False
 
     @property
     def lower_prio_repeat(self) -> int:
@@ -485,10 +489,14 @@ class VrrpMachine:
         """
         if not 1 <= priority <= 255:
             raise ValueError(f"priority must be 1..255, got {priority}")
+        effects: list[Effect] = []
+        if priority != self.priority and self.params.notify_priority_changes and self.state is not State.INITIALIZE:
+            # keepalived vrrp_set_effective_priority -> send_instance_priority_notifies (FIFO only).
+            effects.append(PriorityNotice(priority, self.state is State.MASTER))
         self.priority = priority
         if self.state is State.BACKUP and priority == PRIORITY_OWNER:
-            return self._become_master(now, "became_owner")
-        return []
+            return [*effects, *self._become_master(now, "became_owner")]
+        return effects
 
     def _on_master_down_detected(self, event: MasterDownDetected, now: float) -> list[Effect]:
         """draft-ietf-rtgwg-vrrp-bfd-p2p (vipd opt-in ``vipd_bfd_master_down``): a Backup whose BFD session

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from vipd.config.model import Config, VrrpInstance
-from vipd.fsm import LowerPriorityHeard, Notify, Params, State, VrrpMachine
+from vipd.fsm import LowerPriorityHeard, Notify, Params, PriorityNotice, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.nftables import AcceptMode, NftError
@@ -69,7 +69,7 @@ class ReloadError(Exception):
     """A reload could not build what the new plan needs; nothing was changed."""
 
 
-Notifier = Callable[[Notify | LowerPriorityHeard], None]
+Notifier = Callable[[Notify | LowerPriorityHeard | PriorityNotice], None]
 
 
 class Services(Protocol):
@@ -307,6 +307,8 @@ class Daemon:
         src = self._source_address(plan, link)
         port = self._port(loop, plan, link, stage)
         tx_link = await self._vmac(plan, link, links)
+        for ifname in plan.promote_secondaries:  # keepalived promote_secondaries; restored at exit (and after a crash)
+            self._vmacs.set_sysctl(f"net/ipv4/conf/{ifname}/promote_secondaries", "1", persist=True)
         vips, targets = self._vip_specs(plan, links, stage)
         group = self.sync_groups.group_of(plan.name)
         member = group is not None and len(group.members) > 1
@@ -392,6 +394,7 @@ class Daemon:
             garp_lower_prio_delay=inst.garp_lower_prio_delay,
             owner_ignore_adverts=plan.owner_ignore_adverts,
             garp_extra_if=plan.garp_extra_if,
+            notify_priority_changes=plan.notify_priority_changes,
         )
 
     async def _vmac(self, plan: InstancePlan, link: LinkInfo, links: dict[str, LinkInfo]) -> LinkInfo:

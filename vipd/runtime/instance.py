@@ -40,6 +40,7 @@ from vipd.fsm import (
     LowerPriorityHeard,
     Notify,
     Params,
+    PriorityNotice,
     RemoveAddresses,
     SendAdvert,
     SendGratuitousArp,
@@ -171,7 +172,8 @@ class InstanceDriver:
         garp_interval, gna_interval: seconds between single gratuitous ARPs / unsolicited
             NAs (keepalived ``vrrp_garp_interval`` / ``vrrp_gna_interval``; 0 = back to back).
         notifier: called from the effect worker with each transition (and each
-            ``LowerPriorityHeard``, keepalived's MASTER_RX_LOWER_PRI event), in order,
+            ``LowerPriorityHeard``, keepalived's MASTER_RX_LOWER_PRI event, and each
+            ``PriorityNotice``, keepalived's MASTER/BACKUP_PRIORITY), in order,
             after its address effects (the notify hooks).
         sync_observer: called with ``(name, effects)`` after each step that returned
             effects (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions).
@@ -194,7 +196,7 @@ class InstanceDriver:
         companions: Sequence[AddressCompanion] = (),
         garp_interval: float = 0.0,
         gna_interval: float = 0.0,
-        notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None,
+        notifier: Callable[[Notify | LowerPriorityHeard | PriorityNotice], None] | None = None,
         sync_observer: Callable[[str, list[Effect]], None] | None = None,
     ) -> None:
         self.name = name
@@ -453,6 +455,9 @@ class InstanceDriver:
             elif isinstance(effect, Notify):
                 self._on_transition(effect, now)
                 self._queue.put_nowait(effect)
+            elif isinstance(effect, PriorityNotice):
+                log.info("(%s) effective priority now %d", self.name, effect.priority)
+                self._queue.put_nowait(effect)
             elif isinstance(effect, LowerPriorityHeard):
                 log.info(
                     "(%s) master heard lower priority %d from %s: answered, announced again",
@@ -515,7 +520,7 @@ class InstanceDriver:
                 elif isinstance(effect, RemoveAddresses):
                     for companion in reversed(self.companions):
                         await companion.remove()
-                elif isinstance(effect, Notify | LowerPriorityHeard) and self.notifier is not None:
+                elif isinstance(effect, Notify | LowerPriorityHeard | PriorityNotice) and self.notifier is not None:
                     self.notifier(effect)
             except Exception as e:  # a kernel surprise must not kill the instance
                 self.stats.address_errors += 1

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from fsm_helpers import HIGHER, TICK, fire, machine, rx, start, to_master
 
-from vipd.fsm import Discard, SendAdvert, SendGratuitousArp, State, TimerExpired, VrrpMachine
+from vipd.fsm import (
+    Discard,
+    PriorityChanged,
+    PriorityNotice,
+    SendAdvert,
+    SendGratuitousArp,
+    State,
+    TimerExpired,
+    VrrpMachine,
+)
 from vipd.fsm.machine import EXTRA_IF
 
 
@@ -77,3 +86,26 @@ def test_garp_extra_if_zero_sends_nothing() -> None:
     while (due := m.next_deadline()) is not None and due <= became + 30:
         seen += _extra(m.handle(TimerExpired(), due))
     assert seen == []
+
+
+def test_notify_priority_changes_emits_priority_notice_with_the_state() -> None:
+    m = machine(notify_priority_changes=True)
+    became = to_master(m)
+    assert m.handle(PriorityChanged(90), became + 0.1) == [PriorityNotice(90, master=True)]
+    rx(m, became + 0.2, 200, src=HIGHER)
+    assert m.handle(PriorityChanged(80), became + 0.3) == [PriorityNotice(80, master=False)]
+    assert m.handle(PriorityChanged(80), became + 0.4) == []  # unchanged: nothing (keepalived returns early)
+
+
+def test_without_notify_priority_changes_no_priority_notice() -> None:
+    m = machine()
+    became = to_master(m)
+    assert m.handle(PriorityChanged(90), became + 0.1) == []
+
+
+def test_priority_notice_comes_before_the_takeover_of_a_backup_made_owner() -> None:
+    m = machine(notify_priority_changes=True)
+    start(m, 0.0)
+    effects = m.handle(PriorityChanged(255), 0.1)
+    assert effects[0] == PriorityNotice(255, master=False)
+    assert m.state is State.MASTER

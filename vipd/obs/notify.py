@@ -180,7 +180,8 @@ _KEYWORDS = {
 def _resolved(h: HookPlan) -> Hook:
     argv = ("/bin/sh", "-c", h.command) if h.shell else tuple(h.argv)
     try:
-        who = script_run_as(h.user, h.group, (None, None))  # names already chosen by the planner's rule
+        # names already chosen by the planner's rule
+        who = script_run_as(h.user, h.group, (None, None), supplementary=h.supplementary_groups)
     except LookupError as e:
         return Hook(argv, None, str(e))
     return Hook(argv, who if who.user is not None else None)

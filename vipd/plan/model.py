@@ -78,6 +78,8 @@ class HookPlan:
         command: as written.
         shell: keepalived's ``</path`` form, run by ``/bin/sh -c``.
         user, group: names it runs as (None: the daemon's own user, root).
+        supplementary_groups: with the user's supplementary groups (keepalived
+            ``set_supplementary_groups``), else none.
     """
 
     argv: tuple[str, ...]
@@ -85,6 +87,7 @@ class HookPlan:
     shell: bool = False
     user: str | None = None
     group: str | None = None
+    supplementary_groups: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,17 +118,17 @@ def scope_number(scope: str | None) -> int:
     return int(scope) if scope.isdigit() else SCOPES.get(scope, 0)
 
 
-def _hook(script: Script, default: tuple[str | None, str | None]) -> HookPlan:
+def _hook(script: Script, default: tuple[str | None, str | None], sup: bool = False) -> HookPlan:
     user, group = resolve_identity(script.user, script.group, default)
-    return HookPlan(tuple(script.argv), script.command, script.needs_shell, user, group)
+    return HookPlan(tuple(script.argv), script.command, script.needs_shell, user, group, sup)
 
 
-def _hooks(obj: object, default: tuple[str | None, str | None]) -> dict[str, HookPlan]:
+def _hooks(obj: object, default: tuple[str | None, str | None], sup: bool = False) -> dict[str, HookPlan]:
     out: dict[str, HookPlan] = {}
     for name in HOOKS:
         script = getattr(obj, name, None)
         if isinstance(script, Script):
-            out[name] = _hook(script, default)
+            out[name] = _hook(script, default, sup)
     return out
 
 
@@ -202,7 +202,7 @@ def _instance(
         vips=vips,
         excluded=len(inst.virtual_ipaddress_excluded),
         routes=_routes(inst, report),
-        hooks=_hooks(inst, default),
+        hooks=_hooks(inst, default, g.set_supplementary_groups),
         group=group,
         garp_interval=g.vrrp_garp_interval,
         gna_interval=g.vrrp_gna_interval,
@@ -337,7 +337,9 @@ def plan_config(config: Config, locs: Mapping[Path, Loc] | None = None, host: Ho
     instances = {name: _instance(inst, config, default, report) for name, inst in config.vrrp_instances.items()}
     _check_keys(instances, report)
     groups = {
-        name: SyncGroupPlan(name, grp, tuple(grp.group), _hooks(grp, default))
+        name: SyncGroupPlan(
+            name, grp, tuple(grp.group), _hooks(grp, default, config.global_defs.set_supplementary_groups)
+        )
         for name, grp in config.vrrp_sync_groups.items()
     }
     try:

@@ -146,7 +146,10 @@ class Tracker:
                 that changed since.
         """
         user, group = self.plan.script_default
-        ctx = CheckContext(links=self.links, script_user=user, script_group=group, bfd=self.bfd)
+        sup = self.plan.config.global_defs.set_supplementary_groups
+        ctx = CheckContext(
+            links=self.links, script_user=user, script_group=group, bfd=self.bfd, supplementary_groups=sup
+        )
         self.bindings = {k: list(v) for k, v in self.plan.trackers.bindings.items()}
         for note in self.plan.trackers.notes:
             log.info("%s", note)

@@ -7,6 +7,10 @@ administratively downed link and a lost carrier both count as down. If the
 kernel drops events (ENOBUFS) the socket is reopened and the state re-dumped;
 subscribers hear about every difference.
 
+The same socket follows the host's addresses (RTMGRP_IPV4_IFADDR/IPV6_IFADDR)
+for keepalived's ``track_src_ip``: an address is reported under the pseudo-link
+name ``address ADDR`` (:func:`address_key`), "up" while some interface has it.
+
 Implements :class:`vipd.health.api.LinkEvents` for the ``interface`` check.
 """
 
@@ -14,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from pyroute2.iproute.linux import AsyncIPRoute
-from pyroute2.netlink.rtnl import RTMGRP_LINK
+from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
 from vipd.health.api import LinkCallback
 
@@ -29,6 +34,11 @@ IFF_UP = 0x1
 IFF_RUNNING = 0x40
 RESTART_DELAY = 0.1
 """Seconds before reopening the event socket after an error."""
+
+
+def address_key(address: object) -> str:
+    """The pseudo-link name under which the monitor reports ``address`` present (up) or absent (None)."""
+    return f"address {address}"
 
 
 def link_is_up(flags: int) -> bool:
@@ -41,6 +51,7 @@ class LinkMonitor:
 
     def __init__(self) -> None:
         self._state: dict[str, bool] = {}
+        self._addrs: dict[str, set[int]] = {}  # address text -> ifindexes holding it
         self._subs: dict[str, list[LinkCallback]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
@@ -107,19 +118,44 @@ class LinkMonitor:
                 name = msg.get("ifname")
                 if name:
                     links[name] = link_is_up(int(msg["flags"]))
+            addrs: dict[str, set[int]] = {}
+            async for msg in await ipr.addr("dump"):
+                addr = msg.get("address")
+                if addr:
+                    addrs.setdefault(_norm(addr), set()).add(int(msg["index"]))
+            self._addrs = addrs
+            for name, up in list(self._state.items()):
+                if name.startswith("address ") and up and name[8:] not in addrs:
+                    links[name] = False
+            for addr in addrs:
+                links[address_key(addr)] = True
             return links
         finally:
             ipr.close()
+
+    def _on_addr(self, event: str, msg: Any) -> None:
+        addr = msg.get("address")
+        if not addr:
+            return
+        addr = _norm(addr)
+        held = self._addrs.setdefault(addr, set())
+        if event == "RTM_NEWADDR":
+            held.add(int(msg["index"]))
+        else:
+            held.discard(int(msg["index"]))
+        if not held:
+            del self._addrs[addr]
+        self._set(address_key(addr), bool(held))
 
     async def _run(self) -> None:
         first = True
         while True:
             mon: Any = AsyncIPRoute()
             try:
-                await mon.bind(groups=RTMGRP_LINK)
+                await mon.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
                 links = await self._dump()
                 for name in set(self._state) - set(links):
-                    self._set(name, None)
+                    self._set(name, False if name.startswith("address ") else None)
                 for name, up in links.items():
                     self._set(name, up)
                 if first:
@@ -131,6 +167,9 @@ class LinkMonitor:
                 while True:
                     async for msg in mon.get():
                         event = msg.get("event")
+                        if event in ("RTM_NEWADDR", "RTM_DELADDR"):
+                            self._on_addr(event, msg)
+                            continue
                         name = msg.get("ifname")
                         if not name:
                             continue
@@ -150,3 +189,11 @@ class LinkMonitor:
             finally:
                 with contextlib.suppress(Exception):
                     mon.close()
+
+
+def _norm(text: str) -> str:
+    """An address as ``ipaddress`` prints it (netlink may spell IPv6 differently), so keys compare."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text

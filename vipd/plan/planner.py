@@ -282,6 +282,10 @@ def _check_scripts(config: Config, default: tuple[str | None, str | None], host:
         scripts.append(
             (s.script.model_copy(update={"user": s.user, "group": s.group}), ("vrrp_scripts", name, "script"))
         )
+    for key in ("notify_fifo_script", "vrrp_notify_fifo_script"):
+        fifo_script = getattr(config.global_defs, key)
+        if isinstance(fifo_script, Script):
+            scripts.append((fifo_script, ("global_defs", key)))
     for section, objs in (("vrrp_instances", config.vrrp_instances), ("vrrp_sync_groups", config.vrrp_sync_groups)):
         for name, obj in objs.items():
             for hook in HOOKS:

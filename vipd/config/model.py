@@ -621,8 +621,8 @@ class GlobalDefs(_Model):
     vrrp_notify_fifo_script: Script | None = None
     vrrp_notify_priority_changes: Bool = False
     fifo_write_vrrp_states_on_reload: Bool = False
-    vmac_prefix: Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[^\s/]+$")] | None = None
-    vmac_addr_prefix: Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[^\s/]+$")] | None = None
+    vmac_prefix: IfName | None = None
+    vmac_addr_prefix: IfName | None = None
     log_unknown_vrids: Bool = False
 
     @model_validator(mode="after")

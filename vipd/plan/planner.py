@@ -171,8 +171,7 @@ def _instance(
                 "use_vmac",
             )
             xmit_base = True
-        prefix = config.global_defs.vmac_prefix or VMAC_PREFIX
-        vname = inst.vmac_name or f"{prefix}.{inst.virtual_router_id}"
+        vname = inst.vmac_name or vmac_name(config.global_defs.vmac_prefix or VMAC_PREFIX, inst.virtual_router_id)
         vmac = VmacPlan(vname, inst.interface, inst.virtual_router_id, family, xmit_base)
     vip_dev = vmac.name if vmac is not None else inst.interface
     tx_interface = inst.interface if vmac is None or vmac.xmit_base else vmac.name
@@ -213,6 +212,12 @@ def _instance(
         garp_extra_if=float(inst.garp_extra_if or 0) if inst.garp_extra_if_all and extra_if else 0.0,
         extra_if=extra_if,
     )
+
+
+def vmac_name(prefix: str, vrid: int) -> str:
+    """keepalived ``create_vmac_name``: ``PREFIX.VRID``, the prefix cut so the name fits 15 characters."""
+    tail = f".{vrid}"
+    return prefix[: 15 - len(tail)] + tail
 
 
 def owner_ignore_adverts(inst: VrrpInstance, config: Config) -> bool:

@@ -1,0 +1,235 @@
+"""Issue 17's keepalived keywords in the config layer and the planner: keepalived's defaults and
+precedence resolved into ``InstancePlan``, and the refusals at FILE:LINE with their reason.
+
+Each test names the keepalived source or man page line it follows (keepalived 2.2.7,
+``vrrp.c vrrp_complete_instance`` / ``global_parser.c``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from vipd.config import ConfigError, load_config_string
+from vipd.plan import plan_config
+from vipd.plan.model import InstancePlan
+
+INST = (
+    "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n priority {prio}\n{extra}"
+    " virtual_ipaddress {{\n  192.0.2.100/24{dev}\n }}\n}}\n"
+)
+
+
+def _conf(extra: str = "", *, prio: int = 100, glob: str = "", dev: str = "", tail: str = "") -> str:
+    head = f"global_defs {{\n{glob}}}\n" if glob else ""
+    return head + INST.format(prio=prio, extra=extra, dev=dev) + tail
+
+
+def _plan(text: str) -> InstancePlan:
+    r = load_config_string(text)
+    result = plan_config(r.config, r.locs)
+    assert result.plan is not None, result.diagnostics
+    return result.plan.instances["VI_1"]
+
+
+def _refused(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        load_config_string(text)
+    return [str(d) for d in e.value.diagnostics if d.severity == "error"]
+
+
+def _warnings(text: str) -> list[str]:
+    return [str(w) for w in load_config_string(text).warnings]
+
+
+# -- default_interface, vrrp_min_garp, vmac_prefix ---------------------------------------------
+
+
+def test_default_interface_is_used_by_an_instance_without_interface() -> None:
+    text = _conf(glob=" default_interface eth7\n").replace(" interface eth0\n", "")
+    p = _plan(text)
+    assert p.key.interface == "eth7" and p.vips[0].dev == "eth7"
+
+
+def test_an_instance_without_interface_and_no_default_interface_is_refused() -> None:
+    errors = _refused(_conf().replace(" interface eth0\n", ""))
+    assert any("interface" in e for e in errors), errors
+
+
+def test_vrrp_min_garp_sends_one_garp_no_second_burst_no_refresh() -> None:
+    c = _plan(_conf(glob=" vrrp_min_garp\n")).config
+    assert (c.garp_master_repeat, c.garp_master_delay, c.garp_master_refresh, c.garp_master_refresh_repeat) == (
+        1,
+        0.0,
+        0.0,
+        0,
+    )
+
+
+def test_vrrp_min_garp_leaves_values_written_in_the_file() -> None:
+    c = _plan(_conf(glob=" vrrp_min_garp\n vrrp_garp_master_repeat 3\n")).config
+    assert (c.garp_master_repeat, c.garp_master_delay) == (3, 0.0)
+
+
+def test_vrrp_min_garp_off_changes_nothing() -> None:
+    c = _plan(_conf(glob=" vrrp_min_garp false\n")).config
+    assert (c.garp_master_repeat, c.garp_master_delay) == (5, 5.0)
+
+
+def test_vmac_prefix_names_generated_vmacs_prefix_dot_vrid() -> None:
+    p = _plan(_conf(" use_vmac\n", glob=" vmac_prefix ka\n"))
+    assert p.vmac is not None and p.vmac.name == "ka.51"
+    long = _plan(_conf(" use_vmac\n", glob=" vmac_prefix abcdefghijklmno\n"))
+    assert long.vmac is not None and long.vmac.name == "abcdefghijkl.51"  # cut to 15 like create_vmac_name
+    named = _plan(_conf(" use_vmac mine\n", glob=" vmac_prefix ka\n"))
+    assert named.vmac is not None and named.vmac.name == "mine"
+
+
+# -- no_virtual_ipaddress ------------------------------------------------------------------------
+
+
+NO_VIP = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n version 3\n no_virtual_ipaddress\n}\n"
+
+
+def test_no_virtual_ipaddress_allows_vrrpv3_without_vips_with_a_warning() -> None:
+    warnings = _warnings(NO_VIP)
+    assert any("RFC 5798" in w for w in warnings), warnings
+    assert _plan(NO_VIP).vips == ()
+
+
+def test_vrrpv3_without_vips_and_without_no_virtual_ipaddress_is_refused() -> None:
+    assert any("no VIP" in e for e in _refused(NO_VIP.replace(" no_virtual_ipaddress\n", "")))
+
+
+def test_no_virtual_ipaddress_silences_the_v2_no_vip_warning() -> None:
+    v2 = NO_VIP.replace(" version 3\n", " version 2\n")
+    assert not any("no VIP" in w for w in _warnings(v2))
+    assert any("no VIP" in w for w in _warnings(v2.replace(" no_virtual_ipaddress\n", "")))
+
+
+def test_no_virtual_ipaddress_has_no_effect_in_strict_mode() -> None:
+    errors = _refused(NO_VIP.replace(" version 3\n", " version 3\n strict_mode\n"))
+    assert any("no VIP" in e for e in errors), errors
+
+
+# -- owner_ignore_adverts ------------------------------------------------------------------------
+
+
+def test_owner_ignore_adverts_applies_to_an_owner() -> None:
+    assert _plan(_conf(" owner_ignore_adverts\n", prio=255)).owner_ignore_adverts
+
+
+def test_owner_ignore_adverts_is_ignored_below_255_with_a_warning() -> None:
+    text = _conf(" owner_ignore_adverts\n", prio=200)
+    assert not _plan(text).owner_ignore_adverts
+    assert any("owner_ignore_adverts: has no effect" in w for w in _warnings(text))
+
+
+def test_vrrp_owner_ignore_adverts_is_the_default_and_strict_mode_turns_it_on() -> None:
+    assert not _plan(_conf(prio=255)).owner_ignore_adverts
+    assert _plan(_conf(prio=255, glob=" vrrp_owner_ignore_adverts\n")).owner_ignore_adverts
+    assert not _plan(
+        _conf(" owner_ignore_adverts off\n", prio=255, glob=" vrrp_owner_ignore_adverts\n")
+    ).owner_ignore_adverts
+
+
+def test_strict_owner_that_turns_owner_ignore_adverts_off_is_refused_at_its_line() -> None:
+    text = _conf(" strict_mode\n state MASTER\n owner_ignore_adverts off\n", prio=255)
+    errors = _refused(text)
+    assert any(e.startswith("<string>:7: owner_ignore_adverts") for e in errors), errors
+
+
+# -- notify_priority_changes ---------------------------------------------------------------------
+
+
+GROUP = "vrrp_sync_group G {{\n group {{\n  VI_1\n }}\n{extra}}}\n"
+
+
+def test_notify_priority_changes_instance_then_group_then_global() -> None:
+    assert not _plan(_conf()).notify_priority_changes
+    assert _plan(_conf(glob=" vrrp_notify_priority_changes\n")).notify_priority_changes
+    assert _plan(_conf(tail=GROUP.format(extra=" notify_priority_changes\n"))).notify_priority_changes
+    text = _conf(" notify_priority_changes off\n", tail=GROUP.format(extra=" notify_priority_changes\n"))
+    assert not _plan(text).notify_priority_changes
+    text = _conf(glob=" vrrp_notify_priority_changes\n", tail=GROUP.format(extra=" notify_priority_changes off\n"))
+    assert not _plan(text).notify_priority_changes
+
+
+# -- promote_secondaries, track_src_ip, garp_extra_if ------------------------------------------
+
+
+def test_promote_secondaries_names_the_interface_but_not_with_a_vmac() -> None:
+    assert _plan(_conf(" promote_secondaries\n")).promote_secondaries == ("eth0",)
+    text = _conf(" promote_secondaries\n use_vmac\n")
+    assert _plan(text).promote_secondaries == ()
+    assert any("promote_secondaries: ignored with use_vmac" in w for w in _warnings(text))
+
+
+def test_track_src_ip_tracks_the_configured_source_only() -> None:
+    p = _plan(_conf(" mcast_src_ip 192.0.2.9\n track_src_ip\n"))
+    assert str(p.track_src) == "192.0.2.9"
+    r = load_config_string(_conf(" mcast_src_ip 192.0.2.9\n track_src_ip\n"))
+    plan = plan_config(r.config, r.locs).plan
+    assert plan is not None
+    keys = [b.key for b in plan.trackers.bindings["VI_1"]]
+    assert ("interface", "address 192.0.2.9") in keys
+    text = _conf(" track_src_ip\n")
+    assert _plan(text).track_src is None
+    assert any("track_src_ip: has no effect" in w for w in _warnings(text))
+
+
+def test_garp_extra_if_all_resolves_the_other_vip_interfaces() -> None:
+    p = _plan(_conf(" garp_extra_if all 30\n", tail="", dev=" dev eth1"))
+    assert (p.garp_extra_if, p.extra_if) == (30.0, ("eth1",))
+    same = _plan(_conf(" garp_extra_if all 30\n"))
+    assert same.garp_extra_if == 0.0, "no other interface: keepalived disables it"
+
+
+def test_garp_extra_if_without_all_does_nothing_and_says_so() -> None:
+    text = _conf(" garp_extra_if 30\n", dev=" dev eth1")
+    assert _plan(text).garp_extra_if == 0.0
+    assert any("garp_extra_if: without 'all'" in w for w in _warnings(text))
+
+
+def test_vrrp_garp_extra_if_is_the_default_and_zero_turns_it_off() -> None:
+    glob = " vrrp_garp_extra_if all 60\n"
+    assert _plan(_conf(glob=glob, dev=" dev eth1")).garp_extra_if == 60.0
+    assert _plan(_conf(" garp_extra_if 0\n", glob=glob, dev=" dev eth1")).garp_extra_if == 0.0
+
+
+def test_vmac_garp_intvl_is_the_deprecated_spelling() -> None:
+    text = _conf(" vmac_garp_intvl all 30\n", dev=" dev eth1")
+    assert _plan(text).garp_extra_if == 30.0
+    assert any("deprecated" in w for w in _warnings(text))
+
+
+def test_garp_extra_if_needs_a_delay() -> None:
+    assert any("needs a DELAY" in e for e in _refused(_conf(" garp_extra_if all\n")))
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "line", "needle"),
+    [
+        ("linkbeat_use_polling", "global_defs", "rtnetlink"),
+        ("linkbeat_interfaces {\n  eth0\n }", "top", "rtnetlink"),
+        ("linkbeat_use_polling", "instance", "rtnetlink"),
+        ("vrf blue", "instance", "'vrf' only for a unicast instance without 'interface'"),
+        ("use_ipvlan", "instance", "macvlan only"),
+        ("track_group G {\n group {\n  VI_1\n }\n}", "top", "static_ipaddress"),
+    ],
+)
+def test_refused_keywords_name_file_line_and_reason(where: str, line: str, needle: str) -> None:
+    if line == "global_defs":
+        text = _conf(glob=f" {where}\n")
+        at = 2
+    elif line == "instance":
+        text = _conf(f" {where}\n")
+        at = 5
+    else:
+        text = _conf() + where + "\n"
+        at = text.count("\n", 0, text.index(where)) + 1
+    errors = _refused(text)
+    keyword = where.split()[0]
+    assert any(e.startswith(f"<string>:{at}: {keyword}: refused:") and needle in e for e in errors), errors

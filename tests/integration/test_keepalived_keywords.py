@@ -125,3 +125,20 @@ def test_garp_extra_if_all_announces_vips_on_other_interfaces_every_delay(lab: L
         )
     gaps = [b.t - a.t for a, b in itertools.pairwise(garps[1:])]  # after the takeover's own GARP
     assert all(0.9 <= g <= 1.2 for g in gaps), gaps  # keepalived: every garp_extra_if seconds
+
+
+def test_interface_up_down_delays_hide_a_short_flap_and_delay_a_real_fault(lab: Lab) -> None:
+    from vipdlab.lab.twolinks import link_down, link_up
+
+    down = 0.15  # below (3 - 1) * 0.1 s - 0.1/256 s, keepalived's bound
+    text = render(Instance(priority=150)) + f"interface_up_down_delays {{\n    eth0 {down} 0.3\n}}\n"
+    lab.start_vipd(lab.r1, text)
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], STARTUP + _mdi(150), message=lambda: lab.logs(20))
+    link_down(lab, lab.r1)
+    link_up(lab, lab.r1)  # back well within the down delay
+    time.sleep(2 * down)  # past the delay: a FAULT would have been entered by now
+    assert "Entering FAULT STATE" not in _log(lab, "r1"), _log(lab, "r1")[-1500:]
+    link_down(lab, lab.r1)
+    time.sleep(down / 2)
+    assert "Entering FAULT STATE" not in _log(lab, "r1"), "the FAULT waits for the down delay"
+    wait_until(lambda: "Entering FAULT STATE" in _log(lab, "r1"), down + MARGIN, message=lambda: lab.logs(20))

@@ -39,6 +39,7 @@ from vipd.config.grammar import (
     parse_vip,
     register_table,
 )
+from vipd.config.lexer import Token
 from vipd.config.tree import Node
 
 AUTH_PASS_MAX = 8
@@ -195,6 +196,22 @@ _TRACK_GROUP = (
     "track_group makes instances track static_ipaddress/static_routes/static_rules, which vipd parses but does "
     "not install; nothing would be tracked: remove it (or move the address into a vrrp_instance)"
 )
+
+
+def parse_up_down(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, object] | None:
+    """One ``interface_up_down_delays`` line: ``IF DOWN_DELAY [UP_DELAY]`` (seconds, 0..255).
+
+    keepalived 2.2.7's parser (``alloc_if_up_down_delay``) sets UP_DELAY to 0 when it is
+    omitted; its man page says "the same as the down delay". vipd follows the code.
+    """
+    if len(words) not in (2, 3):
+        ctx.error(words[0], keyword, f"{words[0].text}: expected IF DOWN_DELAY [UP_DELAY]")
+        return None
+    out: dict[str, object] = {"interface": words[0].text, "down_delay": words[1].text}
+    if len(words) == 3:
+        out["up_delay"] = words[2].text
+    return out
+
 
 _FIREWALL = "vipd writes Accept_Mode rules with nftables sets of its own (see nftables)"
 
@@ -660,7 +677,10 @@ TOP: Table = register_table(
         "static_routes": ListOf(doc="permanent routes", item=parse_route, pending=True),
         "static_rules": ListOf(doc="permanent rules", item=parse_rule, pending=True),
         "track_group": Refused(reason=_TRACK_GROUP),
-        **_ignored(_NOT_YET, "garp_group", "interface_up_down_delays"),
+        "interface_up_down_delays": ListOf(
+            doc="IF DOWN_DELAY [UP_DELAY]: seconds before a link change reaches the instances", item=parse_up_down
+        ),
+        **_ignored(_NOT_YET, "garp_group"),
     },
 )
 

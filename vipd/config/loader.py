@@ -33,6 +33,7 @@ from vipd.config.model import (
     TrackInterface,
     TrackProcess,
     TrackRef,
+    UpDownDelay,
     VirtualAddress,
     VrrpCheck,
     VrrpInstance,
@@ -147,6 +148,7 @@ _LIST_SECTIONS: dict[str, type[BaseModel]] = {
     "static_ipaddress": VirtualAddress,
     "static_routes": Route,
     "static_rules": Route,
+    "interface_up_down_delays": UpDownDelay,
 }
 
 

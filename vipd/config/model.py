@@ -835,6 +835,22 @@ class VrrpInstance(_Model):
         return 4
 
 
+class UpDownDelay(_Model):
+    """One ``interface_up_down_delays`` line: how long a link change waits before instances see it.
+
+    Attributes:
+        interface: the link.
+        down_delay: seconds, 0..255, a link going down waits before instances go FAULT; it
+            is cancelled if the link comes back first.
+        up_delay: seconds, 0..255, before a link coming up clears the FAULT (keepalived's
+            code makes an omitted value 0).
+    """
+
+    interface: IfName
+    down_delay: Annotated[Seconds, Field(ge=0, le=255)]
+    up_delay: Annotated[Seconds, Field(ge=0, le=255)] = 0.0
+
+
 class Config(_Model):
     """A whole keepalived configuration as vipd understands it.
 
@@ -849,6 +865,7 @@ class Config(_Model):
         bfd_instances: ``bfd_instance`` blocks by name.
         static_ipaddress, static_routes, static_rules: keepalived's permanent
             addresses/routes/rules (parsed and checked; vipd does not install them).
+        interface_up_down_delays: per-link debounce of up/down changes.
         source: path of the main configuration file (``"<string>"`` for text).
     """
 
@@ -863,4 +880,5 @@ class Config(_Model):
     static_ipaddress: list[VirtualAddress] = Field(default_factory=list)
     static_routes: list[Route] = Field(default_factory=list)
     static_rules: list[Route] = Field(default_factory=list)
+    interface_up_down_delays: list[UpDownDelay] = Field(default_factory=list)
     source: str = ""

@@ -59,6 +59,7 @@ def check(
     _check_refs(config, where, sink, defined)
     _check_scripts(config, where, sink)
     _check_globals(config, where, sink)
+    _check_up_down(config, where, sink)
 
 
 def _report(sink: DiagnosticSink, loc: Loc, message: str, keyword: str | None = None) -> None:
@@ -387,6 +388,36 @@ def _check_globals(config: Config, where: _Where, sink: DiagnosticSink) -> None:
                 "0 is keepalived's default, but keepalived rejects an explicit 0 (range 0.000001..4294.967295); "
                 "remove the line",
             )
+
+
+def _check_up_down(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """``interface_up_down_delays``: one line per link; the down delay shorter than a backup's wait.
+
+    keepalived (``check_debounce_timers``) cuts a down delay above ``(down_timer_adverts - 1) *
+    advert_int - advert_int / 256`` to that bound, since a backup would otherwise take over before
+    this master went FAULT; vipd refuses it with the bound.
+    """
+    seen: dict[str, int] = {}
+    for i, d in enumerate(config.interface_up_down_delays):
+        loc = where("interface_up_down_delays", i)
+        if d.interface in seen:
+            first = where("interface_up_down_delays", seen[d.interface])
+            _report(sink, loc, f"{d.interface} is given twice (first at line {first.line})")
+            continue
+        seen[d.interface] = i
+        for inst in config.vrrp_instances.values():
+            if inst.interface != d.interface or inst.down_timer_adverts == 1:
+                continue
+            bound = (inst.down_timer_adverts - 1) * inst.advert_int - inst.advert_int / 256
+            if d.down_delay > bound:
+                _report(
+                    sink,
+                    loc,
+                    f"{d.interface}: down delay {d.down_delay:g}s is not below {bound:g}s, (down_timer_adverts - 1) "
+                    f"* advert_int of vrrp_instance {inst.name}: a backup would take over before this master "
+                    "leaves (keepalived cuts it to that)",
+                )
+                break
 
 
 def _check_strict(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:

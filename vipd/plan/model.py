@@ -192,6 +192,7 @@ class Plan:
         trackers: checks and bindings.
         script_default: (user, group) names scripts run as by default.
         host_checked: the host checks that were made (empty with ``--no-host``).
+        link_delays: keepalived ``interface_up_down_delays``: link -> (down, up) seconds.
     """
 
     config: Config
@@ -201,6 +202,7 @@ class Plan:
     trackers: TrackerPlan = field(hash=False)
     script_default: tuple[str | None, str | None] = (None, None)
     host_checked: tuple[str, ...] = ()
+    link_delays: Mapping[str, tuple[float, float]] = field(default_factory=dict, hash=False)
 
     def by_key(self) -> dict[InstanceKey, InstancePlan]:
         """The instances by (interface, VRID, family)."""

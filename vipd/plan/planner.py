@@ -371,5 +371,6 @@ def plan_config(config: Config, locs: Mapping[Path, Loc] | None = None, host: Ho
         trackers=trackers,
         script_default=default,
         host_checked=HOST_CHECKS if host is not None else (),
+        link_delays={d.interface: (d.down_delay, d.up_delay) for d in config.interface_up_down_delays},
     )
     return PlanResult(plan, diagnostics)

@@ -7,6 +7,10 @@ administratively downed link and a lost carrier both count as down. If the
 kernel drops events (ENOBUFS) the socket is reopened and the state re-dumped;
 subscribers hear about every difference.
 
+keepalived's ``interface_up_down_delays``: a link listed there changes state for
+subscribers only once the new state has lasted its down (or up) delay; if it
+flips back first, nobody hears of it. A link that disappears is reported at once.
+
 The same socket follows the host's addresses (RTMGRP_IPV4_IFADDR/IPV6_IFADDR)
 for keepalived's ``track_src_ip``: an address is reported under the pseudo-link
 name ``address ADDR`` (:func:`address_key`), "up" while some interface has it.
@@ -20,7 +24,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyroute2.iproute.linux import AsyncIPRoute
@@ -49,8 +53,10 @@ def link_is_up(flags: int) -> bool:
 class LinkMonitor:
     """The up/down state of every link in this namespace, kept current from events."""
 
-    def __init__(self) -> None:
+    def __init__(self, delays: Mapping[str, tuple[float, float]] | None = None) -> None:
         self._state: dict[str, bool] = {}
+        self._delays: dict[str, tuple[float, float]] = dict(delays or {})
+        self._pending: dict[str, tuple[bool, asyncio.TimerHandle]] = {}
         self._addrs: dict[str, set[int]] = {}  # address text -> ifindexes holding it
         self._subs: dict[str, list[LinkCallback]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -88,7 +94,10 @@ class LinkMonitor:
         await asyncio.shield(self._ready)
 
     async def close(self) -> None:
-        """Stop the monitor task and close its socket."""
+        """Stop the monitor task and close its socket (pending delayed changes are dropped)."""
+        for _, handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -97,7 +106,39 @@ class LinkMonitor:
 
     # ------------------------------------------------------------------ internals
 
+    def set_delays(self, delays: Mapping[str, tuple[float, float]]) -> None:
+        """Replace the ``interface_up_down_delays`` (seconds ``(down, up)`` per link; reload).
+
+        A change already waiting keeps its timer.
+        """
+        self._delays = dict(delays)
+
     def _set(self, ifname: str, up: bool | None) -> None:
+        delays = self._delays.get(ifname)
+        committed = self._state.get(ifname)
+        pending = self._pending.get(ifname)
+        if delays is not None and up is not None and committed is not None:
+            if up == committed:
+                if pending is not None:  # flipped back within the delay: nobody hears of it
+                    pending[1].cancel()
+                    del self._pending[ifname]
+                    log.info("%s: %s again within its interface_up_down_delays delay", ifname, "up" if up else "down")
+                return
+            delay = delays[1] if up else delays[0]
+            if delay > 0:
+                if pending is None or pending[0] != up:
+                    if pending is not None:
+                        pending[1].cancel()
+                    handle = asyncio.get_running_loop().call_later(delay, self._commit, ifname, up)
+                    self._pending[ifname] = (up, handle)
+                return
+        if pending is not None:
+            pending[1].cancel()
+            del self._pending[ifname]
+        self._commit(ifname, up)
+
+    def _commit(self, ifname: str, up: bool | None) -> None:
+        self._pending.pop(ifname, None)
         old = self._state.get(ifname)
         if up is None:
             self._state.pop(ifname, None)

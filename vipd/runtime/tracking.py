@@ -394,7 +394,7 @@ class Tracking:
         """
         from vipd.runtime.links import LinkMonitor
 
-        links = LinkMonitor()
+        links = LinkMonitor(plan.link_delays)
         await links.start()
         tracker = Tracker(plan, drivers, links=links, bfd=bfd)
         try:
@@ -429,8 +429,12 @@ class Tracking:
         effective priority; then every instance is re-evaluated against its new
         base priority.
         """
+        from vipd.runtime.links import LinkMonitor
+
         await self.tracker.stop()
         self.tracker = new
+        if isinstance(self.links, LinkMonitor):
+            self.links.set_delays(new.plan.link_delays)  # keepalived interface_up_down_delays
         await new.start()
 
     async def stop(self) -> None:

@@ -233,3 +233,25 @@ def test_refused_keywords_name_file_line_and_reason(where: str, line: str, needl
     errors = _refused(text)
     keyword = where.split()[0]
     assert any(e.startswith(f"<string>:{at}: {keyword}: refused:") and needle in e for e in errors), errors
+
+
+# -- interface_up_down_delays --------------------------------------------------------------------
+
+
+def test_interface_up_down_delays_reach_the_plan_with_up_zero_when_omitted() -> None:
+    text = _conf(" advert_int 3\n", tail="interface_up_down_delays {\n eth0 2 4\n eth1 1.5\n}\n")
+    r = load_config_string(text)
+    plan = plan_config(r.config, r.locs).plan
+    assert plan is not None
+    assert dict(plan.link_delays) == {"eth0": (2.0, 4.0), "eth1": (1.5, 0.0)}
+
+
+def test_a_down_delay_a_backup_would_outrun_is_refused_with_the_bound() -> None:
+    text = _conf(" advert_int 1\n", tail="interface_up_down_delays {\n eth0 2.5\n}\n")
+    errors = _refused(text)
+    assert any(e.startswith("<string>:11: interface_up_down_delays: eth0: down delay 2.5s") for e in errors), errors
+
+
+def test_an_interface_given_twice_in_interface_up_down_delays_is_refused() -> None:
+    errors = _refused(_conf(tail="interface_up_down_delays {\n eth0 1\n eth0 1\n}\n"))
+    assert any("eth0 is given twice" in e for e in errors), errors

@@ -37,6 +37,7 @@ from vipd.config.grammar import (
     parse_track_interface,
     parse_track_ref,
     parse_vip,
+    read_block,
     register_table,
 )
 from vipd.config.lexer import Token
@@ -211,6 +212,24 @@ def parse_up_down(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, objec
     if len(words) == 3:
         out["up_delay"] = words[2].text
     return out
+
+
+@dataclass
+class SubList(Sub):
+    """``keyword { ... }`` that may be repeated: each block is read with ``table`` into a new dict
+    appended to ``target[field]`` (keepalived ``garp_group``)."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if node.children is None or node.args:
+            ctx.error(node, node.name, f"must be a block: '{node.name} {{ ... }}'")
+            return
+        key = self.field or node.name
+        items: list[Raw] = target.setdefault(key, [])
+        where = (*path, key, len(items))
+        sub: Raw = {}
+        items.append(sub)
+        ctx.mark(where, node, node.name)
+        read_block(node.children, self.table(), sub, where, ctx, node.name)
 
 
 _FIREWALL = "vipd writes Accept_Mode rules with nftables sets of its own (see nftables)"
@@ -391,6 +410,16 @@ AUTHENTICATION: Table = register_table(
     {
         "auth_type": Value(doc="PASS or AH"),
         "auth_pass": AuthPass(doc="password, at most 8 characters"),
+    },
+)
+
+GARP_GROUP: Table = register_table(
+    "garp_group",
+    {
+        "garp_interval": Value(doc="seconds between gratuitous ARPs on these interfaces"),
+        "gna_interval": Value(doc="seconds between unsolicited NAs on these interfaces"),
+        "interface": Value(doc="the interface the spacing applies to"),
+        "interfaces": ListOf(doc="interfaces sharing the spacing, one per line", each_word=True),
     },
 )
 
@@ -680,7 +709,11 @@ TOP: Table = register_table(
         "interface_up_down_delays": ListOf(
             doc="IF DOWN_DELAY [UP_DELAY]: seconds before a link change reaches the instances", item=parse_up_down
         ),
-        **_ignored(_NOT_YET, "garp_group"),
+        "garp_group": SubList(
+            doc="GARP/NA spacing for an interface or a group of interfaces",
+            field="garp_groups",
+            table=lambda: GARP_GROUP,
+        ),
     },
 )
 

@@ -25,6 +25,7 @@ from vipd.config.model import (
     Authentication,
     BfdInstance,
     Config,
+    GarpGroup,
     GlobalDefs,
     Route,
     Script,
@@ -149,6 +150,7 @@ _LIST_SECTIONS: dict[str, type[BaseModel]] = {
     "static_routes": Route,
     "static_rules": Route,
     "interface_up_down_delays": UpDownDelay,
+    "garp_groups": GarpGroup,
 }
 
 

@@ -835,6 +835,33 @@ class VrrpInstance(_Model):
         return 4
 
 
+class GarpGroup(_Model):
+    """One ``garp_group { ... }``: GARP/NA spacing for an interface or a set of interfaces.
+
+    Attributes:
+        garp_interval, gna_interval: seconds between gratuitous ARPs / unsolicited NAs sent on
+            these interfaces (``None``: the global ``vrrp_garp_interval`` / ``vrrp_gna_interval``).
+        interface: the interface (keepalived: one of ``interface`` or ``interfaces``).
+        interfaces: the interfaces.
+    """
+
+    garp_interval: Annotated[Seconds, Field(ge=0, le=4294.967295)] | None = None
+    gna_interval: Annotated[Seconds, Field(ge=0, le=4294.967295)] | None = None
+    interface: IfName | None = None
+    interfaces: list[IfName] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> GarpGroup:
+        if (self.interface is None) == (not self.interfaces):
+            raise PydanticCustomError("kv_garp_group", "give exactly one of 'interface' or 'interfaces'", {})
+        return self
+
+    @property
+    def members(self) -> list[str]:
+        """The interfaces the spacing applies to."""
+        return [self.interface] if self.interface is not None else list(self.interfaces)
+
+
 class UpDownDelay(_Model):
     """One ``interface_up_down_delays`` line: how long a link change waits before instances see it.
 
@@ -866,6 +893,7 @@ class Config(_Model):
         static_ipaddress, static_routes, static_rules: keepalived's permanent
             addresses/routes/rules (parsed and checked; vipd does not install them).
         interface_up_down_delays: per-link debounce of up/down changes.
+        garp_groups: ``garp_group`` blocks (GARP/NA spacing per interface).
         source: path of the main configuration file (``"<string>"`` for text).
     """
 
@@ -881,4 +909,5 @@ class Config(_Model):
     static_routes: list[Route] = Field(default_factory=list)
     static_rules: list[Route] = Field(default_factory=list)
     interface_up_down_delays: list[UpDownDelay] = Field(default_factory=list)
+    garp_groups: list[GarpGroup] = Field(default_factory=list)
     source: str = ""

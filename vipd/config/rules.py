@@ -60,6 +60,7 @@ def check(
     _check_scripts(config, where, sink)
     _check_globals(config, where, sink)
     _check_up_down(config, where, sink)
+    _check_garp_groups(config, where, sink)
 
 
 def _report(sink: DiagnosticSink, loc: Loc, message: str, keyword: str | None = None) -> None:
@@ -388,6 +389,17 @@ def _check_globals(config: Config, where: _Where, sink: DiagnosticSink) -> None:
                 "0 is keepalived's default, but keepalived rejects an explicit 0 (range 0.000001..4294.967295); "
                 "remove the line",
             )
+
+
+def _check_garp_groups(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """An interface belongs to one ``garp_group`` at most."""
+    seen: dict[str, int] = {}
+    for i, grp in enumerate(config.garp_groups):
+        for ifname in grp.members:
+            if ifname in seen:
+                first = where("garp_groups", seen[ifname])
+                _report(sink, where("garp_groups", i), f"{ifname} is already in the garp_group at line {first.line}")
+            seen.setdefault(ifname, i)
 
 
 def _check_up_down(config: Config, where: _Where, sink: DiagnosticSink) -> None:

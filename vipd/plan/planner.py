@@ -203,8 +203,8 @@ def _instance(
         routes=_routes(inst, report),
         hooks=_hooks(inst, default, g.set_supplementary_groups),
         group=group,
-        garp_interval=g.vrrp_garp_interval,
-        gna_interval=g.vrrp_gna_interval,
+        garp_interval=garp_spacing(config, inst.interface)[0],
+        gna_interval=garp_spacing(config, inst.interface)[1],
         owner_ignore_adverts=owner_ignore_adverts(inst, config),
         notify_priority_changes=notify_priority_changes(inst, config, group),
         promote_secondaries=(inst.interface,) if inst.promote_secondaries and vmac is None else (),
@@ -212,6 +212,18 @@ def _instance(
         garp_extra_if=float(inst.garp_extra_if or 0) if inst.garp_extra_if_all and extra_if else 0.0,
         extra_if=extra_if,
     )
+
+
+def garp_spacing(config: Config, ifname: str) -> tuple[float, float]:
+    """Seconds between GARPs and between NAs on ``ifname``: its ``garp_group``'s, else the global
+    ``vrrp_garp_interval`` / ``vrrp_gna_interval`` (keepalived: interfaces in no group inherit them)."""
+    g = config.global_defs
+    for grp in config.garp_groups:
+        if ifname in grp.members:
+            garp = g.vrrp_garp_interval if grp.garp_interval is None else grp.garp_interval
+            gna = g.vrrp_gna_interval if grp.gna_interval is None else grp.gna_interval
+            return garp, gna
+    return g.vrrp_garp_interval, g.vrrp_gna_interval
 
 
 def vmac_name(prefix: str, vrid: int) -> str:

@@ -255,3 +255,27 @@ def test_a_down_delay_a_backup_would_outrun_is_refused_with_the_bound() -> None:
 def test_an_interface_given_twice_in_interface_up_down_delays_is_refused() -> None:
     errors = _refused(_conf(tail="interface_up_down_delays {\n eth0 1\n eth0 1\n}\n"))
     assert any("eth0 is given twice" in e for e in errors), errors
+
+
+# -- garp_group ----------------------------------------------------------------------------------
+
+
+def test_garp_group_spacing_applies_to_its_interfaces_and_others_inherit_the_global() -> None:
+    groups = (
+        "garp_group {\n garp_interval 0.5\n interfaces {\n  eth0\n  eth1\n }\n}\n"
+        "garp_group {\n gna_interval 0.2\n interface eth2\n}\n"
+    )
+    p = _plan(_conf(glob=" vrrp_garp_interval 0.01\n vrrp_gna_interval 0.03\n", tail=groups))
+    assert (p.garp_interval, p.gna_interval) == (0.5, 0.03)
+    other = _plan(_conf(glob=" vrrp_garp_interval 0.01\n", tail=groups).replace("interface eth0", "interface eth5"))
+    assert (other.garp_interval, other.gna_interval) == (0.01, 0.0)
+
+
+def test_garp_group_needs_exactly_one_of_interface_or_interfaces() -> None:
+    errors = _refused(_conf(tail="garp_group {\n garp_interval 1\n}\n"))
+    assert any("exactly one of 'interface' or 'interfaces'" in e for e in errors), errors
+
+
+def test_an_interface_in_two_garp_groups_is_refused() -> None:
+    groups = "garp_group {\n garp_interval 1\n interface eth0\n}\ngarp_group {\n garp_interval 2\n interface eth0\n}\n"
+    assert any("already in the garp_group at line" in e for e in _refused(_conf(tail=groups)))

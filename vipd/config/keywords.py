@@ -501,6 +501,7 @@ VRRP_INSTANCE: Table = register_table(
         ),
         "vmac_garp_intvl": Deprecated(inner=GarpExtraIf(allow_zero=True), message="use garp_extra_if"),
         "owner_ignore_adverts": Flag(doc="as address owner (priority 255), ignore received adverts"),
+        "use_vmac_addr": Flag(doc="VIPs on other interfaces (or of the other family) get a VMAC there"),
         "promote_secondaries": Flag(doc="set the interface's promote_secondaries sysctl while running"),
         "no_virtual_ipaddress": Flag(doc="an instance without VIPs is intended (no warning; VRRPv3 allowed)"),
         "use_ipvlan": Refused(reason=_IPVLAN),
@@ -508,7 +509,6 @@ VRRP_INSTANCE: Table = register_table(
         "linkbeat_use_polling": Refused(reason=_LINKBEAT),
         **_ignored(
             _NOT_YET,
-            "use_vmac_addr",
             "timer_expired_backup",
             "thread_timer_expired",
             "old_unicast_checksum",

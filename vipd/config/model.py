@@ -146,6 +146,8 @@ class VirtualAddress(_Model):
         scope: address scope (``global``, ``site``, ``link``, ``host``, ``nowhere``
             or a number), as written.
         label: ``ifconfig``-style alias label, e.g. ``eth0:1`` (IPv4 only).
+        use_vmac: keepalived's per-VIP ``use_vmac``: on another interface (or of the other
+            family) the VIP gets a VMAC there, as with the instance's ``use_vmac_addr``.
         line: line it was written on (0 when built in code). Not part of equality:
             moving a VIP in the file does not change it.
     """
@@ -156,6 +158,7 @@ class VirtualAddress(_Model):
     dev: IfName | None = None
     scope: str | None = None
     label: Annotated[str, Field(min_length=1, max_length=15)] | None = None
+    use_vmac: bool = False
     line: int = 0
 
     @property
@@ -164,7 +167,7 @@ class VirtualAddress(_Model):
         return 6 if isinstance(self.address, IPv6Address) else 4
 
     def _key(self) -> tuple[Any, ...]:
-        return (self.address, self.prefixlen, self.brd, self.dev, self.scope, self.label)
+        return (self.address, self.prefixlen, self.brd, self.dev, self.scope, self.label, self.use_vmac)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, VirtualAddress):
@@ -717,10 +720,11 @@ class VrrpInstance(_Model):
             while the instance runs (and clear it at exit if vipd set it).
         track_src_ip: FAULT while the configured ``unicast_src_ip``/``mcast_src_ip`` is not
             an address of the host (no effect without one).
+        use_vmac_addr: VIPs on another interface (``dev``) or of the other family get a VMAC
+            on that interface (named ``vmac_addr_prefix.VRID``).
         garp_extra_if, garp_extra_if_all: ``garp_extra_if [all] DELAY``: every DELAY
             seconds while master, GARP/NA for the VIPs on interfaces other than the
-            instance's (keepalived sends by default only on ``use_vmac_addr`` VMACs, which
-            vipd does not create, so only with ``all`` does it do anything: on every such interface);
+            instance's (without ``all`` only on the VMACs of ``use_vmac_addr``);
             ``None``: global ``vrrp_garp_extra_if``; 0: off.
     """
 
@@ -784,6 +788,7 @@ class VrrpInstance(_Model):
     track_src_ip: Bool = False
     garp_extra_if: Annotated[Int, Field(ge=0, le=86400)] | None = None
     garp_extra_if_all: bool = False
+    use_vmac_addr: Bool = False
 
     @model_validator(mode="before")
     @classmethod

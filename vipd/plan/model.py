@@ -126,7 +126,8 @@ class InstancePlan:
         garp_extra_if: seconds between periodic GARP/NA bursts for the VIPs on
             ``extra_if`` while master (keepalived ``garp_extra_if all``), 0 = off.
         extra_if: the VIP devices other than the instance's interface (and its VMAC).
-        allow_empty: adverts with no address are accepted (``no_virtual_ipaddress`` or no VIP).
+        addr_vmacs: the VMACs ``use_vmac_addr`` (or a VIP's ``use_vmac``) adds on the VIPs' other
+            interfaces or for the other family; their VIPs' ``dev`` is the VMAC.
     """
 
     name: str
@@ -156,13 +157,14 @@ class InstancePlan:
     track_src: IPAddress | None = None
     garp_extra_if: float = 0.0
     extra_if: tuple[str, ...] = ()
+    addr_vmacs: tuple[VmacPlan, ...] = ()
 
     @property
     def interfaces(self) -> tuple[str, ...]:
         """Every interface the instance needs (its own, VIP devices; not the VMAC it creates)."""
-        names = [self.key.interface, *(v.dev for v in self.vips)]
-        if self.vmac is not None:
-            names = [n for n in names if n != self.vmac.name]
+        made = {m.name for m in (*self.addr_vmacs, *([self.vmac] if self.vmac is not None else []))}
+        names = [self.key.interface, *(v.dev for v in self.vips), *(m.base for m in self.addr_vmacs)]
+        names = [n for n in names if n not in made]
         return tuple(dict.fromkeys(names))
 
     def wire(self) -> tuple[object, ...]:

@@ -403,6 +403,7 @@ class Daemon:
         Raises:
             StartupError: the VMAC cannot be created.
         """
+        await self._addr_vmacs(plan, links)
         vm = plan.vmac
         if vm is None:
             return link
@@ -420,6 +421,19 @@ class Daemon:
         vlink = await self._link(spec.name, 4)
         links[spec.name] = vlink
         return link if vm.xmit_base else vlink
+
+    async def _addr_vmacs(self, plan: InstancePlan, links: dict[str, LinkInfo]) -> None:
+        """keepalived ``use_vmac_addr`` / a VIP's ``use_vmac``: the VMACs the VIPs on other interfaces go on.
+
+        Raises:
+            StartupError: one cannot be created.
+        """
+        for vm in plan.addr_vmacs:
+            try:
+                await self._vmacs.ensure(VmacSpec(name=vm.name, base=vm.base, vrid=vm.vrid, family=vm.family))
+            except VmacError as e:
+                raise StartupError(f"({plan.name}) use_vmac_addr: {e}") from None
+            links[vm.name] = await self._link(vm.name, 4)
 
     def _route_set(self, plan: InstancePlan) -> list[AddressCompanion]:
         """keepalived ``virtual_routes`` / ``virtual_rules`` of the plan (parsed by the planner)."""
@@ -655,6 +669,9 @@ class Daemon:
         link = await self._links_of(new, links)
         if new.vmac is not None and new.vmac.name not in links:
             links[new.vmac.name] = await self._link(new.vmac.name, 4)
+        for vm in new.addr_vmacs:  # unchanged (a change restarts the instance): already made
+            if vm.name not in links:
+                links[vm.name] = await self._link(vm.name, 4)
         src = self._source_address(new, link)
         vips, targets = self._vip_specs(new, links, stage)
         sender = None

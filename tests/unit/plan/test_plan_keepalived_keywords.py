@@ -184,6 +184,11 @@ def test_garp_extra_if_all_resolves_the_other_vip_interfaces() -> None:
     assert same.garp_extra_if == 0.0, "no other interface: keepalived disables it"
 
 
+def test_garp_extra_if_without_all_sends_on_use_vmac_addr_vmacs_only() -> None:
+    p = _plan(_conf(" use_vmac_addr\n garp_extra_if 30\n", dev=" dev eth1"))
+    assert (p.garp_extra_if, p.extra_if) == (30.0, ("vrrp.51",))
+
+
 def test_garp_extra_if_without_all_does_nothing_and_says_so() -> None:
     text = _conf(" garp_extra_if 30\n", dev=" dev eth1")
     assert _plan(text).garp_extra_if == 0.0
@@ -279,3 +284,55 @@ def test_garp_group_needs_exactly_one_of_interface_or_interfaces() -> None:
 def test_an_interface_in_two_garp_groups_is_refused() -> None:
     groups = "garp_group {\n garp_interval 1\n interface eth0\n}\ngarp_group {\n garp_interval 2\n interface eth0\n}\n"
     assert any("already in the garp_group at line" in e for e in _refused(_conf(tail=groups)))
+
+
+# -- use_vmac_addr, a VIP's use_vmac, vmac_addr_prefix --------------------------------------------
+
+
+TWO_DEVS = (
+    "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n{extra} virtual_ipaddress {{\n"
+    "  192.0.2.100/24\n  198.51.100.1/24 dev eth1{opt}\n  198.51.100.2/24 dev eth1\n }}\n"
+    " virtual_ipaddress_excluded {{\n  2001:db8::1/64\n }}\n}}\n"
+)
+
+
+def _two(extra: str = "", opt: str = "", glob: str = "") -> InstancePlan:
+    head = f"global_defs {{\n{glob}}}\n" if glob else ""
+    return _plan(head + TWO_DEVS.format(extra=extra, opt=opt))
+
+
+def test_use_vmac_addr_gives_other_interfaces_and_the_other_family_a_vmac() -> None:
+    p = _two(" use_vmac_addr\n")
+    assert [v.dev for v in p.vips] == ["eth0", "vrrp.51", "vrrp.51", "vrrp6.51"]
+    assert [(m.name, m.base, m.family) for m in p.addr_vmacs] == [("vrrp.51", "eth1", 4), ("vrrp6.51", "eth0", 6)]
+    assert "vrrp.51" not in p.interfaces and "eth1" in p.interfaces
+
+
+def test_use_vmac_addr_names_follow_vmac_addr_prefix_and_avoid_the_instance_vmac() -> None:
+    p = _two(" use_vmac\n use_vmac_addr\n")
+    assert p.vmac is not None and p.vmac.name == "vrrp.51"
+    assert [v.dev for v in p.vips] == ["vrrp.51", "vrrp1.51", "vrrp1.51", "vrrp6.51"]
+    q = _two(" use_vmac_addr\n", glob=" vmac_addr_prefix va\n vmac_prefix vm\n")
+    assert [m.name for m in q.addr_vmacs] == ["va.51", "va6.51"]
+
+
+def test_a_vips_own_use_vmac_makes_a_vmac_for_that_interface_only() -> None:
+    p = _two(opt=" use_vmac")
+    assert [v.dev for v in p.vips] == ["eth0", "vrrp.51", "eth1", "eth0"]  # only the VIP that asks
+    assert [(m.name, m.base) for m in p.addr_vmacs] == [("vrrp.51", "eth1")]
+
+
+def test_without_use_vmac_addr_nothing_changes() -> None:
+    p = _two()
+    assert [v.dev for v in p.vips] == ["eth0", "eth1", "eth1", "eth0"] and p.addr_vmacs == ()
+
+
+def test_use_vmac_addr_change_restarts_the_instance_on_reload() -> None:
+    from vipd.plan import diff_plans
+
+    def plan_of(text: str):  # type: ignore[no-untyped-def]
+        r = load_config_string(text)
+        return plan_config(r.config, r.locs).plan
+
+    old, new = plan_of(TWO_DEVS.format(extra="", opt="")), plan_of(TWO_DEVS.format(extra=" use_vmac_addr\n", opt=""))
+    assert [p.new.name for p in diff_plans(old, new).restarted] == ["VI_1"]

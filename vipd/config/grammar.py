@@ -411,7 +411,10 @@ def parse_vip(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, Any] | No
                     words[i].file, words[i].line, keyword, f"{text}: option {opt!r} is not supported by vipd; ignored"
                 )
             i += 2
-        elif opt in _VIP_IGNORED_FLAGS or opt == _VIP_VMAC:
+        elif opt == _VIP_VMAC:  # keepalived: a VMAC for this VIP on its interface (see use_vmac_addr)
+            raw["use_vmac"] = True
+            i += 1
+        elif opt in _VIP_IGNORED_FLAGS:
             ctx.sink.unsupported(
                 words[i].file, words[i].line, keyword, f"{text}: option {opt!r} is not supported by vipd; ignored"
             )

@@ -62,6 +62,8 @@ def check(
     _check_refs(config, where, sink, defined)
     _check_scripts(config, where, sink)
     _check_globals(config, where, sink)
+    _check_up_down(config, where, sink)
+    _check_garp_groups(config, where, sink)
 
 
 def _report(sink: DiagnosticSink, loc: Loc, message: str, keyword: str | None = None) -> None:
@@ -137,8 +139,19 @@ def _check_instance(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> 
                     f"VRRPv3 advert_int is sent in centiseconds: {inst.advert_int:g} is not a multiple of 0.01 s",
                 )
 
-    # No VIPs: keepalived refuses for v3 (and IPv6); for v2 it only complains.
-    if not inst.virtual_ipaddress:
+    # No VIPs: keepalived refuses for v3 (and IPv6); for v2 it only complains. no_virtual_ipaddress
+    # (keepalived 2.2.7) says it is meant: no warning, and v3 allowed (not in strict mode).
+    no_vips_ok = inst.no_virtual_ipaddress and not inst.strict_mode
+    if not inst.virtual_ipaddress and no_vips_ok and inst.version == 3:
+        loc = where(*base, "no_virtual_ipaddress")
+        sink.warning(
+            loc.file,
+            loc.line,
+            loc.keyword,
+            "VRRPv3 adverts without an address break RFC 5798 §5.2.6 (Count IPvX Addr is at least 1): vipd and "
+            "keepalived accept them, other VRRP implementations may drop them",
+        )
+    if not inst.virtual_ipaddress and not no_vips_ok:
         loc = where(*base, "virtual_ipaddress") if where.has(*base, "virtual_ipaddress") else iloc
         if inst.version == 3:
             sink.error(
@@ -403,6 +416,47 @@ def _check_globals(config: Config, where: _Where, sink: DiagnosticSink) -> None:
             )
 
 
+def _check_garp_groups(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """An interface belongs to one ``garp_group`` at most."""
+    seen: dict[str, int] = {}
+    for i, grp in enumerate(config.garp_groups):
+        for ifname in grp.members:
+            if ifname in seen:
+                first = where("garp_groups", seen[ifname])
+                _report(sink, where("garp_groups", i), f"{ifname} is already in the garp_group at line {first.line}")
+            seen.setdefault(ifname, i)
+
+
+def _check_up_down(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """``interface_up_down_delays``: one line per link; the down delay shorter than a backup's wait.
+
+    keepalived (``check_debounce_timers``) cuts a down delay above ``(down_timer_adverts - 1) *
+    advert_int - advert_int / 256`` to that bound, since a backup would otherwise take over before
+    this master went FAULT; vipd refuses it with the bound.
+    """
+    seen: dict[str, int] = {}
+    for i, d in enumerate(config.interface_up_down_delays):
+        loc = where("interface_up_down_delays", i)
+        if d.interface in seen:
+            first = where("interface_up_down_delays", seen[d.interface])
+            _report(sink, loc, f"{d.interface} is given twice (first at line {first.line})")
+            continue
+        seen[d.interface] = i
+        for inst in config.vrrp_instances.values():
+            if inst.interface != d.interface or inst.down_timer_adverts == 1:
+                continue
+            bound = (inst.down_timer_adverts - 1) * inst.advert_int - inst.advert_int / 256
+            if d.down_delay > bound:
+                _report(
+                    sink,
+                    loc,
+                    f"{d.interface}: down delay {d.down_delay:g}s is not below {bound:g}s, (down_timer_adverts - 1) "
+                    f"* advert_int of vrrp_instance {inst.name}: a backup would take over before this master "
+                    "leaves (keepalived cuts it to that)",
+                )
+                break
+
+
 def _check_strict(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:
     """keepalived's vrrp_strict / strict_mode rules (keepalived 'fixes' these; vipd refuses)."""
     base = ("vrrp_instances", inst.name)
@@ -440,6 +494,33 @@ def _check_strict(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> No
 
 def _check_misc(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:
     base = ("vrrp_instances", inst.name)
+
+    def warn(keyword: str, message: str) -> None:
+        loc = where(*base, keyword)
+        sink.warning(loc.file, loc.line, loc.keyword, message)
+
+    if inst.no_virtual_ipaddress and inst.strict_mode:
+        warn("no_virtual_ipaddress", "has no effect in strict mode (keepalived clears it): a VIP is required")
+    if inst.owner_ignore_adverts and inst.priority != 255:
+        warn("owner_ignore_adverts", f"has no effect: priority is {inst.priority}, not 255 (keepalived ignores it too)")
+    if inst.owner_ignore_adverts is False and inst.strict_mode and inst.priority == 255:
+        _report(
+            sink,
+            where(*base, "owner_ignore_adverts"),
+            "strict mode makes an address owner (priority 255) ignore adverts; keepalived sets it back on, "
+            "vipd refuses the contradiction: remove the line or leave strict mode",
+        )
+    if inst.promote_secondaries and inst.use_vmac:
+        warn("promote_secondaries", "ignored with use_vmac: the VIPs live on the VMAC, not on the interface")
+    if inst.track_src_ip and inst.unicast_src_ip is None:
+        warn("track_src_ip", "has no effect without unicast_src_ip/mcast_src_ip (keepalived ignores it too)")
+    addr_vmac = inst.use_vmac_addr or any(v.use_vmac for v in inst.virtual_ipaddress)
+    if inst.garp_extra_if and not inst.garp_extra_if_all and not addr_vmac and where.has(*base, "garp_extra_if"):
+        warn(
+            "garp_extra_if",
+            "without 'all' it sends only on VMACs made by use_vmac_addr, and there is none: nothing is sent "
+            "(keepalived turns it off likewise); write 'garp_extra_if all DELAY'",
+        )
     if inst.nopreempt and inst.preempt_delay and where.has(*base, "preempt_delay"):
         loc = where(*base, "preempt_delay")
         sink.warning(loc.file, loc.line, "preempt_delay", "has no effect with nopreempt")

@@ -266,7 +266,8 @@ class VmacManager:
             self._state.clear(ifname)
         if done:
             log.warning(
-                "restored %s: an earlier run with use_vmac ended without restoring them (killed?); state file in %s",
+                "restored %s: an earlier run with use_vmac or promote_secondaries ended without restoring them "
+                "(killed?); state file in %s",
                 ", ".join(done),
                 self._state.directory,
             )

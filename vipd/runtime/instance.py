@@ -43,6 +43,7 @@ from vipd.fsm import (
     LowerPriorityHeard,
     Notify,
     Params,
+    PriorityNotice,
     RemoveAddresses,
     SendAdvert,
     SendGratuitousArp,
@@ -52,6 +53,7 @@ from vipd.fsm import (
     TimerExpired,
     VrrpMachine,
 )
+from vipd.fsm.machine import EXTRA_IF
 from vipd.linux.netlink import VipSpec
 from vipd.obs.log import RateLimiter
 from vipd.obs.stats import InstanceStats
@@ -140,11 +142,15 @@ def announce_frame(mac: bytes, address: IPAddress) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class AnnounceTarget:
-    """Where to announce one VIP: its address, the sender for its device and that device's MAC."""
+    """Where to announce one VIP: its address, the sender for its device and that device's MAC.
+
+    ``extra``: the device is not the instance's own (keepalived ``garp_extra_if`` announces it again).
+    """
 
     address: IPAddress
     sender: FrameSender
     mac: bytes
+    extra: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +182,8 @@ class InstanceDriver:
         garp_interval, gna_interval: seconds between single gratuitous ARPs / unsolicited
             NAs (keepalived ``vrrp_garp_interval`` / ``vrrp_gna_interval``; 0 = back to back).
         notifier: called from the effect worker with each transition (and each
-            ``LowerPriorityHeard``, keepalived's MASTER_RX_LOWER_PRI event), in order,
+            ``LowerPriorityHeard``, keepalived's MASTER_RX_LOWER_PRI event, and each
+            ``PriorityNotice``, keepalived's MASTER/BACKUP_PRIORITY), in order,
             after its address effects (the notify hooks).
         sync_observer: called with ``(name, effects)`` after each step that returned
             effects (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions).
@@ -199,7 +206,7 @@ class InstanceDriver:
         companions: Sequence[AddressCompanion] = (),
         garp_interval: float = 0.0,
         gna_interval: float = 0.0,
-        notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None,
+        notifier: Callable[[Notify | LowerPriorityHeard | PriorityNotice], None] | None = None,
         sync_observer: Callable[[str, list[Effect]], None] | None = None,
     ) -> None:
         self.name = name
@@ -465,9 +472,15 @@ class InstanceDriver:
                 if self.companions:
                     self._queue.put_nowait(effect)
             elif isinstance(effect, SendGratuitousArp):
-                self._announce_all(effect.repeat)
+                if effect.reason == EXTRA_IF:
+                    self._announce_targets([t for t in self._announce if t.extra], effect.repeat)
+                else:
+                    self._announce_all(effect.repeat)
             elif isinstance(effect, Notify):
                 self._on_transition(effect, now)
+                self._queue.put_nowait(effect)
+            elif isinstance(effect, PriorityNotice):
+                log.info("(%s) effective priority now %d", self.name, effect.priority)
                 self._queue.put_nowait(effect)
             elif isinstance(effect, LowerPriorityHeard):
                 log.info(
@@ -531,7 +544,7 @@ class InstanceDriver:
                 elif isinstance(effect, RemoveAddresses):
                     for companion in reversed(self.companions):
                         await companion.remove()
-                elif isinstance(effect, Notify | LowerPriorityHeard) and self.notifier is not None:
+                elif isinstance(effect, Notify | LowerPriorityHeard | PriorityNotice) and self.notifier is not None:
                     self.notifier(effect)
             except Exception as e:  # a kernel surprise must not kill the instance
                 self.stats.address_errors += 1

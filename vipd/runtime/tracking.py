@@ -149,7 +149,10 @@ class Tracker:
                 that changed since.
         """
         user, group = self.plan.script_default
-        ctx = CheckContext(links=self.links, script_user=user, script_group=group, bfd=self.bfd)
+        sup = self.plan.config.global_defs.set_supplementary_groups
+        ctx = CheckContext(
+            links=self.links, script_user=user, script_group=group, bfd=self.bfd, supplementary_groups=sup
+        )
         self.bindings = {k: list(v) for k, v in self.plan.trackers.bindings.items()}
         for note in self.plan.trackers.notes:
             log.info("%s", note)
@@ -394,7 +397,7 @@ class Tracking:
         """
         from vipd.runtime.links import LinkMonitor
 
-        links = LinkMonitor()
+        links = LinkMonitor(plan.link_delays)
         await links.start()
         tracker = Tracker(plan, drivers, links=links, bfd=bfd)
         try:
@@ -429,8 +432,12 @@ class Tracking:
         effective priority; then every instance is re-evaluated against its new
         base priority.
         """
+        from vipd.runtime.links import LinkMonitor
+
         await self.tracker.stop()
         self.tracker = new
+        if isinstance(self.links, LinkMonitor):
+            self.links.set_delays(new.plan.link_delays)  # keepalived interface_up_down_delays
         await new.start()
 
     async def stop(self) -> None:

@@ -258,6 +258,8 @@ def run_in_container(
     probe.write_text(PROBE)
     probe.chmod(0o755)
     (root / "etc/vipd/vipd.conf").write_text(config("192.0.2.100/24"))
+    checked = box.run(["vipd", "-t", "-f", "/etc/vipd/vipd.conf"], check=False)
+    assert checked.returncode == 0 and "configuration OK" in checked.stderr, checked.stderr
 
     # 4. start: `systemctl start` of a Type=notify unit returns after READY=1
     t0 = time.monotonic()

@@ -27,7 +27,7 @@ from .lab.daemons import REPO_ROOT, vipd_env
 from .lab.procs import Process
 
 if TYPE_CHECKING:
-    from .topo import Lab, Node
+    from .lab.topo import Lab, Node
 
 
 def parse(arg: str) -> BfdConfig:

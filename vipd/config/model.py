@@ -479,6 +479,12 @@ class BfdInstance(_Model):
                 "source_ip {src} and neighbor_ip {nbr} are not of the same family",
                 {"src": str(self.source_ip), "nbr": str(self.neighbor_ip)},
             )
+        if isinstance(self.neighbor_ip, IPv6Address) and self.neighbor_ip.is_link_local:
+            raise PydanticCustomError(
+                "kv_bfd",
+                "neighbor_ip {nbr} is link-local: vipd cannot tell which link to use (give a global address)",
+                {"nbr": str(self.neighbor_ip)},
+            )
         if 0 <= self.ttl < self.max_hops < 255:
             raise PydanticCustomError(
                 "kv_bfd", "max_hops {hops} exceeds ttl/hoplimit {ttl}", {"hops": self.max_hops, "ttl": self.ttl}

@@ -47,7 +47,7 @@ from vipd.obs.stats import InterfaceStats
 from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime import acceptmode
-from vipd.runtime.bfd import BfdService
+from vipd.runtime.bfd_service import BfdService
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.syncgroup import SyncGroup, SyncGroups
 from vipd.runtime.tracking import Tracker, TrackerError, Tracking

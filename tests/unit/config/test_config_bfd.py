@@ -77,3 +77,7 @@ def test_missing_neighbor_mixed_families_and_max_hops_over_ttl() -> None:
 def test_duplicate_session_is_an_error() -> None:
     errs = errors("bfd_instance a { neighbor_ip 192.0.2.2 }\nbfd_instance b {\n neighbor_ip 192.0.2.2\n}\n")
     assert errs == ["t.conf:3: neighbor_ip: bfd_instance b has the same neighbor/source address as a"]
+
+
+def test_link_local_neighbor_is_refused() -> None:
+    assert "link-local" in errors("bfd_instance b {\n neighbor_ip fe80::1\n}\n")[0]

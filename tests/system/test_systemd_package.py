@@ -18,6 +18,7 @@ One test, in order (each step needs the previous one):
    FILE:LINE error, info lines are not there, and lines carry no second timestamp;
 8. group ``vipd`` may run ``vipctl status`` and not ``vipctl reload``; with ``-S 0`` in
    DAEMON_ARGS the lines reach journald through syslog (facility local0), not twice;
+   an upgrade (reinstall) restarts the running service;
 9. ``systemctl stop`` sends priority 0 (seen by the peer) and removes both VIPs;
 10. ``apt-get purge`` leaves none of the package's files, its group or its enablement.
 
@@ -340,6 +341,12 @@ def run_in_container(
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "vipctl", "status"], check=False
     )
     assert outsider.returncode == 3  # cannot even connect
+
+    # an upgrade (here: the same version again) restarts a running vipd with the new files
+    box.sh("cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall ./vipd.deb", timeout=300)
+    assert box.run(["systemctl", "is-active", "vipd"]).stdout.strip() == "active"
+    assert box.run(["systemctl", "show", "vipd", "-p", "MainPID", "--value"]).stdout.strip() != main_pid
+    wait_for("VIP 192.0.2.100 after the upgrade", lambda: "192.0.2.100/24" in vips(), SETTLE)
 
     # keepalived's -S 0 under systemd: lines go to syslog (/dev/log, journald's) with facility
     # local0 instead of the stream, so nothing is logged twice

@@ -18,6 +18,7 @@ One test, in order (each step needs the previous one):
    FILE:LINE error, info lines are not there, and lines carry no second timestamp;
 8. group ``vipd`` may run ``vipctl status`` and not ``vipctl reload``; with ``-S 0`` in
    DAEMON_ARGS the lines reach journald through syslog (facility local0), not twice;
+   an upgrade (reinstall) restarts the running service;
 9. ``systemctl stop`` sends priority 0 (seen by the peer) and removes both VIPs;
 10. ``apt-get purge`` leaves none of the package's files, its group or its enablement.
 
@@ -52,7 +53,7 @@ PRIORITY = 150
 MASTER_DOWN = 3 * ADVERT_INT + (256 - PRIORITY) / 256 * ADVERT_INT
 # the deadline for anything vipd does after READY: the protocol's bound plus a margin for a
 # loaded 2-core CI machine running a container (the check script's first run included)
-SETTLE = MASTER_DOWN + 10.0
+SETTLE = MASTER_DOWN + 20.0
 WATCHDOG = 1  # seconds: WatchdogSec for the test (a drop-in); the unit ships 10 s
 
 CONFIG = """\
@@ -258,6 +259,8 @@ def run_in_container(
     probe.write_text(PROBE)
     probe.chmod(0o755)
     (root / "etc/vipd/vipd.conf").write_text(config("192.0.2.100/24"))
+    checked = box.run(["vipd", "-t", "-f", "/etc/vipd/vipd.conf"], check=False)
+    assert checked.returncode == 0 and "configuration OK" in checked.stderr, checked.stderr
 
     # 4. start: `systemctl start` of a Type=notify unit returns after READY=1
     t0 = time.monotonic()
@@ -338,6 +341,12 @@ def run_in_container(
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "vipctl", "status"], check=False
     )
     assert outsider.returncode == 3  # cannot even connect
+
+    # an upgrade (here: the same version again) restarts a running vipd with the new files
+    box.sh("cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall ./vipd.deb", timeout=300)
+    assert box.run(["systemctl", "is-active", "vipd"]).stdout.strip() == "active"
+    assert box.run(["systemctl", "show", "vipd", "-p", "MainPID", "--value"]).stdout.strip() != main_pid
+    wait_for("VIP 192.0.2.100 after the upgrade", lambda: "192.0.2.100/24" in vips(), SETTLE)
 
     # keepalived's -S 0 under systemd: lines go to syslog (/dev/log, journald's) with facility
     # local0 instead of the stream, so nothing is logged twice

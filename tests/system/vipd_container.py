@@ -84,6 +84,13 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie, which this machine's PID 1 may never reap, is not running)."""
     try:
@@ -148,7 +155,9 @@ class Container:
                 )
             if time.monotonic() > deadline:
                 raise RuntimeError("no init process appeared under systemd-nspawn")
-            kids = _children(self.nspawn.pid)
+            # nspawn's first child is its own helper, which clones the container's PID 1 and
+            # exits: wait for the child that runs systemd (nspawn is its subreaper)
+            kids = [k for k in _children(self.nspawn.pid) if _comm(k) == "systemd"]
             if kids:
                 self.init_pid = kids[0]
             else:

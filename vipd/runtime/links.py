@@ -2,7 +2,8 @@
 
 The daemon's one event monitor: link state for ``interface`` checks, link
 identity (ifindex, MAC) for following interfaces by name
-(:mod:`vipd.runtime.follow`), and address additions/deletions for VIP repair.
+(:mod:`vipd.runtime.follow`: its :class:`LinkListener`), and address
+additions/deletions for VIP repair and ``track_src_ip``.
 
 The monitor binds its own socket to ``RTMGRP_LINK`` and the address groups
 before taking a dump (on a second, short-lived socket), so no change between
@@ -10,9 +11,17 @@ the dump and the first event is missed. "Up" is keepalived's ``IF_FLAGS_UP``:
 IFF_UP and IFF_RUNNING, so an administratively downed link and a lost carrier
 both count as down. A rename is the old name disappearing and the new one
 appearing (links are known by ifindex underneath). If the kernel drops events
-(ENOBUFS) the socket is reopened, the links re-dumped and the listener told
-to re-check everything (address events may have been lost); subscribers hear
+(ENOBUFS) the socket is reopened, the state re-dumped and the listener told to
+re-check everything (address events may have been lost); subscribers hear
 about every difference.
+
+keepalived's ``interface_up_down_delays``: a link listed there changes state for
+subscribers only once the new state has lasted its down (or up) delay; if it
+flips back first, nobody hears of it. A link that disappears is reported at once.
+
+The same socket follows the host's addresses (RTMGRP_IPV4_IFADDR/IPV6_IFADDR)
+for keepalived's ``track_src_ip``: an address is reported under the pseudo-link
+name ``address ADDR`` (:func:`address_key`), "up" while some interface has it.
 
 Implements :class:`vipd.health.api.LinkEvents` for the ``interface`` check.
 """
@@ -21,10 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from ipaddress import ip_address
 from typing import Any, Protocol
 
 from pyroute2.iproute.linux import AsyncIPRoute
@@ -41,6 +50,11 @@ RESTART_DELAY = 0.1
 """Seconds before reopening the event socket after an error."""
 
 
+def address_key(address: object) -> str:
+    """The pseudo-link name under which the monitor reports ``address`` present (up) or absent (None)."""
+    return f"address {address}"
+
+
 def link_is_up(flags: int) -> bool:
     """keepalived ``IF_FLAGS_UP``: both IFF_UP and IFF_RUNNING are set in ``flags``."""
     return flags & (IFF_UP | IFF_RUNNING) == (IFF_UP | IFF_RUNNING)
@@ -48,7 +62,7 @@ def link_is_up(flags: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class LinkState:
-    """One link as the last event showed it.
+    """One link as the last event showed it (no ``interface_up_down_delays`` applied).
 
     Attributes:
         index: ifindex (a deleted and re-created device gets a new one).
@@ -85,22 +99,30 @@ def _mac(msg: Any) -> bytes:
         return b""
 
 
+def _link_state(msg: Any) -> LinkState:
+    return LinkState(int(msg["index"]), _mac(msg), link_is_up(int(msg["flags"])))
+
+
 class LinkMonitor:
     """The links of this namespace (state, index, MAC), kept current from events; address events passed on.
 
     Attributes:
-        listener: told of every link change, address event and resync (None: nobody).
+        listener: told of every link identity change, address event and resync (None: nobody).
         restarts: times the socket was reopened after an error.
-        events: link and address events handled.
+        events: link events handled.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, delays: Mapping[str, tuple[float, float]] | None = None) -> None:
+        self._state: dict[str, bool] = {}
         self._links: dict[str, LinkState] = {}
         self._names: dict[int, str] = {}
+        self.listener: LinkListener | None = None
+        self._delays: dict[str, tuple[float, float]] = dict(delays or {})
+        self._pending: dict[str, tuple[bool, asyncio.TimerHandle]] = {}
+        self._addrs: dict[str, set[int]] = {}  # address text -> ifindexes holding it
         self._subs: dict[str, list[LinkCallback]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
-        self.listener: LinkListener | None = None
         self.restarts = 0
         self.events = 0
 
@@ -108,11 +130,10 @@ class LinkMonitor:
 
     def link_up(self, ifname: str) -> bool | None:
         """True up and running, False down, None if there is no such link."""
-        link = self._links.get(ifname)
-        return None if link is None else link.up
+        return self._state.get(ifname)
 
     def link(self, ifname: str) -> LinkState | None:
-        """The link named ``ifname`` now, or None if there is none."""
+        """The link named ``ifname`` now (as the last event showed it), or None if there is none."""
         return self._links.get(ifname)
 
     def subscribe(self, ifname: str, callback: LinkCallback) -> Callable[[], None]:
@@ -139,7 +160,10 @@ class LinkMonitor:
         await asyncio.shield(self._ready)
 
     async def close(self) -> None:
-        """Stop the monitor task and close its socket."""
+        """Stop the monitor task and close its socket (pending delayed changes are dropped)."""
+        for _, handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -148,7 +172,53 @@ class LinkMonitor:
 
     # ------------------------------------------------------------------ internals
 
-    def _set(self, ifname: str, link: LinkState | None) -> None:
+    def set_delays(self, delays: Mapping[str, tuple[float, float]]) -> None:
+        """Replace the ``interface_up_down_delays`` (seconds ``(down, up)`` per link; reload).
+
+        A change already waiting keeps its timer.
+        """
+        self._delays = dict(delays)
+
+    def _set(self, ifname: str, up: bool | None) -> None:
+        delays = self._delays.get(ifname)
+        committed = self._state.get(ifname)
+        pending = self._pending.get(ifname)
+        if delays is not None and up is not None and committed is not None:
+            if up == committed:
+                if pending is not None:  # flipped back within the delay: nobody hears of it
+                    pending[1].cancel()
+                    del self._pending[ifname]
+                    log.info("%s: %s again within its interface_up_down_delays delay", ifname, "up" if up else "down")
+                return
+            delay = delays[1] if up else delays[0]
+            if delay > 0:
+                if pending is None or pending[0] != up:
+                    if pending is not None:
+                        pending[1].cancel()
+                    handle = asyncio.get_running_loop().call_later(delay, self._commit, ifname, up)
+                    self._pending[ifname] = (up, handle)
+                return
+        if pending is not None:
+            pending[1].cancel()
+            del self._pending[ifname]
+        self._commit(ifname, up)
+
+    def _commit(self, ifname: str, up: bool | None) -> None:
+        self._pending.pop(ifname, None)
+        old = self._state.get(ifname)
+        if up is None:
+            self._state.pop(ifname, None)
+        else:
+            self._state[ifname] = up
+        if bool(old) != bool(up) or (old is None) != (up is None):
+            for cb in list(self._subs.get(ifname, ())):
+                try:
+                    cb(bool(up))
+                except Exception:  # a subscriber's bug must not stop the monitor
+                    log.exception("link subscriber for %s failed", ifname)
+
+    def _identity(self, ifname: str, link: LinkState | None) -> None:
+        """Record which device ``ifname`` names now; a rename makes the old name disappear; tell the listener."""
         old = self._links.get(ifname)
         if link is None:
             self._links.pop(ifname, None)
@@ -157,63 +227,66 @@ class LinkMonitor:
         else:
             renamed = self._names.get(link.index)
             if renamed is not None and renamed != ifname:
-                self._set(renamed, None)  # same device, new name: the old name is gone
+                self._set(renamed, None)  # same device, new name: no stale "up" left under the old one
+                self._identity(renamed, None)
             self._links[ifname] = link
             self._names[link.index] = ifname
-        if old == link:
-            return
-        was_up, is_up = old is not None and old.up, link is not None and link.up
-        if was_up != is_up or (old is None) != (link is None):
-            for cb in list(self._subs.get(ifname, ())):
-                try:
-                    cb(is_up)
-                except Exception:  # a subscriber's bug must not stop the monitor
-                    log.exception("link subscriber for %s failed", ifname)
-        if self.listener is not None:
+        if old != link and self.listener is not None:
             try:
                 self.listener.link_changed(ifname, link)
-            except Exception:
+            except Exception:  # the listener's bug must not stop the monitor
                 log.exception("link listener failed on %s", ifname)
 
-    @staticmethod
-    def _state(msg: Any) -> LinkState:
-        return LinkState(int(msg["index"]), _mac(msg), link_is_up(int(msg["flags"])))
-
-    async def _dump(self) -> dict[str, LinkState]:
+    async def _dump(self) -> dict[str, bool]:
         ipr: Any = AsyncIPRoute()
         try:
-            links: dict[str, LinkState] = {}
+            links: dict[str, bool] = {}
+            idents: dict[str, LinkState] = {}
             async for msg in await ipr.link("dump"):
                 name = msg.get("ifname")
                 if name:
-                    links[name] = self._state(msg)
+                    links[name] = link_is_up(int(msg["flags"]))
+                    idents[name] = _link_state(msg)
+            for name in set(self._links) - set(idents):
+                self._identity(name, None)
+            for name, ident in idents.items():
+                self._identity(name, ident)
+            addrs: dict[str, set[int]] = {}
+            async for msg in await ipr.addr("dump"):
+                addr = msg.get("address")
+                if addr:
+                    addrs.setdefault(_norm(addr), set()).add(int(msg["index"]))
+            self._addrs = addrs
+            for name, up in list(self._state.items()):
+                if name.startswith("address ") and up and name[8:] not in addrs:
+                    links[name] = False
+            for addr in addrs:
+                links[address_key(addr)] = True
             return links
         finally:
             ipr.close()
 
-    def _on_event(self, msg: Any) -> None:
-        event = msg.get("event")
-        if event in ("RTM_NEWLINK", "RTM_DELLINK"):
-            name = msg.get("ifname")
-            if not name:
-                return
-            self.events += 1
-            if event == "RTM_NEWLINK":
-                self._set(name, self._state(msg))
-            elif self._links.get(name) is not None and self._links[name].index == int(msg["index"]):
-                self._set(name, None)
-        elif event in ("RTM_NEWADDR", "RTM_DELADDR"):
-            addr = msg.get("address")
-            if not addr:
-                return
-            self.events += 1
-            if self.listener is not None:
-                try:
-                    self.listener.address_changed(
-                        event == "RTM_NEWADDR", int(msg["index"]), ip_address(addr), int(msg["prefixlen"])
-                    )
-                except Exception:
-                    log.exception("address listener failed")
+    def _on_addr(self, event: str, msg: Any) -> None:
+        addr = msg.get("address")
+        if not addr:
+            return
+        addr = _norm(addr)
+        held = self._addrs.setdefault(addr, set())
+        if event == "RTM_NEWADDR":
+            held.add(int(msg["index"]))
+        else:
+            held.discard(int(msg["index"]))
+        if not held:
+            del self._addrs[addr]
+        self._set(address_key(addr), bool(held))
+        if self.listener is not None:
+            try:
+                added = event == "RTM_NEWADDR"
+                self.listener.address_changed(
+                    added, int(msg["index"]), ipaddress.ip_address(addr), int(msg["prefixlen"])
+                )
+            except Exception:
+                log.exception("address listener failed on %s", addr)
 
     async def _run(self) -> None:
         first = True
@@ -222,10 +295,10 @@ class LinkMonitor:
             try:
                 await mon.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
                 links = await self._dump()
-                for name in set(self._links) - set(links):
-                    self._set(name, None)
-                for name, link in links.items():
-                    self._set(name, link)
+                for name in set(self._state) - set(links):
+                    self._set(name, False if name.startswith("address ") else None)
+                for name, up in links.items():
+                    self._set(name, up)
                 if first:
                     first = False
                 else:
@@ -236,7 +309,22 @@ class LinkMonitor:
                     self.listener.resynced()
                 while True:
                     async for msg in mon.get():
-                        self._on_event(msg)
+                        event = msg.get("event")
+                        if event in ("RTM_NEWADDR", "RTM_DELADDR"):
+                            self._on_addr(event, msg)
+                            continue
+                        name = msg.get("ifname")
+                        if not name:
+                            continue
+                        self.events += 1
+                        if event == "RTM_NEWLINK":
+                            self._set(name, link_is_up(int(msg["flags"])))
+                            self._identity(name, _link_state(msg))
+                        elif event == "RTM_DELLINK":
+                            current = self._links.get(name)
+                            if current is None or current.index == int(msg["index"]):
+                                self._set(name, None)
+                                self._identity(name, None)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # ENOBUFS and friends: reopen and resynchronise
@@ -248,3 +336,11 @@ class LinkMonitor:
             finally:
                 with contextlib.suppress(Exception):
                     mon.close()
+
+
+def _norm(text: str) -> str:
+    """An address as ``ipaddress`` prints it (netlink may spell IPv6 differently), so keys compare."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text

@@ -71,6 +71,12 @@ class FakeDaemon:
             raise OSError("interface eth0 has no IPv4 address to send VRRP adverts from")
 
 
+def ev(mon: LinkMonitor, name: str, link: LinkState | None) -> None:
+    """What the monitor does with one RTM_NEWLINK (``link``) or RTM_DELLINK (None) for ``name``."""
+    mon._set(name, None if link is None else link.up)
+    mon._identity(name, link)
+
+
 async def _until(pred: Any, timeout: float = 1.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -85,28 +91,28 @@ def test_a_rename_is_the_old_name_going_and_the_new_one_coming() -> None:
     ups: list[bool] = []
     mon.listener = SimpleNamespace(link_changed=lambda n, s: seen.append((n, s)))  # type: ignore[assignment]
     mon.subscribe("eth1", ups.append)
-    mon._set("eth1", LinkState(5, MAC1, True))
-    mon._set("eth1x", LinkState(5, MAC1, True))  # ip link set eth1 name eth1x
+    ev(mon, "eth1", LinkState(5, MAC1, True))
+    ev(mon, "eth1x", LinkState(5, MAC1, True))  # ip link set eth1 name eth1x
     assert mon.link("eth1") is None and mon.link_up("eth1") is None
     assert mon.link("eth1x") == LinkState(5, MAC1, True)
     assert ups == [True, False]
     assert ("eth1", None) in seen
-    mon._set("eth1", LinkState(7, MAC2, True))  # a new device under the old name
+    ev(mon, "eth1", LinkState(7, MAC2, True))  # a new device under the old name
     assert mon.link("eth1") == LinkState(7, MAC2, True) and mon.link("eth1x") is not None
 
 
 def test_gone_then_recreated_faults_drops_handles_relinks_and_clears() -> None:
     async def scenario() -> None:
         mon = LinkMonitor()
-        mon._set("eth0", LinkState(2, MAC1, True))
+        ev(mon, "eth0", LinkState(2, MAC1, True))
         driver = FakeDriver()
         daemon = FakeDaemon(driver)
         f = LinkFollower(mon, daemon)
         f.start()
-        mon._set("eth0", None)
+        ev(mon, "eth0", None)
         assert driver.faults[FAULT_LINK] == "interface eth0 is gone"
         assert daemon.relinks == 0
-        mon._set("eth0", LinkState(9, MAC1, True))
+        ev(mon, "eth0", LinkState(9, MAC1, True))
         assert "re-created (ifindex 2 -> 9)" in driver.faults[FAULT_LINK]
         assert daemon.dropped == [{"eth0"}]
         await _until(lambda: FAULT_LINK not in driver.faults)
@@ -121,13 +127,13 @@ def test_relink_waits_for_the_address_and_an_address_event_retries_at_once(monke
 
     async def scenario() -> None:
         mon = LinkMonitor()
-        mon._set("eth0", LinkState(2, MAC1, True))
+        ev(mon, "eth0", LinkState(2, MAC1, True))
         driver = FakeDriver()
         daemon = FakeDaemon(driver, fail=1)
         f = LinkFollower(mon, daemon)
         f.start()
         mon.listener = f
-        mon._set("eth0", LinkState(9, MAC1, True))
+        ev(mon, "eth0", LinkState(9, MAC1, True))
         await _until(lambda: daemon.relinks == 1)
         await asyncio.sleep(0)
         assert "no IPv4 address" in driver.faults[FAULT_LINK]
@@ -142,16 +148,16 @@ def test_relink_waits_for_the_address_and_an_address_event_retries_at_once(monke
 def test_a_mac_change_relinks_without_fault_and_up_down_alone_does_nothing() -> None:
     async def scenario() -> None:
         mon = LinkMonitor()
-        mon._set("eth0", LinkState(2, MAC1, True))
+        ev(mon, "eth0", LinkState(2, MAC1, True))
         driver = FakeDriver()
         daemon = FakeDaemon(driver)
         f = LinkFollower(mon, daemon)
         f.start()
-        mon._set("eth0", LinkState(2, MAC1, False))
-        mon._set("eth0", LinkState(2, MAC1, True))
+        ev(mon, "eth0", LinkState(2, MAC1, False))
+        ev(mon, "eth0", LinkState(2, MAC1, True))
         await asyncio.sleep(0.01)
         assert daemon.relinks == 0 and driver.faults == {}
-        mon._set("eth0", LinkState(2, MAC2, True))
+        ev(mon, "eth0", LinkState(2, MAC2, True))
         assert driver.faults == {} and daemon.dropped == []
         await _until(lambda: daemon.relinks == 1)
         await f.close()
@@ -162,7 +168,7 @@ def test_a_mac_change_relinks_without_fault_and_up_down_alone_does_nothing() -> 
 def test_a_deleted_vip_is_repaired_and_a_deleted_source_faults() -> None:
     async def scenario() -> None:
         mon = LinkMonitor()
-        mon._set("eth0", LinkState(2, MAC1, True))
+        ev(mon, "eth0", LinkState(2, MAC1, True))
         driver = FakeDriver()
         daemon = FakeDaemon(driver, fail=100)
         f = LinkFollower(mon, daemon)

@@ -19,7 +19,9 @@ So, from :class:`~vipd.runtime.links.LinkMonitor` events:
 - same ifindex, new MAC: no FAULT; the announce targets (and an IPv6 source)
   are re-resolved and a master announces its VIPs again from the new MAC;
 - the instance's advert source address is deleted (IPv6 disabled on the link
-  takes the link-local with it): FAULT ``link`` until a source is usable again;
+  takes the link-local with it): FAULT ``link`` until a source is usable again,
+  unless the interface has another IPv4 address to send from (then the source
+  is re-chosen without a FAULT);
 - a VIP is deleted from under a master: re-added at once
   (``InstanceDriver.repair``); if that fails the driver goes FAULT ``vip``;
 - the monitor restarted (ENOBUFS): every master re-adds its VIPs and every
@@ -166,6 +168,10 @@ class LinkFollower:
                 and d.machine.params.primary_address == address
             ):
                 why = f"advert source {address} removed from {p.key.interface}"
+                if p.key.family == 4 and any(a.version == 4 for a in self.monitor.addresses_on(ifindex)):
+                    log.warning("(%s) %s: advertising from its next address", d.name, why)
+                    self._relink(d.name)  # no FAULT: another IPv4 address is there to send from
+                    continue
                 log.warning("(%s) %s: FAULT until a source address is usable", d.name, why)
                 d.set_fault(FAULT_LINK, why)
                 if p.key.family == 6 and address.is_link_local:
@@ -230,8 +236,10 @@ class LinkFollower:
                             driver.set_fault(FAULT_LINK, None)
                             return
                         continue  # something changed while we were resolving: again, now
+                # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancel that races the event (close hangs).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
                 delay = min(delay * 2, RELINK_MAX)
         finally:
             if self._tasks.get(name) is asyncio.current_task():

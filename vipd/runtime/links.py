@@ -136,6 +136,10 @@ class LinkMonitor:
         """The link named ``ifname`` now (as the last event showed it), or None if there is none."""
         return self._links.get(ifname)
 
+    def addresses_on(self, ifindex: int) -> list[IPAddress]:
+        """The addresses the interface ``ifindex`` has now (from the dump and the address events)."""
+        return [ipaddress.ip_address(a) for a, held in self._addrs.items() if ifindex in held]
+
     def subscribe(self, ifname: str, callback: LinkCallback) -> Callable[[], None]:
         """Call ``callback(up)`` whenever ``ifname`` changes state; returns the unsubscribe function."""
         self._subs.setdefault(ifname, []).append(callback)

@@ -178,6 +178,11 @@ def test_a_deleted_vip_is_repaired_and_a_deleted_source_faults() -> None:
         assert driver.repairs == repairs + 1 and driver.faults == {}
         f.address_changed(False, 3, VIP, 24)  # same address on another device: not ours
         assert driver.repairs == repairs + 1
+        mon._addrs = {"192.0.2.7": {2}}  # another IPv4 address on eth0: re-chosen, no FAULT
+        f.address_changed(False, 2, SRC, 24)
+        assert driver.faults == {}
+        await _until(lambda: daemon.relinks >= 1)
+        mon._addrs = {}
         f.address_changed(False, 2, SRC, 24)
         assert driver.faults[FAULT_LINK] == "advert source 192.0.2.1 removed from eth0"
         await f.close()

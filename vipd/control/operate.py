@@ -35,7 +35,6 @@ from vipd.control.signals import install as install_signals
 from vipd.control.signals import uninstall as uninstall_signals
 from vipd.control.systemd import monotonic_usec, sd_notify, watchdog_interval
 from vipd.fsm import LowerPriorityHeard, Notify, PriorityNotice, State
-from vipd.linux.monitor import AddressMonitor
 from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
 from vipd.obs.fifoscript import FifoScripts, write_states
 from vipd.obs.looplag import LoopLagMonitor
@@ -43,7 +42,6 @@ from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_plan
 from vipd.obs.status import InterfaceRow, Snapshot, instance_row
 from vipd.plan import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime.daemon import Daemon, Notifier, ReloadError
-from vipd.wire.advert import IPAddress
 
 if TYPE_CHECKING:
     from vipd.obs.metrics import MetricsServer
@@ -99,7 +97,6 @@ class Operations:
         self._reload_lock = asyncio.Lock()
         self._metrics: MetricsServer | None = None  # vipd.obs.metrics, imported when enabled
         self._control: ControlServer | None = None
-        self._monitor: AddressMonitor | None = None
         self._fifo_scripts = FifoScripts()
         self._lag: LoopLagMonitor | None = None
         self._watchdog_every = watchdog_interval()
@@ -143,8 +140,8 @@ class Operations:
         if self._lag is not None:
             extra["loop_lag"] = self._lag.histogram
             extra["loop_lag_max"] = self._lag.max_lag
-        if self._monitor is not None:
-            extra["netlink_resyncs"] = self._monitor.restarts
+        if self.daemon.links is not None:
+            extra["netlink_resyncs"] = self.daemon.links.restarts
         if self.daemon.tracking is not None:
             extra["checks"] = self.daemon.tracking.tracker.status()
         extra["sync_groups"] = self.daemon.sync_groups.status()
@@ -239,8 +236,6 @@ class Operations:
             except OSError as e:
                 self._control = None
                 return self._fail(f"control socket {self.options.control_socket}: {e.strerror or e}")
-        self._monitor = AddressMonitor(self._on_deleted, self._on_resync)
-        self._monitor.start()
         self._fifo_scripts.start(self.daemon.plan.config.global_defs, self.daemon.plan.script_default)
         # --- the start-up heap (config, pyroute2, drivers) is long-lived: move it out of the cyclic GC's
         # reach, or each full collection scans it (34-74 ms with 255 instances, measured), often under
@@ -273,11 +268,8 @@ class Operations:
         self.daemon.request_stop()
 
     async def stopping(self) -> None:
-        """STOPPING=1; stop repairing VIPs (the instances are about to remove them)."""
+        """STOPPING=1 (the daemon stops VIP repair itself before the instances remove them)."""
         sd_notify("STOPPING=1", "STATUS=stopping: priority 0 where master, removing VIPs")
-        if self._monitor is not None:
-            await self._monitor.close()
-            self._monitor = None
 
     async def stopped(self) -> None:
         """Drain the notify queues (``notify_stop`` runs, bounded by each script's timeout), close endpoints."""
@@ -297,17 +289,6 @@ class Operations:
         if now - self._watchdog_last >= self._watchdog_every:
             self._watchdog_last = now
             sd_notify("WATCHDOG=1")
-
-    # ------------------------------------------------------------------ repair
-
-    def _on_deleted(self, ifindex: int, address: IPAddress, prefixlen: int) -> None:
-        for d, _inst in self.daemon.instances():
-            if any(v.ifindex == ifindex and v.address == address for v in d.vips):
-                d.repair()  # no-op unless master
-
-    def _on_resync(self) -> None:
-        for d, _inst in self.daemon.instances():
-            d.repair()
 
     # ------------------------------------------------------------------ signals, files
 

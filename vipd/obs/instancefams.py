@@ -85,6 +85,12 @@ FAMILIES: tuple[Family, ...] = (
     _f("vipd_vip_repairs", "counter", "VIPs re-added while master after something else deleted them"),
     _f("vipd_address_errors", "counter", "Netlink failures adding or removing VIPs"),
     _f("vipd_notify_runs", "counter", "Notify script runs by kind and result", "kind", "result"),
+    _f(
+        "vipd_instance_fault_reasons",
+        "gauge",
+        "1 per cause holding the instance in FAULT: tracking, vip (a VIP cannot be added), link, sync_group:MEMBER",
+        "cause",
+    ),
 )
 """Every per-instance family, in output order."""
 
@@ -109,6 +115,7 @@ _KA = [(_INDEX[name], key) for name, key, _doc in KEEPALIVED_COUNTERS]
     )
 )
 V_REPAIR, V_ADDR_ERR, V_NOTIFY = (_INDEX[n] for n in ("vipd_vip_repairs", "vipd_address_errors", "vipd_notify_runs"))
+V_FAULT = _INDEX["vipd_instance_fault_reasons"]
 
 Sample = tuple[int, tuple[str, ...], "float | Histogram"]
 """(index into FAMILIES, label values in the family's label order, value or histogram)."""
@@ -154,6 +161,8 @@ def instance_samples(r: InstanceRow) -> Iterator[Sample]:
     for key, n in sorted(st.notify_runs.items()):
         kind, _, result = key.partition(":")
         yield V_NOTIFY, (*lv, kind, result), float(n)
+    for cause, _reason in r.faults:
+        yield V_FAULT, (*lv, cause), 1.0
 
 
 # ---------------------------------------------------------------------------------------------- as Metric objects

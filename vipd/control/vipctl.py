@@ -5,11 +5,14 @@ Commands:
                              the checks and the sync groups
     vipctl reload            re-read the config; an invalid file is refused and the daemon keeps running
     vipctl dump              keepalived's data dump, as JSON (status + counters + normalised config)
+    vipctl check [--expect master|backup|any] [INSTANCE]
+                             a monitoring verdict with Nagios exit codes (:mod:`vipd.control.nagios`)
 
 Members of group ``vipd`` may run ``status``; ``reload`` and ``dump`` need root.
 
 Exit status: 0 success; 1 the daemon answered with an error (e.g. invalid config
-on reload); 2 usage; 3 cannot reach the daemon.
+on reload); 2 usage; 3 cannot reach the daemon. ``check`` exits with Nagios's
+codes instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 """
 
 from __future__ import annotations
@@ -39,12 +42,33 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("reload", help="re-read and apply the configuration (root only)")
     sub.add_parser("dump", help="keepalived-style data dump as JSON (root only)")
+    ck = sub.add_parser("check", help="monitoring verdict: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+    ck.add_argument(
+        "--expect", choices=("master", "backup", "any"), default="any", help="the state this node should be in"
+    )
+    ck.add_argument("instance", nargs="?", help="one instance (default: every instance)")
     return p
+
+
+def _check(args: argparse.Namespace) -> int:
+    """``vipctl check``: one line on stdout, Nagios exit code."""
+    from vipd.control.nagios import judge, unknown
+
+    try:
+        resp = request(args.socket, {"cmd": "status"})
+    except (OSError, ValueError) as e:
+        verdict = unknown(f"cannot talk to vipd at {args.socket}: {e}")
+    else:
+        verdict = judge(resp, args.expect, args.instance) if resp.get("ok") else unknown(str(resp.get("error")))
+    print(verdict.line)
+    return verdict.code
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``vipctl``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.cmd == "check":
+        return _check(args)
     try:
         resp = request(args.socket, {"cmd": args.cmd})
     except (OSError, ValueError) as e:

@@ -165,6 +165,9 @@ GLOBAL_DEFS: Table = register_table(
             doc="vipd only: serve Prometheus /metrics on HOST:PORT (the --metrics-listen flag wins)",
             convert=parse_listen_address,
         ),
+        "vipd_recorder_size": Value(
+            doc="vipd only: events the flight recorder keeps (vipctl events; default 1000, read at start)"
+        ),
         **_ignored(
             _EMAIL,
             "notification_email",

@@ -555,6 +555,10 @@ class GlobalDefs(_Model):
         vipd_metrics_listen: vipd's own keyword: ``HOST:PORT`` (``[V6]:PORT``, or
             ``PORT`` on 127.0.0.1) to serve Prometheus ``/metrics`` on; ``None`` = off.
             Read at start-up; ``vipd --metrics-listen`` wins over it.
+        vipd_recorder_size: vipd's own keyword: how many events the flight recorder
+            keeps (``vipctl events``, ``vipctl capture``; 1..1000000, default 1000).
+            Each event is a few hundred bytes; a transition also holds up to 15 adverts.
+            Read at start-up.
     """
 
     router_id: str | None = None
@@ -589,6 +593,7 @@ class GlobalDefs(_Model):
     vrrp_notify_fifo: str | None = None
     notify_fifo: str | None = None
     vipd_metrics_listen: str | None = None
+    vipd_recorder_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 1000
 
 
 class VrrpInstance(_Model):

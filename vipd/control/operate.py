@@ -159,6 +159,7 @@ class Operations:
         driver = self.daemon.drivers.get(plan.name)
         if driver is not None:
             runner.stats = driver.stats
+        runner.recorder = self.daemon.recorder.instance(plan.name)
 
         def notify(n: Notify | LowerPriorityHeard) -> None:
             d = self.daemon.drivers.get(runner.name)
@@ -318,6 +319,8 @@ class Operations:
                 self._drop_runners(verdict.plan)
                 self.reloads["ok"] += 1
                 summary = diff.summary()
+                changed = {k: v for k, v in summary.items() if k != "unchanged" and v}
+                self.daemon.recorder.add("", "reload", f"reloaded: {changed or 'no change'}", diff=summary)
                 log.info(
                     "reloaded: %s",
                     ", ".join(f"{k} {','.join(v) or '-'}" for k, v in summary.items() if k != "unchanged")
@@ -348,4 +351,12 @@ class Operations:
             }
         if cmd == "reload":
             return await self.reload()
-        return {"ok": False, "error": f"unknown command {cmd!r} (status, dump, reload)"}
+        if cmd in ("explain", "events", "capture"):
+            from vipd.control import inspect
+
+            if cmd == "explain":
+                return inspect.explain_answer(self.daemon, req, asyncio.get_running_loop().time())
+            if cmd == "events":
+                return inspect.events_answer(self.daemon, req)
+            return inspect.capture_answer(self.daemon, req)
+        return {"ok": False, "error": f"unknown command {cmd!r} (status, dump, reload, explain, events, capture)"}

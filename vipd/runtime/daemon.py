@@ -43,6 +43,7 @@ from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockadd
 from vipd.linux.timerfd import Waker
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec
 from vipd.obs.log import RateLimiter
+from vipd.obs.recorder import FlightRecorder
 from vipd.obs.stats import InterfaceStats
 from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
@@ -197,6 +198,8 @@ class Daemon:
         """Accept_Mode nftables table (``vipd.runtime.acceptmode``), or None when no instance needs it."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
+        self.recorder = FlightRecorder(plan.config.global_defs.vipd_recorder_size)
+        """The flight recorder (``vipd.obs.recorder``; ``vipd_recorder_size`` is read at start)."""
         self.bfd = BfdService(plan.config, self.drivers)
         """BFD sessions (``bfd_instance``) and BFD master-down (``vipd.runtime.bfd``)."""
         self.sync_groups = SyncGroups(
@@ -314,6 +317,9 @@ class Daemon:
         tx = self._tx_socket(tx_link, family, src, plan.ttl, stage)
         send, prepare = self._sender(tx, plan, src, tx_link.index)
         reader = port.reader
+        recorder = self.recorder.instance(plan.name)
+        v2_form = plan.config.version == 2 or (family == 4 and not plan.pseudo_header)
+        recorder.tx_checksum = "plain" if v2_form else "pseudo"
         driver = InstanceDriver(
             name=plan.name,
             machine=machine,
@@ -330,6 +336,7 @@ class Daemon:
             gna_interval=plan.gna_interval,
             notifier=self.services.notifier(plan, lambda: machine.priority),
             sync_observer=group.observe if group is not None and member else None,
+            recorder=recorder,
         )
         log.info(
             "(%s) VRRPv%d VRID %d on %s from %s, priority %d, advert_int %gs, %d VIP(s)",
@@ -694,6 +701,8 @@ class Daemon:
         except DecodeError as e:
             if owner is not None:  # per-instance error counters, as keepalived's (exporter's *_errors_total)
                 owner[0].stats.discards[e.reason] += 1
+                if owner[0].recorder is not None:
+                    owner[0].recorder.discard(pkt.rx_time, e.reason, pkt.src)
             self._drop(port, e.reason, f"from {pkt.src}: {e}", pkt.rx_time)
             return
         entry = port.drivers.get(received.advert.vrid)

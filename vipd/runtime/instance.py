@@ -51,6 +51,7 @@ from vipd.fsm import (
 )
 from vipd.linux.netlink import VipSpec
 from vipd.obs.log import RateLimiter
+from vipd.obs.recorder import RX, TX, InstanceRecorder
 from vipd.obs.stats import InstanceStats
 from vipd.wire.advert import Advert, IPAddress, Received
 from vipd.wire.l2 import garp_frame, unsolicited_na_frame
@@ -170,6 +171,7 @@ class InstanceDriver:
             after its address effects (the notify hooks).
         sync_observer: called with ``(name, effects)`` after each step that returned
             effects (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions).
+        recorder: the instance's flight recorder (``vipd.obs.recorder``), or None.
     """
 
     def __init__(
@@ -191,6 +193,7 @@ class InstanceDriver:
         gna_interval: float = 0.0,
         notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None,
         sync_observer: Callable[[str, list[Effect]], None] | None = None,
+        recorder: InstanceRecorder | None = None,
     ) -> None:
         self.name = name
         self.machine = machine
@@ -214,6 +217,8 @@ class InstanceDriver:
         self.last_transition: tuple[float, Notify] | None = None
         self.notifier = notifier
         self.sync_observer = sync_observer
+        self.recorder = recorder
+        self._rx_src: IPAddress | None = None  # source of the advert being handled (discard attribution)
         for vip in self._vips:
             addresses.prepare(vip)
 
@@ -259,8 +264,11 @@ class InstanceDriver:
             at: when it happened (``loop.time()`` seconds, not in the future); default now.
         """
         now = self._loop.time() if at is None else min(at, self._loop.time())
+        priority = self.machine.priority
         effects = self.machine.handle(event, now)
         self._execute(effects, now)
+        if self.machine.priority != priority and self.recorder is not None:
+            self.recorder.note("priority", f"priority {priority} -> {self.machine.priority}", now)
         self._arm()
         if self.sync_observer is not None and effects:
             self.sync_observer(self.name, effects)
@@ -277,7 +285,13 @@ class InstanceDriver:
         if adv.priority == 0:
             self.stats.priority_zero_received += 1
         self.stats.checksum_kinds[received.checksum.value] += 1
+        if self.recorder is not None:
+            self.recorder.advert(
+                self._loop.time() if rx_time is None else rx_time, RX, received.src, adv, received.checksum.value
+            )
+        self._rx_src = received.src
         self.feed(AdvertReceived(received.src, adv), rx_time)
+        self._rx_src = None
 
     @property
     def vips(self) -> tuple[VipSpec, ...]:
@@ -428,6 +442,8 @@ class InstanceDriver:
                 self._send_advert(effect.advert, now)
             elif isinstance(effect, Discard):
                 self.stats.discards[effect.reason] += 1
+                if self.recorder is not None:
+                    self.recorder.discard(now, effect.reason, self._rx_src)
                 self._warn(now, f"discard:{effect.reason}", "dropped advert: %s %s", effect.reason, effect.detail)
             elif isinstance(effect, AddAddresses):
                 # The kernel has the VIPs when this returns: the GARP that follows is never early.
@@ -463,9 +479,13 @@ class InstanceDriver:
         self.stats.adverts_sent += 1
         if advert.priority == 0:
             self.stats.priority_zero_sent += 1
+        if self.recorder is not None:
+            self.recorder.advert(now, TX, self.machine.params.primary_address, advert, self.recorder.tx_checksum)
 
     def _on_transition(self, n: Notify, now: float) -> None:
         self.last_transition = (now, n)
+        if self.recorder is not None:
+            self.recorder.transition(now, n.old.value, n.new.value, n.reason, n.detail, self.machine.priority)
         self.stats.transitions[f"{n.old.value}->{n.new.value}:{n.reason}"] += 1
         if n.new is State.MASTER:
             self.stats.master_transitions += 1
@@ -516,12 +536,14 @@ class InstanceDriver:
     def _added(self, vip: VipSpec, err: int) -> None:
         if err == 0:
             log.info("(%s) added %s/%d", self.name, vip.address, vip.prefixlen)
+            self._note_vip("added", vip)
         elif err != errno.EEXIST:
             self._address_error("add", vip, err)
 
     def _repaired(self, vip: VipSpec, err: int) -> None:
         if err == 0:
             self.stats.vip_repairs += 1
+            self._note_vip("repaired", vip)
             log.warning("(%s) re-added %s/%d: it was deleted behind our back while master", *self._vip_args(vip))
         elif err != errno.EEXIST:
             self._address_error("re-add", vip, err)
@@ -529,8 +551,13 @@ class InstanceDriver:
     def _removed(self, vip: VipSpec, err: int) -> None:
         if err == 0:
             log.info("(%s) removed %s/%d", self.name, vip.address, vip.prefixlen)
+            self._note_vip("removed", vip)
         elif err not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             self._address_error("remove", vip, err)
+
+    def _note_vip(self, what: str, vip: VipSpec) -> None:
+        if self.recorder is not None:
+            self.recorder.note("vip", f"{what} {vip.address}/{vip.prefixlen}", action=what, address=str(vip.address))
 
     def _vip_args(self, vip: VipSpec) -> tuple[str, IPAddress, int]:
         return self.name, vip.address, vip.prefixlen
@@ -552,6 +579,9 @@ class InstanceDriver:
         """``_announce_all`` for ``targets`` only (a reload announces the VIPs it added)."""
         v6 = bool(targets) and not isinstance(targets[0].address, IPv4Address)
         interval = self.gna_interval if v6 else self.garp_interval
+        if self.recorder is not None and targets:
+            what = "unsolicited NA" if v6 else "gratuitous ARP"
+            self.recorder.note("garp", f"{what} x{max(1, repeat)} for {len(targets)} address(es)", repeat=repeat)
         if interval > 0:
             self._loop.create_task(self._announce_paced(repeat, interval, targets), name=f"vipd-{self.name}-garp")
             return

@@ -159,13 +159,14 @@ class InstanceRecorder:
         tx_checksum: checksum kind of sent adverts, set by the runtime from the plan.
     """
 
-    __slots__ = ("_after", "_after_left", "discards", "heard", "name", "recent", "ring", "tx_checksum")
+    __slots__ = ("_after", "_after_left", "_heard", "_last_rx", "discards", "name", "recent", "ring", "tx_checksum")
 
     def __init__(self, name: str, ring: FlightRecorder) -> None:
         self.name = name
         self.ring = ring
         self.recent: collections.deque[AdvertRecord] = collections.deque(maxlen=ADVERTS_BEFORE)
-        self.heard: dict[IPAddress, AdvertRecord] = {}
+        self._heard: dict[IPAddress, AdvertRecord] = {}
+        self._last_rx: AdvertRecord | None = None  # filed into _heard when another source speaks
         self.discards: dict[str, tuple[float, str]] = {}
         self._after: list[AdvertRecord] | None = None
         self._after_left = 0
@@ -176,13 +177,30 @@ class InstanceRecorder:
         """Record one advert received (``direction`` :data:`RX`) or sent (:data:`TX`). The hot path."""
         rec = (at, direction, src, advert, checksum)
         self.recent.append(rec)
-        if direction == RX and (src in self.heard or len(self.heard) < MAX_SOURCES):
-            self.heard[src] = rec
+        if direction == RX:
+            # Hashing an ipaddress object costs ~1 µs in Python: file the previous record only when the
+            # source changes (the codec hands out the same address object for the same sender).
+            last = self._last_rx
+            if last is not None and last[2] is not src:
+                self._file(last)
+            self._last_rx = rec
         if self._after is not None:
             self._after.append(rec)
             self._after_left -= 1
             if self._after_left <= 0:
                 self._after = None
+
+    def _file(self, rec: AdvertRecord) -> None:
+        src = rec[2]
+        if src in self._heard or len(self._heard) < MAX_SOURCES:
+            self._heard[src] = rec
+
+    @property
+    def heard(self) -> dict[IPAddress, AdvertRecord]:
+        """Source address -> its last received advert record (at most :data:`MAX_SOURCES` sources)."""
+        if self._last_rx is not None:
+            self._file(self._last_rx)
+        return self._heard
 
     def transition(self, at: float, old: str, new: str, reason: str, detail: str, priority: int) -> Event:
         """Record a state change with its cause; copies the recent adverts and collects the next ones."""

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vipd.control import maintenance
+from vipd.control.maintenance import STATE_DIR
 from vipd.control.server import DEFAULT_PATH, ControlServer
 from vipd.control.signals import Installed, dump_actions
 from vipd.control.signals import install as install_signals
@@ -61,6 +63,7 @@ class Options:
         notify_timeout: seconds per notify script.
         dump_dir: where SIGUSR1 / SIGUSR2 / SIGJSON files go (:mod:`vipd.obs.dumpfiles`).
         keepalived_links: directory for keepalived's paths as links to them, or None.
+        state_dir: where state that outlives the process is kept (``vipctl maintenance``).
     """
 
     config_file: str
@@ -70,6 +73,7 @@ class Options:
     notify_timeout: float = DEFAULT_TIMEOUT
     dump_dir: str = DUMP_DIR
     keepalived_links: str | None = LINK_DIR
+    state_dir: str = STATE_DIR
 
 
 class Operations:
@@ -97,6 +101,11 @@ class Operations:
         self._watchdog_last = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.daemon = Daemon(plan, pid_file=pid_file, services=self)
+        self.daemon.maintenance = maintenance.load(options.state_dir)
+        if self.daemon.maintenance:
+            log.warning(
+                "in maintenance (vipctl maintenance off to end it): %s", ", ".join(sorted(self.daemon.maintenance))
+            )
         self._signals: Installed = {}  # vipd.control.signals: keepalived's signal table
 
     async def run(self) -> int:
@@ -141,7 +150,10 @@ class Operations:
 
     def status_line(self) -> str:
         """Return systemd's ``STATUS=`` text, e.g. ``2 instances: VI_1=MASTER VI_2=BACKUP``."""
-        pairs = [f"{d.name}={d.machine.state.value}" for d, _ in self.daemon.instances()]
+        pairs = [
+            f"{d.name}={'MAINTENANCE' if d.machine.maintenance else d.machine.state.value}"
+            for d, _ in self.daemon.instances()
+        ]
         return f"{len(pairs)} instance(s): " + " ".join(pairs)
 
     # ------------------------------------------------------------------ hooks
@@ -359,4 +371,12 @@ class Operations:
             if cmd == "events":
                 return inspect.events_answer(self.daemon, req)
             return inspect.capture_answer(self.daemon, req)
-        return {"ok": False, "error": f"unknown command {cmd!r} (status, dump, reload, explain, events, capture)"}
+        if cmd in ("maintenance", "handover"):
+            if cmd == "maintenance":
+                resp = await maintenance.maintenance(self.daemon, self.options.state_dir, req)
+            else:
+                resp = await maintenance.handover(self.daemon, req)
+            sd_notify(f"STATUS={self.status_line()}")
+            return resp
+        known = "status, dump, reload, explain, events, capture, maintenance, handover"
+        return {"ok": False, "error": f"unknown command {cmd!r} ({known})"}

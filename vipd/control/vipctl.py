@@ -13,9 +13,15 @@ Commands:
                              the flight recorder (:mod:`vipd.obs.recorder`); --json prints JSON lines
     vipctl capture -w FILE [INSTANCE]
                              the adverts around recorded transitions as a pcap (:mod:`vipd.obs.pcap`)
+    vipctl maintenance on|off [INSTANCE|--all] [--force]
+                             take instances out of service (hand over if master), kept across restarts
+    vipctl handover INSTANCE [--force]
+                             the master yields once (:mod:`vipd.control.maintenance`)
 
 Members of group ``vipd`` may run ``status``, ``check``, ``explain`` and ``events``;
-``reload``, ``dump`` and ``capture`` (v2 adverts carry ``auth_pass``) need root.
+``reload``, ``dump``, ``capture`` (v2 adverts carry ``auth_pass``), ``maintenance`` and
+``handover`` need root. ``maintenance`` and ``handover`` refuse (exit 1, with the reason)
+when no other node would hold the VIP, unless ``--force``.
 
 Exit status: 0 success; 1 the daemon answered with an error (e.g. invalid config
 on reload); 2 usage; 3 cannot reach the daemon. ``check`` exits with Nagios's
@@ -67,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("capture", help="write the adverts around recorded transitions as a pcap (root only)")
     cp.add_argument("-w", dest="file", metavar="FILE", required=True, help="pcap file to write (- for stdout)")
     cp.add_argument("instance", nargs="?", help="one instance (default: every instance)")
+    mt = sub.add_parser("maintenance", help="take instances out of service or back (root only; kept across restarts)")
+    mt.add_argument("mode", choices=("on", "off"))
+    mt.add_argument("instance", nargs="?", help="the instance (default: the only one)")
+    mt.add_argument("--all", action="store_true", help="every instance")
+    mt.add_argument("--force", action="store_true", help="even if no other node would hold the VIP")
+    ho = sub.add_parser("handover", help="the master yields once to a backup (root only)")
+    ho.add_argument("instance", help="the instance")
+    ho.add_argument("--force", action="store_true", help="even if no other node takes over")
     return p
 
 
@@ -174,8 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 0
     req: dict[str, Any] = {"cmd": args.cmd}
-    if args.cmd in ("explain", "capture"):
+    if args.cmd in ("explain", "capture", "maintenance", "handover"):
         req["instance"] = args.instance
+    if args.cmd == "maintenance":
+        req.update(on=args.mode == "on", all=args.all, force=args.force)
+    elif args.cmd == "handover":
+        req["force"] = args.force
     try:
         resp = request(args.socket, req)
     except (OSError, ValueError) as e:
@@ -188,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.cmd == "explain":
         return _explain(args, resp)
+    if args.cmd in ("maintenance", "handover"):
+        for name, what in resp.get("results", {}).items():
+            print(f"{name}: {what}")
+        return 0
     if args.cmd == "capture":
         return _capture(args, resp)
     if args.cmd == "status" and not args.json:

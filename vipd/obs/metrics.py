@@ -122,6 +122,9 @@ class VipdCollector(Collector):
         v_master_addr = GaugeMetricFamily(
             "vipd_master_info", "1, with the address of the current master", labels=[*COMMON, "master"]
         )
+        v_maint = GaugeMetricFamily(
+            "vipd_instance_maintenance", "1 while held out of master by vipctl maintenance", labels=COMMON
+        )
         v_last = GaugeMetricFamily(
             "vipd_last_transition_timestamp_seconds", "Wall-clock time of the last state change", labels=COMMON
         )
@@ -173,6 +176,7 @@ class VipdCollector(Collector):
                 v_state.add_metric([*lv, st.lower()], 1.0 if r.state == st else 0.0)
             v_prio.add_metric([*lv, "base"], float(r.base_priority))
             v_prio.add_metric([*lv, "effective"], float(r.effective_priority))
+            v_maint.add_metric(lv, 1.0 if r.maintenance else 0.0)
             if r.master_address:
                 v_master_addr.add_metric([*lv, r.master_address], 1.0)
             if r.last_transition is not None:
@@ -197,7 +201,7 @@ class VipdCollector(Collector):
         yield garp
         yield from fams.values()
         yield from (v_state, v_prio, v_master_addr, v_last, v_trans, v_sent, v_rcvd, v_disc, v_master)
-        yield from (v_late, v_repair, v_addr_err, v_notify)
+        yield from (v_late, v_repair, v_addr_err, v_notify, v_maint)
 
     @staticmethod
     def global_families(snap: Snapshot) -> Iterator[Metric]:

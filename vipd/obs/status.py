@@ -84,6 +84,7 @@ class InstanceRow:
         garp_master_delay: seconds (exported as ``keepalived_gratuitous_arp_delay_total``).
         nopreempt, preempt_delay: election settings.
         excluded_vips: ``(address/prefix, device)`` per ``virtual_ipaddress_excluded``.
+        maintenance: held out of Master by ``vipctl maintenance on`` (shown as MAINTENANCE).
     """
 
     name: str
@@ -106,6 +107,7 @@ class InstanceRow:
     nopreempt: bool
     preempt_delay: float
     excluded_vips: tuple[tuple[str, str], ...] = ()
+    maintenance: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-able dict (``vipctl status --json``)."""
@@ -133,6 +135,7 @@ class InstanceRow:
             "trackers": [],
             "nopreempt": self.nopreempt,
             "preempt_delay": self.preempt_delay,
+            "maintenance": self.maintenance,
             "stats": stats_json(self.stats),
         }
 
@@ -266,6 +269,7 @@ def instance_row(
         excluded_vips=tuple(
             (f"{v.address}/{v.prefixlen}", v.dev or inst.interface) for v in inst.virtual_ipaddress_excluded
         ),
+        maintenance=m.maintenance,
     )
 
 
@@ -287,7 +291,8 @@ def render_table_json(instances: Sequence[dict[str, Any]]) -> str:
         last = "-" if not lt else f"{lt['old']}->{lt['new']} {lt['reason']} {lt['ago']:.1f}s ago"
         vips = ",".join(v["address"] for v in r["vips"]) or "-"
         master = r["master_address"] or "-"
-        lines.append((r["name"], r["state"], prio, str(r["vrid"]), r["interface"], master, vips, last))
+        state = r["state"] if not r.get("maintenance") else f"{r['state']}/MAINTENANCE"
+        lines.append((r["name"], state, prio, str(r["vrid"]), r["interface"], master, vips, last))
     return _table(head, lines[1:])
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from vipd.config.model import Config, VrrpInstance
-from vipd.fsm import LowerPriorityHeard, Notify, Params, State, VrrpMachine
+from vipd.fsm import LowerPriorityHeard, MaintenanceChanged, Notify, Params, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.nftables import AcceptMode, NftError
@@ -198,6 +198,8 @@ class Daemon:
         """Accept_Mode nftables table (``vipd.runtime.acceptmode``), or None when no instance needs it."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
+        self.maintenance: set[str] = set()
+        """Instances held out of Master by ``vipctl maintenance`` (set before start from the saved state)."""
         self.recorder = FlightRecorder(plan.config.global_defs.vipd_recorder_size)
         """The flight recorder (``vipd.obs.recorder``; ``vipd_recorder_size`` is read at start)."""
         self.bfd = BfdService(plan.config, self.drivers)
@@ -314,6 +316,8 @@ class Daemon:
         group = self.sync_groups.group_of(plan.name)
         member = group is not None and len(group.members) > 1
         machine = VrrpMachine(replace(self._params(plan, src), sync_group=member))
+        if plan.name in self.maintenance:  # before Startup: an owner in maintenance starts as Backup
+            machine.handle(MaintenanceChanged(True, force=True), loop.time())
         tx = self._tx_socket(tx_link, family, src, plan.ttl, stage)
         send, prepare = self._sender(tx, plan, src, tx_link.index)
         reader = port.reader

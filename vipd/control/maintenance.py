@@ -138,9 +138,9 @@ async def maintenance(daemon: Daemon, state_dir: str, req: dict[str, Any]) -> di
     probes = []
     for d in targets:
         was_master = d.machine.state is State.MASTER
-        d.feed(MaintenanceChanged(on, force))
-        if d.recorder is not None:
+        if d.recorder is not None:  # before the transition it causes
             d.recorder.note("maintenance", f"maintenance {'on' if on else 'off'}" + (" (forced)" if force else ""))
+        d.feed(MaintenanceChanged(on, force))
         if on:
             results[d.name] = "yielded (forced)" if was_master and force else "in maintenance"
             if was_master and not force:
@@ -174,9 +174,9 @@ async def handover(daemon: Daemon, req: dict[str, Any]) -> dict[str, Any]:
     if d.machine.maintenance:
         return {"ok": False, "error": f"{d.name} is in maintenance"}
     force = bool(req.get("force"))
-    d.feed(Handover(force))
     if d.recorder is not None:
         d.recorder.note("handover", "handover" + (" (forced)" if force else ""))
+    d.feed(Handover(force))
     if force:
         return {"ok": True, "results": {d.name: "yielded (forced)"}}
     why = await _probe(d, "yielding")

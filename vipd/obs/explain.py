@@ -73,7 +73,14 @@ def explain(v: Mapping[str, Any]) -> list[str]:
         else:
             out.append("No master heard since it entered BACKUP.")
     preempt = m["preempt"]
-    if not preempt:
+    if v.get("maintenance"):
+        out.append("In maintenance it preempts no one and takes over from no one.")
+    elif m.get("yielding"):
+        out.append(
+            "After `vipctl handover` it does not preempt the master it yielded to; it takes over again only "
+            "if that master goes silent or leaves."
+        )
+    elif not preempt:
         out.append("nopreempt: it does not take over from a master of lower priority; only when the master goes.")
     elif m["preempt_delay"]:
         left = m.get("preempt_wait_left")

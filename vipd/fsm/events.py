@@ -155,9 +155,12 @@ class Handover:
 
     Attributes:
         force: yield even if no other router takes over.
+        reason: the ``Notify`` reason ("handover"; "before_vip_hook_failed" when a
+            ``vipd_notify_master_before_vip`` hook with ``on_failure yield`` failed).
     """
 
     force: bool = False
+    reason: str = "handover"
 
 
 Event = (

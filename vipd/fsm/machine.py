@@ -520,7 +520,7 @@ class VrrpMachine:
         """vipd ``vipctl handover``: a Master yields once, then behaves as a Backup that does not preempt."""
         if self.state is not State.MASTER or self.maintenance:
             return []
-        effects = self._yield(now, "handover", event.force)
+        effects = self._yield(now, event.reason, event.force)
         self.yielding = True
         return effects
 

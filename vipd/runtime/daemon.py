@@ -49,6 +49,7 @@ from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime import acceptmode
 from vipd.runtime.bfd import BfdService
+from vipd.runtime.gates import gate_from_plan
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.syncgroup import SyncGroup, SyncGroups
 from vipd.runtime.tracking import Tracker, TrackerError, Tracking
@@ -341,6 +342,7 @@ class Daemon:
             notifier=self.services.notifier(plan, lambda: machine.priority),
             sync_observer=group.observe if group is not None and member else None,
             recorder=recorder,
+            gate=gate_from_plan(plan),
         )
         log.info(
             "(%s) VRRPv%d VRID %d on %s from %s, priority %d, advert_int %gs, %d VIP(s)",
@@ -616,6 +618,7 @@ class Daemon:
             port = self._ports[(pair.new.key.interface, pair.new.key.family)]
             port.drivers[pair.new.key.vrid] = (d, pair.new.config)
             d.notifier = self.services.notifier(pair.new, functools.partial(lambda m: m.priority, d.machine))
+            d.gate = gate_from_plan(pair.new)
             self.sync_groups.attach(d)
         for pair in diff.changed:
             ip = in_place[pair.new.name]

@@ -37,6 +37,7 @@ from vipd.fsm import (
     Discard,
     Effect,
     Event,
+    Handover,
     LowerPriorityHeard,
     Notify,
     Params,
@@ -53,6 +54,7 @@ from vipd.linux.netlink import VipSpec
 from vipd.obs.log import RateLimiter
 from vipd.obs.recorder import RX, TX, InstanceRecorder
 from vipd.obs.stats import InstanceStats
+from vipd.runtime.gates import VipGate
 from vipd.wire.advert import Advert, IPAddress, Received
 from vipd.wire.l2 import garp_frame, unsolicited_na_frame
 
@@ -172,6 +174,7 @@ class InstanceDriver:
         sync_observer: called with ``(name, effects)`` after each step that returned
             effects (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions).
         recorder: the instance's flight recorder (``vipd.obs.recorder``), or None.
+        gate: hooks the VIPs wait for (``vipd.runtime.gates``), or None.
     """
 
     def __init__(
@@ -194,6 +197,7 @@ class InstanceDriver:
         notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None,
         sync_observer: Callable[[str, list[Effect]], None] | None = None,
         recorder: InstanceRecorder | None = None,
+        gate: VipGate | None = None,
     ) -> None:
         self.name = name
         self.machine = machine
@@ -218,6 +222,10 @@ class InstanceDriver:
         self.notifier = notifier
         self.sync_observer = sync_observer
         self.recorder = recorder
+        self.gate = gate
+        self._epoch = 0  # transitions so far: a gated address change is dropped if a newer one happened
+        self._gate_task: asyncio.Task[None] | None = None
+        self._vips_up = False  # the VIPs were added and not removed since (a removal hook is worth running)
         self._rx_src: IPAddress | None = None  # source of the advert being handled (discard attribution)
         for vip in self._vips:
             addresses.prepare(vip)
@@ -239,6 +247,12 @@ class InstanceDriver:
                 when ``notify_deleted`` is set).
         """
         self.feed(Shutdown("deleted" if deleted else "shutdown"))
+        if self._gate_task is not None and self.gate is not None:  # a removal hook: bounded by its timeout
+            try:
+                await asyncio.wait_for(asyncio.shield(self._gate_task), self.gate.timeout + 2.0)
+            except TimeoutError:
+                log.error("(%s) before-VIP hook still running at shutdown; VIPs removed without it", self.name)
+                self._remove_vips()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -366,7 +380,7 @@ class InstanceDriver:
 
         Synchronous like every address change, so it can never overtake a later removal.
         """
-        if self.machine.state is State.MASTER:
+        if self.machine.state is State.MASTER and (self._gate_task is None or self._gate_task.done()):
             for vip in self._vips:
                 self._addresses.add(vip, self._repaired)
 
@@ -437,7 +451,14 @@ class InstanceDriver:
     # ------------------------------------------------------------------ output
 
     def _execute(self, effects: list[Effect], now: float) -> None:
+        deferred: list[Effect] | None = None  # effects waiting for a before-VIP hook (vipd.runtime.gates)
+        adding = False
         for effect in effects:
+            if deferred is not None and isinstance(effect, SendGratuitousArp | Notify | LowerPriorityHeard):
+                if isinstance(effect, Notify):
+                    self._on_transition(effect, now)  # the state has changed; only its hooks wait
+                deferred.append(effect)
+                continue
             if isinstance(effect, SendAdvert):
                 self._send_advert(effect.advert, now)
             elif isinstance(effect, Discard):
@@ -446,16 +467,17 @@ class InstanceDriver:
                     self.recorder.discard(now, effect.reason, self._rx_src)
                 self._warn(now, f"discard:{effect.reason}", "dropped advert: %s %s", effect.reason, effect.detail)
             elif isinstance(effect, AddAddresses):
-                # The kernel has the VIPs when this returns: the GARP that follows is never early.
-                for vip in self._vips:
-                    self._addresses.add(vip, self._added)
-                if self.companions:
-                    self._queue.put_nowait(effect)
+                gate = self.gate
+                if gate is not None and gate.before_add is not None and self.machine.state is State.MASTER:
+                    deferred, adding = [effect], True
+                    continue
+                self._add_vips(effect)
             elif isinstance(effect, RemoveAddresses):
-                for vip in self._vips:
-                    self._addresses.remove(vip, self._removed)
-                if self.companions:
-                    self._queue.put_nowait(effect)
+                gate = self.gate
+                if gate is not None and gate.before_remove is not None and self._vips_up:
+                    deferred, adding = [effect], False
+                    continue
+                self._remove_vips(effect)
             elif isinstance(effect, SendGratuitousArp):
                 self._announce_all(effect.repeat)
             elif isinstance(effect, Notify):
@@ -468,6 +490,94 @@ class InstanceDriver:
                     effect.priority,
                     effect.src,
                 )
+                self._queue.put_nowait(effect)
+        if deferred is not None:
+            self._start_gate(deferred, adding, self._epoch, now)
+
+    def _add_vips(self, effect: AddAddresses | None = None) -> None:
+        # The kernel has the VIPs when this returns: the GARP that follows is never early.
+        for vip in self._vips:
+            self._addresses.add(vip, self._added)
+        self._vips_up = True
+        if self.companions:
+            self._queue.put_nowait(effect or AddAddresses())
+
+    def _remove_vips(self, effect: RemoveAddresses | None = None) -> None:
+        for vip in self._vips:
+            self._addresses.remove(vip, self._removed)
+        self._vips_up = False
+        if self.companions:
+            self._queue.put_nowait(effect or RemoveAddresses())
+
+    def _start_gate(self, deferred: list[Effect], adding: bool, epoch: int, at: float) -> None:
+        """Run the before-VIP hook as a task (after any earlier one), then the deferred effects in order."""
+        prev = self._gate_task
+        self._gate_task = self._loop.create_task(
+            self._gated(prev, deferred, adding, epoch, at), name=f"vipd-{self.name}-before-vip"
+        )
+
+    async def _gated(
+        self, prev: asyncio.Task[None] | None, deferred: list[Effect], adding: bool, epoch: int, at: float
+    ) -> None:
+        if prev is not None:
+            with contextlib.suppress(Exception):
+                await prev
+        gate = self.gate
+        hook = None if gate is None else (gate.before_add if adding else gate.before_remove)
+        if gate is None or hook is None:  # a reload removed the hook meanwhile
+            self._run_deferred(deferred)
+            return
+        name = gate.add_name if adding else gate.remove_name
+        outcome = await hook()
+        ok = outcome.result == "ok"
+        self.stats.notify_runs[f"{name}:{outcome.result}"] += 1
+        if self.recorder is not None:
+            self.recorder.note(
+                "hook",
+                f"{name} {outcome.result}"
+                + (f" (exit {outcome.returncode})" if outcome.returncode is not None else ""),
+                hook=name,
+                result=outcome.result,
+                exit_status=outcome.returncode,
+                duration=round(outcome.duration, 6),
+            )
+        why = outcome.error or ("timed out" if outcome.timed_out else f"exit status {outcome.returncode}")
+        if adding:
+            if epoch != self._epoch or self.machine.state is not State.MASTER:
+                log.info("(%s) %s ended after the instance left MASTER: VIPs not added", self.name, name)
+                return
+            if not ok and gate.on_failure == "yield":
+                log.error("(%s) %s failed (%s): yielding (vipd_before_vip_on_failure yield)", self.name, name, why)
+                self.feed(Handover(force=True, reason="before_vip_hook_failed"))
+                return
+        elif self.machine.state is State.MASTER:
+            log.info("(%s) %s ended after the instance became MASTER again: VIPs kept", self.name, name)
+            return
+        if not ok:
+            log.warning(
+                "(%s) %s failed (%s); %s the VIPs anyway", self.name, name, why, "adding" if adding else "removing"
+            )
+        self._run_deferred(deferred)
+        log.info(
+            "(%s) %s took %.3fs; VIPs %s %.3fs after the transition",
+            self.name,
+            name,
+            outcome.duration,
+            "added" if adding else "removed",
+            self._loop.time() - at,
+        )
+
+    def _run_deferred(self, deferred: list[Effect]) -> None:
+        """Execute effects held back by a before-VIP hook, in their RFC order (transitions already recorded)."""
+        for effect in deferred:
+            if isinstance(effect, AddAddresses):
+                self._add_vips(effect)
+            elif isinstance(effect, RemoveAddresses):
+                self._remove_vips(effect)
+            elif isinstance(effect, SendGratuitousArp):
+                if self.machine.state is State.MASTER:
+                    self._announce_all(effect.repeat)
+            elif isinstance(effect, Notify | LowerPriorityHeard):
                 self._queue.put_nowait(effect)
 
     def _send_advert(self, advert: Advert, now: float) -> None:
@@ -484,6 +594,7 @@ class InstanceDriver:
 
     def _on_transition(self, n: Notify, now: float) -> None:
         self.last_transition = (now, n)
+        self._epoch += 1
         if self.recorder is not None:
             self.recorder.transition(now, n.old.value, n.new.value, n.reason, n.detail, self.machine.priority)
         self.stats.transitions[f"{n.old.value}->{n.new.value}:{n.reason}"] += 1

@@ -15,6 +15,12 @@ was a cold wake-up plus a cold first run of the machine and the encoder.
 
 The kernel is reached only through the small ``Protocol`` classes below, so the
 driver can be run against fakes.
+
+Why one module of ~700 lines: every effect of the machine is executed here, in
+one ``_execute``, so that their RFC order (advert, addresses, announcements,
+notify) holds on every path, including the before-VIP hooks
+(``vipd.runtime.gates``) that hold part of a batch back; splitting the effect
+kinds across modules would split that order.
 """
 
 from __future__ import annotations

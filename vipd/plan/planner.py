@@ -48,6 +48,8 @@ HOOKS = (
     "notify_deleted",
     "notify_master_rx_lower_pri",
     "notify",
+    "vipd_notify_master_before_vip",
+    "vipd_notify_before_vip_removal",
 )
 """keepalived's notify keywords of a ``vrrp_instance`` (a sync group has the first four and ``notify``)."""
 

@@ -142,3 +142,39 @@ def test_interface_up_down_delays_hide_a_short_flap_and_delay_a_real_fault(lab: 
     time.sleep(down / 2)
     assert "Entering FAULT STATE" not in _log(lab, "r1"), "the FAULT waits for the down delay"
     wait_until(lambda: "Entering FAULT STATE" in _log(lab, "r1"), down + MARGIN, message=lambda: lab.logs(20))
+
+
+def test_use_vmac_addr_puts_a_vip_on_another_interface_on_a_vmac_there(lab: Lab) -> None:
+    ipr = lab.ipr(lab.r1.ns)
+    ipr.link("add", ifname="x0", kind="veth", peer={"ifname": "x1"})
+    for name in ("x0", "x1"):
+        (idx,) = ipr.link_lookup(ifname=name)
+        ipr.link("set", index=idx, state="up")
+    extra_vip = "198.51.100.1"
+    vmac = "00:00:5e:00:01:33"
+    inst = Instance(
+        priority=150, vips=("192.0.2.100/24", f"{extra_vip}/24 dev x0"), extra=("use_vmac_addr", "garp_extra_if 1")
+    )
+
+    def links() -> dict[str, tuple[str, int]]:
+        return {
+            str(x.get("ifname")): (str(x.get("address")), int(x.get("link") or 0))
+            for x in lab.ipr(lab.r1.ns).get_links()
+        }
+
+    with Sniffer(lab.r1.ns, "x1") as tap:
+        d = lab.start_vipd(lab.r1, render(inst))
+        wait_until(lambda: lab.holds(lab.r1, extra_vip), STARTUP + _mdi(150), message=lambda: lab.logs(20))
+        (x0,) = lab.ipr(lab.r1.ns).link_lookup(ifname="x0")
+        assert links()["vrrp.51"] == (vmac, x0), links()
+        on_vmac = lab.ipr(lab.r1.ns).get_addr(label="vrrp.51")
+        assert extra_vip in {a.get_attr("IFA_ADDRESS") for a in on_vmac}
+        # the takeover's GARP, then garp_extra_if's every second: all from the virtual MAC
+        garps = wait_until(
+            lambda: (g := [a for a in tap.find(Arp) if a.gratuitous and a.spa == extra_vip]) and len(g) >= 3 and g,
+            STARTUP,
+            message=lambda: lab.logs(20),
+        )
+        assert {a.sha for a in garps} == {vmac}
+    d.stop()
+    assert "vrrp.51" not in links(), "the VMAC goes at exit"

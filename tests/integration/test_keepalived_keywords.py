@@ -178,3 +178,29 @@ def test_use_vmac_addr_puts_a_vip_on_another_interface_on_a_vmac_there(lab: Lab)
         assert {a.sha for a in garps} == {vmac}
     d.stop()
     assert "vrrp.51" not in links(), "the VMAC goes at exit"
+
+
+def test_an_interface_enslaved_to_a_vrf_runs_as_any_other(lab: Lab) -> None:
+    """keepalived binds its sockets to the VRF of a VRF-enslaved interface; vipd binds them to the
+    interface itself, which Linux's raw-socket lookup matches for l3mdev slaves (``sdif``), so the
+    election should work unchanged. Skipped where the kernel has no VRF support (the lab VM of
+    issue 17 had none: this test has not run yet)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    ipr = lab.ipr(lab.r1.ns)
+    try:
+        ipr.link("add", ifname="blue", kind="vrf", vrf_table=10)
+    except NetlinkError as e:
+        pytest.skip(f"this kernel cannot create a VRF device (vrf module): {e}")
+    (vrf,) = ipr.link_lookup(ifname="blue")
+    ipr.link("set", index=vrf, state="up")
+    ipr.link("set", index=lab.r1.ifindex, master=vrf)
+    lab.start_vipd(lab.r1, render(Instance(priority=150)))
+    lab.start_vipd(lab.r2, render(Instance(priority=100)))
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], STARTUP + _mdi(150), message=lambda: lab.logs(20))
+    # r2 hears r1 (adverts leave through the VRF slave) and r1 hears r2 (received on the slave)
+    since = time.monotonic()
+    time.sleep(3 * _mdi(100))
+    assert lab.holders(VIP) == [lab.r1], lab.logs(20)
+    assert [a for a in lab.sniffer.adverts(since=since) if a.src == lab.r1.ip4]
+    assert "Entering MASTER STATE" not in _log(lab, "r2")

@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics there (off by default; host 127.0.0.1)"
     )
     p.add_argument(
-        "--control-socket", metavar="PATH", default="/run/vipd/vipd.ctl", help="vipctl socket, mode 0600 ('' = off)"
+        "--control-socket",
+        metavar="PATH",
+        default="/run/vipd/vipd.ctl",
+        help="vipctl socket: 0600, 0660 with group vipd if it exists ('' = off)",
     )
     p.add_argument("--dump-dir", metavar="DIR", default="/run/vipd", help="where SIGUSR1/SIGUSR2/SIGJSON dump files go")
     p.add_argument(
@@ -184,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             config_id=args.config_id,
             # the flag wins over global_defs { vipd_metrics_listen HOST:PORT }
             metrics_listen=args.metrics_listen or plan.config.global_defs.vipd_metrics_listen,
+            metrics_from_flag=bool(args.metrics_listen),
             control_socket=args.control_socket or None,
             notify_timeout=args.notify_timeout,
             dump_dir=args.dump_dir,

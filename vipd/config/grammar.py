@@ -15,6 +15,8 @@ The raw dict holds strings for scalars (the models convert them and check
 ranges) and already-parsed objects for list items. ``locs`` maps the path of
 every value written (``("vrrp_instances", "VI_1", "priority")``, or
 ``(..., "virtual_ipaddress", 2)`` for a list item) to where it was written.
+
+Size: over 400 lines: one item parser per keepalived value shape, each reporting at its token's FILE:LINE.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ these models and turns their validation errors into ``FILE:LINE`` diagnostics.
 
 Cross-field rules that need line numbers (duplicate VRIDs, v2 with IPv6...) are
 in :mod:`vipd.config.rules`; the models only check what is local to one value.
+
+Size: over 400 lines: the one pydantic description of every keyword (the source of docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -479,6 +481,12 @@ class BfdInstance(_Model):
                 "kv_bfd",
                 "source_ip {src} and neighbor_ip {nbr} are not of the same family",
                 {"src": str(self.source_ip), "nbr": str(self.neighbor_ip)},
+            )
+        if isinstance(self.neighbor_ip, IPv6Address) and self.neighbor_ip.is_link_local:
+            raise PydanticCustomError(
+                "kv_bfd",
+                "neighbor_ip {nbr} is link-local: vipd cannot tell which link to use (give a global address)",
+                {"nbr": str(self.neighbor_ip)},
             )
         if 0 <= self.ttl < self.max_hops < 255:
             raise PydanticCustomError(

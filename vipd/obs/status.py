@@ -9,6 +9,9 @@ The keepalived-style text files written on SIGUSR1 (``/tmp/keepalived.data``)
 and SIGUSR2 (``/tmp/keepalived.stats``) follow the layout keepalived prints
 (``vrrp_print_data`` / ``vrrp_print_stats``) closely enough for the parsers of
 existing exporters (mehdy/keepalived-exporter's ``ParseVRRPData``/``ParseStats``).
+
+Size: over 400 lines because it renders one snapshot four ways (status JSON, text, keepalived's data and stats
+files) that must agree.
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ class InstanceRow:
         garp_master_delay: seconds (exported as ``keepalived_gratuitous_arp_delay_total``).
         nopreempt, preempt_delay: election settings.
         excluded_vips: ``(address/prefix, device)`` per ``virtual_ipaddress_excluded``.
+        faults: why the instance is in FAULT: ``(cause, reason)``, cause ``tracking``,
+            ``vip`` (a VIP could not be added while master) or ``link`` (an interface is
+            gone or being re-opened); empty when not in FAULT.
     """
 
     name: str
@@ -106,6 +112,7 @@ class InstanceRow:
     nopreempt: bool
     preempt_delay: float
     excluded_vips: tuple[tuple[str, str], ...] = ()
+    faults: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-able dict (``vipctl status --json``)."""
@@ -130,6 +137,7 @@ class InstanceRow:
             "last_transition": None
             if lt is None
             else {"old": lt.old, "new": lt.new, "reason": lt.reason, "at": lt.at, "ago": round(lt.ago, 3)},
+            "faults": [{"cause": c, "reason": r} for c, r in self.faults],
             "trackers": [],
             "nopreempt": self.nopreempt,
             "preempt_delay": self.preempt_delay,
@@ -175,6 +183,7 @@ class Snapshot:
             "instances": [r.to_json() for r in self.instances],
             "checks": list(self.extra.get("checks", [])),
             "sync_groups": list(self.extra.get("sync_groups", [])),
+            "bfd": list(self.extra.get("bfd", [])),
             "interfaces": [
                 {
                     "interface": i.interface,
@@ -266,6 +275,7 @@ def instance_row(
         excluded_vips=tuple(
             (f"{v.address}/{v.prefixlen}", v.dev or inst.interface) for v in inst.virtual_ipaddress_excluded
         ),
+        faults=tuple(getattr(driver, "faults", {}).items()),
     )
 
 
@@ -303,9 +313,17 @@ def render_status_text(status: dict[str, Any]) -> str:
     The instance table, then, when there are any, a table of the checks (keepalived
     ``vrrp_script`` / ``track_*`` and vipd ``vrrp_check``: health, runs, failures,
     last result and the instances each one moves) and one of the sync groups (state,
-    members, and which members want master: keepalived's ``vrrp_sync_can_goto_master``).
+    members, and which members want master: keepalived's ``vrrp_sync_can_goto_master``), and
+    one of the BFD sessions (``bfd_instance``: state, timers in ms, packets).
     """
     parts = [render_table_json(status.get("instances", []))]
+    faults = [
+        (str(r["name"]), str(f["cause"]), str(f["reason"]))
+        for r in status.get("instances", [])
+        for f in r.get("faults") or []
+    ]
+    if faults:
+        parts.append(_table(("INSTANCE", "FAULT", "REASON"), faults))
     checks = status.get("checks") or []
     if checks:
         rows: list[tuple[str, ...]] = []
@@ -341,6 +359,24 @@ def render_status_text(status: dict[str, Any]) -> str:
             for g in groups
         ]
         parts.append(_table(("SYNC GROUP", "STATE", "MEMBERS", "WANTING MASTER", "TRANSITIONS"), group_rows))
+    sessions = status.get("bfd") or []
+    if sessions:
+        bfd_rows = [
+            (
+                str(b["name"]),
+                str(b["neighbor"]),
+                str(b["state"]),
+                str(b["remote_state"]),
+                str(b["local_diag"]),
+                f"{float(b['tx_interval']) * 1000:g}ms",
+                f"{float(b['detection_time']) * 1000:g}ms",
+                f"{b['tx']}/{b['rx']}",
+                str(sum(b.get("discards", {}).values())),
+            )
+            for b in sessions
+        ]
+        bfd_head = ("BFD", "NEIGHBOR", "STATE", "REMOTE", "DIAG", "TX INT", "DETECT", "TX/RX", "DROPPED")
+        parts.append(_table(bfd_head, bfd_rows))
     return "\n\n".join(parts)
 
 

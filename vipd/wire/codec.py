@@ -110,6 +110,10 @@ every distinct input; errors are never cached; the bound keeps a flood of random
 packets from growing memory (they only churn the cache). 1024 covers 255 VRIDs
 times a few priorities per sender."""
 
+DECODE_CACHE_MAX_PAYLOAD = VRRP_HEADER_LEN + 255 * 4 + VRRP_AUTH_DATA_LEN
+"""Octets: longer payloads (padding, or more than 63 IPv6 addresses) are decoded every time,
+never memoised, so the caches hold at most ~1 MiB of packets each whatever a sender crafts."""
+
 # A router hears the same few addresses (its peers', its VIPs, 224.0.0.18) in every advert:
 # build each ipaddress object once (they are immutable) instead of ~5 per packet. Bounded,
 # so a flood of random addresses only churns the cache.
@@ -334,6 +338,8 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int, a
     _same_family(src, dst)
     if type(payload) is not bytes:
         payload = bytes(payload)
+    if len(payload) > DECODE_CACHE_MAX_PAYLOAD:
+        return _decode(payload, src, dst, ttl, isinstance(src, IPv6Address), None, allow_empty)
     return _decode_cached(payload, src, dst, ttl, allow_empty)
 
 
@@ -488,7 +494,10 @@ def decode_ipv4(datagram: bytes, *, check_ttl: bool = True, allow_empty: bool = 
         ttl = VRRP_TTL
     if type(datagram) is not bytes:
         datagram = bytes(datagram)
-    return _decode_ipv4_cached(datagram[header_len:total_len], datagram[12:20], ttl, allow_empty)
+    payload = datagram[header_len:total_len]
+    if len(payload) > DECODE_CACHE_MAX_PAYLOAD:
+        return _decode_ipv4_cached.__wrapped__(payload, datagram[12:20], ttl, allow_empty)
+    return _decode_ipv4_cached(payload, datagram[12:20], ttl, allow_empty)
 
 
 @functools.lru_cache(maxsize=DECODE_CACHE_SIZE)

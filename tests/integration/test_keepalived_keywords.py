@@ -204,3 +204,37 @@ def test_an_interface_enslaved_to_a_vrf_runs_as_any_other(lab: Lab) -> None:
     assert lab.holders(VIP) == [lab.r1], lab.logs(20)
     assert [a for a in lab.sniffer.adverts(since=since) if a.src == lab.r1.ip4]
     assert "Entering MASTER STATE" not in _log(lab, "r2")
+
+
+def test_notify_fifo_script_priority_changes_and_states_on_reload(lab: Lab) -> None:
+    """keepalived's FIFO path end to end: ``notify_fifo_script`` reads the FIFO vipd writes;
+    ``vrrp_notify_priority_changes`` adds ``MASTER_PRIORITY`` lines when a track_file moves the
+    priority; ``fifo_write_vrrp_states_on_reload`` writes the states again after SIGHUP."""
+    import signal
+
+    fifo = lab.workdir / "notify.fifo"
+    out = lab.workdir / "fifo-lines"
+    prio = lab.workdir / "prio"
+    prio.write_text("0\n")
+    reader = lab.workdir / "reader.sh"
+    reader.write_text(f'#!/bin/sh\nwhile read -r line; do echo "$line" >> {out}; done < "$1"\n')
+    reader.chmod(0o755)
+    text = (
+        f"global_defs {{\n    notify_fifo {fifo}\n    notify_fifo_script {reader}\n"
+        "    vrrp_notify_priority_changes\n    fifo_write_vrrp_states_on_reload\n}\n"
+        f"track_file tf {{\n    file {prio}\n    weight 10\n}}\n"
+        + render(Instance(priority=150, extra=("track_file {", "    tf", "}")))
+    )
+
+    def lines() -> list[str]:
+        return out.read_text().splitlines() if out.exists() else []
+
+    d = lab.start_vipd(lab.r1, text)
+    wait_until(lambda: 'INSTANCE "VI_1" MASTER 150' in lines(), STARTUP + _mdi(150), message=lambda: lab.logs(20))
+    prio.write_text("1\n")
+    wait_until(lambda: 'INSTANCE "VI_1" MASTER_PRIORITY 160' in lines(), 2.0, message=lambda: f"{lines()}")
+    n = len(lines())
+    d.send_signal(signal.SIGHUP)
+    wait_until(lambda: 'INSTANCE "VI_1" MASTER 160' in lines()[n:], STARTUP, message=lambda: f"{lines()}")
+    d.stop()
+    assert not fifo.exists(), "the FIFO vipd created is removed at exit"

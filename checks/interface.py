@@ -5,6 +5,9 @@ Event-driven: the state comes from the daemon's netlink link monitor
 the spec's name). "Up" means IFF_UP and IFF_RUNNING (keepalived's
 ``IF_FLAGS_UP``): an administratively downed link and a lost carrier both count
 as down. A missing interface is down.
+
+keepalived's ``track_src_ip``: the interface name ``address ADDR`` (the link
+monitor's pseudo-link for an address) is "up" while some interface holds ADDR.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class InterfaceCheck:
         self.links: LinkEvents = context.links
 
     def _result(self, up: bool | None) -> CheckResult:
+        if self.ifname.startswith("address "):
+            return CheckResult(bool(up), f"{self.ifname[8:]} {'present' if up else 'absent'}", 0.0)
         state = "up" if up else "missing" if up is None else "down"
         return CheckResult(bool(up), f"{self.ifname} {state}", 0.0)
 

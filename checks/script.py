@@ -60,6 +60,7 @@ class ScriptCheck:
                 str(user) if user else None,
                 str(group) if group else None,
                 (context.script_user, context.script_group),
+                supplementary=context.supplementary_groups,
             )
         except LookupError as e:
             raise ValueError(f"script check {spec.name}: {e}") from None

@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics there (off by default; host 127.0.0.1)"
     )
     p.add_argument(
-        "--control-socket", metavar="PATH", default="/run/vipd/vipd.ctl", help="vipctl socket, mode 0600 ('' = off)"
+        "--control-socket",
+        metavar="PATH",
+        default="/run/vipd/vipd.ctl",
+        help="vipctl socket: 0600, 0660 with group vipd if it exists ('' = off)",
     )
     p.add_argument("--dump-dir", metavar="DIR", default="/run/vipd", help="where SIGUSR1/SIGUSR2/SIGJSON dump files go")
     p.add_argument(

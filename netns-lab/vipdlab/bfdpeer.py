@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 from vipd.runtime.bfd import BfdConfig, BfdRuntime
 
-from .daemons import REPO_ROOT, vipd_env
-from .procs import Process
+from .lab.daemons import REPO_ROOT, vipd_env
+from .lab.procs import Process
 
 if TYPE_CHECKING:
-    from .topo import Lab, Node
+    from .lab.topo import Lab, Node
 
 
 def parse(arg: str) -> BfdConfig:

@@ -11,7 +11,7 @@ hold 3 s, keepalive 1 s, connect retry 1 s. The configs are those of
 docs/bgp.md.
 
 BIRD runs in the foreground (``-f``) with its own control socket and pid file
-in the lab's work directory, as a :class:`~vipdlab.procs.Process`.
+in the lab's work directory, as a :class:`~vipdlab.lab.procs.Process`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .procs import Process
-from .topo import Lab, Node
+from .lab.procs import Process
+from .lab.topo import Lab, Node
 
 VIPD_TABLE = 100
 """The kernel table vipd's ``virtual_routes`` for BGP go to."""

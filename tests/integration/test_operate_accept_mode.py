@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from vipdlab import Instance, Lab, Node, Process, render, timing, wait_until
-from vipdlab.services import tcp_listener
+from vipdlab.lab.services import tcp_listener
 
 from vipd.control.server import request
 
@@ -64,7 +64,7 @@ def master(lab: Lab, inst: Instance) -> None:
     """Start vipd on r1 and wait until it has started and holds the VIP (a crashed run may have left it)."""
     before = lab.logs(10_000).count("vipd started")
     d = lab.start_vipd(lab.r1, render(inst))
-    bound = STARTUP + timing.master_down_interval(inst.priority, AI) + MARGIN
+    bound = STARTUP + timing.master_down_interval(3, inst.priority, AI) + MARGIN
     wait_until(lambda: lab.logs(10_000).count("vipd started") > before or d.died, STARTUP, message=lambda: lab.logs(20))
     wait_until(lambda: lab.holders(VIP) == [lab.r1] or d.died, bound, message=lambda: lab.logs(20))
     lab.assert_running()
@@ -89,7 +89,7 @@ def test_no_accept_drops_traffic_to_the_vip_and_the_rules_leave_with_vipd(lab: L
     master(lab, strict.with_(extra=("accept",)))
     assert table(lab.r1) == "", "the next start removes a crashed run's table"
     # the start-up clean-up removes the crashed run's VIP before this run adds it again
-    bound = timing.master_down_interval(150, AI) + MARGIN + CONNECT
+    bound = timing.master_down_interval(3, 150, AI) + MARGIN + CONNECT
     wait_until(lambda: connect(lab.client, VIP) == "answered", bound, message="accept: the master answers on the VIP")
 
 
@@ -120,7 +120,7 @@ def test_ipv6_no_accept_drops_tcp_but_answers_neighbour_solicitations(lab: Lab) 
     wait_until(lambda: "\naccepting" in listener.log_text(), STARTUP, message=listener.log_text)
     inst = Instance(vrid=52, priority=150, advert_int=AI, vips=(f"{vip6}/64",), extra=("no_accept",))
     d = lab.start_vipd(lab.r1, render(inst))
-    bound = STARTUP + timing.master_down_interval(150, AI) + MARGIN
+    bound = STARTUP + timing.master_down_interval(3, 150, AI) + MARGIN
     wait_until(lambda: lab.holders(vip6) == [lab.r1] or d.died, bound, message=lambda: lab.logs(20))
     assert "ip6 daddr @vips6" in table(lab.r1) and vip6 in table(lab.r1)
 

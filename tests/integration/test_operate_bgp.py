@@ -22,7 +22,7 @@ import time
 import pytest
 from vipdlab import Instance, Lab, hold, timing, wait_until
 from vipdlab.bird import VIPD_TABLE, bird_available, router_config, routes, start_bird, upstream_config
-from vipdlab.conf import render
+from vipdlab.lab.conf import render
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -65,7 +65,7 @@ def test_upstream_follows_the_master_by_bgp(lab: Lab) -> None:
     # The master's host dies: vipd and BIRD at once.
     t_crash = vipd["r1"].crash()
     birds["r1"].crash()
-    bound = timing.master_down_interval(100, AI) + BGP_UPDATE
+    bound = timing.master_down_interval(3, 100, AI) + BGP_UPDATE
     t_installed = t_learned = None  # r2's kernel route, the upstream's kernel route via r2
     while t_learned is None:
         now = time.monotonic()
@@ -95,7 +95,7 @@ def test_upstream_follows_the_master_by_bgp(lab: Lab) -> None:
     # vipd alone dies on r1 (BIRD lives on): r2 takes the VIP, but the kernel keeps r1's route, so
     # BIRD on r1 keeps announcing it until vipd starts again (docs/bgp.md, "When vipd alone dies").
     t_kill = vipd_r1.crash()
-    wait_until(lambda: lab.r2 in lab.holders(VIP), timing.master_down_interval(100, AI) + BGP_UPDATE)
+    wait_until(lambda: lab.r2 in lab.holders(VIP), timing.master_down_interval(3, 100, AI) + BGP_UPDATE)
     # The known limit, observed for BGP_UPDATE: the upstream keeps r1's path (lower router id wins the tie).
     hold(lambda: via(lab) == "r1", BGP_UPDATE, message="r1's stale route is still announced")
     print(f"vipd alone killed on r1: upstream still via r1 {time.monotonic() - t_kill:.2f}s later")

@@ -38,5 +38,6 @@ def test_sysctls_left_by_a_killed_vmac_run_are_restored_at_the_next_start(lab: L
     # the next run (here without use_vmac) restores them from the state file at start-up and says so
     lab.start_vipd(lab.r1, render(inst))
     wait_until(lambda: base_sysctls(lab) == ("0", "0"), STARTUP, message=lambda: lab.logs(20))
-    wait_until(lambda: "an earlier run with use_vmac ended without restoring them" in lab.logs(40), MARGIN)
+    said = "an earlier run with use_vmac or promote_secondaries ended without restoring them"
+    wait_until(lambda: said in lab.logs(40), MARGIN)
     assert "net.ipv4.conf.eth0.arp_ignore=0" in lab.logs(40)

@@ -166,7 +166,7 @@ def test_a_hostile_file_is_refused_fast_and_adverts_stay_on_time(
     else:
         # 20 lines, each expanding to ~900 KB (under the per-line cap): the review's 2.6 s, 93 MiB.
         lines = ["$P0=" + "x" * 900, "$P1=" + "${P0}" * 10, "$P2=" + "${P1}" * 10, "$P3=" + "${P2}" * 10]
-        uses = [f"# use {i}\nvrrp_script bomb{i} {{\n    script \"/bin/true ${{P3}}\"\n}}" for i in range(20)]
+        uses = [f'# use {i}\nvrrp_script bomb{i} {{\n    script "/bin/true ${{P3}}"\n}}' for i in range(20)]
         conf.write_text("\n".join(lines) + "\n" + good + "\n".join(uses) + "\n")
     assert lab.sniffer is not None
     t0 = time.monotonic()

@@ -18,11 +18,11 @@ import time
 from typing import Any
 
 import pytest
-from vipdlab import Instance, Lab, render, wait_until
+from vipdlab import Instance, Lab, hold, render, wait_until
 from vipdlab.bfdpeer import is_up, ready
 from vipdlab.bfdpeer import start as start_bfd
-from vipdlab.control import instances
-from vipdlab.scenario import converge
+from vipdlab.lab.control import instances
+from vipdlab.lab.scenario import converge
 
 pytestmark = pytest.mark.netns
 
@@ -100,3 +100,28 @@ def test_track_bfd_weight_zero_is_fault(lab: Lab, routers: Any) -> None:
     peer = start_bfd(lab, lab.client, peer_spec(lab), tag="bfdpeer2")
     wait_until(lambda: ready(peer), 10.0, message="BFD peer restarted")
     wait_until(lambda: lab.holders(VIP) == [lab.r1], UP_WITHIN + AI + MARGIN, message="r1 leaves FAULT, preempts")
+
+
+def test_reload_changes_bfd_timers_without_leaving_up(lab: Lab, routers: Any) -> None:
+    """RFC 5880 §6.8.3: new timers go through a Poll Sequence; the session stays Up, so a weight-0
+    track_bfd does not blip the instance into FAULT across a reload."""
+    if routers.kind != "vipd":
+        pytest.skip("the BFD peer is vipd's runtime")
+    from vipd.control.server import request
+
+    start_bfd(lab, lab.client, peer_spec(lab))
+    inst = Instance(advert_int=AI, version=3, vips=(f"{VIP}/24",), extra=("track_bfd {\n        tor weight 0\n    }",))
+    r1 = lab.start_vipd(lab.r1, bfd_block(lab) + render(inst.with_(priority=200)))
+    lab.start_vipd(lab.r2, render(inst.with_(priority=100, extra=())))
+    converge(lab, lab.r1, [lab.r2], VIP, interval=AI, timeout=UP_WITHIN + 10)
+    sock = r1.run_dir / "vipd.ctl"
+    r1.config_path.write_text(
+        bfd_block(lab).replace(f"min_tx {TX * 1000:g}", "min_tx 100") + render(inst.with_(priority=200))
+    )
+    logged = len(r1.log_text())
+    r = request(str(sock), {"cmd": "reload"})
+    assert r["ok"], r
+    hold(lambda: lab.holders(VIP) == [lab.r1] and instances(sock)["VI_1"]["state"] == "MASTER", 1.5)
+    assert "UP -> " not in r1.log_text()[logged:]
+    (session,) = request(str(sock), {"cmd": "status"})["bfd"]
+    assert session["state"] == "up" and session["tx_interval"] == pytest.approx(0.1)

@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 from vipdlab import Instance, Lab, Process, render, wait_until
-from vipdlab.scenario import converge
+from vipdlab.lab.scenario import converge
 
 pytestmark = pytest.mark.netns
 

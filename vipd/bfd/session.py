@@ -15,6 +15,8 @@ Variable names follow RFC 5880 §6.8.1 in snake_case (``bfd.DesiredMinTxInterval
 implemented (vipd never sets D and always advertises Required Min Echo RX 0);
 a peer's Demand mode is honoured (§6.8.6). Authentication: Simple Password
 (§6.7.2) only.
+
+Size: over 400 lines: the RFC 5880 state machine with every clause cited, kept in one file like vipd/fsm/machine.py.
 """
 
 from __future__ import annotations

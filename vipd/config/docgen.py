@@ -14,6 +14,8 @@ Regenerate with::
 ``tests/unit/config/test_config_docgen.py`` fails when the committed file is stale.
 This module is pure: :func:`render` returns the text; only the ``__main__`` guard
 writes (to standard output).
+
+Size: over 400 lines, mostly the per-keyword notes table that the generated reference prints.
 """
 
 from __future__ import annotations
@@ -119,6 +121,10 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     ("vrrp_instance", "track_process"): "naming no `vrrp_track_process` is an error (keepalived skips it)",
     ("vrrp_instance", "track_bfd"): "naming no `bfd_instance` is an error with a did-you-mean (keepalived skips it)",
     ("bfd_instance", "max_hops"): "more than `ttl` is an error (keepalived clamps it to `ttl`)",
+    ("vrrp_instance", "vipd_bfd_master_down"): (
+        "an undefined `bfd_instance`, an IPv6 instance, an IPv6 neighbor, or (unicast) a neighbor "
+        "that is not a `unicast_peer` is an error: the master is known by its adverts' source"
+    ),
     ("bfd_instance", "neighbor_ip"): (
         "missing, of the other family than `source_ip`, or the same neighbor/source as another "
         "`bfd_instance`: error (keepalived disables the instance)"

@@ -15,6 +15,8 @@ The raw dict holds strings for scalars (the models convert them and check
 ranges) and already-parsed objects for list items. ``locs`` maps the path of
 every value written (``("vrrp_instances", "VI_1", "priority")``, or
 ``(..., "virtual_ipaddress", 2)`` for a list item) to where it was written.
+
+Size: over 400 lines: one item parser per keepalived value shape, each reporting at its token's FILE:LINE.
 """
 
 from __future__ import annotations
@@ -409,7 +411,10 @@ def parse_vip(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, Any] | No
                     words[i].file, words[i].line, keyword, f"{text}: option {opt!r} is not supported by vipd; ignored"
                 )
             i += 2
-        elif opt in _VIP_IGNORED_FLAGS or opt == _VIP_VMAC:
+        elif opt == _VIP_VMAC:  # keepalived: a VMAC for this VIP on its interface (see use_vmac_addr)
+            raw["use_vmac"] = True
+            i += 1
+        elif opt in _VIP_IGNORED_FLAGS:
             ctx.sink.unsupported(
                 words[i].file, words[i].line, keyword, f"{text}: option {opt!r} is not supported by vipd; ignored"
             )

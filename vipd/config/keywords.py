@@ -3,6 +3,8 @@
 One table per block kind. A keyword missing from its table is an error with a
 "did you mean" hint; a keepalived keyword vipd does not act on is listed as
 :class:`~vipd.config.grammar.Ignored` so that it is named in a warning instead.
+
+Size: over 400 lines: it is the table of every keepalived keyword vipd reads, one entry each.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from vipd.config.grammar import (
     parse_track_interface,
     parse_track_ref,
     parse_vip,
+    read_block,
     register_table,
 )
+from vipd.config.lexer import Token
 from vipd.config.tree import Node
 
 AUTH_PASS_MAX = 8
@@ -127,6 +131,107 @@ class AnyWords(Spec):
             return
         target[node.name] = [t.text for t in node.args]
         ctx.mark((*path, node.name), node, node.name)
+
+
+@dataclass
+class Refused(Spec):
+    """A keepalived keyword vipd cannot honour as it runs: an error at its line with ``reason``.
+
+    Refused rather than ignored because ignoring it would change what the
+    configuration does (the operator must remove it or choose another way).
+    """
+
+    reason: str = ""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        ctx.error(node, node.name, f"refused: {self.reason}")
+
+
+@dataclass
+class GarpExtraIf(Spec):
+    """keepalived ``[vrrp_]garp_extra_if [all] DELAY``: periodic GARP/NA on a VIP's other interfaces.
+
+    Stores ``DELAY`` (whole seconds 1..86400; 0 in the instance form turns it off)
+    under ``field`` and whether ``all`` was given under ``field + "_all"``.
+    """
+
+    field: str = "garp_extra_if"
+    allow_zero: bool = False
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if node.children is not None:
+            ctx.error(node, node.name, "takes [all] DELAY on the line, not a { } block")
+            return
+        delay: int | None = None
+        every = False
+        for tok in node.args:
+            if tok.text == "all":
+                every = True
+            elif tok.text.isdigit() and (self.allow_zero or int(tok.text) >= 1) and int(tok.text) <= 86400:
+                delay = int(tok.text)
+            else:
+                low = 0 if self.allow_zero else 1
+                ctx.error(node, node.name, f"expected [all] DELAY with DELAY {low}..86400 seconds, got {tok.text!r}")
+                return
+        if delay is None:
+            ctx.error(node, node.name, "needs a DELAY in seconds (keepalived ignores the line without one)")
+            return
+        target[self.field] = delay
+        target[self.field + "_all"] = every
+        ctx.mark((*path, self.field), node, node.name)
+        ctx.mark((*path, self.field + "_all"), node, node.name)
+
+
+_LINKBEAT = (
+    "vipd follows link state from rtnetlink events (IFF_RUNNING/operstate), which every Linux driver with "
+    "carrier detection sends; it has no MII/ethtool/ioctl poller for drivers that do not: remove the line"
+)
+_VRF = (
+    "keepalived takes 'vrf' only for a unicast instance without 'interface'; vipd runs every instance on an "
+    "interface (VIPs, receive sockets and link tracking need one): give 'interface' (an interface enslaved to "
+    "a VRF is used as it is) and remove 'vrf'"
+)
+_IPVLAN = (
+    "vipd creates VMACs as macvlan only (use_vmac); an ipvlan shares the parent's MAC, so it is not the RFC "
+    "virtual MAC and vipd does not create one: use use_vmac, or neither"
+)
+_TRACK_GROUP = (
+    "track_group makes instances track static_ipaddress/static_routes/static_rules, which vipd parses but does "
+    "not install; nothing would be tracked: remove it (or move the address into a vrrp_instance)"
+)
+
+
+def parse_up_down(words: list[Token], ctx: Ctx, keyword: str) -> dict[str, object] | None:
+    """One ``interface_up_down_delays`` line: ``IF DOWN_DELAY [UP_DELAY]`` (seconds, 0..255).
+
+    keepalived 2.2.7's parser (``alloc_if_up_down_delay``) sets UP_DELAY to 0 when it is
+    omitted; its man page says "the same as the down delay". vipd follows the code.
+    """
+    if len(words) not in (2, 3):
+        ctx.error(words[0], keyword, f"{words[0].text}: expected IF DOWN_DELAY [UP_DELAY]")
+        return None
+    out: dict[str, object] = {"interface": words[0].text, "down_delay": words[1].text}
+    if len(words) == 3:
+        out["up_delay"] = words[2].text
+    return out
+
+
+@dataclass
+class SubList(Sub):
+    """``keyword { ... }`` that may be repeated: each block is read with ``table`` into a new dict
+    appended to ``target[field]`` (keepalived ``garp_group``)."""
+
+    def apply(self, node: Node, target: Raw, path: Path, ctx: Ctx) -> None:
+        if node.children is None or node.args:
+            ctx.error(node, node.name, f"must be a block: '{node.name} {{ ... }}'")
+            return
+        key = self.field or node.name
+        items: list[Raw] = target.setdefault(key, [])
+        where = (*path, key, len(items))
+        sub: Raw = {}
+        items.append(sub)
+        ctx.mark(where, node, node.name)
+        read_block(node.children, self.table(), sub, where, ctx, node.name)
 
 
 _FIREWALL = "vipd writes Accept_Mode rules with nftables sets of its own (see nftables)"
@@ -249,8 +354,6 @@ GLOBAL_DEFS: Table = register_table(
             "vrrp_netlink_monitor_rcv_bufs_force",
             "process_monitor_rcv_bufs",
             "process_monitor_rcv_bufs_force",
-            "linkbeat_use_polling",
-            "linkbeat_interfaces",
             "startup_script",
             "startup_script_timeout",
             "shutdown_script",
@@ -277,23 +380,32 @@ GLOBAL_DEFS: Table = register_table(
             "lvs_notify_fifo_script",
             "checker_log_all_failures",
         ),
+        "default_interface": Value(doc="interface of instances (and VIPs) that name none"),
+        "vrrp_min_garp": Flag(doc="one GARP/NA on becoming master, no second burst, no refresh"),
+        "vrrp_garp_extra_if": GarpExtraIf(
+            doc="[all] DELAY: periodic GARP/NA on VIP interfaces other than the instance's", field="vrrp_garp_extra_if"
+        ),
+        "vrrp_vmac_garp_intvl": Deprecated(
+            inner=GarpExtraIf(field="vrrp_garp_extra_if"), message="use vrrp_garp_extra_if"
+        ),
+        "vrrp_owner_ignore_adverts": Flag(doc="an address owner (priority 255) ignores received adverts"),
+        "set_supplementary_groups": Flag(doc="scripts get their user's supplementary groups"),
+        "notify_fifo_script": ScriptValue(doc="CMD [USER [GROUP]] run with the notify_fifo path as last argument"),
+        "vrrp_notify_fifo_script": ScriptValue(
+            doc="CMD [USER [GROUP]] run with the vrrp_notify_fifo path as last argument"
+        ),
+        "vrrp_notify_priority_changes": Flag(doc="write priority changes to the notify FIFOs (default off)"),
+        "fifo_write_vrrp_states_on_reload": Flag(doc="write every instance's state to the notify FIFOs on reload"),
+        "vmac_prefix": Value(doc="name prefix of generated VMAC interfaces (default vrrp)"),
+        "vmac_addr_prefix": Value(doc="name prefix of VMACs made by use_vmac_addr (default vmac_prefix)"),
+        "log_unknown_vrids": Flag(doc="log adverts for VRIDs no instance has (always counted)"),
+        "linkbeat_use_polling": Refused(reason=_LINKBEAT),
+        "linkbeat_interfaces": Refused(reason=_LINKBEAT),
         **_ignored(
             _NOT_YET,
-            "default_interface",
-            "vrrp_min_garp",
-            "vrrp_garp_extra_if",
-            "vrrp_owner_ignore_adverts",
             "disable_local_igmp",
             "vrrp_delay_after_boot",
-            "set_supplementary_groups",
             "use_symlink_paths",
-            "notify_fifo_script",
-            "vrrp_notify_fifo_script",
-            "vrrp_notify_priority_changes",
-            "fifo_write_vrrp_states_on_reload",
-            "vmac_prefix",
-            "vmac_addr_prefix",
-            "log_unknown_vrids",
         ),
     },
 )
@@ -303,6 +415,16 @@ AUTHENTICATION: Table = register_table(
     {
         "auth_type": Value(doc="PASS or AH"),
         "auth_pass": AuthPass(doc="password, at most 8 characters"),
+    },
+)
+
+GARP_GROUP: Table = register_table(
+    "garp_group",
+    {
+        "garp_interval": Value(doc="seconds between gratuitous ARPs on these interfaces"),
+        "gna_interval": Value(doc="seconds between unsolicited NAs on these interfaces"),
+        "interface": Value(doc="the interface the spacing applies to"),
+        "interfaces": ListOf(doc="interfaces sharing the spacing, one per line", each_word=True),
     },
 )
 
@@ -387,24 +509,26 @@ VRRP_INSTANCE: Table = register_table(
             "lvs_sync_daemon_interface",
         ),
         **_ignored("never implemented by keepalived either", "debug"),
+        "notify_priority_changes": Flag(doc="write priority changes to the notify FIFOs"),
+        "track_src_ip": Flag(doc="FAULT while the configured unicast_src_ip/mcast_src_ip is not on the host"),
+        "garp_extra_if": GarpExtraIf(
+            doc="[all] DELAY: periodic GARP/NA on VIP interfaces other than the instance's (0 = off)", allow_zero=True
+        ),
+        "vmac_garp_intvl": Deprecated(inner=GarpExtraIf(allow_zero=True), message="use garp_extra_if"),
+        "owner_ignore_adverts": Flag(doc="as address owner (priority 255), ignore received adverts"),
+        "use_vmac_addr": Flag(doc="VIPs on other interfaces (or of the other family) get a VMAC there"),
+        "promote_secondaries": Flag(doc="set the interface's promote_secondaries sysctl while running"),
+        "no_virtual_ipaddress": Flag(doc="an instance without VIPs is intended (no warning; VRRPv3 allowed)"),
+        "use_ipvlan": Refused(reason=_IPVLAN),
+        "vrf": Refused(reason=_VRF),
+        "linkbeat_use_polling": Refused(reason=_LINKBEAT),
         **_ignored(
             _NOT_YET,
-            "notify_priority_changes",
-            "use_vmac_addr",
-            "use_ipvlan",
-            "track_src_ip",
-            "garp_extra_if",
-            "vmac_garp_intvl",
             "timer_expired_backup",
             "thread_timer_expired",
-            "owner_ignore_adverts",
             "old_unicast_checksum",
-            "promote_secondaries",
             "kernel_rx_buf_size",
-            "linkbeat_use_polling",
             "auth_hmac",
-            "vrf",
-            "no_virtual_ipaddress",
         ),
     },
 )
@@ -546,7 +670,7 @@ SYNC_GROUP: Table = register_table(
             inner=Flag(field="sync_group_tracking_weight"), message="use sync_group_tracking_weight"
         ),
         **_ignored(_EMAIL, "smtp_alert"),
-        **_ignored(_NOT_YET, "notify_priority_changes"),
+        "notify_priority_changes": Flag(doc="write members' priority changes to the notify FIFOs"),
     },
 )
 
@@ -578,9 +702,10 @@ TOP: Table = register_table(
             "net_namespace",
             "instance",
             "use_pid_dir",
-            "linkbeat_use_polling",
             "child_wait_time",
         ),
+        "linkbeat_use_polling": Refused(reason=_LINKBEAT),
+        "linkbeat_interfaces": Refused(reason=_LINKBEAT),
         "vrrp_script": Named(doc="a health-check script", field="vrrp_scripts", table=lambda: VRRP_SCRIPT),
         "vrrp_check": Named(doc="a vipd check (tcp, http, plugin)", field="vrrp_checks", table=lambda: VRRP_CHECK),
         "vrrp_sync_group": Named(
@@ -595,12 +720,14 @@ TOP: Table = register_table(
         "static_ipaddress": ListOf(doc="permanent addresses", item=parse_vip, pending=True),
         "static_routes": ListOf(doc="permanent routes", item=parse_route, pending=True),
         "static_rules": ListOf(doc="permanent rules", item=parse_rule, pending=True),
-        **_ignored(
-            _NOT_YET,
-            "garp_group",
-            "interface_up_down_delays",
-            "track_group",
-            "linkbeat_interfaces",
+        "track_group": Refused(reason=_TRACK_GROUP),
+        "interface_up_down_delays": ListOf(
+            doc="IF DOWN_DELAY [UP_DELAY]: seconds before a link change reaches the instances", item=parse_up_down
+        ),
+        "garp_group": SubList(
+            doc="GARP/NA spacing for an interface or a group of interfaces",
+            field="garp_groups",
+            table=lambda: GARP_GROUP,
         ),
     },
 )

@@ -25,6 +25,7 @@ from vipd.config.model import (
     Authentication,
     BfdInstance,
     Config,
+    GarpGroup,
     GlobalDefs,
     Route,
     Script,
@@ -33,6 +34,7 @@ from vipd.config.model import (
     TrackInterface,
     TrackProcess,
     TrackRef,
+    UpDownDelay,
     VirtualAddress,
     VrrpCheck,
     VrrpInstance,
@@ -147,6 +149,8 @@ _LIST_SECTIONS: dict[str, type[BaseModel]] = {
     "static_ipaddress": VirtualAddress,
     "static_routes": Route,
     "static_rules": Route,
+    "interface_up_down_delays": UpDownDelay,
+    "garp_groups": GarpGroup,
 }
 
 
@@ -208,6 +212,11 @@ def _validate(raw: Raw, ctx: Ctx, source: str) -> Config:
 def _fill_instance(i_raw: Raw, g: GlobalDefs) -> Raw:
     """Apply keepalived's instance defaults that depend on other values."""
     data = dict(i_raw)
+    if "interface" not in data and g.default_interface is not None:
+        data["interface"] = g.default_interface  # keepalived default_interface
+    if "garp_extra_if" not in data and g.vrrp_garp_extra_if is not None:
+        data["garp_extra_if"] = g.vrrp_garp_extra_if
+        data["garp_extra_if_all"] = g.vrrp_garp_extra_if_all
     if "priority" not in data and data.get("state") == "MASTER":
         data["priority"] = 255
         data["priority_implied"] = True

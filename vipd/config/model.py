@@ -7,6 +7,8 @@ these models and turns their validation errors into ``FILE:LINE`` diagnostics.
 
 Cross-field rules that need line numbers (duplicate VRIDs, v2 with IPv6...) are
 in :mod:`vipd.config.rules`; the models only check what is local to one value.
+
+Size: over 400 lines: the one pydantic description of every keyword (the source of docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ class VirtualAddress(_Model):
         scope: address scope (``global``, ``site``, ``link``, ``host``, ``nowhere``
             or a number), as written.
         label: ``ifconfig``-style alias label, e.g. ``eth0:1`` (IPv4 only).
+        use_vmac: keepalived's per-VIP ``use_vmac``: on another interface (or of the other
+            family) the VIP gets a VMAC there, as with the instance's ``use_vmac_addr``.
         line: line it was written on (0 when built in code). Not part of equality:
             moving a VIP in the file does not change it.
     """
@@ -156,6 +160,7 @@ class VirtualAddress(_Model):
     dev: IfName | None = None
     scope: str | None = None
     label: Annotated[str, Field(min_length=1, max_length=15)] | None = None
+    use_vmac: bool = False
     line: int = 0
 
     @property
@@ -164,7 +169,7 @@ class VirtualAddress(_Model):
         return 6 if isinstance(self.address, IPv6Address) else 4
 
     def _key(self) -> tuple[Any, ...]:
-        return (self.address, self.prefixlen, self.brd, self.dev, self.scope, self.label)
+        return (self.address, self.prefixlen, self.brd, self.dev, self.scope, self.label, self.use_vmac)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, VirtualAddress):
@@ -477,6 +482,12 @@ class BfdInstance(_Model):
                 "source_ip {src} and neighbor_ip {nbr} are not of the same family",
                 {"src": str(self.source_ip), "nbr": str(self.neighbor_ip)},
             )
+        if isinstance(self.neighbor_ip, IPv6Address) and self.neighbor_ip.is_link_local:
+            raise PydanticCustomError(
+                "kv_bfd",
+                "neighbor_ip {nbr} is link-local: vipd cannot tell which link to use (give a global address)",
+                {"nbr": str(self.neighbor_ip)},
+            )
         if 0 <= self.ttl < self.max_hops < 255:
             raise PydanticCustomError(
                 "kv_bfd", "max_hops {hops} exceeds ttl/hoplimit {ttl}", {"hops": self.max_hops, "ttl": self.ttl}
@@ -496,6 +507,8 @@ class SyncGroup(_Model):
             group's transitions; ``notify``: generic hook (``GROUP NAME STATE 0``).
         sync_group_tracking_weight: let members' tracker weights apply (keepalived
             ignores them in a sync group otherwise).
+        notify_priority_changes: members write their priority changes to the notify
+            FIFOs (``None``: global ``vrrp_notify_priority_changes``).
     """
 
     name: str
@@ -511,6 +524,7 @@ class SyncGroup(_Model):
     notify_stop: Script | None = None
     notify: Script | None = None
     sync_group_tracking_weight: Bool = False
+    notify_priority_changes: Bool | None = None
 
 
 class GlobalDefs(_Model):
@@ -552,6 +566,25 @@ class GlobalDefs(_Model):
         nftables_ifindex: link-local IPv6 VIPs matched by interface index, not name.
         vrrp_iptables: keepalived ``vrrp_iptables [IN [OUT]]``: the chain names;
             vipd writes the same rules with nftables (the names are not used).
+        default_interface: keepalived ``default_interface``: the ``interface`` of instances
+            that give none (keepalived also adds VIPs without ``dev`` there); ``None``: an
+            instance must name its interface.
+        vrrp_min_garp: keepalived ``vrrp_min_garp``: ``vrrp_garp_master_repeat`` 1,
+            ``_delay`` 0, ``_refresh`` 0 and ``_refresh_repeat`` 0 unless written.
+        vrrp_garp_extra_if, vrrp_garp_extra_if_all: default of the instances'
+            ``garp_extra_if [all] DELAY`` (seconds; ``None`` = off).
+        vrrp_owner_ignore_adverts: default of ``owner_ignore_adverts``.
+        set_supplementary_groups: scripts run with their user's supplementary groups
+            (keepalived default: none).
+        notify_fifo_script, vrrp_notify_fifo_script: commands started with the
+            ``notify_fifo`` / ``vrrp_notify_fifo`` path as last argument, to read it.
+        vrrp_notify_priority_changes: default of ``notify_priority_changes``.
+        fifo_write_vrrp_states_on_reload: after a reload, write every instance's and
+            group's state to the notify FIFOs.
+        vmac_prefix: name prefix of VMACs without ``use_vmac NAME`` (default ``vrrp``:
+            ``vrrp.VRID``); vmac_addr_prefix: the same for ``use_vmac_addr`` VMACs.
+        log_unknown_vrids: log adverts for VRIDs no instance has (they are counted
+            either way; without it they are logged at debug level only).
         vipd_metrics_listen: vipd's own keyword: ``HOST:PORT`` (``[V6]:PORT``, or
             ``PORT`` on 127.0.0.1) to serve Prometheus ``/metrics`` on; ``None`` = off.
             Read at start-up; ``vipd --metrics-listen`` wins over it.
@@ -594,6 +627,37 @@ class GlobalDefs(_Model):
     notify_fifo: str | None = None
     vipd_metrics_listen: str | None = None
     vipd_recorder_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 1000
+    default_interface: IfName | None = None
+    vrrp_min_garp: Bool = False
+    vrrp_garp_extra_if: Annotated[Int, Field(ge=1, le=86400)] | None = None
+    vrrp_garp_extra_if_all: bool = False
+    vrrp_owner_ignore_adverts: Bool = False
+    set_supplementary_groups: Bool = False
+    notify_fifo_script: Script | None = None
+    vrrp_notify_fifo_script: Script | None = None
+    vrrp_notify_priority_changes: Bool = False
+    fifo_write_vrrp_states_on_reload: Bool = False
+    vmac_prefix: IfName | None = None
+    vmac_addr_prefix: IfName | None = None
+    log_unknown_vrids: Bool = False
+
+    @model_validator(mode="after")
+    def _min_garp(self) -> GlobalDefs:
+        """keepalived ``vrrp_min_garp``: one GARP/NA, no second burst, no refresh, unless set explicitly.
+
+        keepalived (``vrrp_min_garp_handler``) changes only the values still at their
+        defaults; vipd does the same for the values not written in the file.
+        """
+        if self.vrrp_min_garp:
+            for key, value in (
+                ("vrrp_garp_master_repeat", 1),
+                ("vrrp_garp_master_delay", 0.0),
+                ("vrrp_garp_master_refresh", 0.0),
+                ("vrrp_garp_master_refresh_repeat", 0),
+            ):
+                if key not in self.model_fields_set:
+                    object.__setattr__(self, key, value)  # frozen model: set once, here
+        return self
 
 
 class VrrpInstance(_Model):
@@ -667,6 +731,23 @@ class VrrpInstance(_Model):
             burst when a lower-priority advert is heard as master (default: the
             ``garp_master_*`` values).
         down_timer_adverts: adverts missed before master-down, 1..100 (RFC: 3).
+        no_virtual_ipaddress: an instance without VIPs is intended: no warning, and
+            VRRPv3 is allowed (adverts then carry no address, which RFC 5798 does not allow).
+        owner_ignore_adverts: as address owner (priority 255), drop every advert
+            received (``None``: on in strict mode, else global ``vrrp_owner_ignore_adverts``).
+        notify_priority_changes: write ``INSTANCE "NAME" MASTER_PRIORITY|BACKUP_PRIORITY P``
+            to the notify FIFOs on each priority change (``None``: the sync group's,
+            else global ``vrrp_notify_priority_changes``).
+        promote_secondaries: set ``net.ipv4.conf.IF.promote_secondaries`` on the interface
+            while the instance runs (and clear it at exit if vipd set it).
+        track_src_ip: FAULT while the configured ``unicast_src_ip``/``mcast_src_ip`` is not
+            an address of the host (no effect without one).
+        use_vmac_addr: VIPs on another interface (``dev``) or of the other family get a VMAC
+            on that interface (named ``vmac_addr_prefix.VRID``).
+        garp_extra_if, garp_extra_if_all: ``garp_extra_if [all] DELAY``: every DELAY
+            seconds while master, GARP/NA for the VIPs on interfaces other than the
+            instance's (without ``all`` only on the VMACs of ``use_vmac_addr``);
+            ``None``: global ``vrrp_garp_extra_if``; 0: off.
     """
 
     name: str
@@ -726,6 +807,14 @@ class VrrpInstance(_Model):
     garp_lower_prio_repeat: Annotated[Int, Field(ge=0, le=10000)] = 5
     down_timer_adverts: Annotated[Int, Field(ge=1, le=100)] = 3
     v3_checksum_as_v2: Bool = False
+    no_virtual_ipaddress: Bool = False
+    owner_ignore_adverts: Bool | None = None
+    notify_priority_changes: Bool | None = None
+    promote_secondaries: Bool = False
+    track_src_ip: Bool = False
+    garp_extra_if: Annotated[Int, Field(ge=0, le=86400)] | None = None
+    garp_extra_if_all: bool = False
+    use_vmac_addr: Bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -777,6 +866,49 @@ class VrrpInstance(_Model):
         return 4
 
 
+class GarpGroup(_Model):
+    """One ``garp_group { ... }``: GARP/NA spacing for an interface or a set of interfaces.
+
+    Attributes:
+        garp_interval, gna_interval: seconds between gratuitous ARPs / unsolicited NAs sent on
+            these interfaces (``None``: the global ``vrrp_garp_interval`` / ``vrrp_gna_interval``).
+        interface: the interface (keepalived: one of ``interface`` or ``interfaces``).
+        interfaces: the interfaces.
+    """
+
+    garp_interval: Annotated[Seconds, Field(ge=0, le=4294.967295)] | None = None
+    gna_interval: Annotated[Seconds, Field(ge=0, le=4294.967295)] | None = None
+    interface: IfName | None = None
+    interfaces: list[IfName] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> GarpGroup:
+        if (self.interface is None) == (not self.interfaces):
+            raise PydanticCustomError("kv_garp_group", "give exactly one of 'interface' or 'interfaces'", {})
+        return self
+
+    @property
+    def members(self) -> list[str]:
+        """The interfaces the spacing applies to."""
+        return [self.interface] if self.interface is not None else list(self.interfaces)
+
+
+class UpDownDelay(_Model):
+    """One ``interface_up_down_delays`` line: how long a link change waits before instances see it.
+
+    Attributes:
+        interface: the link.
+        down_delay: seconds, 0..255, a link going down waits before instances go FAULT; it
+            is cancelled if the link comes back first.
+        up_delay: seconds, 0..255, before a link coming up clears the FAULT (keepalived's
+            code makes an omitted value 0).
+    """
+
+    interface: IfName
+    down_delay: Annotated[Seconds, Field(ge=0, le=255)]
+    up_delay: Annotated[Seconds, Field(ge=0, le=255)] = 0.0
+
+
 class Config(_Model):
     """A whole keepalived configuration as vipd understands it.
 
@@ -791,6 +923,8 @@ class Config(_Model):
         bfd_instances: ``bfd_instance`` blocks by name.
         static_ipaddress, static_routes, static_rules: keepalived's permanent
             addresses/routes/rules (parsed and checked; vipd does not install them).
+        interface_up_down_delays: per-link debounce of up/down changes.
+        garp_groups: ``garp_group`` blocks (GARP/NA spacing per interface).
         source: path of the main configuration file (``"<string>"`` for text).
     """
 
@@ -805,4 +939,6 @@ class Config(_Model):
     static_ipaddress: list[VirtualAddress] = Field(default_factory=list)
     static_routes: list[Route] = Field(default_factory=list)
     static_rules: list[Route] = Field(default_factory=list)
+    interface_up_down_delays: list[UpDownDelay] = Field(default_factory=list)
+    garp_groups: list[GarpGroup] = Field(default_factory=list)
     source: str = ""

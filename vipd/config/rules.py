@@ -3,6 +3,9 @@
 These are the checks keepalived does in ``vrrp_complete_instance()`` (often
 silently "fixing" the config) plus the ones vipd adds because users got two
 masters without them. Every rule has a test in ``tests/unit/config``.
+
+Size: over 400 lines: one function per keepalived cross-field rule, each with its FILE:LINE report; split by
+topic would scatter the rule list.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ def check(
     _check_refs(config, where, sink, defined)
     _check_scripts(config, where, sink)
     _check_globals(config, where, sink)
+    _check_up_down(config, where, sink)
+    _check_garp_groups(config, where, sink)
 
 
 def _report(sink: DiagnosticSink, loc: Loc, message: str, keyword: str | None = None) -> None:
@@ -134,8 +139,19 @@ def _check_instance(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> 
                     f"VRRPv3 advert_int is sent in centiseconds: {inst.advert_int:g} is not a multiple of 0.01 s",
                 )
 
-    # No VIPs: keepalived refuses for v3 (and IPv6); for v2 it only complains.
-    if not inst.virtual_ipaddress:
+    # No VIPs: keepalived refuses for v3 (and IPv6); for v2 it only complains. no_virtual_ipaddress
+    # (keepalived 2.2.7) says it is meant: no warning, and v3 allowed (not in strict mode).
+    no_vips_ok = inst.no_virtual_ipaddress and not inst.strict_mode
+    if not inst.virtual_ipaddress and no_vips_ok and inst.version == 3:
+        loc = where(*base, "no_virtual_ipaddress")
+        sink.warning(
+            loc.file,
+            loc.line,
+            loc.keyword,
+            "VRRPv3 adverts without an address break RFC 5798 §5.2.6 (Count IPvX Addr is at least 1): vipd and "
+            "keepalived accept them, other VRRP implementations may drop them",
+        )
+    if not inst.virtual_ipaddress and not no_vips_ok:
         loc = where(*base, "virtual_ipaddress") if where.has(*base, "virtual_ipaddress") else iloc
         if inst.version == 3:
             sink.error(
@@ -259,6 +275,24 @@ def _close(name: str, options: set[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def _master_down_mismatch(inst: Any, neighbor: Any) -> str:
+    """Why BFD master-down could never fire for ``inst`` with a session to ``neighbor`` ("" if it can).
+
+    The backup acts only on a session to the master it follows, known by its adverts' source
+    address (vipd.fsm MasterDownDetected): an IPv4 primary address, an IPv6 link-local one.
+    """
+    if inst.family == 6:
+        return (
+            "not supported for IPv6 instances yet: the master is known by the link-local source of its "
+            "adverts, and a bfd_instance cannot have a link-local neighbor_ip"
+        )
+    if neighbor.version != 4:
+        return f"the bfd_instance's neighbor_ip {neighbor} is IPv6: the master's adverts come from an IPv4 address"
+    if inst.unicast_peer and neighbor not in inst.unicast_peer:
+        return f"the bfd_instance's neighbor_ip {neighbor} is not one of this instance's unicast_peer addresses"
+    return ""
+
+
 def _check_refs(config: Config, where: _Where, sink: DiagnosticSink, defined: dict[str, set[str]]) -> None:
     """Trackers refer to defined objects; sync groups to existing instances."""
     kinds = (
@@ -299,6 +333,10 @@ def _check_refs(config: Config, where: _Where, sink: DiagnosticSink, defined: di
                 where("vrrp_instances", name, "vipd_bfd_master_down"),
                 f"bfd_instance {vi.vipd_bfd_master_down!r} is not defined{_close(vi.vipd_bfd_master_down, bfds)}",
             )
+        elif vi.vipd_bfd_master_down is not None and vi.vipd_bfd_master_down in config.bfd_instances:
+            why = _master_down_mismatch(vi, config.bfd_instances[vi.vipd_bfd_master_down].neighbor_ip)
+            if why:
+                _report(sink, where("vrrp_instances", name, "vipd_bfd_master_down"), why)
     seen: dict[tuple[str, str, bool], str] = {}
     for name, b in config.bfd_instances.items():
         # keepalived bfd_end_handler: one session per (neighbor, source, multihop).
@@ -378,6 +416,47 @@ def _check_globals(config: Config, where: _Where, sink: DiagnosticSink) -> None:
             )
 
 
+def _check_garp_groups(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """An interface belongs to one ``garp_group`` at most."""
+    seen: dict[str, int] = {}
+    for i, grp in enumerate(config.garp_groups):
+        for ifname in grp.members:
+            if ifname in seen:
+                first = where("garp_groups", seen[ifname])
+                _report(sink, where("garp_groups", i), f"{ifname} is already in the garp_group at line {first.line}")
+            seen.setdefault(ifname, i)
+
+
+def _check_up_down(config: Config, where: _Where, sink: DiagnosticSink) -> None:
+    """``interface_up_down_delays``: one line per link; the down delay shorter than a backup's wait.
+
+    keepalived (``check_debounce_timers``) cuts a down delay above ``(down_timer_adverts - 1) *
+    advert_int - advert_int / 256`` to that bound, since a backup would otherwise take over before
+    this master went FAULT; vipd refuses it with the bound.
+    """
+    seen: dict[str, int] = {}
+    for i, d in enumerate(config.interface_up_down_delays):
+        loc = where("interface_up_down_delays", i)
+        if d.interface in seen:
+            first = where("interface_up_down_delays", seen[d.interface])
+            _report(sink, loc, f"{d.interface} is given twice (first at line {first.line})")
+            continue
+        seen[d.interface] = i
+        for inst in config.vrrp_instances.values():
+            if inst.interface != d.interface or inst.down_timer_adverts == 1:
+                continue
+            bound = (inst.down_timer_adverts - 1) * inst.advert_int - inst.advert_int / 256
+            if d.down_delay > bound:
+                _report(
+                    sink,
+                    loc,
+                    f"{d.interface}: down delay {d.down_delay:g}s is not below {bound:g}s, (down_timer_adverts - 1) "
+                    f"* advert_int of vrrp_instance {inst.name}: a backup would take over before this master "
+                    "leaves (keepalived cuts it to that)",
+                )
+                break
+
+
 def _check_strict(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:
     """keepalived's vrrp_strict / strict_mode rules (keepalived 'fixes' these; vipd refuses)."""
     base = ("vrrp_instances", inst.name)
@@ -415,6 +494,33 @@ def _check_strict(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> No
 
 def _check_misc(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None:
     base = ("vrrp_instances", inst.name)
+
+    def warn(keyword: str, message: str) -> None:
+        loc = where(*base, keyword)
+        sink.warning(loc.file, loc.line, loc.keyword, message)
+
+    if inst.no_virtual_ipaddress and inst.strict_mode:
+        warn("no_virtual_ipaddress", "has no effect in strict mode (keepalived clears it): a VIP is required")
+    if inst.owner_ignore_adverts and inst.priority != 255:
+        warn("owner_ignore_adverts", f"has no effect: priority is {inst.priority}, not 255 (keepalived ignores it too)")
+    if inst.owner_ignore_adverts is False and inst.strict_mode and inst.priority == 255:
+        _report(
+            sink,
+            where(*base, "owner_ignore_adverts"),
+            "strict mode makes an address owner (priority 255) ignore adverts; keepalived sets it back on, "
+            "vipd refuses the contradiction: remove the line or leave strict mode",
+        )
+    if inst.promote_secondaries and inst.use_vmac:
+        warn("promote_secondaries", "ignored with use_vmac: the VIPs live on the VMAC, not on the interface")
+    if inst.track_src_ip and inst.unicast_src_ip is None:
+        warn("track_src_ip", "has no effect without unicast_src_ip/mcast_src_ip (keepalived ignores it too)")
+    addr_vmac = inst.use_vmac_addr or any(v.use_vmac for v in inst.virtual_ipaddress)
+    if inst.garp_extra_if and not inst.garp_extra_if_all and not addr_vmac and where.has(*base, "garp_extra_if"):
+        warn(
+            "garp_extra_if",
+            "without 'all' it sends only on VMACs made by use_vmac_addr, and there is none: nothing is sent "
+            "(keepalived turns it off likewise); write 'garp_extra_if all DELAY'",
+        )
     if inst.nopreempt and inst.preempt_delay and where.has(*base, "preempt_delay"):
         loc = where(*base, "preempt_delay")
         sink.warning(loc.file, loc.line, "preempt_delay", "has no effect with nopreempt")

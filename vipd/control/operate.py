@@ -20,6 +20,7 @@ reloads, SIGUSR1/SIGUSR2 write keepalived's data/stats files.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -35,9 +36,10 @@ from vipd.control.signals import Installed, dump_actions
 from vipd.control.signals import install as install_signals
 from vipd.control.signals import uninstall as uninstall_signals
 from vipd.control.systemd import monotonic_usec, sd_notify, watchdog_interval
-from vipd.fsm import LowerPriorityHeard, Notify
+from vipd.fsm import LowerPriorityHeard, Notify, PriorityNotice, State
 from vipd.linux.monitor import AddressMonitor
 from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
+from vipd.obs.fifoscript import FifoScripts, write_states
 from vipd.obs.looplag import LoopLagMonitor
 from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_plan
 from vipd.obs.status import InterfaceRow, Snapshot, instance_row
@@ -96,6 +98,7 @@ class Operations:
         self._metrics: MetricsServer | None = None  # vipd.obs.metrics, imported when enabled
         self._control: ControlServer | None = None
         self._monitor: AddressMonitor | None = None
+        self._fifo_scripts = FifoScripts()
         self._lag: LoopLagMonitor | None = None
         self._watchdog_every = watchdog_interval()
         self._watchdog_last = 0.0
@@ -146,6 +149,7 @@ class Operations:
         if self.daemon.tracking is not None:
             extra["checks"] = self.daemon.tracking.tracker.status()
         extra["sync_groups"] = self.daemon.sync_groups.status()
+        extra["bfd"] = self.daemon.bfd.status()["sessions"]
         return Snapshot(rows, ifaces, self.started_at, self.options.config_file, dict(self.reloads), extra)
 
     def status_line(self) -> str:
@@ -173,7 +177,7 @@ class Operations:
             runner.stats = driver.stats
         runner.recorder = self.daemon.recorder.instance(plan.name)
 
-        def notify(n: Notify | LowerPriorityHeard) -> None:
+        def notify(n: Notify | LowerPriorityHeard | PriorityNotice) -> None:
             d = self.daemon.drivers.get(runner.name)
             if d is not None:
                 runner.stats = d.stats
@@ -213,10 +217,13 @@ class Operations:
         self._lag.start()
         if self.options.metrics_listen:
             # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
+            from vipd.obs.bfd_metrics import BfdCollector
             from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
 
             host, port = parse_listen(self.options.metrics_listen)
-            self._metrics = MetricsServer(make_registry(self.snapshot), host, port)
+            registry = make_registry(self.snapshot)
+            registry.register(BfdCollector(self.daemon.bfd.status))  # vipd_bfd_*
+            self._metrics = MetricsServer(registry, host, port)
             try:
                 await self._metrics.start()
             except OSError as e:  # fail loudly: exit 1, one line, no READY=1
@@ -231,6 +238,12 @@ class Operations:
                 return self._fail(f"control socket {self.options.control_socket}: {e.strerror or e}")
         self._monitor = AddressMonitor(self._on_deleted, self._on_resync)
         self._monitor.start()
+        self._fifo_scripts.start(self.daemon.plan.config.global_defs, self.daemon.plan.script_default)
+        # --- the start-up heap (config, pyroute2, drivers) is long-lived: move it out of the cyclic GC's
+        # reach, or each full collection scans it (34-74 ms with 255 instances, measured), often under
+        # /metrics scrapes, and adverts wait (docs/performance.md section 6)
+        gc.freeze()
+        # ---
         sd_notify("READY=1", f"STATUS={self.status_line()}", f"MAINPID={os.getpid()}")
 
     def _fail(self, why: str) -> None:
@@ -249,6 +262,7 @@ class Operations:
     async def stopped(self) -> None:
         """Drain the notify queues (``notify_stop`` runs, bounded by each script's timeout), close endpoints."""
         await asyncio.gather(*(r.close() for r in self.runners.values()))
+        await self._fifo_scripts.close()  # after the last notify line (keepalived notify_fifo_script)
         if self._lag is not None:
             self._lag.stop()
         if self._control is not None:
@@ -329,6 +343,7 @@ class Operations:
                     self.reloads["failed"] += 1
                     return {"ok": False, "error": f"{e}; nothing was changed", "diagnostics": [str(e)]}
                 self._drop_runners(verdict.plan)
+                self._write_states_on_reload()
                 self.reloads["ok"] += 1
                 summary = diff.summary()
                 changed = {k: v for k, v in summary.items() if k != "unchanged" and v}
@@ -341,6 +356,17 @@ class Operations:
                 return {"ok": True, "diff": summary}
             finally:
                 sd_notify("READY=1", f"STATUS={self.status_line()}")
+
+    def _write_states_on_reload(self) -> None:
+        """keepalived ``fifo_write_vrrp_states_on_reload``: every instance's and group's state to the FIFOs."""
+        g = self.daemon.plan.config.global_defs
+        if not g.fifo_write_vrrp_states_on_reload:
+            return
+        rows: list[tuple[str, str, State | str, int]] = [
+            ("INSTANCE", name, d.machine.state, d.machine.priority) for name, d in self.daemon.drivers.items()
+        ]
+        rows += [("GROUP", name, grp.state, 0) for name, grp in self.daemon.sync_groups.groups.items()]
+        write_states(g, rows)
 
     def _drop_runners(self, plan: Plan) -> None:
         keep = set(plan.instances) | {f"group:{g}" for g in plan.groups}

@@ -93,7 +93,7 @@ class Actions:
     Attributes:
         reload: SIGHUP.
         write_data / write_stats / write_json: SIGUSR1 / SIGUSR2 / SIGJSON.
-        clear_stats: zero the counters (after ``write_stats``) on STATS_CLEAR.
+        clear_stats: STATS_CLEAR: write the stats file, then zero the counters.
         stop: SIGTERM/SIGINT, or None to leave them to their current owner.
     """
 
@@ -117,7 +117,6 @@ def _guard(name: str, fn: Callable[[], None]) -> Callable[[], None]:
 
 def _stats_clear(actions: Actions) -> None:
     log.info("received STATS_CLEAR: writing the stats file and clearing the counters")
-    actions.write_stats()
     actions.clear_stats()
 
 
@@ -205,22 +204,58 @@ def dump_actions(
         stop: SIGTERM/SIGINT, or None.
     """
 
+    @_coalesced
     def data() -> None:
         _logged(writer.write(DATA, render_data_file(snapshot().instances)))
 
-    def stats() -> None:
+    def stats_now() -> None:
         _logged(writer.write(STATS, render_stats_file(snapshot().instances)))
 
+    stats = _coalesced(stats_now)
+
+    @_coalesced
     def json_dump() -> None:
         _logged(writer.write(JSON, render_json_file(snapshot().instances, version=json_version)))
 
+    @_coalesced
     def clear() -> None:
+        stats_now()  # keepalived vrrp_print_stats(clear): print, then zero
         for row in snapshot().instances:
             row.stats.clear()
 
     return Actions(
         reload=reload, write_data=data, write_stats=stats, write_json=json_dump, clear_stats=clear, stop=stop
     )
+
+
+MIN_DUMP_INTERVAL = 1.0
+"""Seconds between two writes of the same dump file: a burst of signals (real-time ones queue)
+gives one write now and at most one more at the end of the interval, so rendering 255
+instances (~10-50 ms each) cannot be repeated back to back on the loop."""
+
+
+def _coalesced(fn: Callable[[], None]) -> Callable[[], None]:
+    last = float("-inf")
+    pending: asyncio.TimerHandle | None = None
+
+    def run() -> None:
+        nonlocal last, pending
+        pending = None
+        last = asyncio.get_running_loop().time()
+        fn()
+
+    def request() -> None:
+        nonlocal pending
+        if pending is not None:
+            return  # a write is already due: this signal is served by it
+        loop = asyncio.get_running_loop()
+        wait = last + MIN_DUMP_INTERVAL - loop.time()
+        if wait <= 0:
+            run()
+        else:
+            pending = loop.call_later(wait, run)
+
+    return request
 
 
 def _logged(path: str | None) -> None:

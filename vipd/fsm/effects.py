@@ -44,7 +44,8 @@ class SendGratuitousArp:
 
     Attributes:
         repeat: how many frames per address (keepalived ``garp_master_repeat``).
-        reason: why ("takeover", "delayed", "refresh", "lower_priority_seen").
+        reason: why ("takeover", "delayed", "refresh", "lower_priority_seen"; "extra_if":
+            keepalived ``garp_extra_if``, only the VIPs on interfaces other than the instance's).
     """
 
     repeat: int
@@ -88,6 +89,23 @@ class LowerPriorityHeard:
 
 
 @dataclass(frozen=True, slots=True)
+class PriorityNotice:
+    """The effective priority changed (keepalived ``notify_priority_changes``: ``send_instance_priority_notifies``).
+
+    The runtime writes ``INSTANCE "NAME" MASTER_PRIORITY P`` (``master``) or
+    ``BACKUP_PRIORITY P`` (any other state) to the notify FIFOs; no script runs.
+    Emitted only with ``Params.notify_priority_changes``, outside Initialize.
+
+    Attributes:
+        priority: the new effective priority, 1..255.
+        master: the router was Master when it changed.
+    """
+
+    priority: int
+    master: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Discard:
     """A received advert was dropped by an instance-level check; count it under ``reason``.
 
@@ -118,5 +136,13 @@ class WantMaster:
 
 
 Effect = (
-    SendAdvert | AddAddresses | RemoveAddresses | SendGratuitousArp | Notify | LowerPriorityHeard | Discard | WantMaster
+    SendAdvert
+    | AddAddresses
+    | RemoveAddresses
+    | SendGratuitousArp
+    | Notify
+    | LowerPriorityHeard
+    | PriorityNotice
+    | Discard
+    | WantMaster
 )

@@ -111,16 +111,17 @@ class MasterDownDetected:
     draft-ietf-rtgwg-vrrp-bfd-p2p: a Backup with a BFD session to the master's address treats
     that session going Down as the Master_Down_Timer firing. Adverts win over BFD: the machine
     acts only if ``peer`` is the master it follows and no advert from it was accepted after
-    ``last_heard`` (an advert newer than the BFD session's last packet proves the master alive).
+    ``silent_since`` (an advert sent while BFD heard nothing proves the master alive).
 
     Attributes:
         peer: the address the detector watched (the BFD session's ``neighbor_ip``).
-        last_heard: ``now``-clock seconds of the detector's last packet from ``peer``.
+        silent_since: ``now``-clock seconds from which the detector heard nothing it expected:
+            its last packet plus one agreed remote transmit interval (RFC 5880 §6.8.4).
         reason: the ``Notify`` reason of the takeover ("bfd_master_down").
     """
 
     peer: IPAddress
-    last_heard: float
+    silent_since: float
     reason: str = "bfd_master_down"
 
 

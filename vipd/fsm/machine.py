@@ -11,6 +11,8 @@ Rules of this module (after h11's ``_state.py``):
    integer centiseconds, where it collapses to 0 at short intervals).
 
 RFC 9568 renames Master to Active; vipd says master, like keepalived.
+
+Size: over 400 lines on purpose: the whole RFC 5798 §6.4 machine in one file, every branch citing its clause.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vipd.fsm.effects import (
     Effect,
     LowerPriorityHeard,
     Notify,
+    PriorityNotice,
     RemoveAddresses,
     SendAdvert,
     SendGratuitousArp,
@@ -48,6 +51,8 @@ from vipd.wire.advert import Advert, IPAddress
 
 PRIORITY_OWNER = 255
 PRIORITY_LEAVING = 0
+EXTRA_IF = "extra_if"
+"""``SendGratuitousArp.reason`` of keepalived's ``garp_extra_if`` bursts: only the VIPs on other interfaces."""
 
 HANDOVER_WAIT_ADVERTS = 2.0
 """Master_Adver_Intervals a yielding Master waits for another router's advert (vipd extension).
@@ -89,6 +94,13 @@ class Params:
         sync_group: the router is a member of a ``vrrp_sync_group``: an expired
             Master_Down_Timer emits ``WantMaster`` and stays Backup until the group
             coordinator sends ``SyncGoMaster`` (keepalived ``vrrp_sync_can_goto_master``).
+        owner_ignore_adverts: while the effective priority is 255 (address owner), every
+            received advert is dropped (keepalived ``owner_ignore_adverts``; on in strict mode).
+        notify_priority_changes: every change of the effective priority emits
+            ``PriorityNotice`` (keepalived ``notify_priority_changes``).
+        garp_extra_if: seconds between the periodic ``SendGratuitousArp(1, "extra_if")``
+            of a master (keepalived ``garp_extra_if``: the VIPs on the other interfaces),
+            first ``garp_master_delay`` + this after becoming master; 0 = off.
     """
 
     vrid: int
@@ -109,6 +121,9 @@ class Params:
     garp_lower_prio_repeat: int | None = None
     garp_lower_prio_delay: float | None = None
     sync_group: bool = False
+    owner_ignore_adverts: bool = False
+    garp_extra_if: float = 0.0
+    notify_priority_changes: bool = False
 
     @property
     def lower_prio_repeat(self) -> int:
@@ -146,10 +161,17 @@ class _Timers:
     garp_delay_at: float | None = None  # keepalived garp_master_delay (Master)
     garp_refresh_at: float | None = None  # keepalived garp_master_refresh (Master)
     garp_lower_prio_at: float | None = None  # keepalived garp_lower_prio_delay (Master)
+    garp_extra_at: float | None = None  # keepalived garp_extra_if (Master)
 
     def earliest(self) -> float | None:
         best = self.master_down_at if self.adver_at is None else self.adver_at
-        for t in (self.master_down_at, self.garp_delay_at, self.garp_refresh_at, self.garp_lower_prio_at):
+        for t in (
+            self.master_down_at,
+            self.garp_delay_at,
+            self.garp_refresh_at,
+            self.garp_lower_prio_at,
+            self.garp_extra_at,
+        ):
             if t is not None and (best is None or t < best):
                 best = t
         return best
@@ -332,6 +354,10 @@ class VrrpMachine:
                 t.garp_delay_at = None
             if params.lower_prio_delay <= 0 or params.lower_prio_repeat <= 0:
                 t.garp_lower_prio_at = None
+            if params.garp_extra_if <= 0:
+                t.garp_extra_at = None
+            elif params.garp_extra_if != old.garp_extra_if or t.garp_extra_at is None:
+                t.garp_extra_at = now + params.garp_extra_if
         elif params.version == 2 or self.master_address is None:
             self.master_adver_interval = params.advertisement_interval
         if params.preempt_delay <= 0 or not params.preempt_mode:
@@ -362,6 +388,8 @@ class VrrpMachine:
         t.adver_at = now + p.advertisement_interval
         t.garp_delay_at = now + p.garp_master_delay if p.garp_master_delay > 0 else None
         t.garp_refresh_at = now + p.garp_master_refresh if p.garp_master_refresh > 0 else None
+        # keepalived vrrp_state_become_master: the extra-interface thread first runs garp_delay + vmac_garp_intvl on.
+        t.garp_extra_at = now + p.garp_master_delay + p.garp_extra_if if p.garp_extra_if > 0 else None
         return [
             SendAdvert(self.advert()),
             AddAddresses(),
@@ -377,7 +405,7 @@ class VrrpMachine:
         self.wants_master = False
         self.probing = False
         t = self._timers
-        t.adver_at = t.garp_delay_at = t.garp_refresh_at = t.garp_lower_prio_at = None
+        t.adver_at = t.garp_delay_at = t.garp_refresh_at = t.garp_lower_prio_at = t.garp_extra_at = None
         t.master_down_at = now + self.master_down_interval
         self._down_reason = "master_down_timer"
         # keepalived clears preempt_time on every entry into BACKUP, so preempt_delay counts
@@ -486,10 +514,14 @@ class VrrpMachine:
         """
         if not 1 <= priority <= 255:
             raise ValueError(f"priority must be 1..255, got {priority}")
+        effects: list[Effect] = []
+        if priority != self.priority and self.params.notify_priority_changes and self.state is not State.INITIALIZE:
+            # keepalived vrrp_set_effective_priority -> send_instance_priority_notifies (FIFO only).
+            effects.append(PriorityNotice(priority, self.state is State.MASTER))
         self.priority = priority
         if self.state is State.BACKUP and priority == PRIORITY_OWNER and not self.maintenance:
-            return self._become_master(now, "became_owner")
-        return []
+            return [*effects, *self._become_master(now, "became_owner")]
+        return effects
 
     def _yield(self, now: float, reason: str, force: bool) -> list[Effect]:
         """A Master leaves as at shutdown (priority 0, RFC 5798 §6.4.3) for Backup; probe unless ``force``."""
@@ -529,13 +561,13 @@ class VrrpMachine:
         to the master went Down acts as if the Master_Down_Timer fired (RFC 5798 §6.4.2) now.
 
         Adverts win: ignored unless ``event.peer`` is the master this Backup follows and no advert from
-        it was accepted after ``event.last_heard``. An advert newer than BFD's last packet proves the
+        it was accepted after ``event.silent_since``. An advert sent while BFD heard nothing proves the
         master's VRRP alive over the same link, and taking over then would make two masters; BFD only
         ever shortens the wait for a master whose adverts have stopped too.
         """
         if self.state is not State.BACKUP or self.master_address is None or event.peer != self.master_address:
             return []
-        if self._master_heard_at is not None and self._master_heard_at > event.last_heard:
+        if self._master_heard_at is not None and self._master_heard_at > event.silent_since:
             return []
         t = self._timers
         if t.master_down_at is None:
@@ -587,6 +619,11 @@ class VrrpMachine:
             # keepalived vrrp_lower_prio_gratuitous_arp_thread: the second burst after garp_lower_prio_delay.
             t.garp_lower_prio_at = None
             effects.append(SendGratuitousArp(p.lower_prio_repeat, "lower_priority_delayed"))
+        if t.garp_extra_at is not None and now >= t.garp_extra_at:
+            # keepalived vrrp_gratuitous_arp_vmac_update_thread: one GARP/NA per VIP on the extra
+            # interfaces, then again every garp_extra_if seconds while master.
+            t.garp_extra_at = now + p.garp_extra_if
+            effects.append(SendGratuitousArp(1, EXTRA_IF))
         return effects
 
     # ------------------------------------------------------------------ adverts
@@ -622,6 +659,15 @@ class VrrpMachine:
         return None
 
     def _on_advert(self, event: AdvertReceived, now: float) -> list[Effect]:
+        if (
+            self.params.owner_ignore_adverts
+            and self.priority == PRIORITY_OWNER
+            and event.src != self.params.primary_address
+        ):
+            # keepalived vrrp_check_packet: "Dropping packet(s) from %s since we are address owner"
+            # (owner_ignore_adverts; RFC 5798 §6.4.3 would have an owner yield to an equal priority
+            # with a higher address, which a misconfigured second owner then wins).
+            return [Discard("owner_ignore_adverts", f"from {event.src}: we are the address owner")]
         bad = self._instance_checks(event)
         if bad is not None:
             return [bad]

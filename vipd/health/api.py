@@ -114,12 +114,15 @@ class CheckContext:
         script_user, script_group: default user/group for commands
             (keepalived ``script_user``), or None = the daemon's user.
         bfd: BFD session events (for ``bfd`` checks, keepalived ``track_bfd``), or None.
+        supplementary_groups: commands run with their user's supplementary groups
+            (keepalived ``set_supplementary_groups``).
     """
 
     links: LinkEvents | None = None
     script_user: str | None = None
     script_group: str | None = None
     bfd: BfdEvents | None = None
+    supplementary_groups: bool = False
 
 
 @runtime_checkable

@@ -11,13 +11,16 @@ two functions; the notify hooks and the ``script`` check resolve through
 identity that was checked is the identity that runs.
 
 Supplementary groups: keepalived calls ``setgroups()`` before every script
-with an EMPTY list unless ``set_supplementary_groups`` (not implemented by vipd
-yet) or a ``:GROUP`` is given; vipd's runner does the same (``RunAs.groups``
-is empty), so a script running as ``nobody`` is in no supplementary group.
+with an EMPTY list unless ``global_defs { set_supplementary_groups }``, which
+gives each script its user's groups (``getgrouplist(user, user's gid)``);
+vipd's runner does the same (``RunAs.groups``, filled by :func:`script_run_as`
+with ``supplementary=True``). A script running as root (no user) keeps the
+daemon's groups, as it switches nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import grp
 import os
 import pwd
@@ -91,16 +94,24 @@ class Accounts:
         return os.geteuid()
 
 
-def script_run_as(user: str | None, group: str | None, default: tuple[str | None, str | None]) -> RunAs:
+def script_run_as(
+    user: str | None, group: str | None, default: tuple[str | None, str | None], *, supplementary: bool = False
+) -> RunAs:
     """The identity a script runs as, resolved now on this host.
 
     Args:
         user, group: the script's own ``USER [GROUP]`` names (None when not given).
         default: the plan's ``script_default`` (keepalived's default (user, group) names).
+        supplementary: keepalived ``set_supplementary_groups``: the user's supplementary
+            groups (``os.getgrouplist`` with the user's primary gid), else none.
     Returns:
         the :class:`~vipd.plan.scripts.RunAs` (``user`` None: the daemon's own identity, no switch).
     Raises:
         LookupError: a named user or group does not exist (the message names it).
     """
     name, grp_name = resolve_identity(user, group, default)
-    return resolve_user(name, grp_name, Accounts())
+    who = resolve_user(name, grp_name, Accounts())
+    if supplementary and who.user is not None:
+        primary = pwd.getpwnam(who.user).pw_gid
+        who = dataclasses.replace(who, groups=tuple(os.getgrouplist(who.user, primary)))
+    return who

@@ -36,6 +36,11 @@ RECV_BUFSIZE = 65535
 SO_RCVBUF_BYTES = 1 << 20
 RX_BATCH = 32  # datagrams per wake-up: ~1 ms of decoding at most before timers get their turn
 SO_ATTACH_FILTER = 26
+_TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)  # a plain int: MsgFlag arithmetic costs µs per packet
+_TIMESPEC = struct.Struct("@qq")
+_PKTINFO4 = struct.Struct("@i4s4s")
+_PKTINFO6 = struct.Struct("@16sI")
+_HOPLIMIT = struct.Struct("@i")
 _BPF_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # one classic BPF insn: BPF_RET | BPF_K, 0 (keep 0 bytes)
 
 
@@ -50,9 +55,12 @@ def _never_receive(s: socket.socket) -> None:
     s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HP", 1, ctypes.addressof(prog)))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RxPacket:
-    """One datagram read from a VRRP receive socket.
+    """One datagram read from a VRRP receive socket (read-only by convention).
+
+    Not ``frozen``: one is built per packet, and a frozen dataclass's ``__init__`` costs
+    ~0.8 µs more (``object.__setattr__`` per field); nothing mutates it.
 
     Attributes:
         data: IPv4: IP header + VRRP message; IPv6: the VRRP message only.
@@ -171,16 +179,16 @@ def _parse_ancillary(family: int, anc: list[tuple[int, int, bytes]]) -> tuple[IP
     stamp: int | None = None
     for level, typ, c in anc:
         if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(c) >= 16:
-            sec, nsec = struct.unpack("@qq", c[:16])
+            sec, nsec = _TIMESPEC.unpack_from(c)
             stamp = sec * 1_000_000_000 + nsec
         elif family == 4 and level == socket.IPPROTO_IP and typ == IP_PKTINFO and len(c) >= 12:
-            ifindex, _spec, raw_dst = struct.unpack("@i4s4s", c[:12])
+            ifindex, _spec, raw_dst = _PKTINFO4.unpack_from(c)
             dst = _ipv4(raw_dst)
         elif family == 6 and level == socket.IPPROTO_IPV6:
             if typ == socket.IPV6_HOPLIMIT and len(c) >= 4:
-                ttl = struct.unpack("@i", c[:4])[0]
+                ttl = _HOPLIMIT.unpack_from(c)[0]
             elif typ == socket.IPV6_PKTINFO and len(c) >= 20:
-                raw6, ifindex = struct.unpack("@16sI", c[:20])
+                raw6, ifindex = _PKTINFO6.unpack_from(c)
                 dst = _ipv6(raw6)
     return dst, ttl, ifindex, stamp
 
@@ -189,6 +197,60 @@ def _parse_ancillary(family: int, anc: list[tuple[int, int, bytes]]) -> tuple[IP
 def _source(text: str) -> IPAddress:
     """The sender's address from ``recvmsg``'s text form (``fe80::1%eth0`` loses its scope), parsed once per sender."""
     return ip_address(text.split("%", 1)[0])
+
+
+class RxClock:
+    """Receive times on the loop's monotonic clock from kernel stamps, immune to wall-clock steps.
+
+    ``SO_TIMESTAMPNS`` stamps are CLOCK_REALTIME. Each wake-up maps them with one
+    offset (wall minus loop time) taken at the wake-up, so a wall-clock step between
+    a packet's arrival and the wake-up would make it look up to the step older (or
+    newer), and a 0.1 s backup take over on a fresh advert (review "Lower severity").
+    Three guards, all on the monotonic clock:
+
+    - **Step detection.** If the offset moved by more than :data:`STEP` since the
+      previous wake-up, the wall clock stepped (NTP slews at most 0.5 ms/s): the
+      stamps of everything queued now are ignored and the wake-up's loop time used,
+      until the socket has been drained once.
+    - **Floor.** A packet still queued arrived after the last wake-up that drained
+      the socket (its ``recvmsg`` returned EAGAIN after that wake-up's loop time),
+      so no receive time is older than that, nor than :data:`MAX_AGE`.
+    - **Ceiling.** None is later than the wake-up.
+
+    So a receive time is always within [last drain, wake-up]: a step in either
+    direction can only make a packet look as new as the wake-up, never older than
+    it really is. Times are float seconds of ``loop.time()``.
+    """
+
+    STEP = 0.005  # seconds of offset change between wake-ups taken as a wall-clock step
+    MAX_AGE = 1.0  # seconds: no stamp is trusted further back than this
+
+    def __init__(self, now: float) -> None:
+        self._now = now
+        self._floor = now
+        self._offset_ns: int | None = None
+        self._trusted = True
+
+    def wake(self, now: float, wall_ns: int) -> None:
+        """Start a wake-up at loop time ``now`` (seconds) with wall time ``wall_ns`` (CLOCK_REALTIME ns)."""
+        offset = wall_ns - int(now * 1e9)
+        if self._offset_ns is not None and abs(offset - self._offset_ns) > self.STEP * 1e9:
+            self._trusted = False
+        self._offset_ns = offset
+        self._now = now
+
+    def rx_time(self, stamp_ns: int | None) -> float:
+        """Loop time (seconds) at which a packet stamped ``stamp_ns`` (or None: no stamp) arrived."""
+        now = self._now
+        if stamp_ns is None or not self._trusted or self._offset_ns is None:
+            return now
+        mapped = (stamp_ns - self._offset_ns) / 1e9
+        return min(now, max(mapped, self._floor, now - self.MAX_AGE))
+
+    def drained(self) -> None:
+        """The socket had nothing more to read in this wake-up (EAGAIN)."""
+        self._floor = self._now
+        self._trusted = True
 
 
 class AdvertReader:
@@ -205,8 +267,11 @@ class AdvertReader:
         family: int,
         on_packet: Callable[[RxPacket], None],
         on_error: Callable[[BaseException], None],
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._loop = loop
+        self._wall_ns = wall_ns
+        self._clock = RxClock(loop.time())
         self._sock = sock
         self._family = family
         self._on_packet = on_packet
@@ -221,13 +286,14 @@ class AdvertReader:
         return bool(self._poll.poll(0))
 
     def _ready(self) -> None:
-        now = self._loop.time()
-        # Kernel receive stamps are CLOCK_REALTIME; map them onto the loop's monotonic clock.
-        offset_ns = time.time_ns() - int(now * 1e9)
+        clock = self._clock
+        # Kernel receive stamps are CLOCK_REALTIME; RxClock maps them onto the loop's monotonic clock.
+        clock.wake(self._loop.time(), self._wall_ns())
         for _ in range(RX_BATCH):  # bounded per wake-up so a flood cannot delay a due advert
             try:
                 data, anc, flags, addr = self._sock.recvmsg(RECV_BUFSIZE, self._ancsize)
             except (BlockingIOError, InterruptedError):
+                clock.drained()
                 return
             except OSError as e:
                 self._on_error(e)
@@ -235,17 +301,14 @@ class AdvertReader:
             try:
                 src = _source(addr[0])
                 dst, ttl, ifindex, stamp = _parse_ancillary(self._family, anc)
-                rx_time = now
-                if stamp is not None:
-                    # Trust the stamp only within the last second (a clock step makes it useless).
-                    rx_time = min(now, max(now - 1.0, (stamp - offset_ns) / 1e9))
+                rx_time = clock.rx_time(stamp)
                 pkt = RxPacket(
                     data=data,
                     src=src,
                     dst=dst,
                     ttl=ttl,
                     ifindex=ifindex,
-                    truncated=bool(flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC)),
+                    truncated=bool(flags & _TRUNCATED),
                     rx_time=rx_time,
                 )
                 self._on_packet(pkt)

@@ -72,6 +72,8 @@ class Waker:
         self._loop = loop
         self._fd = fd
         self._spec = _Itimerspec()
+        self._spec_ref = ctypes.byref(self._spec)  # built once: set() runs for every advert a Backup hears
+        self._value = self._spec.it_value  # a view into _spec, also built once
         self._on_expiry = on_expiry
         loop.add_reader(fd, self._expired)
 
@@ -88,13 +90,13 @@ class Waker:
     def set(self, deadline: float | None) -> None:
         """Arm the timer at absolute ``deadline`` (seconds, monotonic); None disarms it."""
         assert _LIBC is not None
-        value = self._spec.it_value
+        value = self._value
         if deadline is None:
             value.tv_sec = value.tv_nsec = 0
         else:
             ns = max(1, math.ceil(deadline * 1e9))
             value.tv_sec, value.tv_nsec = divmod(ns, 1_000_000_000)
-        _LIBC.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None)
+        _LIBC.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, self._spec_ref, None)
 
     def _expired(self) -> None:
         try:

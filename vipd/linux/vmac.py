@@ -39,6 +39,8 @@ device of that name is an error.
 Not done (keepalived does): ``rp_filter`` of ``all``/``default`` (keepalived
 lowers ``all.rp_filter`` to 0 and raises per-interface values), IGMP/MLD
 filtering on the VMAC (``vrrp_iptables``/``nftables``), ipvlan.
+
+Size: over 400 lines because the VMAC's device, its sysctls and their crash recovery must change together.
 """
 
 from __future__ import annotations
@@ -264,7 +266,8 @@ class VmacManager:
             self._state.clear(ifname)
         if done:
             log.warning(
-                "restored %s: an earlier run with use_vmac ended without restoring them (killed?); state file in %s",
+                "restored %s: an earlier run with use_vmac or promote_secondaries ended without restoring them "
+                "(killed?); state file in %s",
                 ", ".join(done),
                 self._state.directory,
             )

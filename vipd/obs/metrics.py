@@ -24,16 +24,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from vipd import __version__
+from vipd.obs.instancefams import COMMON, KEEPALIVED_COUNTERS, instance_metrics
 from vipd.obs.scrape import ScrapeServer as MetricsServer
 from vipd.obs.stats import Histogram
-from vipd.obs.status import STATE_NUMBER, InstanceRow, Snapshot, stats_json
+from vipd.obs.status import InstanceRow, Snapshot
 
 log = logging.getLogger("vipd")
 
-__all__ = ["DEFAULT_PORT", "MetricsServer", "VipdCollector", "VipdRegistry", "make_registry", "parse_listen"]
-
-COMMON = ["iname", "intf", "vrid"]
-"""keepalived-exporter's label set for per-instance counters."""
+__all__ = [
+    "COMMON",
+    "DEFAULT_PORT",
+    "KEEPALIVED_COUNTERS",
+    "MetricsServer",
+    "VipdCollector",
+    "VipdRegistry",
+    "make_registry",
+    "parse_listen",
+]
 
 SCRIPT_STATE: dict[str, int] = {"idle": 0, "running": 1, "requested_termination": 2, "forcing_termination": 3}
 """keepalived's vrrp_script run states (``SCRIPT_IDLE``... in vrrp_track.h) as the exporter exports them."""
@@ -42,24 +49,6 @@ DEFAULT_PORT = 10112
 """Suggested ``--metrics-listen`` port (off by default). 9165 is mehdy/keepalived-exporter's and 9650
 gen2brain/keepalived_exporter's; the exporters' range 9100-9999 is fully allocated, so vipd takes a
 port outside it (112: VRRP's IP protocol number). See docs/metrics.md."""
-
-# keepalived-exporter counter name (without _total) -> key of stats_json()
-KEEPALIVED_COUNTERS: tuple[tuple[str, str, str], ...] = (
-    ("keepalived_advertisements_received", "advert_rcvd", "Advertisements received"),
-    ("keepalived_advertisements_sent", "advert_sent", "Advertisements sent"),
-    ("keepalived_become_master", "become_master", "Times the instance became master"),
-    ("keepalived_release_master", "release_master", "Times the instance left master"),
-    ("keepalived_packet_length_errors", "packet_len_err", "Packets with a bad length"),
-    ("keepalived_advertisements_interval_errors", "advert_interval_err", "Adverts with a mismatched interval"),
-    ("keepalived_ip_ttl_errors", "ip_ttl_err", "Packets with TTL/hop limit other than 255"),
-    ("keepalived_invalid_type_received", "invalid_type_rcvd", "Packets with an invalid VRRP type"),
-    ("keepalived_address_list_errors", "addr_list_err", "Adverts whose address list differs from ours"),
-    ("keepalived_authentication_invalid", "invalid_authtype", "Adverts with an unknown auth type"),
-    ("keepalived_authentication_mismatch", "authtype_mismatch", "Adverts with another auth type"),
-    ("keepalived_authentication_failure", "auth_failure", "Adverts failing authentication"),
-    ("keepalived_priority_zero_received", "pri_zero_rcvd", "Priority-0 adverts received"),
-    ("keepalived_priority_zero_sent", "pri_zero_sent", "Priority-0 adverts sent"),
-)
 
 
 def _histogram(name: str, doc: str, labels: list[str]) -> HistogramMetricFamily:
@@ -97,111 +86,11 @@ class VipdCollector(Collector):
 
     @staticmethod
     def instance_families(rows: Sequence[InstanceRow]) -> Iterator[Metric]:
-        """The families with one or more series per instance, for ``rows`` only.
+        """The families with one or more series per instance, for ``rows`` only (:mod:`vipd.obs.instancefams`).
 
-        Every call yields the same families in the same order (empty ones too), so
-        :func:`render` can build them a slice of instances at a time and concatenate.
+        Every call yields the same families in the same order (empty ones too).
         """
-        state = GaugeMetricFamily(
-            "keepalived_vrrp_state",
-            "Instance state per VIP: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT",
-            labels=[*COMMON, "ip_address"],
-        )
-        garp = CounterMetricFamily(
-            "keepalived_gratuitous_arp_delay",
-            "Configured garp_master_delay in seconds (as keepalived-exporter)",
-            labels=COMMON,
-        )
-        fams = {name: CounterMetricFamily(name, doc, labels=COMMON) for name, _key, doc in KEEPALIVED_COUNTERS}
-        v_state = GaugeMetricFamily(
-            "vipd_instance_state", "1 for the instance's current state", labels=[*COMMON, "state"]
-        )
-        v_prio = GaugeMetricFamily(
-            "vipd_instance_priority", "Priority: configured base and effective (advertised)", labels=[*COMMON, "kind"]
-        )
-        v_master_addr = GaugeMetricFamily(
-            "vipd_master_info", "1, with the address of the current master", labels=[*COMMON, "master"]
-        )
-        v_maint = GaugeMetricFamily(
-            "vipd_instance_maintenance", "1 while held out of master by vipctl maintenance", labels=COMMON
-        )
-        v_last = GaugeMetricFamily(
-            "vipd_last_transition_timestamp_seconds", "Wall-clock time of the last state change", labels=COMMON
-        )
-        v_trans = CounterMetricFamily(
-            "vipd_transitions",
-            "State changes by old state, new state and reason",
-            labels=[*COMMON, "from", "to", "reason"],
-        )
-        v_sent = CounterMetricFamily("vipd_adverts_sent", "VRRP adverts sent", labels=COMMON)
-        v_rcvd = CounterMetricFamily("vipd_adverts_received", "VRRP adverts received for this instance", labels=COMMON)
-        v_disc = CounterMetricFamily(
-            "vipd_adverts_discarded",
-            "Adverts for this instance dropped, by RFC 6527 reason",
-            labels=[*COMMON, "reason"],
-        )
-        v_master = CounterMetricFamily("vipd_master_changes", "Times this instance became master", labels=COMMON)
-        v_late = _histogram(
-            "vipd_advert_send_lateness_seconds", "How late each advert left after its Adver_Timer deadline", COMMON
-        )
-        v_repair = CounterMetricFamily(
-            "vipd_vip_repairs", "VIPs re-added while master after something else deleted them", labels=COMMON
-        )
-        v_addr_err = CounterMetricFamily(
-            "vipd_address_errors", "Netlink failures adding or removing VIPs", labels=COMMON
-        )
-        v_notify = CounterMetricFamily(
-            "vipd_notify_runs", "Notify script runs by kind and result", labels=[*COMMON, "kind", "result"]
-        )
-        excluded = GaugeMetricFamily(
-            "keepalived_vrrp_excluded_state",
-            "Instance state per virtual_ipaddress_excluded address: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT",
-            labels=[*COMMON, "ip_address"],
-        )
-        for r in rows:
-            lv = [r.name, r.interface, str(r.vrid)]
-            s = stats_json(r.stats)
-            num = float(STATE_NUMBER.get(r.state, 0))
-            if r.vips:
-                for addr, dev in r.vips:
-                    state.add_metric([r.name, dev, str(r.vrid), addr.split("/")[0]], num)
-            else:
-                state.add_metric([*lv, ""], num)
-            for addr, dev in r.excluded_vips:
-                excluded.add_metric([r.name, dev, str(r.vrid), addr.split("/")[0]], num)
-            garp.add_metric(lv, r.garp_master_delay)
-            for name, key, _doc in KEEPALIVED_COUNTERS:
-                fams[name].add_metric(lv, float(s[key]))
-            for st in STATE_NUMBER:
-                v_state.add_metric([*lv, st.lower()], 1.0 if r.state == st else 0.0)
-            v_prio.add_metric([*lv, "base"], float(r.base_priority))
-            v_prio.add_metric([*lv, "effective"], float(r.effective_priority))
-            v_maint.add_metric(lv, 1.0 if r.maintenance else 0.0)
-            if r.master_address:
-                v_master_addr.add_metric([*lv, r.master_address], 1.0)
-            if r.last_transition is not None:
-                v_last.add_metric(lv, r.last_transition.at)
-            for key, n in sorted(r.stats.transitions.items()):
-                edge, _, reason = key.partition(":")
-                old, _, new = edge.partition("->")
-                v_trans.add_metric([*lv, old, new, reason], float(n))
-            v_sent.add_metric(lv, float(r.stats.adverts_sent))
-            v_rcvd.add_metric(lv, float(r.stats.adverts_received))
-            for reason, n in sorted(r.stats.discards.items()):
-                v_disc.add_metric([*lv, reason], float(n))
-            v_master.add_metric(lv, float(r.stats.master_transitions))
-            _add_hist(v_late, lv, r.stats.advert_lateness)
-            v_repair.add_metric(lv, float(r.stats.vip_repairs))
-            v_addr_err.add_metric(lv, float(r.stats.address_errors))
-            for key, n in sorted(r.stats.notify_runs.items()):
-                kind, _, result = key.partition(":")
-                v_notify.add_metric([*lv, kind, result], float(n))
-        yield state
-        yield excluded
-        yield garp
-        yield from fams.values()
-        yield from (v_state, v_prio, v_master_addr, v_last, v_trans, v_sent, v_rcvd, v_disc, v_master)
-        yield from (v_late, v_repair, v_addr_err, v_notify, v_maint)
+        yield from instance_metrics(rows)
 
     @staticmethod
     def global_families(snap: Snapshot) -> Iterator[Metric]:
@@ -313,6 +202,12 @@ class VipdRegistry(CollectorRegistry):
         self.register(self.vipd)
         self.process = ProcessCollector(registry=None)
         self.register(self.process)
+        self.others: list[Collector] = [self.process]  # rendered after the instances, in one piece
+
+    def add(self, collector: Collector) -> None:
+        """Register ``collector`` and render it after the instance families (e.g. the HTTP server's own)."""
+        self.register(collector)
+        self.others.append(collector)
 
 
 def make_registry(snapshot: Callable[[], Snapshot]) -> VipdRegistry:

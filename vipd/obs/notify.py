@@ -60,7 +60,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vipd.fsm import LowerPriorityHeard, Notify, State
+from vipd.fsm import LowerPriorityHeard, Notify, PriorityNotice, State
 from vipd.health.identity import script_run_as
 from vipd.linux.spawn import KILL_GRACE, RunOutcome, run
 from vipd.obs.log import RateLimiter
@@ -181,7 +181,8 @@ _KEYWORDS = {
 def _resolved(h: HookPlan) -> Hook:
     argv = ("/bin/sh", "-c", h.command) if h.shell else tuple(h.argv)
     try:
-        who = script_run_as(h.user, h.group, (None, None))  # names already chosen by the planner's rule
+        # names already chosen by the planner's rule
+        who = script_run_as(h.user, h.group, (None, None), supplementary=h.supplementary_groups)
     except LookupError as e:
         return Hook(argv, None, str(e))
     return Hook(argv, who if who.user is not None else None)
@@ -218,6 +219,10 @@ def hooks_from_config(
         shell = script.command.lstrip().startswith("<")
         plans[keyword] = HookPlan(tuple(script.argv), script.command, shell, user, group)
     return hooks_from_plan(plans, fifo)
+
+
+PRIORITY_EVENTS = frozenset({"MASTER_PRIORITY", "BACKUP_PRIORITY"})
+"""keepalived's FIFO words for a priority change (``notify_priority_changes``); no script runs for them."""
 
 
 def fifo_line(kind: str, name: str, state: State | str, priority: int) -> str:
@@ -309,9 +314,15 @@ class NotifyRunner:
         self.recorder: InstanceRecorder | None = None
         """The instance's flight recorder (``vipd.obs.recorder``): each run is an event."""
 
-    def __call__(self, n: Notify | LowerPriorityHeard) -> None:
-        """Queue the hooks of transition ``n``, or of keepalived's MASTER_RX_LOWER_PRI event (non-blocking)."""
-        if isinstance(n, LowerPriorityHeard):
+    def __call__(self, n: Notify | LowerPriorityHeard | PriorityNotice) -> None:
+        """Queue the hooks of transition ``n``, or of keepalived's MASTER_RX_LOWER_PRI event, or the FIFO
+        line of a priority change (keepalived ``notify_priority_changes``: MASTER/BACKUP_PRIORITY); non-blocking."""
+        if isinstance(n, PriorityNotice):
+            if not self.hooks.fifo:
+                return
+            word = "MASTER_PRIORITY" if n.master else "BACKUP_PRIORITY"
+            job = _Job(State.MASTER if n.master else State.BACKUP, n.priority, "priority_change", word)
+        elif isinstance(n, LowerPriorityHeard):
             if not (self.hooks.rx_lower_pri or self.hooks.fifo):
                 return
             job = _Job(State.MASTER, int(self.priority()), "lower_priority_heard", "MASTER_RX_LOWER_PRI")
@@ -366,7 +377,9 @@ class NotifyRunner:
         specific = self.hooks.for_state(job.new)
         kind = f"notify_{word.lower()}"
         generic = self.hooks.generic
-        if job.event is not None:  # keepalived send_event_notify: the event's script and the FIFO only
+        if job.event in PRIORITY_EVENTS:  # keepalived send_instance_priority_notifies: the FIFO only
+            word, specific, generic = job.event, None, None
+        elif job.event is not None:  # keepalived send_event_notify: the event's script and the FIFO only
             word, specific, kind, generic = job.event, self.hooks.rx_lower_pri, "notify_master_rx_lower_pri", None
         elif job.new is State.INITIALIZE and job.reason == "deleted" and self.hooks.deleted:
             word, specific, kind = "DELETED", self.hooks.deleted, "notify_deleted"

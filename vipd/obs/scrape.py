@@ -13,13 +13,17 @@ Master_Down_Interval at 0.1 s adverts. Here:
   instances at a time, each slice sized to take about :data:`SLICE_BUDGET` seconds,
   and yields to the loop between slices, so advert timers run in between.
 - **Connections capped and timed out.** At most :attr:`ScrapeServer.MAX_CONNECTIONS`
-  at once; beyond that the oldest connection that has not sent its request yet is
-  dropped, or, if there is none, the new one gets a 503. A request head must arrive
+  at once; beyond that the oldest connection that has sent no request for
+  :attr:`~ScrapeServer.MIN_IDLE_TO_EVICT` is dropped for the next one, or, if there is
+  none, accepting pauses (the kernel's backlog waits, at no cost to the loop) until a
+  connection closes. A request head must arrive
   within :attr:`~ScrapeServer.READ_TIMEOUT`, the response must be taken within
   :attr:`~ScrapeServer.WRITE_TIMEOUT`; one sweep timer enforces both.
 - **No task, no stream per connection.** Raw non-blocking sockets with
   ``add_reader``/``add_writer``; accepts are batched (:attr:`~ScrapeServer.ACCEPT_BATCH`
-  per wake-up) so a connection flood costs a bounded time per loop iteration.
+  per wake-up) and each connection gets one ``send`` of at most
+  :attr:`~ScrapeServer.SEND_CHUNK` per wake-up, so neither a connection flood nor
+  eight scrapers served at once hold the loop for long.
 - **File-descriptor reserve.** A connection accepted when fewer than
   :data:`vipd.obs.fdguard.RESERVE` descriptors would remain is closed at once.
 
@@ -27,6 +31,9 @@ The text format is Prometheus 0.0.4 (``Accept`` asking for OpenMetrics also gets
 which Prometheus accepts); no gzip (compressing 850 KiB would cost the loop more
 than sending it on loopback). Numbers and measurements: ``docs/metrics.md``,
 ``docs/performance.md``.
+
+(Over 400 lines on purpose: the sliced renderer, the cache and the connection state
+machine share one set of limits and counters, and are read together when tuning them.)
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from vipd.obs.fdguard import short_of_fds
+from vipd.obs.instancefams import HEADERS, instance_text
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -84,18 +92,18 @@ async def render(registry: VipdRegistry, budget: float = SLICE_BUDGET, cost: lis
             pauses between them) is appended to it.
 
     Returns:
-        The body, byte-identical in content to ``generate_latest(registry)`` for the
-        same state (families in the same order, the instances' samples concatenated).
+        The body: the same samples as ``generate_latest(registry)`` for the same state,
+        the per-instance families written by :func:`vipd.obs.instancefams.instance_text`.
     """
     t0 = time.perf_counter()
     snap = registry.vipd.snapshot()
     rows = snap.instances
-    blocks: dict[str, list[bytes]] = {}
+    lines: list[list[str]] = [[] for _ in HEADERS]
     done, size, busy = 0, 1, 0.0
-    while True:
+    while done < len(rows):
         chunk = rows[done : done + size]
-        for family in registry.vipd.instance_families(chunk):
-            _add(blocks, family)
+        for acc, new in zip(lines, instance_text(chunk), strict=True):
+            acc += new
         done += len(chunk)
         if done >= len(rows):
             break
@@ -104,10 +112,17 @@ async def render(registry: VipdRegistry, budget: float = SLICE_BUDGET, cost: lis
         size = max(1, min(256, int(size * budget / max(spent, 1e-6))))
         await asyncio.sleep(0)
         t0 = time.perf_counter()
+    busy += time.perf_counter() - t0
+    await asyncio.sleep(0)  # the assembly below is ~1 MiB of joining: a slice of its own
+    t0 = time.perf_counter()
+    blocks: dict[str, list[bytes]] = {
+        f"#{i}": [(head + "".join(acc)).encode()] for i, (head, acc) in enumerate(zip(HEADERS, lines, strict=True))
+    }
     for family in registry.vipd.global_families(snap):
         _add(blocks, family)
-    for family in registry.process.collect():
-        _add(blocks, family)
+    for other in registry.others:
+        for family in other.collect():
+            _add(blocks, family)
     body = b"".join(b"".join(parts) for parts in blocks.values())
     if cost is not None:
         cost.append(busy + time.perf_counter() - t0)
@@ -143,6 +158,35 @@ class _Conn:
         self.waiting = False
 
 
+class _ServerCollector(Collector):
+    """The ``/metrics`` server's own counters, so its cost is measured where it is paid."""
+
+    def __init__(self, server: ScrapeServer) -> None:
+        self._server = server
+
+    def collect(self) -> Iterable[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        srv = self._server
+        req = CounterMetricFamily("vipd_metrics_requests", "/metrics connections by outcome", labels=["result"])
+        for key, n in sorted(srv.counters.items()):
+            if key != "renders":
+                req.add_metric([key], float(n))
+        renders = CounterMetricFamily("vipd_metrics_renders", "Times the /metrics body was rendered")
+        renders.add_metric([], float(srv.counters["renders"]))
+        busy = CounterMetricFamily(
+            "vipd_metrics_render_loop_seconds", "Event-loop time spent rendering /metrics (slices only)"
+        )
+        busy.add_metric([], srv.render_cost_total)
+        last = GaugeMetricFamily("vipd_metrics_last_render_loop_seconds", "Event-loop time of the last render")
+        last.add_metric([], srv.last_render_cost)
+        age = GaugeMetricFamily("vipd_metrics_cache_seconds", "How long a rendered body is served (max_age)")
+        age.add_metric([], srv.max_age)
+        conns = GaugeMetricFamily("vipd_metrics_connections", "Open /metrics connections")
+        conns.add_metric([], float(srv.connections))
+        return [req, renders, busy, last, age, conns]
+
+
 class ScrapeServer:
     """HTTP/1.1 ``GET``/``HEAD`` ``/metrics`` (and ``/``) on the running loop; ``Connection: close``.
 
@@ -161,10 +205,11 @@ class ScrapeServer:
     READ_TIMEOUT = 2.0  # seconds from accept to a complete request head
     WRITE_TIMEOUT = 10.0  # seconds for the client to take the whole response
     ACCEPT_BATCH = 16  # accepts per wake-up of the listening socket
-    MIN_IDLE_TO_EVICT = 0.05  # seconds: a connection silent this long may be dropped for a new one
+    MIN_IDLE_TO_EVICT = 0.5  # seconds: a connection silent this long may be dropped for a new one
     MAX_HEAD = 8192  # bytes of request head
     SWEEP = 0.25  # seconds between timeout sweeps
     SNDBUF: int | None = None  # SO_SNDBUF of accepted connections (None: the kernel's autotuning)
+    SEND_CHUNK = 64 * 1024  # bytes per send() call, one call per connection per wake-up
 
     def __init__(self, registry: VipdRegistry, host: str = "127.0.0.1", port: int = 0) -> None:
         self.registry = registry
@@ -178,11 +223,14 @@ class ScrapeServer:
         self._render_task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._paused = False
         self.counters: dict[str, int] = dict.fromkeys(
-            ("served", "renders", "refused_busy", "refused_fds", "evicted", "timeouts", "bad_requests"), 0
+            ("served", "renders", "paused", "refused_fds", "evicted", "timeouts", "bad_requests"), 0
         )
         self.last_render_seconds = 0.0  # wall time of the last render, slices and the pauses between them
         self.last_render_cost = 0.0  # loop time of the last render (its slices only)
+        self.render_cost_total = 0.0  # loop time of every render so far
+        registry.add(_ServerCollector(self))
 
     async def start(self) -> None:
         """Bind and start serving.
@@ -246,19 +294,25 @@ class ScrapeServer:
         assert self._listen is not None and self._loop is not None
         now = self._loop.time()
         for _ in range(self.ACCEPT_BATCH):
+            if len(self._conns) >= self.MAX_CONNECTIONS and not self._evict_idle(now):
+                # full of connections that are being served: stop accepting (the kernel's backlog
+                # holds the rest at no cost to the loop) until one closes
+                self.counters["paused"] += 1
+                self._loop.remove_reader(self._listen.fileno())
+                self._paused = True
+                return
             try:
                 sock, _addr = self._listen.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as e:  # EMFILE/ENFILE/ECONNABORTED: nothing to accept now
+            except OSError as e:  # EMFILE/ENFILE...: pause (a level-triggered reader would spin); the sweep resumes
                 log.debug("metrics: accept failed: %s", e)
+                self.counters["refused_fds"] += 1
+                self._loop.remove_reader(self._listen.fileno())
+                self._paused = True
                 return
             if short_of_fds(sock.fileno()):
                 self.counters["refused_fds"] += 1
-                self._refuse(sock)
-                continue
-            if len(self._conns) >= self.MAX_CONNECTIONS and not self._evict_idle(now):
-                self.counters["refused_busy"] += 1
                 self._refuse(sock)
                 continue
             sock.setblocking(False)
@@ -356,6 +410,7 @@ class ScrapeServer:
         self._rendered_at = self._loop.time()
         self.last_render_seconds = self._rendered_at - t0
         self.last_render_cost = cost[0]
+        self.render_cost_total += cost[0]
         self.counters["renders"] += 1
         self._render_task = None
         for c in [c for c in self._conns.values() if c.waiting]:
@@ -380,14 +435,19 @@ class ScrapeServer:
     def _flush(self, c: _Conn) -> None:
         assert c.out is not None and self._loop is not None
         try:
-            while c.out:
-                sent = c.sock.send(c.out)
+            # One bounded send per wake-up: on loopback the kernel does the receiver's TCP work
+            # inside send(), ~1-5 ms per MiB, so a whole body per call for 8 scrapers at once
+            # would hold the loop for tens of ms. The rest goes out at the next wake-ups.
+            if c.out:
+                sent = c.sock.send(c.out[: self.SEND_CHUNK])
                 c.out = c.out[sent:]
         except (BlockingIOError, InterruptedError):
-            self._loop.add_writer(c.fd, self._flush, c)
-            return
+            pass
         except OSError:
             self._drop(c)
+            return
+        if c.out:
+            self._loop.add_writer(c.fd, self._flush, c)
             return
         with contextlib.suppress(OSError):
             c.sock.shutdown(socket.SHUT_WR)
@@ -400,6 +460,9 @@ class ScrapeServer:
             self._loop.remove_reader(c.fd)
             self._loop.remove_writer(c.fd)
         c.sock.close()
+        if self._paused and self._listen is not None and self._loop is not None:
+            self._paused = False
+            self._loop.add_reader(self._listen.fileno(), self._accept)
 
     def _sweep(self) -> None:
         assert self._loop is not None
@@ -407,4 +470,8 @@ class ScrapeServer:
         for c in [c for c in self._conns.values() if c.deadline <= now]:
             self.counters["timeouts"] += 1
             self._drop(c)
+        if self._paused and self._listen is not None:
+            # connections may have become old enough to evict: look again (_accept pauses anew if not)
+            self._paused = False
+            self._loop.add_reader(self._listen.fileno(), self._accept)
         self._sweeper = self._loop.call_later(self.SWEEP, self._sweep)

@@ -9,6 +9,9 @@ The keepalived-style text files written on SIGUSR1 (``/tmp/keepalived.data``)
 and SIGUSR2 (``/tmp/keepalived.stats``) follow the layout keepalived prints
 (``vrrp_print_data`` / ``vrrp_print_stats``) closely enough for the parsers of
 existing exporters (mehdy/keepalived-exporter's ``ParseVRRPData``/``ParseStats``).
+
+Size: over 400 lines because it renders one snapshot four ways (status JSON, text, keepalived's data and stats
+files) that must agree.
 """
 
 from __future__ import annotations
@@ -178,6 +181,7 @@ class Snapshot:
             "instances": [r.to_json() for r in self.instances],
             "checks": list(self.extra.get("checks", [])),
             "sync_groups": list(self.extra.get("sync_groups", [])),
+            "bfd": list(self.extra.get("bfd", [])),
             "interfaces": [
                 {
                     "interface": i.interface,
@@ -308,7 +312,8 @@ def render_status_text(status: dict[str, Any]) -> str:
     The instance table, then, when there are any, a table of the checks (keepalived
     ``vrrp_script`` / ``track_*`` and vipd ``vrrp_check``: health, runs, failures,
     last result and the instances each one moves) and one of the sync groups (state,
-    members, and which members want master: keepalived's ``vrrp_sync_can_goto_master``).
+    members, and which members want master: keepalived's ``vrrp_sync_can_goto_master``), and
+    one of the BFD sessions (``bfd_instance``: state, timers in ms, packets).
     """
     parts = [render_table_json(status.get("instances", []))]
     checks = status.get("checks") or []
@@ -346,6 +351,24 @@ def render_status_text(status: dict[str, Any]) -> str:
             for g in groups
         ]
         parts.append(_table(("SYNC GROUP", "STATE", "MEMBERS", "WANTING MASTER", "TRANSITIONS"), group_rows))
+    sessions = status.get("bfd") or []
+    if sessions:
+        bfd_rows = [
+            (
+                str(b["name"]),
+                str(b["neighbor"]),
+                str(b["state"]),
+                str(b["remote_state"]),
+                str(b["local_diag"]),
+                f"{float(b['tx_interval']) * 1000:g}ms",
+                f"{float(b['detection_time']) * 1000:g}ms",
+                f"{b['tx']}/{b['rx']}",
+                str(sum(b.get("discards", {}).values())),
+            )
+            for b in sessions
+        ]
+        bfd_head = ("BFD", "NEIGHBOR", "STATE", "REMOTE", "DIAG", "TX INT", "DETECT", "TX/RX", "DROPPED")
+        parts.append(_table(bfd_head, bfd_rows))
     return "\n\n".join(parts)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from vipd.plan.model import InstanceKey, InstancePlan, Plan
 
-RESTART_WHEN = ("version", "use_vmac / vmac_name / vmac_xmit_base", "multicast <-> unicast")
+RESTART_WHEN = ("version", "use_vmac / vmac_name / vmac_xmit_base / use_vmac_addr", "multicast <-> unicast")
 """What makes reload restart an instance instead of changing it in place."""
 
 
@@ -79,7 +79,12 @@ def _essence(p: InstancePlan) -> InstancePlan:
 
 def needs_restart(old: InstancePlan, new: InstancePlan) -> bool:
     """Whether the virtual router itself changes (:data:`RESTART_WHEN`); the key is equal by construction."""
-    return old.config.version != new.config.version or old.vmac != new.vmac or old.multicast != new.multicast
+    return (
+        old.config.version != new.config.version
+        or old.vmac != new.vmac
+        or old.addr_vmacs != new.addr_vmacs
+        or old.multicast != new.multicast
+    )
 
 
 def diff_plans(old: Plan, new: Plan) -> PlanDiff:

@@ -78,6 +78,8 @@ class HookPlan:
         command: as written.
         shell: keepalived's ``</path`` form, run by ``/bin/sh -c``.
         user, group: names it runs as (None: the daemon's own user, root).
+        supplementary_groups: with the user's supplementary groups (keepalived
+            ``set_supplementary_groups``), else none.
     """
 
     argv: tuple[str, ...]
@@ -85,6 +87,7 @@ class HookPlan:
     shell: bool = False
     user: str | None = None
     group: str | None = None
+    supplementary_groups: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,19 @@ class InstancePlan:
         hooks: notify hook name (``notify_master``...) -> command with identity.
         group: the ``vrrp_sync_group`` it belongs to, or None.
         garp_interval, gna_interval: seconds between single GARPs / NAs (global).
+        owner_ignore_adverts: as address owner (priority 255) drop every advert
+            (keepalived ``owner_ignore_adverts``, resolved with strict mode and the global).
+        notify_priority_changes: write priority changes to the notify FIFOs (keepalived
+            ``notify_priority_changes``: the instance's, the sync group's, or the global).
+        promote_secondaries: interfaces whose ``promote_secondaries`` sysctl the instance
+            sets while it runs (keepalived ``promote_secondaries``; none with a VMAC).
+        track_src: the configured advert source to track: FAULT while it is not an address
+            of the host (keepalived ``track_src_ip``), or None.
+        garp_extra_if: seconds between periodic GARP/NA bursts for the VIPs on
+            ``extra_if`` while master (keepalived ``garp_extra_if all``), 0 = off.
+        extra_if: the VIP devices other than the instance's interface (and its VMAC).
+        addr_vmacs: the VMACs ``use_vmac_addr`` (or a VIP's ``use_vmac``) adds on the VIPs' other
+            interfaces or for the other family; their VIPs' ``dev`` is the VMAC.
     """
 
     name: str
@@ -135,13 +151,20 @@ class InstancePlan:
     group: str | None = None
     garp_interval: float = 0.0
     gna_interval: float = 0.0
+    owner_ignore_adverts: bool = False
+    notify_priority_changes: bool = False
+    promote_secondaries: tuple[str, ...] = ()
+    track_src: IPAddress | None = None
+    garp_extra_if: float = 0.0
+    extra_if: tuple[str, ...] = ()
+    addr_vmacs: tuple[VmacPlan, ...] = ()
 
     @property
     def interfaces(self) -> tuple[str, ...]:
         """Every interface the instance needs (its own, VIP devices; not the VMAC it creates)."""
-        names = [self.key.interface, *(v.dev for v in self.vips)]
-        if self.vmac is not None:
-            names = [n for n in names if n != self.vmac.name]
+        made = {m.name for m in (*self.addr_vmacs, *([self.vmac] if self.vmac is not None else []))}
+        names = [self.key.interface, *(v.dev for v in self.vips), *(m.base for m in self.addr_vmacs)]
+        names = [n for n in names if n not in made]
         return tuple(dict.fromkeys(names))
 
     def wire(self) -> tuple[object, ...]:
@@ -171,6 +194,7 @@ class Plan:
         trackers: checks and bindings.
         script_default: (user, group) names scripts run as by default.
         host_checked: the host checks that were made (empty with ``--no-host``).
+        link_delays: keepalived ``interface_up_down_delays``: link -> (down, up) seconds.
     """
 
     config: Config
@@ -180,6 +204,7 @@ class Plan:
     trackers: TrackerPlan = field(hash=False)
     script_default: tuple[str | None, str | None] = (None, None)
     host_checked: tuple[str, ...] = ()
+    link_delays: Mapping[str, tuple[float, float]] = field(default_factory=dict, hash=False)
 
     def by_key(self) -> dict[InstanceKey, InstancePlan]:
         """The instances by (interface, VRID, family)."""

@@ -54,7 +54,7 @@ HOOKS = (
 """keepalived's notify keywords of a ``vrrp_instance`` (a sync group has the first four and ``notify``)."""
 
 VMAC_PREFIX = "vrrp"
-"""keepalived's default VMAC device name is ``vrrp.VRID``."""
+"""keepalived's default VMAC device name is ``vrrp.VRID`` (``global_defs { vmac_prefix P }``: ``P.VRID``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +120,17 @@ def scope_number(scope: str | None) -> int:
     return int(scope) if scope.isdigit() else SCOPES.get(scope, 0)
 
 
-def _hook(script: Script, default: tuple[str | None, str | None]) -> HookPlan:
+def _hook(script: Script, default: tuple[str | None, str | None], sup: bool = False) -> HookPlan:
     user, group = resolve_identity(script.user, script.group, default)
-    return HookPlan(tuple(script.argv), script.command, script.needs_shell, user, group)
+    return HookPlan(tuple(script.argv), script.command, script.needs_shell, user, group, sup)
 
 
-def _hooks(obj: object, default: tuple[str | None, str | None]) -> dict[str, HookPlan]:
+def _hooks(obj: object, default: tuple[str | None, str | None], sup: bool = False) -> dict[str, HookPlan]:
     out: dict[str, HookPlan] = {}
     for name in HOOKS:
         script = getattr(obj, name, None)
         if isinstance(script, Script):
-            out[name] = _hook(script, default)
+            out[name] = _hook(script, default, sup)
     return out
 
 
@@ -149,7 +149,11 @@ def _routes(inst: VrrpInstance, report: _Report) -> tuple[RouteSpec, ...]:
 
 
 def _instance(
-    inst: VrrpInstance, config: Config, default: tuple[str | None, str | None], report: _Report
+    inst: VrrpInstance,
+    config: Config,
+    default: tuple[str | None, str | None],
+    report: _Report,
+    used: set[str] | None = None,
 ) -> InstancePlan:
     name = inst.name
     family = inst.family
@@ -173,17 +177,24 @@ def _instance(
                 "use_vmac",
             )
             xmit_base = True
-        vname = inst.vmac_name or f"{VMAC_PREFIX}.{inst.virtual_router_id}"
+        vname = inst.vmac_name or vmac_name(config.global_defs.vmac_prefix or VMAC_PREFIX, inst.virtual_router_id)
         vmac = VmacPlan(vname, inst.interface, inst.virtual_router_id, family, xmit_base)
     vip_dev = vmac.name if vmac is not None else inst.interface
     tx_interface = inst.interface if vmac is None or vmac.xmit_base else vmac.name
+    used = set() if used is None else used
+    if vmac is not None:
+        used.add(vmac.name)
+    devs, addr_vmacs = _vip_devices(inst, vmac, config, used, report)
     vips = tuple(
-        VipPlan(v.address, v.prefixlen, v.dev or vip_dev, v.label, v.brd, scope_number(v.scope))
-        for v in [*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded]
+        VipPlan(v.address, v.prefixlen, dev, v.label, v.brd, scope_number(v.scope))
+        for v, dev in zip([*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded], devs, strict=True)
     )
     peers: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
     group = next((g.name for g in config.vrrp_sync_groups.values() if name in g.group), None)
     g = config.global_defs
+    extra_if = tuple(dict.fromkeys(v.dev for v in vips if v.dev not in (inst.interface, vip_dev)))
+    if not inst.garp_extra_if_all:  # keepalived: without 'all', only the VMACs of use_vmac_addr
+        extra_if = tuple(n for n in extra_if if n in {m.name for m in addr_vmacs})
     return InstancePlan(
         name=name,
         key=InstanceKey(inst.interface, inst.virtual_router_id, family),
@@ -202,11 +213,117 @@ def _instance(
         vips=vips,
         excluded=len(inst.virtual_ipaddress_excluded),
         routes=_routes(inst, report),
-        hooks=_hooks(inst, default),
+        hooks=_hooks(inst, default, g.set_supplementary_groups),
         group=group,
-        garp_interval=g.vrrp_garp_interval,
-        gna_interval=g.vrrp_gna_interval,
+        garp_interval=garp_spacing(config, inst.interface)[0],
+        gna_interval=garp_spacing(config, inst.interface)[1],
+        owner_ignore_adverts=owner_ignore_adverts(inst, config),
+        notify_priority_changes=notify_priority_changes(inst, config, group),
+        promote_secondaries=(inst.interface,) if inst.promote_secondaries and vmac is None else (),
+        track_src=inst.unicast_src_ip if inst.track_src_ip else None,
+        garp_extra_if=float(inst.garp_extra_if or 0) if extra_if else 0.0,
+        addr_vmacs=addr_vmacs,
+        extra_if=extra_if,
     )
+
+
+def _vip_devices(
+    inst: VrrpInstance, vmac: VmacPlan | None, config: Config, used: set[str], report: _Report
+) -> tuple[list[str], tuple[VmacPlan, ...]]:
+    """The device of each VIP and eVIP, and the VMACs ``use_vmac_addr`` / a VIP's ``use_vmac`` add.
+
+    keepalived ``vrrp_complete_instance``: a VIP on the instance's interface, of its family, goes
+    on the instance's VMAC when there is one. A VIP on another interface (``dev``), or of the
+    other family, gets a VMAC of its own on that interface when ``use_vmac_addr`` is set or the
+    VIP says ``use_vmac``; VIPs sharing (interface, family) share it. Its name is
+    ``vmac_addr_prefix`` (else ``vmac_prefix``, else ``vrrp``) ``.VRID``, numbered when taken
+    (:func:`unique_vmac_name`). Otherwise a VIP goes on its ``dev`` or the instance's device.
+    """
+    g = config.global_defs
+    prefix = g.vmac_addr_prefix or g.vmac_prefix or VMAC_PREFIX
+    vrid, family = inst.virtual_router_id, inst.family
+    own_dev = vmac.name if vmac is not None else inst.interface
+    extra: dict[tuple[str, int], VmacPlan] = {}
+    devs: list[str] = []
+    vip_lists = (
+        ("virtual_ipaddress", inst.virtual_ipaddress),
+        ("virtual_ipaddress_excluded", inst.virtual_ipaddress_excluded),
+    )
+    for keyword, vip_list in vip_lists:
+        for i, v in enumerate(vip_list):
+            on_own_if = v.dev is None or v.dev == inst.interface
+            if on_own_if and vmac is not None and v.family == family:
+                if v.use_vmac:
+                    report.warning(
+                        report.loc("vrrp_instances", inst.name, keyword, i),
+                        f"{v.address}: use_vmac here and on the instance: the VIP goes on the instance's VMAC",
+                        keyword,
+                    )
+                devs.append(vmac.name)
+                continue
+            if not (v.use_vmac or (inst.use_vmac_addr and (not on_own_if or v.family != family))):
+                devs.append(v.dev or own_dev)
+                continue
+            base = v.dev or inst.interface
+            key = (base, v.family)
+            if key not in extra:
+                name = unique_vmac_name(prefix, vrid, v.family, used)
+                used.add(name)
+                extra[key] = VmacPlan(name, base, vrid, v.family, xmit_base=True)
+            devs.append(extra[key].name)
+    return devs, tuple(extra.values())
+
+
+def unique_vmac_name(prefix: str, vrid: int, family: int, used: set[str]) -> str:
+    """keepalived ``create_vmac_name``: ``PREFIX.VRID``, else ``PREFIXn.VRID`` for the first n free
+    (IPv6 tries 6 first, then 1, 2...), each cut to 15 characters."""
+    name = vmac_name(prefix, vrid)
+    seq = [6, 1, 2, 3, 4, 5, *range(7, 100)] if family == 6 else list(range(1, 100))
+    for n in seq:
+        if name not in used:
+            return name
+        tail = f"{n}.{vrid}"
+        name = prefix[: 15 - len(tail)] + tail
+    return name
+
+
+def garp_spacing(config: Config, ifname: str) -> tuple[float, float]:
+    """Seconds between GARPs and between NAs on ``ifname``: its ``garp_group``'s, else the global
+    ``vrrp_garp_interval`` / ``vrrp_gna_interval`` (keepalived: interfaces in no group inherit them)."""
+    g = config.global_defs
+    for grp in config.garp_groups:
+        if ifname in grp.members:
+            garp = g.vrrp_garp_interval if grp.garp_interval is None else grp.garp_interval
+            gna = g.vrrp_gna_interval if grp.gna_interval is None else grp.gna_interval
+            return garp, gna
+    return g.vrrp_garp_interval, g.vrrp_gna_interval
+
+
+def vmac_name(prefix: str, vrid: int) -> str:
+    """keepalived ``create_vmac_name``: ``PREFIX.VRID``, the prefix cut so the name fits 15 characters."""
+    tail = f".{vrid}"
+    return prefix[: 15 - len(tail)] + tail
+
+
+def owner_ignore_adverts(inst: VrrpInstance, config: Config) -> bool:
+    """keepalived ``owner_ignore_adverts`` resolved (``vrrp_complete_instance``): only an address owner
+    (configured priority 255) ignores adverts; unset, strict mode turns it on, else ``vrrp_owner_ignore_adverts``."""
+    if inst.priority != 255:
+        return False
+    if inst.owner_ignore_adverts is not None:
+        return inst.owner_ignore_adverts
+    return inst.strict_mode or config.global_defs.vrrp_owner_ignore_adverts
+
+
+def notify_priority_changes(inst: VrrpInstance, config: Config, group: str | None) -> bool:
+    """keepalived ``notify_priority_changes`` resolved: the instance's, else its sync group's, else the global
+    ``vrrp_notify_priority_changes`` (default off)."""
+    if inst.notify_priority_changes is not None:
+        return inst.notify_priority_changes
+    sg = config.vrrp_sync_groups.get(group) if group is not None else None
+    if sg is not None and sg.notify_priority_changes is not None:
+        return sg.notify_priority_changes
+    return config.global_defs.vrrp_notify_priority_changes
 
 
 def _check_keys(plans: Mapping[str, InstancePlan], report: _Report) -> None:
@@ -230,9 +347,9 @@ def _check_host(plans: Mapping[str, InstancePlan], config: Config, host: Host, r
     local = host.local_addresses()
     for p in plans.values():
         where = ("vrrp_instances", p.name)
-        vmac = p.vmac.name if p.vmac is not None else None
-        for ifname in dict.fromkeys([p.key.interface, *(v.dev for v in p.vips)]):
-            if ifname == vmac or host.link(ifname) is not None:
+        made = {m.name for m in (*p.addr_vmacs, *([p.vmac] if p.vmac is not None else []))}
+        for ifname in dict.fromkeys([p.key.interface, *(v.dev for v in p.vips), *(m.base for m in p.addr_vmacs)]):
+            if ifname in made or host.link(ifname) is not None:
                 continue
             keyword = "interface" if ifname == p.key.interface else "virtual_ipaddress"
             loc = report.loc(*where, keyword)
@@ -255,6 +372,10 @@ def _check_scripts(config: Config, default: tuple[str | None, str | None], host:
         scripts.append(
             (s.script.model_copy(update={"user": s.user, "group": s.group}), ("vrrp_scripts", name, "script"))
         )
+    for key in ("notify_fifo_script", "vrrp_notify_fifo_script"):
+        fifo_script = getattr(config.global_defs, key)
+        if isinstance(fifo_script, Script):
+            scripts.append((fifo_script, ("global_defs", key)))
     for section, objs in (("vrrp_instances", config.vrrp_instances), ("vrrp_sync_groups", config.vrrp_sync_groups)):
         for name, obj in objs.items():
             for hook in HOOKS:
@@ -307,10 +428,13 @@ def plan_config(config: Config, locs: Mapping[Path, Loc] | None = None, host: Ho
     locs = locs or {}
     report = _Report(locs, config.source)
     default = default_script_user(config, host)
-    instances = {name: _instance(inst, config, default, report) for name, inst in config.vrrp_instances.items()}
+    used: set[str] = {i.vmac_name for i in config.vrrp_instances.values() if i.vmac_name}
+    instances = {name: _instance(inst, config, default, report, used) for name, inst in config.vrrp_instances.items()}
     _check_keys(instances, report)
     groups = {
-        name: SyncGroupPlan(name, grp, tuple(grp.group), _hooks(grp, default))
+        name: SyncGroupPlan(
+            name, grp, tuple(grp.group), _hooks(grp, default, config.global_defs.set_supplementary_groups)
+        )
         for name, grp in config.vrrp_sync_groups.items()
     }
     try:
@@ -333,5 +457,6 @@ def plan_config(config: Config, locs: Mapping[Path, Loc] | None = None, host: Ho
         trackers=trackers,
         script_default=default,
         host_checked=HOST_CHECKS if host is not None else (),
+        link_delays={d.interface: (d.down_delay, d.up_delay) for d in config.interface_up_down_delays},
     )
     return PlanResult(plan, diagnostics)

@@ -179,6 +179,10 @@ def plan_trackers(config: Config) -> TrackerPlan:
         own: list[Binding] = []
         if not inst.dont_track_primary:
             own.append(Binding(iface(inst.interface), Weight(0), "interface"))  # keepalived tracks its interface
+        if inst.track_src_ip and inst.unicast_src_ip is not None:
+            # keepalived track_src_ip: FAULT while the configured source address is not on the host; the
+            # link monitor reports addresses under the pseudo-link "address ADDR" (vipd.runtime.links).
+            own.append(Binding(iface(f"address {inst.unicast_src_ip}"), Weight(0), "interface"))
         own += trackers(inst)
         group = group_of.get(name)
         owner = inst.priority == PRIORITY_OWNER

@@ -10,7 +10,11 @@ Discriminator names, or, while it is zero, the session of their source and
 destination addresses (RFC 5880 §6.8.6, RFC 5881 §3).
 
 Consumers (the tracker's ``bfd`` check, BFD master-down) subscribe to a
-session by name and are called with ``(up, diag)`` on every state change.
+session by name and are called with ``(up, diag)`` on every state change. The
+daemon's side (config, reload, master-down) is :mod:`vipd.runtime.bfd_service`.
+
+Longer than ~400 lines on purpose: the session driver and the runtime that
+demultiplexes datagrams to it share their state (discriminators, sockets, timers).
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import logging
 import random
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import Any, Protocol
+from typing import Protocol
 
 from vipd.bfd import (
     BfdDecodeError,
@@ -44,8 +48,6 @@ from vipd.bfd import (
     decode,
     encode,
 )
-from vipd.config.model import BfdInstance, Config
-from vipd.fsm import MasterDownDetected
 from vipd.linux.bfd import BFD_MULTIHOP_PORT, BFD_PORT, BfdDatagram, BfdReader, open_rx, open_tx
 from vipd.wire.advert import IPAddress
 
@@ -196,6 +198,21 @@ class BfdSessionDriver:
         self._sock.close()
         self._sock = None
 
+    def reconfigure(self, config: BfdConfig) -> None:
+        """New timers (and ``max_hops``) for a running session: a Poll Sequence, no state change (RFC 5880 §6.8.3)."""
+        self.config = config
+        p = self.session.params
+        params = SessionParams(
+            local_discr=p.local_discr,
+            desired_min_tx=config.min_tx,
+            required_min_rx=config.min_rx,
+            detect_mult=config.multiplier,
+            idle_tx=max(config.idle_tx, 1.0),
+            passive=config.passive,
+        )
+        if params != p:
+            self._run(self.session.reconfigure(params, self.loop.time()))
+
     def receive(self, packet: ControlPacket, now: float) -> None:
         """A decoded packet the runtime demultiplexed to this session and whose TTL passed."""
         self._run(self.session.handle(PacketReceived(packet), now))
@@ -259,6 +276,11 @@ class BfdSessionDriver:
         self._run(self.session.handle(TimerExpired(), now))
 
 
+def _identity(c: BfdConfig) -> tuple[object, ...]:
+    """What a reload cannot change in a running session (its sockets and role)."""
+    return (c.neighbor_ip, c.source_ip, c.multihop, c.ttl, c.passive)
+
+
 def _diag_name(diag: int) -> str:
     try:
         return Diag(diag).name.lower()
@@ -289,9 +311,11 @@ class BfdRuntime:
         self._timer = timer
         self.sessions: dict[str, BfdSessionDriver] = {}
         self._by_discr: dict[int, BfdSessionDriver] = {}
-        self._readers: list[BfdReader] = []
+        self._readers: dict[tuple[int, int], BfdReader] = {}
         self.unmatched: Counter[str] = Counter()
         """Datagrams no session took, by reason (``decode`` reasons, ``no_session``)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer_factory: TimerFactory | None = timer
 
     def _discr(self) -> int:
         while True:
@@ -313,25 +337,64 @@ class BfdRuntime:
 
             timer = functools.partial(Waker.create, loop)
         try:
-            for family, port in sorted({(c.family, c.port) for c in self.configs.values()}):
-                sock = open_rx(family, port)
-                cb = functools.partial(self._on_datagram, port)
-                self._readers.append(BfdReader(loop, sock, family, cb, self._on_error))
+            self._open_readers(loop)
             for c in self.configs.values():
-                d = BfdSessionDriver(loop, c, self._discr(), self._rng.random, timer)
-                self.sessions[c.name] = d
-                self._by_discr[d.session.params.local_discr] = d
+                self._add(loop, c, timer)
             for d in self.sessions.values():
                 d.start()
         except BaseException:
             self.stop()
             raise
+        self._loop = loop
+        self._timer_factory = timer
+
+    def _open_readers(self, loop: asyncio.AbstractEventLoop) -> None:
+        for family, port in sorted({(c.family, c.port) for c in self.configs.values()} - set(self._readers)):
+            sock = open_rx(family, port)
+            cb = functools.partial(self._on_datagram, port)
+            self._readers[(family, port)] = BfdReader(loop, sock, family, cb, self._on_error)
+
+    def _add(self, loop: asyncio.AbstractEventLoop, c: BfdConfig, timer: TimerFactory | None) -> BfdSessionDriver:
+        d = BfdSessionDriver(loop, c, self._discr(), self._rng.random, timer)
+        self.sessions[c.name] = d
+        self._by_discr[d.session.params.local_discr] = d
+        return d
+
+    def apply(self, configs: Iterable[BfdConfig]) -> None:
+        """Reload: keep each session whose identity (neighbour, source, multihop, TTL, passive) is unchanged
+        and change its timers with a Poll Sequence (RFC 5880 §6.8.3), so it stays Up; stop the others
+        (AdminDown, §6.8.16) and start the new ones from Down.
+
+        Raises:
+            OSError: a new receive socket or session socket cannot be opened (what already changed stays).
+            RuntimeError: called before :meth:`start`.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("BfdRuntime.apply before start")
+        new = {c.name: c for c in configs}
+        for name in list(self.sessions):
+            d = self.sessions[name]
+            c = new.get(name)
+            if c is None or _identity(c) != _identity(d.config):
+                del self.sessions[name]
+                self._by_discr.pop(d.session.params.local_discr, None)
+                d.stop()
+        self.configs = new
+        self._open_readers(loop)
+        for name, c in new.items():
+            if name in self.sessions:
+                self.sessions[name].reconfigure(c)
+            else:
+                self._add(loop, c, self._timer_factory).start()
+        for key in set(self._readers) - {(c.family, c.port) for c in new.values()}:
+            self._readers.pop(key).close()
 
     def stop(self) -> None:
         """AdminDown every session, close every socket."""
         for d in self.sessions.values():
             d.stop()
-        for r in self._readers:
+        for r in self._readers.values():
             r.close()
         self._readers.clear()
 
@@ -365,6 +428,7 @@ class BfdRuntime:
                     "name": d.name,
                     "neighbor": str(d.config.neighbor_ip),
                     "state": s.session_state.name.lower(),
+                    "state_number": int(s.session_state),
                     "remote_state": s.remote_session_state.name.lower(),
                     "local_diag": _diag_name(s.local_diag),
                     "local_discr": s.params.local_discr,
@@ -420,105 +484,3 @@ class BfdRuntime:
             if c.neighbor_ip == src and c.port == port and (c.source_ip is None or dst is None or c.source_ip == dst):
                 return d
         return None
-
-
-def config_of(b: BfdInstance) -> BfdConfig:
-    """The runtime view of a validated ``bfd_instance`` (times already in seconds)."""
-    return BfdConfig(
-        name=b.name,
-        neighbor_ip=b.neighbor_ip,
-        source_ip=b.source_ip,
-        min_rx=b.min_rx,
-        min_tx=b.min_tx,
-        idle_tx=b.idle_tx,
-        multiplier=b.multiplier,
-        passive=b.passive,
-        ttl=b.ttl,
-        max_hops=b.max_hops,
-        multihop=b.multihop,
-    )
-
-
-class BfdService:
-    """The daemon's BFD: the runtime of the config's ``bfd_instance`` blocks and BFD master-down.
-
-    BFD master-down (vipd ``vipd_bfd_master_down NAME``, draft-ietf-rtgwg-vrrp-bfd-p2p): when
-    session NAME leaves Up because its detection time expired or the peer said Down, the
-    instance is fed :class:`~vipd.fsm.MasterDownDetected` with the session's neighbour and the
-    time of its last packet; the VRRP machine decides (adverts win).
-
-    Args:
-        config: the validated config.
-        drivers: instance name -> driver with ``feed(event, at)`` (looked up at each event).
-    """
-
-    def __init__(self, config: Config, drivers: Mapping[str, Any]) -> None:
-        self.config = config
-        self.drivers = drivers
-        self.runtime: BfdRuntime | None = None
-        self._unsubscribe: list[Callable[[], None]] = []
-
-    @property
-    def events(self) -> BfdRuntime | None:
-        """What ``bfd`` checks subscribe to, or None without any ``bfd_instance``."""
-        return self.runtime
-
-    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        """Start every session and the master-down subscriptions.
-
-        Raises:
-            OSError: a BFD socket cannot be opened (port 3784 taken by another BFD daemon...).
-        """
-        if not self.config.bfd_instances:
-            return
-        self.runtime = BfdRuntime([config_of(b) for b in self.config.bfd_instances.values()])
-        self.runtime.start(loop)
-        self._attach()
-        log.info("bfd: %d session(s)", len(self.runtime.sessions))
-
-    def _attach(self) -> None:
-        rt = self.runtime
-        if rt is None:
-            return
-        for name, inst in self.config.vrrp_instances.items():
-            if inst.vipd_bfd_master_down is None:
-                continue
-            session = rt.sessions[inst.vipd_bfd_master_down]
-            cb = functools.partial(self._on_change, name, session)
-            self._unsubscribe.append(rt.subscribe(session.name, cb))
-
-    def _on_change(self, instance: str, session: BfdSessionDriver, up: bool, diag: int) -> None:
-        if up or diag not in (Diag.CONTROL_DETECTION_TIME_EXPIRED, Diag.NEIGHBOR_SIGNALED_SESSION_DOWN):
-            return
-        driver = self.drivers.get(instance)
-        if driver is None:
-            return
-        last = session.session.last_rx if session.session.last_rx is not None else float("-inf")
-        log.info("(%s) bfd %s to %s went down: master-down check", instance, session.name, session.config.neighbor_ip)
-        driver.feed(MasterDownDetected(session.config.neighbor_ip, last))
-
-    def reload(self, config: Config, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        """Apply a new config: sessions restart only if the ``bfd_instance`` blocks changed.
-
-        Raises:
-            OSError: the new sessions cannot start (the old ones are stopped by then).
-        """
-        old = self.config
-        self.config = config
-        for u in self._unsubscribe:
-            u()
-        self._unsubscribe.clear()
-        if old.bfd_instances != config.bfd_instances:
-            self.stop()
-            self.start(loop)
-        else:
-            self._attach()
-
-    def stop(self) -> None:
-        """AdminDown every session and close the sockets."""
-        for u in self._unsubscribe:
-            u()
-        self._unsubscribe.clear()
-        if self.runtime is not None:
-            self.runtime.stop()
-            self.runtime = None

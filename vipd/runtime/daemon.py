@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from vipd.config.model import Config, VrrpInstance
-from vipd.fsm import LowerPriorityHeard, MaintenanceChanged, Notify, Params, State, VrrpMachine
+from vipd.fsm import LowerPriorityHeard, MaintenanceChanged, Notify, Params, PriorityNotice, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.nftables import AcceptMode, NftError
@@ -48,7 +48,7 @@ from vipd.obs.stats import InterfaceStats
 from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime import acceptmode
-from vipd.runtime.bfd import BfdService
+from vipd.runtime.bfd_service import BfdService
 from vipd.runtime.gates import gate_from_plan
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.syncgroup import SyncGroup, SyncGroups
@@ -71,7 +71,7 @@ class ReloadError(Exception):
     """A reload could not build what the new plan needs; nothing was changed."""
 
 
-Notifier = Callable[[Notify | LowerPriorityHeard], None]
+Notifier = Callable[[Notify | LowerPriorityHeard | PriorityNotice], None]
 
 
 class Services(Protocol):
@@ -313,6 +313,8 @@ class Daemon:
         src = self._source_address(plan, link)
         port = self._port(loop, plan, link, stage)
         tx_link = await self._vmac(plan, link, links)
+        for ifname in plan.promote_secondaries:  # keepalived promote_secondaries; restored at exit (and after a crash)
+            self._vmacs.set_sysctl(f"net/ipv4/conf/{ifname}/promote_secondaries", "1", persist=True)
         vips, targets = self._vip_specs(plan, links, stage)
         group = self.sync_groups.group_of(plan.name)
         member = group is not None and len(group.members) > 1
@@ -377,7 +379,8 @@ class Daemon:
         for vip in plan.vips:
             vlink = links[vip.dev]
             vips.append(VipSpec(vip.address, vip.prefixlen, vlink.index, vip.label, vip.broadcast, vip.scope))
-            targets.append(AnnounceTarget(vip.address, self._announcer(vip.dev, stage), vlink.mac))
+            extra = vip.dev in plan.extra_if  # keepalived garp_extra_if: announced again periodically
+            targets.append(AnnounceTarget(vip.address, self._announcer(vip.dev, stage), vlink.mac, extra))
         return vips, targets
 
     @staticmethod
@@ -402,6 +405,9 @@ class Daemon:
             check_address_list=not inst.skip_check_adv_addr,
             garp_lower_prio_repeat=inst.garp_lower_prio_repeat,
             garp_lower_prio_delay=inst.garp_lower_prio_delay,
+            owner_ignore_adverts=plan.owner_ignore_adverts,
+            garp_extra_if=plan.garp_extra_if,
+            notify_priority_changes=plan.notify_priority_changes,
         )
 
     async def _vmac(self, plan: InstancePlan, link: LinkInfo, links: dict[str, LinkInfo]) -> LinkInfo:
@@ -410,6 +416,7 @@ class Daemon:
         Raises:
             StartupError: the VMAC cannot be created.
         """
+        await self._addr_vmacs(plan, links)
         vm = plan.vmac
         if vm is None:
             return link
@@ -427,6 +434,19 @@ class Daemon:
         vlink = await self._link(spec.name, 4)
         links[spec.name] = vlink
         return link if vm.xmit_base else vlink
+
+    async def _addr_vmacs(self, plan: InstancePlan, links: dict[str, LinkInfo]) -> None:
+        """keepalived ``use_vmac_addr`` / a VIP's ``use_vmac``: the VMACs the VIPs on other interfaces go on.
+
+        Raises:
+            StartupError: one cannot be created.
+        """
+        for vm in plan.addr_vmacs:
+            try:
+                await self._vmacs.ensure(VmacSpec(name=vm.name, base=vm.base, vrid=vm.vrid, family=vm.family))
+            except VmacError as e:
+                raise StartupError(f"({plan.name}) use_vmac_addr: {e}") from None
+            links[vm.name] = await self._link(vm.name, 4)
 
     def _route_set(self, plan: InstancePlan) -> list[AddressCompanion]:
         """keepalived ``virtual_routes`` / ``virtual_rules`` of the plan (parsed by the planner)."""
@@ -663,6 +683,9 @@ class Daemon:
         link = await self._links_of(new, links)
         if new.vmac is not None and new.vmac.name not in links:
             links[new.vmac.name] = await self._link(new.vmac.name, 4)
+        for vm in new.addr_vmacs:  # unchanged (a change restarts the instance): already made
+            if vm.name not in links:
+                links[vm.name] = await self._link(vm.name, 4)
         src = self._source_address(new, link)
         vips, targets = self._vip_specs(new, links, stage)
         sender = None
@@ -693,6 +716,7 @@ class Daemon:
         port.stats.rx_packets += 1
         owner = self._vrid_entry(port, pkt.data)  # read once: unicast handling and error attribution
         unicast = owner is not None and bool(owner[1].unicast_peer)
+        empty = owner is not None and not owner[1].virtual_ipaddress  # keepalived no_virtual_ipaddress: Count 0
         raw_ttl = (pkt.data[8] if len(pkt.data) >= 20 else None) if port.family == 4 else pkt.ttl
         if raw_ttl is not None and raw_ttl < 0:
             raw_ttl = None  # IPv6 without an IPV6_HOPLIMIT control message
@@ -701,10 +725,11 @@ class Daemon:
                 data = pkt.data
                 if unicast and len(data) >= 20:
                     data = data[:8] + bytes((VRRP_TTL,)) + data[9:]  # keepalived: no TTL check in unicast mode
-                received = decode_ipv4(data)
+                received = decode_ipv4(data, allow_empty=empty)
             else:
                 dst = pkt.dst if pkt.dst is not None else VRRP_MCAST6
-                received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=VRRP_TTL if unicast else pkt.ttl)
+                ttl = VRRP_TTL if unicast else pkt.ttl
+                received = decode_advert(pkt.data, src=pkt.src, dst=dst, ttl=ttl, allow_empty=empty)
         except DecodeError as e:
             if owner is not None:  # per-instance error counters, as keepalived's (exporter's *_errors_total)
                 owner[0].stats.discards[e.reason] += 1
@@ -714,7 +739,9 @@ class Daemon:
             return
         entry = port.drivers.get(received.advert.vrid)
         if entry is None:
-            self._drop(port, "vrid", f"from {received.src}: VRID {received.advert.vrid} not configured", pkt.rx_time)
+            # keepalived logs unknown VRIDs only with log_unknown_vrids; vipd counts them always.
+            why = f"from {received.src}: VRID {received.advert.vrid} not configured"
+            self._drop(port, "vrid", why, pkt.rx_time, log_it=self.plan.config.global_defs.log_unknown_vrids)
             return
         driver, inst = entry
         if inst.unicast_peer and received.src not in inst.unicast_peer:
@@ -747,8 +774,11 @@ class Daemon:
             return None
         return port.drivers.get(data[at])
 
-    def _drop(self, port: _Port, reason: str, detail: str, now: float) -> None:
+    def _drop(self, port: _Port, reason: str, detail: str, now: float, *, log_it: bool = True) -> None:
         port.stats.rx_errors[reason] += 1
+        if not log_it:
+            log.debug("%s: dropped VRRP packet (%s) %s", port.ifname, reason, detail)
+            return
         ok, suppressed = self._limiter.allow(f"{port.ifname}/{port.family}/{reason}", now)
         if ok:
             more = f" ({suppressed} similar suppressed)" if suppressed else ""

@@ -16,11 +16,8 @@ was a cold wake-up plus a cold first run of the machine and the encoder.
 The kernel is reached only through the small ``Protocol`` classes below, so the
 driver can be run against fakes.
 
-Why one module of ~700 lines: every effect of the machine is executed here, in
-one ``_execute``, so that their RFC order (advert, addresses, announcements,
-notify) holds on every path, including the before-VIP hooks
-(``vipd.runtime.gates``) that hold part of a batch back; splitting the effect
-kinds across modules would split that order.
+Size: over 400 lines because effects must run in RFC order from one place: adverts, VIPs, GARPs, companions
+and hooks of one instance, including the before-VIP hooks (``vipd.runtime.gates``) that hold part of a batch back.
 """
 
 from __future__ import annotations
@@ -47,6 +44,7 @@ from vipd.fsm import (
     LowerPriorityHeard,
     Notify,
     Params,
+    PriorityNotice,
     RemoveAddresses,
     SendAdvert,
     SendGratuitousArp,
@@ -56,6 +54,7 @@ from vipd.fsm import (
     TimerExpired,
     VrrpMachine,
 )
+from vipd.fsm.machine import EXTRA_IF
 from vipd.linux.netlink import VipSpec
 from vipd.obs.log import RateLimiter
 from vipd.obs.recorder import RX, TX, InstanceRecorder
@@ -105,6 +104,13 @@ class TimerWaker(Protocol):
 TimerFactory = Callable[[Callable[[], None]], "TimerWaker | None"]
 """Makes a ``TimerWaker`` calling the given function (``functools.partial(Waker.create, loop)``), or None."""
 
+MAX_LATE_YIELDS = 64
+"""Times in a row a Backup's overdue Master_Down_Timer hands the loop to pending input first.
+
+Each turn lets the reader take up to ``vipd.linux.sockets.RX_BATCH`` datagrams, so a backlog of
+~2,000 adverts is read before the timer fires; a flood of packets that never resets the timer
+delays the takeover by at most that many loop turns."""
+
 EARLY_WAKE = 0.0005
 """Seconds before a Backup's Master_Down_Timer at which its timerfd wakes to prepare the takeover.
 
@@ -139,11 +145,15 @@ def announce_frame(mac: bytes, address: IPAddress) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class AnnounceTarget:
-    """Where to announce one VIP: its address, the sender for its device and that device's MAC."""
+    """Where to announce one VIP: its address, the sender for its device and that device's MAC.
+
+    ``extra``: the device is not the instance's own (keepalived ``garp_extra_if`` announces it again).
+    """
 
     address: IPAddress
     sender: FrameSender
     mac: bytes
+    extra: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +185,8 @@ class InstanceDriver:
         garp_interval, gna_interval: seconds between single gratuitous ARPs / unsolicited
             NAs (keepalived ``vrrp_garp_interval`` / ``vrrp_gna_interval``; 0 = back to back).
         notifier: called from the effect worker with each transition (and each
-            ``LowerPriorityHeard``, keepalived's MASTER_RX_LOWER_PRI event), in order,
+            ``LowerPriorityHeard``, keepalived's MASTER_RX_LOWER_PRI event, and each
+            ``PriorityNotice``, keepalived's MASTER/BACKUP_PRIORITY), in order,
             after its address effects (the notify hooks).
         sync_observer: called with ``(name, effects)`` after each step that returned
             effects (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions).
@@ -200,7 +211,7 @@ class InstanceDriver:
         companions: Sequence[AddressCompanion] = (),
         garp_interval: float = 0.0,
         gna_interval: float = 0.0,
-        notifier: Callable[[Notify | LowerPriorityHeard], None] | None = None,
+        notifier: Callable[[Notify | LowerPriorityHeard | PriorityNotice], None] | None = None,
         sync_observer: Callable[[str, list[Effect]], None] | None = None,
         recorder: InstanceRecorder | None = None,
         gate: VipGate | None = None,
@@ -219,6 +230,7 @@ class InstanceDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._waker = timer(self._on_wake) if timer is not None else None
         self._deadline: float | None = None  # what the timerfd stands for (it may be set earlier: EARLY_WAKE)
+        self._late_yields = 0  # overdue wake-ups in a row that handed the loop to pending input
         self._prepare = prepare_advert
         self._input_pending = input_pending
         self._queue: asyncio.Queue[Effect | _Swap | None] = asyncio.Queue()
@@ -431,6 +443,19 @@ class InstanceDriver:
                     # Let the loop read it first (the master's advert would move the deadline).
                     self._waker.set(deadline)
                     return
+        elif (
+            self.machine.state is State.BACKUP
+            and self._input_pending is not None
+            and self._late_yields < MAX_LATE_YIELDS
+            and self._input_pending()
+        ):
+            # Woken late (the loop is behind): adverts already received may be the master's and
+            # move the deadline, so they are read before the timer may fire. Firing first turned
+            # one 0.6 s stall of a backup of 255 VRIDs at 0.1 s into an endless flap storm.
+            self._late_yields += 1
+            self._waker.set(deadline)  # already due: fires again once the reader has had its turn
+            return
+        self._late_yields = 0
         self._fire(deadline)
 
     def _prepare_advert(self) -> None:
@@ -485,9 +510,15 @@ class InstanceDriver:
                     continue
                 self._remove_vips(effect)
             elif isinstance(effect, SendGratuitousArp):
-                self._announce_all(effect.repeat)
+                if effect.reason == EXTRA_IF:
+                    self._announce_targets([t for t in self._announce if t.extra], effect.repeat)
+                else:
+                    self._announce_all(effect.repeat)
             elif isinstance(effect, Notify):
                 self._on_transition(effect, now)
+                self._queue.put_nowait(effect)
+            elif isinstance(effect, PriorityNotice):
+                log.info("(%s) effective priority now %d", self.name, effect.priority)
                 self._queue.put_nowait(effect)
             elif isinstance(effect, LowerPriorityHeard):
                 log.info(
@@ -644,7 +675,7 @@ class InstanceDriver:
                 elif isinstance(effect, RemoveAddresses):
                     for companion in reversed(self.companions):
                         await companion.remove()
-                elif isinstance(effect, Notify | LowerPriorityHeard) and self.notifier is not None:
+                elif isinstance(effect, Notify | LowerPriorityHeard | PriorityNotice) and self.notifier is not None:
                     self.notifier(effect)
             except Exception as e:  # a kernel surprise must not kill the instance
                 self.stats.address_errors += 1

@@ -16,6 +16,9 @@ Sync groups (keepalived ``vrrp_sync_group``): one member's FAULT takes every
 member to FAULT; the group's own trackers apply to every member; member
 trackers with weights are turned into FAULT trackers or ignored as keepalived
 does unless ``sync_group_tracking_weight`` is set.
+
+Size: over 400 lines because running, debouncing and applying checks share the per-instance state; what to run
+is planned in vipd.plan.trackers.
 """
 
 from __future__ import annotations
@@ -156,7 +159,10 @@ class Tracker:
                 that changed since.
         """
         user, group = self.plan.script_default
-        ctx = CheckContext(links=self.links, script_user=user, script_group=group, bfd=self.bfd)
+        sup = self.plan.config.global_defs.set_supplementary_groups
+        ctx = CheckContext(
+            links=self.links, script_user=user, script_group=group, bfd=self.bfd, supplementary_groups=sup
+        )
         self.bindings = {k: list(v) for k, v in self.plan.trackers.bindings.items()}
         for note in self.plan.trackers.notes:
             log.info("%s", note)
@@ -444,7 +450,7 @@ class Tracking:
         """
         from vipd.runtime.links import LinkMonitor
 
-        links = LinkMonitor()
+        links = LinkMonitor(plan.link_delays)
         await links.start()
         tracker = Tracker(plan, drivers, links=links, bfd=bfd)
         try:
@@ -479,8 +485,12 @@ class Tracking:
         effective priority; then every instance is re-evaluated against its new
         base priority.
         """
+        from vipd.runtime.links import LinkMonitor
+
         await self.tracker.stop()
         self.tracker = new
+        if isinstance(self.links, LinkMonitor):
+            self.links.set_delays(new.plan.link_delays)  # keepalived interface_up_down_delays
         await new.start()
 
     async def stop(self) -> None:

@@ -110,6 +110,10 @@ every distinct input; errors are never cached; the bound keeps a flood of random
 packets from growing memory (they only churn the cache). 1024 covers 255 VRIDs
 times a few priorities per sender."""
 
+DECODE_CACHE_MAX_PAYLOAD = VRRP_HEADER_LEN + 255 * 4 + VRRP_AUTH_DATA_LEN
+"""Octets: longer payloads (padding, or more than 63 IPv6 addresses) are decoded every time,
+never memoised, so the caches hold at most ~1 MiB of packets each whatever a sender crafts."""
+
 # A router hears the same few addresses (its peers', its VIPs, 224.0.0.18) in every advert:
 # build each ipaddress object once (they are immutable) instead of ~5 per packet. Bounded,
 # so a flood of random addresses only churns the cache.
@@ -220,9 +224,9 @@ def encode_advert(
 
     Raises:
         ValueError: anything that cannot be put on the wire: version not 2/3,
-            v2 over IPv6, vrid outside 1..255, priority outside 0..255, no
-            address or more than 255, an address, ``src`` or ``dst`` of another
-            family, v2 interval not a whole number of seconds in 1..255, v3
+            v2 over IPv6, vrid outside 1..255, priority outside 0..255, more
+            than 255 addresses (none is allowed: keepalived no_virtual_ipaddress),
+            an address, ``src`` or ``dst`` of another family, v2 interval not a whole number of seconds in 1..255, v3
             interval not in 0.01..40.95 s once rounded to centiseconds, v2 auth
             type AH (not implemented: it needs an IPsec AH header, protocol 51)
             or unknown, auth data not b"" (NONE) / 8 octets (PASS), v3 with auth
@@ -233,8 +237,8 @@ def encode_advert(
     vrid = _require_int("vrid", advert.vrid, 1, 255)
     priority = _require_int("priority", advert.priority, 0, 255)
     addresses = advert.addresses
-    if not 1 <= len(addresses) <= 255:
-        raise ValueError(f"a VRRP advert carries 1..255 addresses, got {len(addresses)}")
+    if len(addresses) > 255:  # 0: keepalived's no_virtual_ipaddress (RFC 5798 §5.2.5 wants at least 1)
+        raise ValueError(f"a VRRP advert carries at most 255 addresses, got {len(addresses)}")
     for address in addresses:
         if not isinstance(address, IPv4Address | IPv6Address) or address.version != src.version:
             raise ValueError(f"address {address!r} is not an IPv{src.version} address like src {src}")
@@ -283,7 +287,7 @@ def encode_advert(
     return message[:6] + checksum.to_bytes(2, "big") + message[8:]
 
 
-def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -> Received:
+def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int, allow_empty: bool = False) -> Received:
     """Validate and decode a VRRP message (the IP payload) into a :class:`Received`.
 
     This is the receive path of RFC 3768 §7.1 and RFC 5798 §7.1, the parts that
@@ -299,7 +303,7 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
        :class:`PacketLengthError`. Further bytes are accepted as padding.
     5. type is 1 (ADVERTISEMENT), else :class:`InvalidTypeError`.
     6. ``Count IPvX Addr`` is at least 1 (RFC 5798 §5.2.5), else
-       :class:`AddressListError`.
+       :class:`AddressListError`; not with ``allow_empty``.
     7. checksum over the whole payload, else :class:`ChecksumError`: v2 plain;
        v3/IPv4 pseudo-header, then plain; v3/IPv6 pseudo-header only. See the
        module docstring for why the whole payload.
@@ -316,6 +320,8 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
         src: the IP source address (recvmsg address).
         dst: the IP destination (IP_PKTINFO / IPV6_PKTINFO).
         ttl: IPv4 TTL or IPv6 hop limit (IP header, IP_RECVTTL / IPV6_HOPLIMIT).
+        allow_empty: accept ``Count IPvX Addr`` 0, as keepalived does for an instance
+            without VIPs (keepalived ``no_virtual_ipaddress``).
 
     Returns:
         The advert, with ``max_adver_int`` in float seconds (v2: whole seconds;
@@ -332,16 +338,26 @@ def decode_advert(payload: bytes, *, src: IPAddress, dst: IPAddress, ttl: int) -
     _same_family(src, dst)
     if type(payload) is not bytes:
         payload = bytes(payload)
-    return _decode_cached(payload, src, dst, ttl)
+    if len(payload) > DECODE_CACHE_MAX_PAYLOAD:
+        return _decode(payload, src, dst, ttl, isinstance(src, IPv6Address), None, allow_empty)
+    return _decode_cached(payload, src, dst, ttl, allow_empty)
 
 
 @functools.lru_cache(maxsize=DECODE_CACHE_SIZE)
-def _decode_cached(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int) -> Received:
+def _decode_cached(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, allow_empty: bool = False) -> Received:
     """:func:`_decode` memoised on its whole input (a pure function; errors are not cached)."""
-    return _decode(payload, src, dst, ttl, isinstance(src, IPv6Address), None)
+    return _decode(payload, src, dst, ttl, isinstance(src, IPv6Address), None, allow_empty)
 
 
-def _decode(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, ipv6: bool, pseudo: bytes | None) -> Received:
+def _decode(
+    payload: bytes,
+    src: IPAddress,
+    dst: IPAddress,
+    ttl: int,
+    ipv6: bool,
+    pseudo: bytes | None,
+    allow_empty: bool = False,
+) -> Received:
     """The checks and decoding of :func:`decode_advert`, for arguments already known to be right.
 
     ``ipv6`` says the family of ``src``/``dst``; ``pseudo`` is ``src.packed + dst.packed`` when
@@ -367,7 +383,7 @@ def _decode(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, ipv6: bool
         )
     if msg_type != VRRP_TYPE_ADVERTISEMENT:
         raise InvalidTypeError(f"type {msg_type}, expected 1 (ADVERTISEMENT)")
-    if count == 0:
+    if count == 0 and not allow_empty:
         raise AddressListError("Count IPvX Addr is 0 (the minimum is 1)")
 
     if version == 2:
@@ -426,7 +442,7 @@ def _decode(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int, ipv6: bool
     return Received(advert=advert, src=src, dst=dst, ttl=ttl, checksum=kind)
 
 
-def decode_ipv4(datagram: bytes, *, check_ttl: bool = True) -> Received:
+def decode_ipv4(datagram: bytes, *, check_ttl: bool = True, allow_empty: bool = False) -> Received:
     """Decode what an IPv4 raw socket of protocol 112 returns: IP header + VRRP message.
 
     Parses the IPv4 header (RFC 791 §3.1): version 4, IHL (options are
@@ -443,6 +459,7 @@ def decode_ipv4(datagram: bytes, *, check_ttl: bool = True) -> Received:
         check_ttl: False skips check 1 of :func:`decode_advert` (TTL 255): keepalived
             makes no TTL check for ``unicast_peer`` instances, whose routed peers' adverts
             arrive with 254 or less. The result's ``ttl`` is then 255.
+        allow_empty: accept ``Count IPvX Addr`` 0 (see :func:`decode_advert`).
 
     Returns:
         See :func:`decode_advert`; ``src``, ``dst`` and ``ttl`` come from the IP
@@ -477,12 +494,15 @@ def decode_ipv4(datagram: bytes, *, check_ttl: bool = True) -> Received:
         ttl = VRRP_TTL
     if type(datagram) is not bytes:
         datagram = bytes(datagram)
-    return _decode_ipv4_cached(datagram[header_len:total_len], datagram[12:20], ttl)
+    payload = datagram[header_len:total_len]
+    if len(payload) > DECODE_CACHE_MAX_PAYLOAD:
+        return _decode_ipv4_cached.__wrapped__(payload, datagram[12:20], ttl, allow_empty)
+    return _decode_ipv4_cached(payload, datagram[12:20], ttl, allow_empty)
 
 
 @functools.lru_cache(maxsize=DECODE_CACHE_SIZE)
-def _decode_ipv4_cached(payload: bytes, addresses: bytes, ttl: int) -> Received:
+def _decode_ipv4_cached(payload: bytes, addresses: bytes, ttl: int, allow_empty: bool = False) -> Received:
     """:func:`_decode` of an IPv4 payload, memoised on the payload, the 8 address octets and the TTL."""
     src = _ipv4(int.from_bytes(addresses[:4], "big"))
     dst = _ipv4(int.from_bytes(addresses[4:], "big"))
-    return _decode(payload, src, dst, ttl, False, addresses)
+    return _decode(payload, src, dst, ttl, False, addresses, allow_empty)

@@ -84,8 +84,10 @@ def section(results: list[tuple[str, ModuleType, list[str], dict[str, object], P
     return "\n".join(out)
 
 
-def write_doc(text: str, doc: Path = DOC) -> None:
-    """Replace the generated section of ``doc`` (between the markers) with ``text``; append it if absent."""
+def write_doc(text: str, doc: Path | None = None) -> None:
+    """Replace the generated section of ``doc`` (default :data:`DOC`; between the markers) with ``text``;
+    append it if absent."""
+    doc = DOC if doc is None else doc
     old = doc.read_text()
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
     new = pattern.sub(lambda _m: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text + "\n"
@@ -118,9 +120,7 @@ def main(args: argparse.Namespace) -> int:
         print("bench-all: no matplotlib, docs/takeover-overhead.png not redrawn", file=sys.stderr)
     else:
         takeover_json = next(p for _t, m, _a, _r, p in results if m is takeover)
-        plot.main(
-            argparse.Namespace(input=str(takeover_json), output=str(REPO_ROOT / "docs" / "takeover-overhead.png"))
-        )
+        plot.main(argparse.Namespace(input=str(takeover_json), output=str(DOC.parent / "takeover-overhead.png")))
     return 0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import all, cpu_profile, plot, receive, scale, startup, steady, takeover
+from . import all, bfd, cpu_profile, metrics, plot, receive, scale, startup, steady, takeover
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    for mod in (takeover, steady, scale, startup, receive, all, plot, cpu_profile):
+    for mod in (takeover, steady, scale, startup, receive, all, plot, cpu_profile, metrics, bfd):
         mod.add_parser(sub)

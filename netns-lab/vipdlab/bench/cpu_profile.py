@@ -23,7 +23,7 @@ from ..lab.daemons import vipd_argv, vipd_env
 from ..lab.procs import Process
 from ..lab.topo import Lab
 from ..lab.wait import wait_until
-from .common import CostMeter, count_lines, save
+from .common import CostMeter, begin, count_lines, save
 from .scale import AI, config, vip_of
 
 
@@ -81,7 +81,7 @@ def run(n: int, seconds: float, top: int) -> dict[str, object]:
 
 def main(args: argparse.Namespace) -> int:
     res = run(args.vrids, args.seconds, args.top)
-    res["command"] = "sudo python3 netns-lab/lab.py " + " ".join(sys.argv[1:])
+    res = {**begin("profile", ["vipd"], {"vrids": args.vrids, "seconds": args.seconds}), **res}
     path = save("profile", res)
     for label in ("plain", "profiled"):
         for r, c in res[label].items():  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ has had three intervals to hear r1. During the window:
 * spurious transitions: "Entering ... STATE" lines both daemons log (vipd uses
   keepalived's wording), adverts with a non-zero priority from r2 and GARPs
   from r2, all of which must be 0;
-* lateness: each VRID's gaps between r1's adverts seen by the client (kernel
+* deviation: each VRID's gaps between r1's adverts seen by the client (kernel
   receive times) minus the interval;
 * adverts seen vs expected (N x window / interval), a check for lost adverts;
 * CPU (utime + stime of each daemon's tree) and RSS (VmRSS summed, max sampled);
@@ -182,7 +182,7 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
         f"Run: {load_line(results)}. " + ", ".join(f"{k} {x}" for k, x in results["versions"].items()) + ".",
         "",
         "| VRIDs | daemon | window | master CPU | backup CPU | CPU vipd / keepalived (master) | master RSS "
-        "| backup RSS | lateness p99 | lateness max | adverts seen / expected | spurious transitions "
+        "| backup RSS | deviation p99 | deviation max | adverts seen / expected | spurious transitions "
         "| 224.0.0.18 users / sockets | load (1 min) start / end |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -202,7 +202,8 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
         )
     lines += [
         "",
-        "CPU is % of one core over the window (utime + stime of the whole process tree). Spurious transitions = "
+        "CPU is % of one core over the window (utime + stime of the whole process tree). Deviation = gap between "
+        "consecutive adverts of a VRID minus 0.1 s, all VRIDs pooled. Spurious transitions = "
         '"Entering ... STATE" log lines of either daemon + adverts (priority > 0) and GARPs from the backup, '
         "all during the window.",
     ]

@@ -216,7 +216,8 @@ def _sent_tables(results: dict) -> list[str]:  # type: ignore[type-arg]
     lines = [
         "",
         "As sent (router's eth0, its own outgoing frames) beside the client; schedule lateness: vipd "
-        "t_n - (t_0 + n*AI) minus its minimum over the window (drift-free schedule), keepalived gap - AI "
+        "t_n - (t_0 + n*AI) minus its minimum over each run of gaps <= 1.5 AI (drift-free schedule), "
+        "keepalived gap - AI "
         "(each advert scheduled AI after the previous send); transit = client time - router time:",
         "",
         "| advert_int | load | daemon | deviation p99 client / sent | max client / sent | min client / sent "

@@ -24,17 +24,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 import time
-from pathlib import Path
 
 from ..lab.conf import Instance, render
 from ..lab.scenario import STARTUP_ALLOWANCE
 from ..lab.services import tcp_listener
 from ..lab.topo import Lab
 from ..lab.wait import wait_until
-from .common import lateness, percentile
+from .common import begin, lateness, percentile, report
 
 AI = 0.1
 VIP = "192.0.2.100"
@@ -101,31 +99,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions of every scenario")
     args = ap.parse_args(argv)
     scenarios = [("none", 0), *((k, args.checks) for k in args.kinds.split(","))]
-    rows: list[dict[str, float | int | str]] = []
+    params = {k: getattr(args, k) for k in ("seconds", "checks", "interval", "kinds", "rounds")}
+    results = begin("tracking", ["vipd"], params, scenarios=scenarios, rows=[])
+    rows: list[dict[str, float | int | str]] = results["rows"]  # type: ignore[assignment]
     for r in range(args.rounds):  # interleaved, so slow drifts of the machine hit every scenario alike
         for kind, n in scenarios:
             row = run_scenario(kind, n, args.interval, args.seconds)
             row["round"] = r + 1
             rows.append(row)
-    print("| scenario | adverts | skipped | p50 ms | p99 ms (per round) | median p99 ms | max ms | p99 added ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    return report(results, markdown)
+
+
+def markdown(results: dict) -> str:  # type: ignore[type-arg]
+    """The table of docs/performance.md's health-check section, from :func:`main`'s results."""
+    p, rows = results["params"], results["rows"]
+    lines = [
+        "| scenario | adverts | skipped | p50 ms | p99 ms (per round) | median p99 ms | max ms | p99 added ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     base = None
-    for kind, n in scenarios:
-        mine = [x for x in rows if x["scenario"] == ("none" if not n else f"{n} {kind} checks @ {args.interval:g}s")]
+    for kind, n in results["scenarios"]:
+        mine = [x for x in rows if x["scenario"] == ("none" if not n else f"{n} {kind} checks @ {p['interval']:g}s")]
         p99s = [float(x["p99_ms"]) for x in mine]
         med = statistics.median(p99s)
         base = med if base is None else base
         adverts, skipped = sum(int(x["adverts"]) for x in mine), sum(int(x["skipped"]) for x in mine)
-        print(
+        lines.append(
             f"| {mine[0]['scenario']} | {adverts} | {skipped} | "
             f"{statistics.median(float(x['p50_ms']) for x in mine):.3f} | {' / '.join(f'{v:.2f}' for v in p99s)} | "
             f"{med:.3f} | {max(float(x['max_ms']) for x in mine):.3f} | {med - base:+.3f} |"
         )
-    out = Path(__file__).resolve().parents[2] / "results" / f"bench-tracking-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"raw: {out}")
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

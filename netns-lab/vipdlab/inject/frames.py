@@ -432,8 +432,9 @@ class Builder(_Builder):
         return cat
 
     def bad_v2_auth(self, n: int) -> Category:
-        """v2 priority-254 adverts for the PASS instance: wrong password, auth type NONE (both dropped by
-        the instance), and unknown auth types 3..255 (dropped by the decoder)."""
+        """v2 priority-254 adverts for the PASS instance: wrong password (``auth``) and auth type NONE
+        (``auth_mismatch``), both dropped by the instance, and unknown auth types 3..255 (``auth_type``,
+        dropped by the decoder)."""
         cat = self._cat("bad_v2_auth")
         wrong = [v2_payload(self.v2_vrid, 254, self.v2_addrs, 1, f"bad{i}".encode()) for i in range(16)]
         none = v2_payload(self.v2_vrid, 254, self.v2_addrs, 0, b"")
@@ -443,11 +444,11 @@ class Builder(_Builder):
             if k in (0, 1):
                 p = wrong[i % len(wrong)]
                 self._add(cat, self._mcast(p), p, "auth", level="fsm")
-            elif k == 2:
-                self._add(cat, self._mcast(none), none, "auth", level="fsm")
-            else:
+            elif k == 2:  # a known type other than ours: RFC 2787 vrrpStatsAuthTypeMismatch
+                self._add(cat, self._mcast(none), none, "auth_mismatch", level="fsm")
+            else:  # none of 0, 1, 2: RFC 2787 vrrpStatsInvalidAuthType (vipd.wire.AuthTypeError)
                 p = unknown[i % len(unknown)]
-                self._add(cat, self._mcast(p), p, "auth")
+                self._add(cat, self._mcast(p), p, "auth_type")
         return cat
 
     def unicast_not_peer(self, n: int) -> Category:

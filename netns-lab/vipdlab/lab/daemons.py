@@ -14,7 +14,8 @@ KINDS = ("vipd", "keepalived")
 
 
 def vipd_argv(config: Path, pid_file: Path) -> list[str]:
-    """vipd in the foreground; its control socket beside its pid file, since /run is shared by the namespaces."""
+    """vipd in the foreground; its control socket and dump files beside its pid file, since /run and /tmp are
+    shared by the namespaces (and the machine): no links in /tmp."""
     return [
         sys.executable,
         "-m",
@@ -25,6 +26,10 @@ def vipd_argv(config: Path, pid_file: Path) -> list[str]:
         str(pid_file),
         "--control-socket",
         str(pid_file.with_name("vipd.ctl")),
+        "--dump-dir",
+        str(pid_file.with_name("dump")),
+        "--keepalived-links",
+        "",
     ]
 
 

@@ -438,3 +438,70 @@ def test_core_imports_no_clock_and_no_random() -> None:
 def test_params_are_frozen() -> None:
     p = params()
     assert replace(p, detect_mult=4).detect_mult == 4
+
+
+LEGAL = {
+    (SessionState.ADMIN_DOWN, SessionState.DOWN),
+    (SessionState.DOWN, SessionState.INIT),
+    (SessionState.DOWN, SessionState.UP),
+    (SessionState.INIT, SessionState.UP),
+    (SessionState.INIT, SessionState.DOWN),
+    (SessionState.UP, SessionState.DOWN),
+    (SessionState.DOWN, SessionState.ADMIN_DOWN),
+    (SessionState.INIT, SessionState.ADMIN_DOWN),
+    (SessionState.UP, SessionState.ADMIN_DOWN),
+}
+
+peer_packets = st.builds(
+    ControlPacket,
+    state=st.sampled_from(SessionState),
+    diag=st.sampled_from(Diag),
+    detect_mult=st.integers(1, 5),
+    my_discriminator=st.just(B),
+    your_discriminator=st.sampled_from([0, A, 77]),
+    desired_min_tx_interval=st.sampled_from([0, 10_000, 50_000, 300_000, 1_000_000]),
+    required_min_rx_interval=st.sampled_from([0, 10_000, 50_000, 1_000_000]),
+    poll=st.booleans(),
+    final=st.booleans(),
+    demand=st.booleans(),
+).filter(lambda p: not (p.poll and p.final))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["pkt", "timer", "start", "stop", "retime"]), peer_packets, st.floats(0, 0.5)),
+        max_size=60,
+    ),
+    r=st.floats(0, 0.999),
+    passive=st.booleans(),
+)
+def test_any_input_sequence_keeps_the_rfc_invariants(steps: list, r: float, passive: bool) -> None:
+    """Whatever arrives: every emitted packet encodes (no P+F, ranges), every transition is one of
+    RFC 5880 §6.2's, a fired timer leaves no deadline at or before now, and a Final always answers a Poll."""
+    s = BfdSession(params(passive=passive), lambda: r)
+    now = 0.0
+    for kind, pkt, dt in steps:
+        now += dt
+        d = s.next_deadline()
+        if kind == "timer" and d is not None:
+            now = max(now, d)
+            eff = s.handle(TimerExpired(), now)
+        elif kind == "pkt":
+            eff = s.handle(PacketReceived(pkt), now)
+            if pkt.poll and not any(isinstance(e, Discard) for e in eff):
+                assert any(p.final for p in sent(eff)), "§6.8.6: a Poll is answered with a Final"
+        elif kind == "start":
+            eff = s.handle(Start(), now)
+        elif kind == "stop":
+            eff = s.handle(Stop(), now)
+        else:
+            eff = s.reconfigure(params(desired_min_tx=0.01 + dt, required_min_rx=dt, passive=passive), now)
+        for p in sent(eff):
+            assert decode(encode(p)) == p
+            assert p.my_discriminator == A
+        for old, new, _diag in changes(eff):
+            assert (old, new) in LEGAL
+        if kind == "timer":
+            nd = s.next_deadline()
+            assert nd is None or nd > now, "a fired timer makes progress (the runtime would spin otherwise)"

@@ -77,3 +77,19 @@ def test_missing_neighbor_mixed_families_and_max_hops_over_ttl() -> None:
 def test_duplicate_session_is_an_error() -> None:
     errs = errors("bfd_instance a { neighbor_ip 192.0.2.2 }\nbfd_instance b {\n neighbor_ip 192.0.2.2\n}\n")
     assert errs == ["t.conf:3: neighbor_ip: bfd_instance b has the same neighbor/source address as a"]
+
+
+def test_link_local_neighbor_is_refused() -> None:
+    assert "link-local" in errors("bfd_instance b {\n neighbor_ip fe80::1\n}\n")[0]
+
+
+def test_master_down_needs_a_session_the_master_can_be_known_by() -> None:
+    v6 = INSTANCE.replace("192.0.2.100/24", "fe80::100/64") % "    version 3\n    vipd_bfd_master_down p"
+    assert any("IPv6 instances" in e for e in errors("bfd_instance p { neighbor_ip 2001:db8::2 }\n" + v6))
+    uni = INSTANCE % "    unicast_peer {\n        192.0.2.3\n    }\n    vipd_bfd_master_down p"
+    err = errors("bfd_instance p { neighbor_ip 192.0.2.2 }\n" + uni)
+    assert err == [
+        "t.conf:10: vipd_bfd_master_down: the bfd_instance's neighbor_ip 192.0.2.2 is not one of this "
+        "instance's unicast_peer addresses"
+    ]
+    assert load("bfd_instance p { neighbor_ip 192.0.2.3 }\n" + uni).vrrp_instances["VI_1"].vipd_bfd_master_down == "p"

@@ -86,6 +86,7 @@ BLOCKS: dict[str, tuple[Table, type[BaseModel] | None]] = {
     "vrrp_track_process": (kw.TRACK_PROCESS, m.TrackProcess),
     "vrrp_sync_group": (kw.SYNC_GROUP, m.SyncGroup),
     "bfd_instance": (kw.BFD_INSTANCE, m.BfdInstance),
+    "garp_group": (kw.GARP_GROUP, m.GarpGroup),
 }
 _TABLE_NAMES = {id(table): name for name, (table, _) in BLOCKS.items()}
 ALL_KEYWORDS = sorted({k for table, _ in BLOCKS.values() for k in table})

@@ -114,3 +114,30 @@ def test_sigjson_stats_clear_and_stray_signals_keep_the_loop_running(tmp_path: P
     s = rows[0].stats
     assert (s.adverts_sent, s.master_transitions, sum(s.discards.values()), s.advert_lateness.count) == (0, 0, 0, 0)
     assert signal.getsignal(signal.SIGPIPE) == pipe_before, "uninstall restores what was there"
+
+
+def test_a_burst_of_queued_signals_writes_each_file_at_most_twice_per_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real-time signals queue: 200 SIGJSON must not render 200 dumps back to back on the loop."""
+    monkeypatch.setattr(signals, "MIN_DUMP_INTERVAL", 0.3)
+    writes: list[str] = []
+
+    class Counting(DumpWriter):
+        def write(self, name: str, content: str | bytes) -> str | None:
+            writes.append(name)
+            return super().write(name, content)
+
+    rows = [make_row()]
+    w = Counting(str(tmp_path / "run"), None)
+    actions = signals.dump_actions(snapshot=lambda: snapshot(rows), writer=w, reload=lambda: None)
+
+    async def scenario() -> None:
+        for _ in range(200):
+            actions.write_json()
+        await asyncio.sleep(0.1)
+        assert writes == [JSON], "the first signal is served at once, the rest wait"
+        await asyncio.sleep(0.4)
+
+    asyncio.run(scenario())
+    assert writes == [JSON, JSON], "and one more write serves all of them"

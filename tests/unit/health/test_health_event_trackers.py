@@ -3,7 +3,7 @@
 Every check here is built with a poll interval of an hour, so a change that is
 reported within the test's deadline was reported from the event, not from a
 poll. The deadlines are generous (seconds): these tests check behaviour; the
-event-to-report latency is measured by ``netns-lab/vipdlab/bench_trackers.py``.
+event-to-report latency is measured by ``netns-lab/vipdlab/bench/trackers.py``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from checks.file import FileCheck, fs_type, needs_polling
-from checks.process import ProcessCheck
 from vipd.health.api import CheckContext, CheckResult, CheckSpec, WatchingCheck
 from vipd.linux import procevents
+from vipd_checks.file import FileCheck, fs_type, needs_polling
+from vipd_checks.process import ProcessCheck
 
 HOUR = 3600.0
 DEADLINE = 5.0
@@ -417,7 +417,7 @@ def test_file_behind_a_symlink_is_followed_like_keepalived(tmp_path: Path) -> No
 
 def test_file_checks_share_one_inotify_instance(tmp_path: Path) -> None:
     """Two files in one directory, one check cancelled: the other still hears its file (one watch, two users)."""
-    from checks.file import SharedInotify
+    from vipd_checks.file import SharedInotify
 
     a, b = file_check(tmp_path / "a"), file_check(tmp_path / "b")
     seen_a, seen_b = Seen(), Seen()

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from checks.http import HttpCheck, host_header, parse_status_codes
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
+from vipd_checks.http import HttpCheck, host_header, parse_status_codes
 
 Handler = Callable[[bytes], bytes]
 """The request head -> the raw response bytes."""

@@ -20,9 +20,9 @@ from types import SimpleNamespace
 import pytest
 
 from vipd.config.model import Script
-from vipd.fsm import LowerPriorityHeard, Notify, State
+from vipd.fsm import LowerPriorityHeard, Notify, PriorityNotice, State
 from vipd.linux.spawn import run
-from vipd.obs.notify import Hooks, NotifyRunner, fifo_line, hooks_from_config
+from vipd.obs.notify import Hook, Hooks, NotifyRunner, fifo_line, hooks_from_config
 
 
 def script(tmp: Path, name: str, body: str) -> tuple[str, ...]:
@@ -354,3 +354,28 @@ def test_the_runner_used_by_notify_is_the_one_runner() -> None:
     import vipd.obs.notify as notify
 
     assert notify.run is run
+
+
+def test_notify_priority_changes_writes_master_and_backup_priority_to_the_fifo_only(tmp_path: Path) -> None:
+    """keepalived ``notify_priority_changes``: ``INSTANCE "VI_1" MASTER_PRIORITY 90`` on the FIFO, no script run."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    log = tmp_path / "log"
+    script = tmp_path / "generic.sh"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    script.chmod(0o755)
+    hooks = Hooks(fifo=str(fifo), generic=Hook((str(script),)))
+
+    async def scenario() -> bytes:
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            r = NotifyRunner("VI_1", hooks, lambda: 100)
+            r(PriorityNotice(90, master=True))
+            r(PriorityNotice(120, master=False))
+            await r.close()
+            return os.read(rfd, 4096)
+        finally:
+            os.close(rfd)
+
+    assert asyncio.run(scenario()) == b'INSTANCE "VI_1" MASTER_PRIORITY 90\nINSTANCE "VI_1" BACKUP_PRIORITY 120\n'
+    assert not log.exists()

@@ -119,7 +119,7 @@ def test_idle_connections_are_capped_evicted_for_scrapers_and_timed_out() -> Non
         for s in idle:
             s.close()
 
-    srv = _serve(ROWS[:1], body, MAX_CONNECTIONS=4, READ_TIMEOUT=0.3, MIN_IDLE_TO_EVICT=0.01)
+    srv = _serve(ROWS[:1], body, MAX_CONNECTIONS=4, READ_TIMEOUT=0.3, MIN_IDLE_TO_EVICT=0.05)
     assert got["open_after_flood"] == 4
     assert isinstance(got["scrape"], bytes) and got["scrape"].startswith(b"HTTP/1.1 200 OK")
     assert got["open_after_timeout"] == 0

@@ -41,7 +41,7 @@ def _setup(peers: list[IPv6Address]) -> tuple[Daemon, _Port, FakeDriver]:
     daemon._limiter = RateLimiter()
     port = _Port("eth0", 6, None)  # type: ignore[arg-type]
     driver = FakeDriver()
-    inst = SimpleNamespace(name="VI_1", unicast_peer=peers, unicast_peer_ttl={})
+    inst = SimpleNamespace(name="VI_1", unicast_peer=peers, unicast_peer_ttl={}, virtual_ipaddress=[object()])
     port.drivers[51] = (driver, inst)  # type: ignore[assignment]
     return daemon, port, driver
 

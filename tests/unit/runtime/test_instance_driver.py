@@ -12,7 +12,7 @@ import pytest
 from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.netlink import VipSpec
 from vipd.runtime import instance
-from vipd.runtime.instance import AnnounceTarget, InstanceDriver
+from vipd.runtime.instance import MAX_LATE_YIELDS, AnnounceTarget, InstanceDriver
 from vipd.wire.advert import Advert
 
 VIP = IPv4Address("192.0.2.100")
@@ -284,6 +284,35 @@ def test_a_packet_arriving_during_the_early_wait_is_read_before_the_timer_fires(
         await rig.timer.expire_when_due()
         assert m.state is State.MASTER
         assert rig.sent_at[0][0] >= deadline
+        await rig.driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_late_wake_reads_pending_input_before_the_master_down_timer_fires(early: float) -> None:
+    """The loop fell behind (a stall): the timer is overdue and adverts wait in the socket.
+
+    They are read first, a bounded number of times in a row; the takeover follows once none
+    waits (or the bound is reached: a flood that never resets the timer cannot hold it off)."""
+
+    async def scenario() -> None:
+        rig = Rig(100)
+        rig.driver.start()
+        m = rig.driver.machine
+        deadline = m.next_deadline()
+        assert deadline is not None
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline + 0.002:  # the loop was busy past the deadline
+            pass
+        rig.pending = True
+        rig.timer.callback()
+        assert m.state is State.BACKUP and rig.sent_at == []
+        assert rig.timer.armed == deadline  # due at once again, after the reader's turn
+        for _ in range(MAX_LATE_YIELDS - 1):
+            rig.timer.callback()
+        assert m.state is State.BACKUP
+        rig.timer.callback()  # the bound: input that never moves the deadline cannot hold the takeover off
+        assert m.state is State.MASTER
         await rig.driver.stop()
 
     asyncio.run(scenario())

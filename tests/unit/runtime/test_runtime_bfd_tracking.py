@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from checks.bfd import BfdCheck
 from vipd.config.loader import load_config_string
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
 from vipd.health.rules import Weight
 from vipd.plan.trackers import plan_trackers
+from vipd_checks.bfd import BfdCheck
 
 CONF = """
 bfd_instance tor { neighbor_ip 192.0.2.254
@@ -80,3 +80,15 @@ def test_bfd_check_reports_now_and_on_every_change() -> None:
 def test_bfd_check_needs_the_runtime() -> None:
     with pytest.raises(ValueError, match="BFD runtime"):
         BfdCheck(CheckSpec("tor", "bfd"), CheckContext())
+
+
+def test_sync_group_track_bfd_applies_to_every_member() -> None:
+    text = CONF.replace("    track_bfd {\n        tor\n        peer weight 10 reverse\n    }\n", "") + (
+        "vrrp_instance VI_2 {\n    interface eth1\n    virtual_router_id 52\n    priority 150\n"
+        "    virtual_ipaddress { 192.0.2.101/24 }\n}\n"
+        "vrrp_sync_group G {\n    group { VI_1 VI_2 }\n    track_bfd { tor }\n}\n"
+    )
+    cfg = load_config_string(text, filename="t.conf").config
+    bindings = plan_trackers(cfg).bindings
+    for name in ("VI_1", "VI_2"):
+        assert [(b.key, b.weight) for b in bindings[name] if b.kind == "bfd"] == [(("bfd", "tor"), Weight(-20, False))]

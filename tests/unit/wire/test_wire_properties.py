@@ -21,6 +21,7 @@ from vipd.wire import (
     encode_advert,
     inet_checksum,
 )
+from vipd.wire.errors import AddressListError
 
 ipv4 = st.integers(0, 2**32 - 1).map(IPv4Address)
 ipv6 = st.integers(0, 2**128 - 1).map(IPv6Address)
@@ -184,7 +185,6 @@ S6 = {"src": IPv6Address("fe80::1"), "dst": VRRP_MCAST6}
         (Advert(3, 1, -1, 1.0, (A4,)), S4),
         (Advert(3, 1, 256, 1.0, (A4,)), S4),
         (Advert(3, 1, 100.0, 1.0, (A4,)), S4),  # type: ignore[arg-type]
-        (Advert(3, 1, 100, 1.0, ()), S4),
         (Advert(3, 1, 100, 1.0, (A4,) * 256), S4),
         (Advert(3, 1, 100, 1.0, (A6,)), S4),  # address family differs from src
         (Advert(3, 1, 100, 1.0, (A4,)), S6),
@@ -221,3 +221,12 @@ def test_unencodable_advert_raises_value_error(advert, where):
 def test_v2_interval_may_be_an_int():
     payload = encode_advert(Advert(2, 1, 100, 3, (A4,)), **S4)
     assert payload[5] == 3
+
+
+def test_no_address_advert_round_trips_only_when_allowed() -> None:
+    """keepalived ``no_virtual_ipaddress``: an advert with Count IPvX Addr 0 is sent, and accepted by an
+    instance that has no VIP (``allow_empty``); otherwise the receive check of RFC 5798 §5.2.5 stands."""
+    data = encode_advert(Advert(3, 1, 100, 1.0, ()), **S4)
+    assert decode_advert(data, **S4, ttl=255, allow_empty=True).advert.addresses == ()
+    with pytest.raises(AddressListError):
+        decode_advert(data, **S4, ttl=255)

@@ -7,7 +7,7 @@ the check's report. Both checks run with a poll interval of an hour, so every
 report comes from an event. Also reported: the loop time spent per process
 event while the host forks (every fork/exec/exit on the machine is an event).
 
-    sudo python3 -m vipdlab.bench_trackers --trials 200     # from netns-lab/
+    sudo python3 -m vipdlab.bench.trackers --trials 200     # from netns-lab/
 
 On demand only (not in CI).
 """
@@ -24,12 +24,12 @@ import time
 import uuid
 from pathlib import Path
 
-from checks.file import FileCheck
-from checks.process import ProcessCheck
 from vipd.health.api import CheckContext, CheckResult, CheckSpec
 from vipd.linux.procevents import PROC_EVENT_EXIT, ProcEvent, ProcEvents
+from vipd_checks.file import FileCheck
+from vipd_checks.process import ProcessCheck
 
-from .bench_common import percentile
+from .common import percentile
 
 HOUR = 3600.0
 

@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             config_id=args.config_id,
             # the flag wins over global_defs { vipd_metrics_listen HOST:PORT }
             metrics_listen=args.metrics_listen or plan.config.global_defs.vipd_metrics_listen,
+            metrics_from_flag=bool(args.metrics_listen),
             control_socket=args.control_socket or None,
             notify_timeout=args.notify_timeout,
             dump_dir=args.dump_dir,

@@ -192,8 +192,9 @@ _VRF = (
     "a VRF is used as it is) and remove 'vrf'"
 )
 _IPVLAN = (
-    "vipd creates VMACs as macvlan only (use_vmac); an ipvlan shares the parent's MAC, so it is not the RFC "
-    "virtual MAC and vipd does not create one: use use_vmac, or neither"
+    "vipd does not create ipvlan devices (its VMACs are macvlans: use_vmac); an ipvlan carries its parent's MAC, "
+    "not the VRRP virtual MAC: use use_vmac, or create the ipvlan and its address outside vipd and name it "
+    "as the instance's interface"
 )
 _TRACK_GROUP = (
     "track_group makes instances track static_ipaddress/static_routes/static_rules, which vipd parses but does "

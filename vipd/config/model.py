@@ -626,7 +626,6 @@ class GlobalDefs(_Model):
     vrrp_notify_fifo: str | None = None
     notify_fifo: str | None = None
     vipd_metrics_listen: str | None = None
-    vipd_recorder_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 1000
     default_interface: IfName | None = None
     vrrp_min_garp: Bool = False
     vrrp_garp_extra_if: Annotated[Int, Field(ge=1, le=86400)] | None = None
@@ -658,6 +657,8 @@ class GlobalDefs(_Model):
                 if key not in self.model_fields_set:
                     object.__setattr__(self, key, value)  # frozen model: set once, here
         return self
+
+    vipd_recorder_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 1000
 
 
 class VrrpInstance(_Model):

@@ -37,7 +37,6 @@ from vipd.control.signals import install as install_signals
 from vipd.control.signals import uninstall as uninstall_signals
 from vipd.control.systemd import monotonic_usec, sd_notify, watchdog_interval
 from vipd.fsm import LowerPriorityHeard, Notify, PriorityNotice, State
-from vipd.linux.monitor import AddressMonitor
 from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
 from vipd.obs.fifoscript import FifoScripts, write_states
 from vipd.obs.looplag import LoopLagMonitor
@@ -45,12 +44,14 @@ from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_plan
 from vipd.obs.status import InterfaceRow, Snapshot, instance_row
 from vipd.plan import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime.daemon import Daemon, Notifier, ReloadError
-from vipd.wire.advert import IPAddress
 
 if TYPE_CHECKING:
     from vipd.obs.metrics import MetricsServer
 
 log = logging.getLogger("vipd")
+
+STATUS_EVERY = 0.5
+"""Seconds between systemd ``STATUS=`` updates caused by transitions (coalesced)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class Options:
         config_file: the configuration re-read on reload.
         config_id: keepalived ``-i`` for ``@ID`` lines.
         metrics_listen: ``HOST:PORT`` for ``/metrics``, or None (off).
+        metrics_from_flag: ``metrics_listen`` came from ``--metrics-listen`` (a reload keeps it);
+            otherwise it is ``global_defs { vipd_metrics_listen }`` and a reload may move it.
         control_socket: control socket path, or None (off).
         notify_timeout: seconds per notify script.
         dump_dir: where SIGUSR1 / SIGUSR2 / SIGJSON files go (:mod:`vipd.obs.dumpfiles`).
@@ -71,6 +74,7 @@ class Options:
     config_file: str
     config_id: str | None = None
     metrics_listen: str | None = None
+    metrics_from_flag: bool = False
     control_socket: str | None = DEFAULT_PATH
     notify_timeout: float = DEFAULT_TIMEOUT
     dump_dir: str = DUMP_DIR
@@ -97,12 +101,13 @@ class Operations:
         self._reload_lock = asyncio.Lock()
         self._metrics: MetricsServer | None = None  # vipd.obs.metrics, imported when enabled
         self._control: ControlServer | None = None
-        self._monitor: AddressMonitor | None = None
         self._fifo_scripts = FifoScripts()
         self._lag: LoopLagMonitor | None = None
         self._watchdog_every = watchdog_interval()
         self._watchdog_last = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._status_pending = False
+        self._metrics_listen: str | None = None
         self.daemon = Daemon(plan, pid_file=pid_file, services=self)
         self.daemon.maintenance = maintenance.load(options.state_dir)
         if self.daemon.maintenance:
@@ -144,8 +149,8 @@ class Operations:
         if self._lag is not None:
             extra["loop_lag"] = self._lag.histogram
             extra["loop_lag_max"] = self._lag.max_lag
-        if self._monitor is not None:
-            extra["netlink_resyncs"] = self._monitor.restarts
+        if self.daemon.links is not None:
+            extra["netlink_resyncs"] = self.daemon.links.restarts
         if self.daemon.tracking is not None:
             extra["checks"] = self.daemon.tracking.tracker.status()
         extra["sync_groups"] = self.daemon.sync_groups.status()
@@ -182,9 +187,25 @@ class Operations:
             if d is not None:
                 runner.stats = d.stats
             runner(n)
-            sd_notify(f"STATUS={self.status_line()}")
+            self._status_soon()
 
         return notify
+
+    def _status_soon(self) -> None:
+        """Send systemd's ``STATUS=`` at most once per :data:`STATUS_EVERY` seconds.
+
+        Building the line walks every instance: sent on each transition, a flapping
+        255-instance node spent O(n^2) per second on it (bench-receive --stall).
+        """
+        if self._status_pending:
+            return
+        self._status_pending = True
+
+        def send() -> None:
+            self._status_pending = False
+            sd_notify(f"STATUS={self.status_line()}")
+
+        asyncio.get_running_loop().call_later(STATUS_EVERY, send)
 
     def group_notifier(self, group: SyncGroupPlan) -> Callable[[Notify], None] | None:
         """Group notify hooks (keepalived: ``notify`` gets ``GROUP NAME STATE 0``), one ordered queue per group."""
@@ -215,20 +236,12 @@ class Operations:
         loop = asyncio.get_running_loop()
         self._lag = LoopLagMonitor(loop, on_tick=self._tick)
         self._lag.start()
-        if self.options.metrics_listen:
-            # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
-            from vipd.obs.bfd_metrics import BfdCollector
-            from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
-
-            host, port = parse_listen(self.options.metrics_listen)
-            registry = make_registry(self.snapshot)
-            registry.register(BfdCollector(self.daemon.bfd.status))  # vipd_bfd_*
-            self._metrics = MetricsServer(registry, host, port)
+        self._metrics_listen = self.options.metrics_listen
+        if self._metrics_listen:
             try:
-                await self._metrics.start()
+                self._metrics = await self._serve_metrics(self._metrics_listen)
             except OSError as e:  # fail loudly: exit 1, one line, no READY=1
-                self._metrics = None
-                return self._fail(f"cannot serve metrics on {self.options.metrics_listen}: {e.strerror or e}")
+                return self._fail(f"cannot serve metrics on {self._metrics_listen}: {e.strerror or e}")
         if self.options.control_socket:
             self._control = ControlServer(self.options.control_socket, self._handle)
             try:
@@ -236,8 +249,6 @@ class Operations:
             except OSError as e:
                 self._control = None
                 return self._fail(f"control socket {self.options.control_socket}: {e.strerror or e}")
-        self._monitor = AddressMonitor(self._on_deleted, self._on_resync)
-        self._monitor.start()
         self._fifo_scripts.start(self.daemon.plan.config.global_defs, self.daemon.plan.script_default)
         # --- the start-up heap (config, pyroute2, drivers) is long-lived: move it out of the cyclic GC's
         # reach, or each full collection scans it (34-74 ms with 255 instances, measured), often under
@@ -246,6 +257,23 @@ class Operations:
         # ---
         sd_notify("READY=1", f"STATUS={self.status_line()}", f"MAINPID={os.getpid()}")
 
+    async def _serve_metrics(self, listen: str) -> MetricsServer:
+        """Bind and start ``/metrics`` on ``HOST:PORT``.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
+        # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
+        from vipd.obs.bfd_metrics import BfdCollector
+        from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
+
+        host, port = parse_listen(listen)
+        registry = make_registry(self.snapshot)
+        registry.register(BfdCollector(self.daemon.bfd.status))  # vipd_bfd_*
+        server = MetricsServer(registry, host, port)
+        await server.start()
+        return server
+
     def _fail(self, why: str) -> None:
         """Refuse the start: log ``cannot start: why`` once, stop the daemon, make ``main`` exit 1."""
         log.error("cannot start: %s", why)
@@ -253,11 +281,8 @@ class Operations:
         self.daemon.request_stop()
 
     async def stopping(self) -> None:
-        """STOPPING=1; stop repairing VIPs (the instances are about to remove them)."""
+        """STOPPING=1 (the daemon stops VIP repair itself before the instances remove them)."""
         sd_notify("STOPPING=1", "STATUS=stopping: priority 0 where master, removing VIPs")
-        if self._monitor is not None:
-            await self._monitor.close()
-            self._monitor = None
 
     async def stopped(self) -> None:
         """Drain the notify queues (``notify_stop`` runs, bounded by each script's timeout), close endpoints."""
@@ -277,17 +302,6 @@ class Operations:
         if now - self._watchdog_last >= self._watchdog_every:
             self._watchdog_last = now
             sd_notify("WATCHDOG=1")
-
-    # ------------------------------------------------------------------ repair
-
-    def _on_deleted(self, ifindex: int, address: IPAddress, prefixlen: int) -> None:
-        for d, _inst in self.daemon.instances():
-            if any(v.ifindex == ifindex and v.address == address for v in d.vips):
-                d.repair()  # no-op unless master
-
-    def _on_resync(self) -> None:
-        for d, _inst in self.daemon.instances():
-            d.repair()
 
     # ------------------------------------------------------------------ signals, files
 
@@ -336,12 +350,32 @@ class Operations:
                         "error": "configuration refused; running configuration kept",
                         "diagnostics": diags,
                     }
+                listen = self._metrics_listen
+                if not self.options.metrics_from_flag:
+                    listen = verdict.plan.config.global_defs.vipd_metrics_listen
+                moved: MetricsServer | None = None
+                if listen != self._metrics_listen and listen:
+                    # A reload that moves /metrics binds the new address first: if it cannot, nothing changes.
+                    try:
+                        moved = await self._serve_metrics(listen)
+                    except OSError as e:
+                        why = f"cannot serve metrics on {listen}: {e.strerror or e}"
+                        log.error("reload refused: %s; nothing was changed, the running configuration is kept", why)
+                        self.reloads["failed"] += 1
+                        return {"ok": False, "error": f"{why}; nothing was changed", "diagnostics": [why]}
                 try:
                     diff = await self.daemon.apply_plan(verdict.plan)
                 except ReloadError as e:
+                    if moved is not None:
+                        await moved.close()
                     log.error("reload refused: %s; nothing was changed, the running configuration is kept", e)
                     self.reloads["failed"] += 1
                     return {"ok": False, "error": f"{e}; nothing was changed", "diagnostics": [str(e)]}
+                if listen != self._metrics_listen:
+                    if self._metrics is not None:
+                        await self._metrics.close()
+                    self._metrics, self._metrics_listen = moved, listen
+                    log.info("metrics: %s", f"serving on {listen}" if listen else "off")
                 self._drop_runners(verdict.plan)
                 self._write_states_on_reload()
                 self.reloads["ok"] += 1

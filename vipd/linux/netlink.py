@@ -24,6 +24,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR, RTMGRP_IPV6_IFADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
+from vipd.linux.caps import CAP_NET_ADMIN, effective_capabilities
 from vipd.wire.advert import IPAddress
 
 IFA_F_SECONDARY = 0x01
@@ -307,6 +308,35 @@ class AddressWriter:
         """Encode ``vip``'s messages now (pyroute2 takes ~0.1-0.8 ms), off the takeover path."""
         if vip not in self._encoded:
             self._encoded[vip] = (self._encode(vip, RTM_NEWADDR), self._encode(vip, RTM_DELADDR))
+
+    @staticmethod
+    def probe(vip: VipSpec) -> int:
+        """The errno an add of ``vip`` would get for a cause vipd can see without adding it, else 0.
+
+        ENODEV: no device has ``vip.ifindex`` (deleted; re-created devices get a new index).
+        EACCES: an IPv6 VIP on a device with ``net.ipv6.conf.DEV.disable_ipv6 = 1``;
+        EAFNOSUPPORT: IPv6 is off in the kernel. EPERM: CAP_NET_ADMIN is not effective.
+        Reads procfs and ``if_indextoname`` only (microseconds; nothing is installed).
+        """
+        try:
+            name = socket.if_indextoname(vip.ifindex)
+        except OSError:
+            return errno.ENODEV
+        if isinstance(vip.address, IPv6Address):
+            try:
+                with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6") as f:
+                    if f.read().strip() == "1":
+                        return errno.EACCES
+            except FileNotFoundError:
+                return errno.EAFNOSUPPORT
+            except OSError:
+                pass
+        try:
+            if not effective_capabilities() >> CAP_NET_ADMIN & 1:
+                return errno.EPERM
+        except (OSError, ValueError):
+            pass
+        return 0
 
     def add(self, vip: VipSpec, done: AddressDone) -> None:
         """Install ``vip`` now (IPv6 with ``nodad``); ``done(vip, errno)`` follows from the loop."""

@@ -85,6 +85,12 @@ FAMILIES: tuple[Family, ...] = (
     _f("vipd_vip_repairs", "counter", "VIPs re-added while master after something else deleted them"),
     _f("vipd_address_errors", "counter", "Netlink failures adding or removing VIPs"),
     _f("vipd_notify_runs", "counter", "Notify script runs by kind and result", "kind", "result"),
+    _f(
+        "vipd_instance_fault_reasons",
+        "gauge",
+        "1 per cause holding the instance in FAULT: tracking, vip (a VIP cannot be added), link, sync_group:MEMBER",
+        "cause",
+    ),
     _f("vipd_instance_maintenance", "gauge", "1 while held out of master by vipctl maintenance"),
 )
 """Every per-instance family, in output order."""
@@ -109,9 +115,9 @@ _KA = [(_INDEX[name], key) for name, key, _doc in KEEPALIVED_COUNTERS]
         "vipd_advert_send_lateness_seconds",
     )
 )
-V_REPAIR, V_ADDR_ERR, V_NOTIFY, V_MAINT = (
-    _INDEX[n] for n in ("vipd_vip_repairs", "vipd_address_errors", "vipd_notify_runs", "vipd_instance_maintenance")
-)
+V_REPAIR, V_ADDR_ERR, V_NOTIFY = (_INDEX[n] for n in ("vipd_vip_repairs", "vipd_address_errors", "vipd_notify_runs"))
+V_FAULT = _INDEX["vipd_instance_fault_reasons"]
+V_MAINT = _INDEX["vipd_instance_maintenance"]
 
 Sample = tuple[int, tuple[str, ...], "float | Histogram"]
 """(index into FAMILIES, label values in the family's label order, value or histogram)."""
@@ -157,6 +163,8 @@ def instance_samples(r: InstanceRow) -> Iterator[Sample]:
     for key, n in sorted(st.notify_runs.items()):
         kind, _, result = key.partition(":")
         yield V_NOTIFY, (*lv, kind, result), float(n)
+    for cause, _reason in r.faults:
+        yield V_FAULT, (*lv, cause), 1.0
     yield V_MAINT, lv, 1.0 if r.maintenance else 0.0
 
 

@@ -87,6 +87,9 @@ class InstanceRow:
         garp_master_delay: seconds (exported as ``keepalived_gratuitous_arp_delay_total``).
         nopreempt, preempt_delay: election settings.
         excluded_vips: ``(address/prefix, device)`` per ``virtual_ipaddress_excluded``.
+        faults: why the instance is in FAULT: ``(cause, reason)``, cause ``tracking``,
+            ``vip`` (a VIP could not be added while master) or ``link`` (an interface is
+            gone or being re-opened); empty when not in FAULT.
         maintenance: held out of Master by ``vipctl maintenance on`` (shown as MAINTENANCE).
     """
 
@@ -110,6 +113,7 @@ class InstanceRow:
     nopreempt: bool
     preempt_delay: float
     excluded_vips: tuple[tuple[str, str], ...] = ()
+    faults: tuple[tuple[str, str], ...] = ()
     maintenance: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -135,6 +139,7 @@ class InstanceRow:
             "last_transition": None
             if lt is None
             else {"old": lt.old, "new": lt.new, "reason": lt.reason, "at": lt.at, "ago": round(lt.ago, 3)},
+            "faults": [{"cause": c, "reason": r} for c, r in self.faults],
             "trackers": [],
             "nopreempt": self.nopreempt,
             "preempt_delay": self.preempt_delay,
@@ -273,6 +278,7 @@ def instance_row(
         excluded_vips=tuple(
             (f"{v.address}/{v.prefixlen}", v.dev or inst.interface) for v in inst.virtual_ipaddress_excluded
         ),
+        faults=tuple(getattr(driver, "faults", {}).items()),
         maintenance=m.maintenance,
     )
 
@@ -316,6 +322,13 @@ def render_status_text(status: dict[str, Any]) -> str:
     one of the BFD sessions (``bfd_instance``: state, timers in ms, packets).
     """
     parts = [render_table_json(status.get("instances", []))]
+    faults = [
+        (str(r["name"]), str(f["cause"]), str(f["reason"]))
+        for r in status.get("instances", [])
+        for f in r.get("faults") or []
+    ]
+    if faults:
+        parts.append(_table(("INSTANCE", "FAULT", "REASON"), faults))
     checks = status.get("checks") or []
     if checks:
         rows: list[tuple[str, ...]] = []

@@ -49,8 +49,10 @@ from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime import acceptmode
 from vipd.runtime.bfd_service import BfdService
+from vipd.runtime.follow import LinkFollower
 from vipd.runtime.gates import gate_from_plan
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
+from vipd.runtime.links import LinkMonitor
 from vipd.runtime.syncgroup import SyncGroup, SyncGroups
 from vipd.runtime.tracking import Tracker, TrackerError, Tracking
 from vipd.wire.advert import VRRP_MCAST6, VRRP_TTL, Advert, IPAddress
@@ -197,6 +199,10 @@ class Daemon:
         self._limiter = RateLimiter()
         self.accept_mode: AcceptMode | None = None
         """Accept_Mode nftables table (``vipd.runtime.acceptmode``), or None when no instance needs it."""
+        self.links: LinkMonitor | None = None
+        """The one netlink link/address event monitor (``vipd.runtime.links``): trackers, follower, repair."""
+        self.follower: LinkFollower | None = None
+        """Follows interfaces by name and repairs VIPs (``vipd.runtime.follow``), from ``links``."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
         self.maintenance: set[str] = set()
@@ -231,7 +237,9 @@ class Daemon:
                     self._register(b)
                 self.accept_mode = acceptmode.start(self.plan.config)  # before any instance can become master
                 self.bfd.start(loop)
-                self.tracking = await Tracking.start(self.plan, self.drivers, bfd=self.bfd.events)
+                self.links = LinkMonitor(self.plan.link_delays)
+                await self.links.start()
+                self.tracking = await Tracking.start(self.plan, self.drivers, bfd=self.bfd.events, links=self.links)
                 # Everything built so far lives until exit: move it out of the collector's sight.
                 # A full collection over the start-up heap (pydantic, pyroute2) takes 15-40 ms and
                 # would hold an advert back whenever checks allocate enough to trigger one.
@@ -244,6 +252,8 @@ class Daemon:
             log.info("vipd started: %d instance(s)", len(self.drivers))
             for driver in self.drivers.values():
                 driver.start()
+            self.follower = LinkFollower(self.links, self)
+            self.follower.start()
             try:
                 await self.services.started()
             except StartupError as e:
@@ -253,6 +263,7 @@ class Daemon:
                 return 1
             await self._stop.wait()
             await self.services.stopping()
+            await self.follower.close()  # no repair nor relink while the instances remove their VIPs
             if self.tracking is not None:
                 await self.tracking.stop()
             log.info("stopping: sending priority 0 where master and removing addresses")
@@ -262,6 +273,10 @@ class Daemon:
             return 0
         finally:
             self.bfd.stop()  # idempotent; here for a start-up that failed after BFD started
+            if self.follower is not None:
+                await self.follower.close()
+            if self.links is not None:
+                await self.links.close()
             await self._vmacs.close()  # after the drivers removed their VIPs; restores sysctls
             if self.accept_mode is not None:
                 self.accept_mode.close()
@@ -346,6 +361,8 @@ class Daemon:
             recorder=recorder,
             gate=gate_from_plan(plan),
         )
+        if member:
+            driver.own_fault_observer = self.sync_groups.member_fault  # vrrp_sync_fault for VIP and link faults
         log.info(
             "(%s) VRRPv%d VRID %d on %s from %s, priority %d, advert_int %gs, %d VIP(s)",
             plan.name,
@@ -470,8 +487,11 @@ class Daemon:
     def _port(self, loop: asyncio.AbstractEventLoop, plan: InstancePlan, link: LinkInfo, stage: _Stage) -> _Port:
         key = (plan.key.interface, plan.key.family)
         port = self._ports.get(key)
-        if port is None:
-            port = _Port(plan.key.interface, plan.key.family, link)
+        if port is None or port.reader is None:  # None: new, or its device was re-created (drop_handles)
+            if port is None:
+                port = _Port(plan.key.interface, plan.key.family, link)
+                stage.ports.append(key)
+            port.link = link
             # Join 224.0.0.18 / ff02::12 only if an instance here uses multicast: clouds that
             # block multicast run unicast-only and should not see our IGMP/MLD reports.
             multicast = any(
@@ -483,11 +503,11 @@ class Daemon:
                 sock = open_rx(plan.key.family, plan.key.interface, link.index, multicast=multicast)
             except OSError as e:
                 raise StartupError(f"cannot open VRRP receive socket on {plan.key.interface}: {e}") from None
+            bound = port
             port.reader = AdvertReader(
-                loop, sock, plan.key.family, lambda pkt: self._on_packet(port, pkt), self._on_rx_error
+                loop, sock, plan.key.family, lambda pkt: self._on_packet(bound, pkt), self._on_rx_error
             )
             self._ports[key] = port
-            stage.ports.append(key)
         return port
 
     def _tx_socket(self, link: LinkInfo, family: int, src: IPAddress, ttl: int, stage: _Stage) -> socket.socket:
@@ -670,7 +690,67 @@ class Daemon:
             await self.tracking.switch(tracker)
         for b in built:
             b.driver.start()
+        if self.follower is not None:
+            self.follower.bind_new()
         return diff
+
+    # ------------------------------------------------------------------ interfaces followed by name
+
+    def drop_handles(self, names: set[str], family: int | None = None) -> None:
+        """Close the receive sockets, send sockets and announcers opened for these interface names.
+
+        Their device is gone (re-created under the same name: a new ifindex), or, with
+        ``family`` 6, its IPv6 side was reset (disable_ipv6: memberships and the
+        link-local gone; the announcers are kept); :meth:`relink` opens new ones. Drivers
+        still holding the old ones are in FAULT meanwhile.
+        """
+        for port in self._ports.values():
+            if port.ifname in names and port.reader is not None and family in (None, port.family):
+                port.reader.close()
+                port.reader = None
+        for key in [k for k in self._tx if k[0] in names and family in (None, k[1])]:
+            self._tx.pop(key).close()
+        for name in names if family is None else ():
+            announcer = self._announcers.pop(name, None)
+            if announcer is not None:
+                announcer.close()
+
+    async def relink(self, name: str) -> None:
+        """Resolve instance ``name``'s interfaces by name again and give its driver new handles (no restart).
+
+        ifindex and MAC from the kernel now; the VMAC re-created if its base was; the receive
+        socket (device binding, multicast membership), send socket and announcers re-opened
+        where :meth:`drop_handles` closed them; VIP specs and announce targets rebuilt; the
+        advert source re-chosen (an IPv6 link-local follows the MAC). The machine keeps its
+        state, timers and effective priority (``InstanceDriver.relink``).
+
+        Raises:
+            StartupError: an interface or a source address is missing, or a socket is refused.
+            KeyError: no running instance ``name``.
+        """
+        loop = asyncio.get_running_loop()
+        driver, plan = self.drivers[name], self._plans[name]
+        links: dict[str, LinkInfo] = {}
+        stage = _Stage()
+        link = await self._links_of(plan, links)
+        src = self._source_address(plan, link)
+        tx_link = await self._vmac(plan, link, links)
+        port = self._port(loop, plan, link, stage)
+        vips, targets = self._vip_specs(plan, links, stage)
+        tx = self._tx_socket(tx_link, plan.key.family, src, plan.ttl, stage)
+        send, prepare = self._sender(tx, plan, src, tx_link.index)
+        reader = port.reader
+        if self.drivers.get(name) is not driver:
+            return  # a reload replaced it meanwhile
+        driver.relink(
+            replace(driver.machine.params, primary_address=src),
+            vips=vips,
+            announce=targets,
+            send_advert=send,
+            prepare_advert=prepare,
+            input_pending=reader.pending if reader is not None else None,
+        )
+        log.info("(%s) re-resolved %s by name: ifindex %d, source %s", name, plan.key.interface, link.index, src)
 
     async def _in_place(
         self, old: InstancePlan, new: InstancePlan, links: dict[str, LinkInfo], stage: _Stage

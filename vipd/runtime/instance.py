@@ -16,8 +16,16 @@ was a cold wake-up plus a cold first run of the machine and the encoder.
 The kernel is reached only through the small ``Protocol`` classes below, so the
 driver can be run against fakes.
 
-Size: over 400 lines because effects must run in RFC order from one place: adverts, VIPs, GARPs, companions
-and hooks of one instance, including the before-VIP hooks (``vipd.runtime.gates``) that hold part of a batch back.
+FAULT has causes (DESIGN "The VIP is the truth"): the trackers' verdict, a VIP
+the kernel refused while master (probed again with backoff), an interface gone
+(``vipd.runtime.follow``), another sync-group member's fault. The machine is in
+FAULT while any is present; one recovering never clears another.
+
+Why one module of ~700 lines: every effect of the machine is executed here, in
+one ``_execute``, so that their RFC order (advert, addresses, announcements,
+notify) holds on every path, including the before-VIP hooks
+(``vipd.runtime.gates``) that hold part of a batch back; splitting the effect
+kinds across modules would split that order.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from vipd.fsm import (
     Discard,
     Effect,
     Event,
+    FaultChanged,
     Handover,
     LowerPriorityHeard,
     Notify,
@@ -79,6 +88,13 @@ class AddressOps(Protocol):
     def add(self, vip: VipSpec, done: Callable[[VipSpec, int], None]) -> None: ...
 
     def remove(self, vip: VipSpec, done: Callable[[VipSpec, int], None]) -> None: ...
+
+    def probe(self, vip: VipSpec) -> int:
+        """0 if nothing known stops ``vip`` from being added now, else the errno an add would get.
+
+        Installs nothing (no duplicate address on the wire while a peer is master).
+        """
+        ...
 
 
 class AddressCompanion(Protocol):
@@ -122,6 +138,23 @@ Master_Down_Interval); the loop is held for at most this long then, which other
 instances' timers due in that window see as lateness."""
 
 
+FAULT_TRACKING = "tracking"
+"""Fault cause: the trackers (``vipd.runtime.tracking``: weight-0 checks, the own interface, sync group)."""
+FAULT_VIP = "vip"
+"""Fault cause: a VIP of the plan could not be added or re-added while master (DESIGN "The VIP is the truth")."""
+FAULT_LINK = "link"
+"""Fault cause: an interface of the plan is gone, renamed or being re-opened (``vipd.runtime.follow``)."""
+FAULT_GROUP = "sync_group"
+"""Fault cause prefix (``sync_group:MEMBER``): another member of the ``vrrp_sync_group`` has a VIP or link fault."""
+OWN_FAULTS = (FAULT_VIP, FAULT_LINK)
+"""The causes the driver finds itself; a sync group shares them with its other members (keepalived vrrp_sync_fault)."""
+
+VIP_RETRY_MIN = 0.1
+"""Seconds before the first retry after a VIP fault; doubled after each failed retry."""
+VIP_RETRY_MAX = 5.0
+"""Seconds between retries at most while a VIP cannot be added."""
+
+
 class FrameSender(Protocol):
     """An L2 sender bound to one interface (``vipd.linux.announce.L2Announcer``)."""
 
@@ -141,6 +174,11 @@ def announce_frame(mac: bytes, address: IPAddress) -> bytes:
     if isinstance(address, IPv4Address):
         return garp_frame(mac, address)
     return unsolicited_na_frame(mac, address)
+
+
+def _errtext(err: int) -> str:
+    """``"Operation not permitted (EPERM)"``: strerror and the symbolic name of an errno."""
+    return f"{os.strerror(err)} ({errno.errorcode.get(err, err)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +277,13 @@ class InstanceDriver:
         self.last_transition: tuple[float, Notify] | None = None
         self.notifier = notifier
         self.sync_observer = sync_observer
+        self.faults: dict[str, str] = {}
+        """Why the instance is in FAULT: cause (``FAULT_TRACKING``, ``FAULT_VIP``, ``FAULT_LINK``) -> reason text."""
+        self.own_fault_observer: Callable[[str, str | None], None] | None = None
+        """Called with ``(name, reason)`` when the first of ``OWN_FAULTS`` appears, ``(name, None)`` when the last
+        goes (``vipd.runtime.syncgroup.SyncGroups``: the other members of its group follow into FAULT)."""
+        self._retry: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._retry_delay = VIP_RETRY_MIN
         self.recorder = recorder
         self.gate = gate
         self._epoch = 0  # transitions so far: a gated address change is dropped if a newer one happened
@@ -265,6 +310,9 @@ class InstanceDriver:
                 when ``notify_deleted`` is set).
         """
         self.feed(Shutdown("deleted" if deleted else "shutdown"))
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._gate_task is not None and self.gate is not None:  # a removal hook: bounded by its timeout
             try:
                 await asyncio.wait_for(asyncio.shield(self._gate_task), self.gate.timeout + 2.0)
@@ -291,10 +339,59 @@ class InstanceDriver:
     def feed(self, event: Event, at: float | None = None) -> None:
         """Hand one event to the machine, execute its effects, re-arm the timer.
 
+        A ``FaultChanged`` fed here is the trackers' verdict (cause ``FAULT_TRACKING``):
+        it is combined with the driver's own causes by :meth:`set_fault`, so a tracker
+        recovering never clears a VIP or link fault, nor the other way round.
+
         Args:
             event: the event.
             at: when it happened (``loop.time()`` seconds, not in the future); default now.
         """
+        if isinstance(event, FaultChanged):
+            self.set_fault(FAULT_TRACKING, event.reason if event.fault else None, at)
+            return
+        self._step(event, at)
+
+    @property
+    def tracker_fault(self) -> bool:
+        """True while the trackers hold the instance in FAULT (what ``vipd.runtime.tracking`` last applied)."""
+        return FAULT_TRACKING in self.faults
+
+    def set_fault(self, cause: str, reason: str | None, at: float | None = None) -> None:
+        """Set (``reason`` text) or clear (None) one cause of FAULT; the machine is in FAULT while any is set.
+
+        keepalived's FAULT state: no adverts, no VIPs. Entering it a master sends
+        priority 0 first (RFC 5798 §6.4.3 shutdown, as keepalived); leaving it, the
+        instance goes to Backup and the election runs again.
+
+        Args:
+            cause: ``FAULT_TRACKING``, ``FAULT_VIP`` or ``FAULT_LINK``.
+            reason: what is wrong (shown by ``vipctl status``), or None when it is over.
+            at: ``loop.time()`` seconds of the change; default now.
+        """
+        own_before = any(c in self.faults for c in OWN_FAULTS)
+        if reason is None:
+            if self.faults.pop(cause, None) is None:
+                return
+        elif self.faults.get(cause) == reason:
+            return
+        else:
+            self.faults[cause] = reason
+        own = any(c in self.faults for c in OWN_FAULTS)
+        if own != own_before and self.own_fault_observer is not None:
+            self.own_fault_observer(self.name, reason if own else None)
+        fault = bool(self.faults)
+        if fault == self.machine.fault:
+            return  # another cause still holds it (or already did): only the reasons changed
+        if not fault:
+            text = f"{cause} recovered"
+        elif len(self.faults) == 1:
+            text = next(iter(self.faults.values()))  # as before causes were combined: "interface eth0"
+        else:
+            text = "; ".join(f"{c}: {r}" for c, r in self.faults.items())
+        self._step(FaultChanged(fault, text), at)
+
+    def _step(self, event: Event, at: float | None = None) -> None:
         now = self._loop.time() if at is None else min(at, self._loop.time())
         priority = self.machine.priority
         effects = self.machine.handle(event, now)
@@ -385,6 +482,48 @@ class InstanceDriver:
         self._execute(self.machine.reconfigure(params, now), now)
         self._arm()
         self._prepare_advert()
+
+    def relink(
+        self,
+        params: Params,
+        *,
+        vips: Sequence[VipSpec],
+        announce: Sequence[AnnounceTarget],
+        send_advert: AdvertSender,
+        prepare_advert: AdvertPreparer | None,
+        input_pending: Callable[[], bool] | None,
+    ) -> None:
+        """Swap every kernel handle after the interfaces were resolved again by name (``vipd.runtime.follow``).
+
+        Same as :meth:`reconfigure` (state and timers kept), plus the receive socket's
+        poller. A master whose MAC changed announces its VIPs again from the new MAC
+        (garp_master_repeat); a VIP fault is probed again at once.
+
+        Args:
+            params: FSM parameters (the source address may have changed: IPv6 link-local from a new MAC).
+            vips, announce: VIP specs with the new ifindex, announce targets with the new sender and MAC.
+            send_advert, prepare_advert: the sender on the new transmit socket and its pre-encoder.
+            input_pending: the new receive socket's poll, or None.
+        """
+        macs = {t.address: t.mac for t in self._announce}
+        self._input_pending = input_pending
+        self.reconfigure(params, vips=vips, announce=announce, send_advert=send_advert, prepare_advert=prepare_advert)
+        moved = [t for t in self._announce if macs.get(t.address, t.mac) != t.mac]
+        if moved and self.machine.state is State.MASTER:
+            self._announce_targets(moved, params.garp_master_repeat)
+        self.retry_vips()
+
+    def retry_vips(self) -> None:
+        """In a VIP fault: probe again now (an address or link event may have removed the cause).
+
+        The backoff is not reset (only a successful add resets it), so a cause the probe
+        cannot see does not make the instance flap faster because addresses come and go.
+        """
+        if FAULT_VIP not in self.faults:
+            return
+        if self._retry is not None:
+            self._retry.cancel()
+        self._retry = self._loop.call_soon(self._retry_vips)
 
     def replace_companions(self, companions: Sequence[AddressCompanion]) -> None:
         """Swap the routes/rules that follow the VIPs (reload); while master the old go and the new come, in order."""
@@ -684,9 +823,11 @@ class InstanceDriver:
     def _added(self, vip: VipSpec, err: int) -> None:
         if err == 0:
             log.info("(%s) added %s/%d", self.name, vip.address, vip.prefixlen)
+            self._retry_delay = VIP_RETRY_MIN
             self._note_vip("added", vip)
         elif err != errno.EEXIST:
             self._address_error("add", vip, err)
+            self._vip_fault("add", vip, err)
 
     def _repaired(self, vip: VipSpec, err: int) -> None:
         if err == 0:
@@ -695,6 +836,44 @@ class InstanceDriver:
             log.warning("(%s) re-added %s/%d: it was deleted behind our back while master", *self._vip_args(vip))
         elif err != errno.EEXIST:
             self._address_error("re-add", vip, err)
+            self._vip_fault("re-add", vip, err)
+
+    def _vip_fault(self, what: str, vip: VipSpec, err: int) -> None:
+        """A master cannot hold ``vip``: FAULT (cause ``FAULT_VIP``), retry with backoff (DESIGN: the VIP is the truth).
+
+        Only while master: an answer arriving after the instance stepped down needs nothing.
+        """
+        if self.machine.state is not State.MASTER:
+            return
+        reason = f"cannot {what} {vip.address}/{vip.prefixlen}: {_errtext(err)}"
+        log.error("(%s) fault: %s; retrying in %.1fs", self.name, reason, self._retry_delay)
+        self.set_fault(FAULT_VIP, reason)
+        self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        if self._retry is not None:
+            return
+        delay = self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, VIP_RETRY_MAX)
+        self._retry = self._loop.call_later(delay, self._retry_vips)
+
+    def _retry_vips(self) -> None:
+        """Backoff expired: if nothing known still blocks the VIPs, clear the VIP fault (Backup, then the election).
+
+        The probe (``AddressOps.probe``) installs nothing; a cause it cannot see shows up
+        again at the next add as master, with the backoff doubled (at most ``VIP_RETRY_MAX``).
+        """
+        self._retry = None
+        if FAULT_VIP not in self.faults:
+            return
+        for vip in self._vips:
+            err = self._addresses.probe(vip)
+            if err:
+                self.set_fault(FAULT_VIP, f"cannot add {vip.address}/{vip.prefixlen}: {_errtext(err)}")
+                self._schedule_retry()
+                return
+        log.info("(%s) VIPs look installable again: leaving FAULT for an election", self.name)
+        self.set_fault(FAULT_VIP, None)
 
     def _removed(self, vip: VipSpec, err: int) -> None:
         if err == 0:

@@ -1,11 +1,19 @@
-"""Link state from rtnetlink events, on a dedicated ``AsyncIPRoute`` socket (libs.md §1.3).
+"""Links and addresses from rtnetlink events, on one dedicated ``AsyncIPRoute`` socket (libs.md §1.3).
 
-The monitor binds its own socket to ``RTMGRP_LINK`` before taking a dump (on a
-second, short-lived socket), so no change between the dump and the first event
-is missed. "Up" is keepalived's ``IF_FLAGS_UP``: IFF_UP and IFF_RUNNING, so an
-administratively downed link and a lost carrier both count as down. If the
-kernel drops events (ENOBUFS) the socket is reopened and the state re-dumped;
-subscribers hear about every difference.
+The daemon's one event monitor: link state for ``interface`` checks, link
+identity (ifindex, MAC) for following interfaces by name
+(:mod:`vipd.runtime.follow`: its :class:`LinkListener`), and address
+additions/deletions for VIP repair and ``track_src_ip``.
+
+The monitor binds its own socket to ``RTMGRP_LINK`` and the address groups
+before taking a dump (on a second, short-lived socket), so no change between
+the dump and the first event is missed. "Up" is keepalived's ``IF_FLAGS_UP``:
+IFF_UP and IFF_RUNNING, so an administratively downed link and a lost carrier
+both count as down. A rename is the old name disappearing and the new one
+appearing (links are known by ifindex underneath). If the kernel drops events
+(ENOBUFS) the socket is reopened, the state re-dumped and the listener told to
+re-check everything (address events may have been lost); subscribers hear
+about every difference.
 
 keepalived's ``interface_up_down_delays``: a link listed there changes state for
 subscribers only once the new state has lasted its down (or up) delay; if it
@@ -25,12 +33,14 @@ import contextlib
 import ipaddress
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pyroute2.iproute.linux import AsyncIPRoute
 from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
 from vipd.health.api import LinkCallback
+from vipd.wire.advert import IPAddress
 
 log = logging.getLogger("vipd")
 
@@ -50,11 +60,63 @@ def link_is_up(flags: int) -> bool:
     return flags & (IFF_UP | IFF_RUNNING) == (IFF_UP | IFF_RUNNING)
 
 
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """One link as the last event showed it (no ``interface_up_down_delays`` applied).
+
+    Attributes:
+        index: ifindex (a deleted and re-created device gets a new one).
+        mac: hardware address, b"" if none.
+        up: keepalived ``IF_FLAGS_UP``.
+    """
+
+    index: int
+    mac: bytes
+    up: bool
+
+
+class LinkListener(Protocol):
+    """What :class:`LinkMonitor` tells the daemon (``vipd.runtime.follow.LinkFollower``), on the loop."""
+
+    def link_changed(self, ifname: str, link: LinkState | None) -> None:
+        """``ifname`` appeared, changed (index, MAC, up) or disappeared (None: deleted or renamed away)."""
+        ...
+
+    def address_changed(self, added: bool, ifindex: int, address: IPAddress, prefixlen: int) -> None:
+        """RTM_NEWADDR (``added``) or RTM_DELADDR for ``address/prefixlen`` on ``ifindex``."""
+        ...
+
+    def resynced(self) -> None:
+        """The socket was (re)opened and the links re-dumped: events may have been lost, re-check everything."""
+        ...
+
+
+def _mac(msg: Any) -> bytes:
+    text = msg.get("address") or ""
+    try:
+        return bytes.fromhex(text.replace(":", "")) if text else b""
+    except ValueError:
+        return b""
+
+
+def _link_state(msg: Any) -> LinkState:
+    return LinkState(int(msg["index"]), _mac(msg), link_is_up(int(msg["flags"])))
+
+
 class LinkMonitor:
-    """The up/down state of every link in this namespace, kept current from events."""
+    """The links of this namespace (state, index, MAC), kept current from events; address events passed on.
+
+    Attributes:
+        listener: told of every link identity change, address event and resync (None: nobody).
+        restarts: times the socket was reopened after an error.
+        events: link events handled.
+    """
 
     def __init__(self, delays: Mapping[str, tuple[float, float]] | None = None) -> None:
         self._state: dict[str, bool] = {}
+        self._links: dict[str, LinkState] = {}
+        self._names: dict[int, str] = {}
+        self.listener: LinkListener | None = None
         self._delays: dict[str, tuple[float, float]] = dict(delays or {})
         self._pending: dict[str, tuple[bool, asyncio.TimerHandle]] = {}
         self._addrs: dict[str, set[int]] = {}  # address text -> ifindexes holding it
@@ -69,6 +131,10 @@ class LinkMonitor:
     def link_up(self, ifname: str) -> bool | None:
         """True up and running, False down, None if there is no such link."""
         return self._state.get(ifname)
+
+    def link(self, ifname: str) -> LinkState | None:
+        """The link named ``ifname`` now (as the last event showed it), or None if there is none."""
+        return self._links.get(ifname)
 
     def subscribe(self, ifname: str, callback: LinkCallback) -> Callable[[], None]:
         """Call ``callback(up)`` whenever ``ifname`` changes state; returns the unsubscribe function."""
@@ -151,14 +217,40 @@ class LinkMonitor:
                 except Exception:  # a subscriber's bug must not stop the monitor
                     log.exception("link subscriber for %s failed", ifname)
 
+    def _identity(self, ifname: str, link: LinkState | None) -> None:
+        """Record which device ``ifname`` names now; a rename makes the old name disappear; tell the listener."""
+        old = self._links.get(ifname)
+        if link is None:
+            self._links.pop(ifname, None)
+            if old is not None and self._names.get(old.index) == ifname:
+                del self._names[old.index]
+        else:
+            renamed = self._names.get(link.index)
+            if renamed is not None and renamed != ifname:
+                self._set(renamed, None)  # same device, new name: no stale "up" left under the old one
+                self._identity(renamed, None)
+            self._links[ifname] = link
+            self._names[link.index] = ifname
+        if old != link and self.listener is not None:
+            try:
+                self.listener.link_changed(ifname, link)
+            except Exception:  # the listener's bug must not stop the monitor
+                log.exception("link listener failed on %s", ifname)
+
     async def _dump(self) -> dict[str, bool]:
         ipr: Any = AsyncIPRoute()
         try:
             links: dict[str, bool] = {}
+            idents: dict[str, LinkState] = {}
             async for msg in await ipr.link("dump"):
                 name = msg.get("ifname")
                 if name:
                     links[name] = link_is_up(int(msg["flags"]))
+                    idents[name] = _link_state(msg)
+            for name in set(self._links) - set(idents):
+                self._identity(name, None)
+            for name, ident in idents.items():
+                self._identity(name, ident)
             addrs: dict[str, set[int]] = {}
             async for msg in await ipr.addr("dump"):
                 addr = msg.get("address")
@@ -187,6 +279,14 @@ class LinkMonitor:
         if not held:
             del self._addrs[addr]
         self._set(address_key(addr), bool(held))
+        if self.listener is not None:
+            try:
+                added = event == "RTM_NEWADDR"
+                self.listener.address_changed(
+                    added, int(msg["index"]), ipaddress.ip_address(addr), int(msg["prefixlen"])
+                )
+            except Exception:
+                log.exception("address listener failed on %s", addr)
 
     async def _run(self) -> None:
         first = True
@@ -205,6 +305,8 @@ class LinkMonitor:
                     self.restarts += 1
                 if self._ready is not None and not self._ready.done():
                     self._ready.set_result(None)
+                if self.listener is not None:
+                    self.listener.resynced()
                 while True:
                     async for msg in mon.get():
                         event = msg.get("event")
@@ -217,8 +319,12 @@ class LinkMonitor:
                         self.events += 1
                         if event == "RTM_NEWLINK":
                             self._set(name, link_is_up(int(msg["flags"])))
+                            self._identity(name, _link_state(msg))
                         elif event == "RTM_DELLINK":
-                            self._set(name, None)
+                            current = self._links.get(name)
+                            if current is None or current.index == int(msg["index"]):
+                                self._set(name, None)
+                                self._identity(name, None)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # ENOBUFS and friends: reopen and resynchronise

@@ -15,8 +15,11 @@ keepalived's rules (``vrrp_sync.c``, ``vrrp.c``, ``vrrp_scheduler.c``), restated
   follows (``vrrp_sync_backup``, MASTER->BACKUP and FAULT->BACKUP of
   ``VRRP_TSM``), without a priority-0 advert (``vrrp_state_leave_master(isync,
   false)``).
-* One member's FAULT takes the whole group to FAULT (``vrrp_sync_fault``): that
-  part is :mod:`vipd.runtime.tracking`'s, which shares the members' fault causes;
+* One member's FAULT takes the whole group to FAULT (``vrrp_sync_fault``): for
+  the trackers' causes that part is :mod:`vipd.runtime.tracking`'s, which shares
+  the members' fault causes; a driver's own causes (a VIP it cannot add, an
+  interface gone: ``InstanceDriver.own_fault_observer``) are shared by
+  :class:`SyncGroups` as a ``sync_group:MEMBER`` cause on the other members;
   here the group state only records it.
 
 This module decides which member is told what (``SyncGoMaster`` /
@@ -34,6 +37,9 @@ from typing import Any, Protocol
 from vipd.fsm import Effect, Event, Notify, State, SyncGoBackup, SyncGoMaster, VrrpMachine, WantMaster
 
 log = logging.getLogger("vipd")
+
+FAULT_GROUP = "sync_group"
+"""The fault cause prefix of a member held in FAULT by another member (``vipd.runtime.instance.FAULT_GROUP``)."""
 
 
 class SyncGroup:
@@ -269,6 +275,27 @@ class SyncGroups:
             effects = driver.machine.reconfigure(replace(p, sync_group=member), self._now())
             assert not effects, "only the sync_group flag changed"
         driver.sync_observer = group.observe if group is not None and member else None
+        if hasattr(driver, "own_fault_observer"):
+            driver.own_fault_observer = self.member_fault if member else None
+            faults: dict[str, str] = getattr(driver, "faults", {})
+            others = set(group.members) if group is not None and member else set()
+            for cause in [c for c in faults if c.startswith(f"{FAULT_GROUP}:")]:
+                if cause.partition(":")[2] not in others:  # that member left the group in a reload
+                    driver.set_fault(cause, None)  # type: ignore[attr-defined]
+
+    def member_fault(self, name: str, reason: str | None) -> None:
+        """keepalived ``vrrp_sync_fault`` for a driver's own causes: member ``name`` has (``reason``) or no
+        longer has (None) a VIP or link fault; every other member of its group gets or loses the cause
+        ``sync_group:NAME``."""
+        group = self.group_of(name)
+        if group is None:
+            return
+        for m in group.members:
+            d = self._drivers.get(m)
+            if m == name or d is None or not hasattr(d, "set_fault"):
+                continue
+            why = None if reason is None else f"vrrp_sync_group {group.name}: {name} in fault ({reason})"
+            d.set_fault(f"{FAULT_GROUP}:{name}", why)
 
     def status(self) -> list[dict[str, object]]:
         """One dict per group (see :meth:`SyncGroup.status`)."""

@@ -184,7 +184,8 @@ class Tracker:
             machine = getattr(self.drivers.get(name), "machine", None)
             if machine is not None:
                 # A running instance keeps its state: what it has now is what was last applied.
-                self._applied[name] = _Applied(priority=machine.priority, fault=machine.fault)
+                fault = getattr(self.drivers.get(name), "tracker_fault", machine.fault)  # not the VIP/link causes
+                self._applied[name] = _Applied(priority=machine.priority, fault=fault)
 
     async def start(self, first_results_within: float | None = None) -> None:
         """Start every check; wait (bounded) for each one's first result, then apply the state.
@@ -434,35 +435,46 @@ class Tracking:
     ``await tracking.stop()`` before the drivers stop.
     """
 
-    def __init__(self, links: LinkEvents | None, tracker: Tracker, bfd: BfdEvents | None = None) -> None:
+    def __init__(
+        self, links: LinkEvents | None, tracker: Tracker, bfd: BfdEvents | None = None, *, owns_links: bool = True
+    ) -> None:
         self.links = links
+        self._owns_links = owns_links
         self.tracker = tracker
         self.bfd = bfd
         """The BFD runtime ``bfd`` checks subscribe to."""
 
     @classmethod
-    async def start(cls, plan: Plan, drivers: Mapping[str, Driver], bfd: BfdEvents | None = None) -> Tracking:
+    async def start(
+        cls, plan: Plan, drivers: Mapping[str, Driver], bfd: BfdEvents | None = None, links: LinkEvents | None = None
+    ) -> Tracking:
         """Open the link monitor, build and start every check, apply the first verdicts.
 
+        Args:
+            links: the daemon's running link monitor to share (then it is not closed here);
+                None opens one of its own.
         Raises:
             TrackerError: a check cannot be built (unknown plugin, bad options).
             OSError: netlink refused the link monitor's socket.
         """
         from vipd.runtime.links import LinkMonitor
 
-        links = LinkMonitor(plan.link_delays)
-        await links.start()
+        owns = links is None
+        if links is None:
+            links = own = LinkMonitor(plan.link_delays)
+            await own.start()
         tracker = Tracker(plan, drivers, links=links, bfd=bfd)
         try:
             tracker.build()
             await tracker.start()
         except BaseException:
             await tracker.stop()
-            await links.close()
+            if owns and isinstance(links, LinkMonitor):
+                await links.close()
             raise
         n = len(tracker.runners)
         log.info("tracking: %d check(s) for %d instance(s)", n, len(tracker.bindings))
-        return cls(links, tracker, bfd)
+        return cls(links, tracker, bfd, owns_links=owns)
 
     def prepare(self, plan: Plan, drivers: Mapping[str, Driver], bfd: BfdEvents | None = None) -> Tracker:
         """Build (not start) the tracker of a new plan; nothing running is touched (reload, step 1).
@@ -498,5 +510,5 @@ class Tracking:
         await self.tracker.stop()
         from vipd.runtime.links import LinkMonitor
 
-        if isinstance(self.links, LinkMonitor):
+        if self._owns_links and isinstance(self.links, LinkMonitor):
             await self.links.close()

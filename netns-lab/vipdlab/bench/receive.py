@@ -169,6 +169,9 @@ class _Addresses:
     def remove(self, vip: object, done: object) -> None:
         pass
 
+    def probe(self, vip: object) -> int:
+        return 0
+
 
 class _NullDriver:
     """Receives what the dispatch hands on and does nothing (isolates the dispatch's own cost)."""

@@ -85,3 +85,48 @@ def link_up(lab: Lab, node: Node) -> float:
     ipr.link("set", index=idx, state="up")
     wait_until(lambda: _oper_up(lab, node), 2.0, message=f"{node.name} {node.ifname} up")
     return t
+
+
+def delete_link(lab: Lab, node: Node) -> float:
+    """Delete ``node``'s interface (the veth pair goes, its bridge port with it).
+
+    Returns the monotonic time just before the delete, once the device is gone.
+    """
+    h = lab.ipr(node.ns)
+    t = time.monotonic()
+    h.link("del", index=node.ifindex)
+    wait_until(lambda: not h.link_lookup(ifname=node.ifname), 2.0, message=f"{node.name} {node.ifname} deleted")
+    return t
+
+
+def recreate_link(lab: Lab, node: Node) -> tuple[float, Node]:
+    """Create ``node``'s interface again under its name: same MAC and addresses, a new ifindex, on the same bridge.
+
+    Returns (the monotonic time just before the creation, the node with its new ifindex); ``lab.nodes``
+    is updated. eth1 (``add_second_link``) is re-created with its IPv4 address only.
+    """
+    from dataclasses import replace
+
+    from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+
+    sw, port = _port(lab, node)
+    ipr = lab.ipr(sw)
+    (br,) = ipr.link_lookup(ifname="br0" if node.ifname == "eth0" else "br1")
+    h = lab.ipr(node.ns)
+    t = time.monotonic()
+    ipr.link("add", ifname=port, kind="veth", peer={"ifname": node.ifname, "net_ns_fd": node.ns, "address": node.mac})
+    (pidx,) = ipr.link_lookup(ifname=port)
+    ipr.link("set", index=pidx, master=br, state="up")
+    (idx,) = h.link_lookup(ifname=node.ifname)
+    lab.sysctl(node.ns, f"net/ipv4/conf/{node.ifname}/rp_filter", 0)
+    lab.sysctl(node.ns, f"net/ipv6/conf/{node.ifname}/accept_dad", 0)
+    h.link("set", index=idx, state="up")
+    net = ipaddress.ip_network(f"{node.ip4}/24", strict=False)
+    h.addr("add", index=idx, address=node.ip4, prefixlen=24, broadcast=str(net.broadcast_address))
+    if node.ip6:
+        h.addr("add", index=idx, address=node.ip6, prefixlen=64, flags=IFA_F_NODAD)
+    new = replace(node, ifindex=idx)
+    if node.ifname == "eth0":
+        lab.nodes[node.name] = new
+    wait_until(lambda: _oper_up(lab, new), 5.0, message=f"{node.name} {node.ifname} up again")
+    return t, new

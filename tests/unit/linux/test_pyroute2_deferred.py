@@ -18,7 +18,7 @@ def test_vipd_imports_only_rtnetlink_modules() -> None:
     count = _run(
         """
         import sys
-        import vipd.linux.netlink, vipd.linux.monitor, vipd.linux.vmac, vipd.runtime.links
+        import vipd.linux.netlink, vipd.linux.vmac, vipd.runtime.links
         print(sum(m.startswith("pyroute2") for m in sys.modules))
         print("pyroute2.ndb.main" in sys.modules, "pyroute2.ipdb" in sys.modules)
         """

@@ -30,6 +30,7 @@ class FakeDriver:
     machine: VrrpMachine
     stats: InstanceStats = field(default_factory=InstanceStats)
     last_transition: tuple[float, Notify] | None = None
+    faults: dict[str, str] = field(default_factory=dict)
 
 
 def make_row(name: str = "VI_1", vrid: int = 51, state: State = State.MASTER) -> InstanceRow:
@@ -220,3 +221,21 @@ def test_check_metrics_exporter_script_status_and_vipd_check_series() -> None:
     assert ("vipd_check_last_result", lbl(name="new", type="http")) not in m
     assert m[("vipd_check_runs_total", lbl(name="new", type="http"))] == 0
     assert snap.to_json()["checks"][0]["output"] == "exit 1"
+
+
+def test_fault_causes_in_metrics_status_json_and_text() -> None:
+    from vipd.obs.status import render_status_text
+
+    inst = VrrpInstance(name="VI_1", interface="eth0", virtual_router_id=51, priority=150)
+    m = VrrpMachine(Params(51, 3, 150, 0.1, ip_address("192.0.2.1"), ()))
+    m.state = State.FAULT
+    d = FakeDriver("VI_1", m, faults={"vip": "cannot add 192.0.2.100/24: Operation not permitted (EPERM)"})
+    row = instance_row(d, inst, now=1.0, wall=1.0)
+    got = scrape([row])
+    common = {"iname": "VI_1", "intf": "eth0", "vrid": "51"}
+    assert got[("vipd_instance_fault_reasons", lbl(**common, cause="vip"))] == 1
+    assert not any(k[0] == "vipd_instance_fault_reasons" for k in scrape([make_row()]))
+    j = row.to_json()
+    assert j["faults"] == [{"cause": "vip", "reason": "cannot add 192.0.2.100/24: Operation not permitted (EPERM)"}]
+    text = render_status_text({"instances": [j]})
+    assert "REASON" in text and "EPERM" in text

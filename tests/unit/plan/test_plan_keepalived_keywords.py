@@ -221,7 +221,7 @@ def test_garp_extra_if_needs_a_delay() -> None:
         ("linkbeat_interfaces {\n  eth0\n }", "top", "rtnetlink"),
         ("linkbeat_use_polling", "instance", "rtnetlink"),
         ("vrf blue", "instance", "'vrf' only for a unicast instance without 'interface'"),
-        ("use_ipvlan", "instance", "macvlan only"),
+        ("use_ipvlan", "instance", "does not create ipvlan devices"),
         ("track_group G {\n group {\n  VI_1\n }\n}", "top", "static_ipaddress"),
     ],
 )

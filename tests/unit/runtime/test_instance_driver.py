@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import IPv4Address, ip_address
@@ -39,6 +40,26 @@ class Journal:
     def remove(self, vip: VipSpec, done: Callable[[VipSpec, int], None]) -> None:
         self.events.append(("remove", str(vip.address)))
         asyncio.get_running_loop().call_soon(done, vip, 0)
+
+    def probe(self, vip: VipSpec) -> int:
+        return 0
+
+
+class FailingAddresses(Journal):
+    """AddressOps whose adds fail with ``self.err`` (0 = succeed) and whose probe reports it, like the kernel."""
+
+    def __init__(self, err: int) -> None:
+        super().__init__()
+        self.err = err
+        self.probes = 0
+
+    def add(self, vip: VipSpec, done: Callable[[VipSpec, int], None]) -> None:
+        self.events.append(("add", str(vip.address)) if self.err == 0 else ("add-failed", self.err))
+        asyncio.get_running_loop().call_soon(done, vip, self.err)
+
+    def probe(self, vip: VipSpec) -> int:
+        self.probes += 1
+        return self.err
 
 
 class Frames:
@@ -355,5 +376,166 @@ def test_without_a_timer_the_driver_falls_back_to_call_at() -> None:
             assert loop.time() < deadline + 1.0
             await asyncio.sleep(0.005)
         await driver.stop()
+
+    asyncio.run(scenario())
+
+
+# ---------------------------------------------------------------- the VIP is the truth (issue 13)
+
+
+@pytest.fixture
+def fast_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instance, "VIP_RETRY_MIN", 0.01)
+    monkeypatch.setattr(instance, "VIP_RETRY_MAX", 0.04)
+
+
+def make_failing(priority: int, err: int) -> tuple[InstanceDriver, FailingAddresses]:
+    j = FailingAddresses(err)
+    driver = InstanceDriver(
+        name="VI_1",
+        machine=VrrpMachine(params(priority, 0.02)),
+        send_advert=j.send,
+        vips=[VipSpec(VIP, 24, 2)],
+        announce=[AnnounceTarget(VIP, Frames(j), MAC)],
+        addresses=j,
+    )
+    return driver, j
+
+
+@pytest.mark.parametrize("err", [errno.EPERM, errno.ENODEV, errno.EACCES, errno.EADDRNOTAVAIL])
+def test_a_master_whose_vip_add_fails_goes_fault_stops_advertising_and_recovers_when_the_cause_goes(
+    fast_retry: None, err: int
+) -> None:
+    async def scenario() -> None:
+        driver, j = make_failing(255, err)
+        driver.start()
+        await _until(lambda: driver.machine.state is State.FAULT, 1.0)
+        assert errno.errorcode[err] in driver.faults["vip"]
+        assert driver.stats.address_errors == 1
+        # It said priority 0 on the way out, then went silent: the peer takes over at Skew_Time.
+        adverts = [e[1] for e in j.events if e[0] == "advert"]
+        assert adverts[-1] == 0
+        n = len(adverts)
+        # Retries with backoff while the cause stays: probes only, never an add, never an advert.
+        await _until(lambda: j.probes >= 3, 1.0)
+        assert driver.machine.state is State.FAULT
+        assert len([e for e in j.events if e[0] == "advert"]) == n
+        assert sum(1 for e in j.events if e[0] == "add-failed") == 1
+        # The cause goes away: FAULT cleared, the owner takes over again and the VIP is added.
+        j.err = 0
+        await _until(lambda: driver.machine.state is State.MASTER and ("add", str(VIP)) in j.events, 1.0)
+        assert driver.faults == {}
+        assert driver.stats.transitions["FAULT->MASTER:fault_cleared_owner"] == 1
+        await driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_vip_repair_that_fails_takes_the_master_to_fault(fast_retry: None) -> None:
+    async def scenario() -> None:
+        driver, j = make_failing(255, 0)
+        driver.start()
+        await _until(lambda: ("add", str(VIP)) in j.events, 1.0)
+        j.err = errno.ENODEV  # the VIP was deleted with its device
+        driver.repair()
+        await _until(lambda: driver.machine.state is State.FAULT, 1.0)
+        assert "ENODEV" in driver.faults["vip"]  # "cannot re-add ...", then the probes' "cannot add ..."
+        assert driver.stats.address_errors == 1
+        await driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_add_answer_after_stepping_down_causes_no_fault(fast_retry: None) -> None:
+    async def scenario() -> None:
+        driver, j = make_failing(100, errno.EPERM)
+        driver.start()
+        driver.feed(instance.FaultChanged(True, "script chk down"))  # trackers: FAULT before any add
+        assert driver.machine.state is State.FAULT
+        assert "vip" not in driver.faults and j.probes == 0
+        await driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_tracker_and_vip_faults_do_not_clear_each_other(fast_retry: None) -> None:
+    async def scenario() -> None:
+        driver, j = make_failing(255, errno.EPERM)
+        driver.start()
+        await _until(lambda: "vip" in driver.faults, 1.0)
+        driver.feed(instance.FaultChanged(True, "interface eth1 down"))
+        assert driver.tracker_fault
+        assert set(driver.faults) == {"vip", "tracking"}
+        j.err = 0
+        await _until(lambda: "vip" not in driver.faults, 1.0)
+        assert driver.machine.state is State.FAULT  # the tracker still holds it
+        driver.feed(instance.FaultChanged(True, "interface eth1 down"))
+        driver.feed(instance.FaultChanged(False, "trackers recovered"))
+        assert driver.machine.state is State.MASTER
+        await driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_relink_swaps_vip_specs_and_announces_from_the_new_mac_while_master() -> None:
+    async def scenario() -> None:
+        driver, j = make(255)
+        driver.start()
+        await _until(lambda: sum(1 for e in j.events if e[0] == "garp") == 2, 1.0)
+        sent: list[int] = []
+        new_mac = bytes.fromhex("020000000002")
+        frames: list[bytes] = []
+
+        class NewFrames:
+            def send(self, frame: bytes) -> None:
+                frames.append(frame)
+
+        driver.relink(
+            driver.machine.params,
+            vips=[VipSpec(VIP, 24, 7)],
+            announce=[AnnounceTarget(VIP, NewFrames(), new_mac)],
+            send_advert=lambda a: sent.append(a.priority),
+            prepare_advert=None,
+            input_pending=None,
+        )
+        assert driver.vips == (VipSpec(VIP, 24, 7),)
+        assert frames and all(f[6:12] == new_mac for f in frames)  # Ethernet source: the new MAC
+        await _until(lambda: len(sent) >= 2, 1.0)  # adverts leave through the new sender
+        assert driver.machine.state is State.MASTER
+        await driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_vip_fault_takes_the_other_sync_group_members_to_fault_and_back(fast_retry: None) -> None:
+    """keepalived vrrp_sync_fault: one member that cannot hold its VIPs takes the group to FAULT."""
+    from types import SimpleNamespace
+
+    from vipd.runtime.syncgroup import SyncGroups
+
+    async def scenario() -> None:
+        a, ja = make_failing(255, errno.EPERM)
+        b, _jb = make_failing(255, 0)
+        b.name = "VI_2"
+        drivers = {"VI_1": a, "VI_2": b}
+        cfg = SimpleNamespace(vrrp_sync_groups={"G": SimpleNamespace(name="G", group=["VI_1", "VI_2"])})
+        groups = SyncGroups(lambda: cfg, drivers, asyncio.get_running_loop().time)
+        for d in drivers.values():
+            d.machine.params = replace(d.machine.params, sync_group=True)
+            groups.attach(d)
+        a.start()
+        b.start()
+        await _until(lambda: a.machine.state is State.FAULT and b.machine.state is State.FAULT, 1.0)
+        assert "vip" in a.faults and set(b.faults) == {"sync_group:VI_1"}
+        assert "vrrp_sync_group G: VI_1 in fault (cannot add" in b.faults["sync_group:VI_1"]
+        # B's own trackers recovering does not clear the group's cause.
+        b.feed(instance.FaultChanged(True, "script chk"))
+        b.feed(instance.FaultChanged(False, "trackers recovered"))
+        assert b.machine.state is State.FAULT
+        ja.err = 0
+        await _until(lambda: a.machine.state is State.MASTER and b.machine.state is State.MASTER, 1.0)
+        assert a.faults == {} and b.faults == {}
+        await a.stop()
+        await b.stop()
 
     asyncio.run(scenario())

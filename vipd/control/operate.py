@@ -345,6 +345,7 @@ class Operations:
                         len(diags),
                     )
                     self.reloads["invalid"] += 1
+                    self.daemon.recorder.add("", "reload", f"reload refused: {len(diags)} error(s)", errors=diags[:20])
                     return {
                         "ok": False,
                         "error": "configuration refused; running configuration kept",
@@ -362,6 +363,7 @@ class Operations:
                         why = f"cannot serve metrics on {listen}: {e.strerror or e}"
                         log.error("reload refused: %s; nothing was changed, the running configuration is kept", why)
                         self.reloads["failed"] += 1
+                        self.daemon.recorder.add("", "reload", f"reload refused: {why}")
                         return {"ok": False, "error": f"{why}; nothing was changed", "diagnostics": [why]}
                 try:
                     diff = await self.daemon.apply_plan(verdict.plan)
@@ -370,6 +372,7 @@ class Operations:
                         await moved.close()
                     log.error("reload refused: %s; nothing was changed, the running configuration is kept", e)
                     self.reloads["failed"] += 1
+                    self.daemon.recorder.add("", "reload", f"reload refused: {e}")
                     return {"ok": False, "error": f"{e}; nothing was changed", "diagnostics": [str(e)]}
                 if listen != self._metrics_listen:
                     if self._metrics is not None:

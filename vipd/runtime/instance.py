@@ -908,7 +908,9 @@ class InstanceDriver:
         interval = self.gna_interval if v6 else self.garp_interval
         if self.recorder is not None and targets:
             what = "unsolicited NA" if v6 else "gratuitous ARP"
-            self.recorder.note("garp", f"{what} x{max(1, repeat)} for {len(targets)} address(es)", repeat=repeat)
+            self.recorder.note(
+                "garp", f"{what} x{max(1, repeat)} for {len(targets)} address(es)", self._loop.time(), repeat=repeat
+            )
         if interval > 0:
             self._loop.create_task(self._announce_paced(repeat, interval, targets), name=f"vipd-{self.name}-garp")
             return

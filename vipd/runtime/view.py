@@ -134,6 +134,15 @@ def source_reason(plan: InstancePlan, source: str) -> str:
     return f"no unicast_src_ip/mcast_src_ip: the IPv6 link-local address of {plan.key.interface} (RFC 5798 §5.1.2.1)"
 
 
+def _fault_reasons(driver: InstanceDriver, tracker_faults: Sequence[str]) -> tuple[str, ...]:
+    """Why the instance is in FAULT: the driver's causes (``tracking``, a VIP that cannot be
+    installed, a missing interface...) as ``cause: reason``, else the failing trackers' names."""
+    causes: dict[str, str] = getattr(driver, "faults", {}) or {}
+    if causes:
+        return tuple(f"{cause}: {reason}" for cause, reason in causes.items())
+    return tuple(tracker_faults)
+
+
 def instance_view(
     driver: InstanceDriver,
     plan: InstancePlan,
@@ -178,7 +187,7 @@ def instance_view(
         machine=m,
         now=now,
         trackers=tuple(trackers),
-        faults=tuple(faults),
+        faults=_fault_reasons(driver, faults),
         master=master,
         heard=tuple(heard),
         discards=tuple(discards),

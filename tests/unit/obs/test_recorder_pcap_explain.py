@@ -155,3 +155,12 @@ def test_explain_tracker_contribution_and_priority_terms() -> None:
     text = "\n".join(explain(v))
     assert "priority 80: configured 100, trackers -20" in text
     assert "Tracker script chk (weight -20): FAILED, contributes -20; last run failed in 4 ms: down." in text
+
+
+def test_explain_fault_names_the_causes_in_force() -> None:
+    v = _view()
+    v["machine"]["state"] = "FAULT"
+    v["faults"] = ["vip: cannot add 192.0.2.100/24 on eth0: Operation not permitted"]
+    text = "\n".join(explain(v))
+    assert "is FAULT" in text
+    assert "FAULT because of: vip: cannot add 192.0.2.100/24 on eth0: Operation not permitted." in text

@@ -78,11 +78,12 @@ def test_log_unknown_vrids_logs_adverts_for_a_vrid_no_instance_has(lab: Lab) -> 
 def test_no_virtual_ipaddress_elects_one_master_with_empty_adverts(lab: Lab) -> None:
     inst = Instance(vips=(), extra=("no_virtual_ipaddress", "notify_master /bin/true"))
     lab.start_vipd(lab.r1, render(inst.with_(priority=150)))
-    lab.start_vipd(lab.r2, render(inst.with_(priority=100)))
     adverts = wait_until(
         lambda: [a for a in lab.sniffer.adverts() if a.vrid == 51], STARTUP + _mdi(150), message=lambda: lab.logs(20)
     )
     assert adverts[-1].addrs == ()
+    lab.start_vipd(lab.r2, render(inst.with_(priority=100)))
+    wait_until(lambda: "Entering BACKUP STATE" in _log(lab, "r2"), STARTUP, message=lambda: lab.logs(20))
     since = time.monotonic()
     time.sleep(3 * _mdi(100))  # r2 would take over after one Master_Down_Interval if it dropped r1's adverts
     seen = [a for a in lab.sniffer.adverts(since=since) if a.vrid == 51]

@@ -31,14 +31,6 @@ def _log(lab: Lab, node: str) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def test_default_interface_is_the_interface_of_an_instance_without_one(lab: Lab) -> None:
-    text = "global_defs {\n    default_interface eth0\n}\n" + render(Instance(priority=150)).replace(
-        "    interface eth0\n", ""
-    )
-    lab.start_vipd(lab.r1, text)
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], STARTUP + _mdi(150), message=lambda: lab.logs(20))
-
-
 def test_track_src_ip_faults_while_the_source_address_is_gone(lab: Lab) -> None:
     src = "192.0.2.201"
     lab.add_address(lab.r1, f"{src}/24")

@@ -31,14 +31,6 @@ def _log(lab: Lab, node: str) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def test_default_interface_is_the_interface_of_an_instance_without_one(lab: Lab) -> None:
-    text = "global_defs {\n    default_interface eth0\n}\n" + render(Instance(priority=150)).replace(
-        "    interface eth0\n", ""
-    )
-    lab.start_vipd(lab.r1, text)
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], STARTUP + _mdi(150), message=lambda: lab.logs(20))
-
-
 def test_track_src_ip_faults_while_the_source_address_is_gone(lab: Lab) -> None:
     src = "192.0.2.201"
     lab.add_address(lab.r1, f"{src}/24")
@@ -78,11 +70,12 @@ def test_log_unknown_vrids_logs_adverts_for_a_vrid_no_instance_has(lab: Lab) -> 
 def test_no_virtual_ipaddress_elects_one_master_with_empty_adverts(lab: Lab) -> None:
     inst = Instance(vips=(), extra=("no_virtual_ipaddress", "notify_master /bin/true"))
     lab.start_vipd(lab.r1, render(inst.with_(priority=150)))
-    lab.start_vipd(lab.r2, render(inst.with_(priority=100)))
     adverts = wait_until(
         lambda: [a for a in lab.sniffer.adverts() if a.vrid == 51], STARTUP + _mdi(150), message=lambda: lab.logs(20)
     )
     assert adverts[-1].addrs == ()
+    lab.start_vipd(lab.r2, render(inst.with_(priority=100)))
+    wait_until(lambda: "Entering BACKUP STATE" in _log(lab, "r2"), STARTUP, message=lambda: lab.logs(20))
     since = time.monotonic()
     time.sleep(3 * _mdi(100))  # r2 would take over after one Master_Down_Interval if it dropped r1's adverts
     seen = [a for a in lab.sniffer.adverts(since=since) if a.vrid == 51]

@@ -381,7 +381,7 @@ GLOBAL_DEFS: Table = register_table(
             "lvs_notify_fifo_script",
             "checker_log_all_failures",
         ),
-        "default_interface": Value(doc="interface of instances (and VIPs) that name none"),
+        "default_interface": Value(doc="device of static_ipaddress entries without dev (default eth0)"),
         "vrrp_min_garp": Flag(doc="one GARP/NA on becoming master, no second burst, no refresh"),
         "vrrp_garp_extra_if": GarpExtraIf(
             doc="[all] DELAY: periodic GARP/NA on VIP interfaces other than the instance's", field="vrrp_garp_extra_if"

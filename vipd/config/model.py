@@ -566,9 +566,9 @@ class GlobalDefs(_Model):
         nftables_ifindex: link-local IPv6 VIPs matched by interface index, not name.
         vrrp_iptables: keepalived ``vrrp_iptables [IN [OUT]]``: the chain names;
             vipd writes the same rules with nftables (the names are not used).
-        default_interface: keepalived ``default_interface``: the ``interface`` of instances
-            that give none (keepalived also adds VIPs without ``dev`` there); ``None``: an
-            instance must name its interface.
+        default_interface: keepalived ``default_interface``: the device of ``static_ipaddress``
+            entries without ``dev`` (``None``: keepalived's ``eth0``). keepalived 2.2.7 uses it
+            for nothing else (``get_default_if``); an instance still names its ``interface``.
         vrrp_min_garp: keepalived ``vrrp_min_garp``: ``vrrp_garp_master_repeat`` 1,
             ``_delay`` 0, ``_refresh`` 0 and ``_refresh_repeat`` 0 unless written.
         vrrp_garp_extra_if, vrrp_garp_extra_if_all: default of the instances'

@@ -31,14 +31,6 @@ def _log(lab: Lab, node: str) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def test_default_interface_is_the_interface_of_an_instance_without_one(lab: Lab) -> None:
-    text = "global_defs {\n    default_interface eth0\n}\n" + render(Instance(priority=150)).replace(
-        "    interface eth0\n", ""
-    )
-    lab.start_vipd(lab.r1, text)
-    wait_until(lambda: lab.holders(VIP) == [lab.r1], STARTUP + _mdi(150), message=lambda: lab.logs(20))
-
-
 def test_track_src_ip_faults_while_the_source_address_is_gone(lab: Lab) -> None:
     src = "192.0.2.201"
     lab.add_address(lab.r1, f"{src}/24")
@@ -78,11 +70,12 @@ def test_log_unknown_vrids_logs_adverts_for_a_vrid_no_instance_has(lab: Lab) -> 
 def test_no_virtual_ipaddress_elects_one_master_with_empty_adverts(lab: Lab) -> None:
     inst = Instance(vips=(), extra=("no_virtual_ipaddress", "notify_master /bin/true"))
     lab.start_vipd(lab.r1, render(inst.with_(priority=150)))
-    lab.start_vipd(lab.r2, render(inst.with_(priority=100)))
     adverts = wait_until(
         lambda: [a for a in lab.sniffer.adverts() if a.vrid == 51], STARTUP + _mdi(150), message=lambda: lab.logs(20)
     )
     assert adverts[-1].addrs == ()
+    lab.start_vipd(lab.r2, render(inst.with_(priority=100)))
+    wait_until(lambda: "Entering BACKUP STATE" in _log(lab, "r2"), STARTUP, message=lambda: lab.logs(20))
     since = time.monotonic()
     time.sleep(3 * _mdi(100))  # r2 would take over after one Master_Down_Interval if it dropped r1's adverts
     seen = [a for a in lab.sniffer.adverts(since=since) if a.vrid == 51]
@@ -142,3 +135,99 @@ def test_interface_up_down_delays_hide_a_short_flap_and_delay_a_real_fault(lab: 
     time.sleep(down / 2)
     assert "Entering FAULT STATE" not in _log(lab, "r1"), "the FAULT waits for the down delay"
     wait_until(lambda: "Entering FAULT STATE" in _log(lab, "r1"), down + MARGIN, message=lambda: lab.logs(20))
+
+
+def test_use_vmac_addr_puts_a_vip_on_another_interface_on_a_vmac_there(lab: Lab) -> None:
+    ipr = lab.ipr(lab.r1.ns)
+    ipr.link("add", ifname="x0", kind="veth", peer={"ifname": "x1"})
+    for name in ("x0", "x1"):
+        (idx,) = ipr.link_lookup(ifname=name)
+        ipr.link("set", index=idx, state="up")
+    extra_vip = "198.51.100.1"
+    vmac = "00:00:5e:00:01:33"
+    inst = Instance(
+        priority=150, vips=("192.0.2.100/24", f"{extra_vip}/24 dev x0"), extra=("use_vmac_addr", "garp_extra_if 1")
+    )
+
+    def links() -> dict[str, tuple[str, int]]:
+        return {
+            str(x.get("ifname")): (str(x.get("address")), int(x.get("link") or 0))
+            for x in lab.ipr(lab.r1.ns).get_links()
+        }
+
+    with Sniffer(lab.r1.ns, "x1") as tap:
+        d = lab.start_vipd(lab.r1, render(inst))
+        wait_until(lambda: lab.holds(lab.r1, extra_vip), STARTUP + _mdi(150), message=lambda: lab.logs(20))
+        (x0,) = lab.ipr(lab.r1.ns).link_lookup(ifname="x0")
+        assert links()["vrrp.51"] == (vmac, x0), links()
+        on_vmac = lab.ipr(lab.r1.ns).get_addr(label="vrrp.51")
+        assert extra_vip in {a.get_attr("IFA_ADDRESS") for a in on_vmac}
+        # the takeover's GARP, then garp_extra_if's every second: all from the virtual MAC
+        garps = wait_until(
+            lambda: (g := [a for a in tap.find(Arp) if a.gratuitous and a.spa == extra_vip]) and len(g) >= 3 and g,
+            STARTUP,
+            message=lambda: lab.logs(20),
+        )
+        assert {a.sha for a in garps} == {vmac}
+    d.stop()
+    assert "vrrp.51" not in links(), "the VMAC goes at exit"
+
+
+def test_an_interface_enslaved_to_a_vrf_runs_as_any_other(lab: Lab) -> None:
+    """keepalived binds its sockets to the VRF of a VRF-enslaved interface; vipd binds them to the
+    interface itself, which Linux's raw-socket lookup matches for l3mdev slaves (``sdif``), so the
+    election should work unchanged. Skipped where the kernel has no VRF support (the lab VM of
+    issue 17 had none: this test has not run yet)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    ipr = lab.ipr(lab.r1.ns)
+    try:
+        ipr.link("add", ifname="blue", kind="vrf", vrf_table=10)
+    except NetlinkError as e:
+        pytest.skip(f"this kernel cannot create a VRF device (vrf module): {e}")
+    (vrf,) = ipr.link_lookup(ifname="blue")
+    ipr.link("set", index=vrf, state="up")
+    ipr.link("set", index=lab.r1.ifindex, master=vrf)
+    lab.start_vipd(lab.r1, render(Instance(priority=150)))
+    lab.start_vipd(lab.r2, render(Instance(priority=100)))
+    wait_until(lambda: lab.holders(VIP) == [lab.r1], STARTUP + _mdi(150), message=lambda: lab.logs(20))
+    # r2 hears r1 (adverts leave through the VRF slave) and r1 hears r2 (received on the slave)
+    since = time.monotonic()
+    time.sleep(3 * _mdi(100))
+    assert lab.holders(VIP) == [lab.r1], lab.logs(20)
+    assert [a for a in lab.sniffer.adverts(since=since) if a.src == lab.r1.ip4]
+    assert "Entering MASTER STATE" not in _log(lab, "r2")
+
+
+def test_notify_fifo_script_priority_changes_and_states_on_reload(lab: Lab) -> None:
+    """keepalived's FIFO path end to end: ``notify_fifo_script`` reads the FIFO vipd writes;
+    ``vrrp_notify_priority_changes`` adds ``MASTER_PRIORITY`` lines when a track_file moves the
+    priority; ``fifo_write_vrrp_states_on_reload`` writes the states again after SIGHUP."""
+    import signal
+
+    fifo = lab.workdir / "notify.fifo"
+    out = lab.workdir / "fifo-lines"
+    prio = lab.workdir / "prio"
+    prio.write_text("0\n")
+    reader = lab.workdir / "reader.sh"
+    reader.write_text(f'#!/bin/sh\nwhile read -r line; do echo "$line" >> {out}; done < "$1"\n')
+    reader.chmod(0o755)
+    text = (
+        f"global_defs {{\n    notify_fifo {fifo}\n    notify_fifo_script {reader}\n"
+        "    vrrp_notify_priority_changes\n    fifo_write_vrrp_states_on_reload\n}\n"
+        f"track_file tf {{\n    file {prio}\n    weight 10\n}}\n"
+        + render(Instance(priority=150, extra=("track_file {", "    tf", "}")))
+    )
+
+    def lines() -> list[str]:
+        return out.read_text().splitlines() if out.exists() else []
+
+    d = lab.start_vipd(lab.r1, text)
+    wait_until(lambda: 'INSTANCE "VI_1" MASTER 150' in lines(), STARTUP + _mdi(150), message=lambda: lab.logs(20))
+    prio.write_text("1\n")
+    wait_until(lambda: 'INSTANCE "VI_1" MASTER_PRIORITY 160' in lines(), 2.0, message=lambda: f"{lines()}")
+    n = len(lines())
+    d.send_signal(signal.SIGHUP)
+    wait_until(lambda: 'INSTANCE "VI_1" MASTER 160' in lines()[n:], STARTUP, message=lambda: f"{lines()}")
+    d.stop()
+    assert not fifo.exists(), "the FIFO vipd created is removed at exit"

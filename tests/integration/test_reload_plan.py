@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from vipdlab import Instance, Lab, control, render, timing, wait_until
+from vipdlab.lab.services import tcp_listener
 
 from vipd.control.server import request
 
@@ -180,3 +181,47 @@ def test_a_hostile_file_is_refused_fast_and_adverts_stay_on_time(
     print(f"{bomb}: refused in {took:.2f} s; max advert gap {max(gaps) * 1000:.1f} ms; {r.get('diagnostics', [])[:2]}")
     assert max(gaps) < 2 * AI, f"max advert gap {max(gaps) * 1000:.1f} ms while the reload was read"
     assert lab.holders(VIP) == [lab.r1]
+
+
+def _serves(ns: str, port: int) -> bool:
+    import socket
+
+    from pyroute2 import netns
+
+    netns.pushns(ns)
+    try:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            return False
+    finally:
+        netns.popns()
+    with s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return b"keepalived_vrrp_state" in data
+
+
+def test_a_reload_that_moves_metrics_binds_first(lab: Lab, ctl_sockets: Path) -> None:
+    """``vipd_metrics_listen`` moved by a reload: an address that cannot be bound refuses the reload
+    (the old listener stays); a free one takes over and the old one closes."""
+    head = "global_defs {{\n    vipd_metrics_listen 127.0.0.1:{port}\n}}\n"
+    r1 = Instance(priority=150, advert_int=AI)
+    lab.start_vipd(lab.r1, head.format(port=9661) + render(r1))
+    lab.start_vipd(lab.r2, render(r1.with_(priority=100)))
+    wait_until(lambda: _serves(lab.r1.ns, 9661), STARTUP, message=lambda: lab.logs(20))
+    # 9662 taken by another listener in r1's namespace: the reload must be refused, nothing changes.
+    blocker = tcp_listener(lab, lab.r1, 9662)
+    try:
+        _conf(lab, "r1").write_text(head.format(port=9662) + render(r1))
+        r = request(str(ctl_sockets / "r1.ctl"), {"cmd": "reload"})
+        assert not r["ok"] and "cannot serve metrics on 127.0.0.1:9662" in r["error"], r
+        assert _serves(lab.r1.ns, 9661)
+    finally:
+        blocker.stop()
+    _conf(lab, "r1").write_text(head.format(port=9663) + render(r1))
+    r = request(str(ctl_sockets / "r1.ctl"), {"cmd": "reload"})
+    assert r["ok"], r
+    assert _serves(lab.r1.ns, 9663) and not _serves(lab.r1.ns, 9661)

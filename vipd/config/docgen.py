@@ -426,6 +426,9 @@ def rows(block: str, table: Table, mdl: type[BaseModel] | None, vipd_only: bool 
         if vipd_only or (block, kw) in VIPD_ONLY:
             keepalived = "none (vipd only)"
             notes.insert(0, "vipd addition")
+        if isinstance(spec, keywords.Refused):
+            meaning, typ, default = meaning or "not supported", "refused", "n/a"
+            notes = [f"an error at its line: {spec.reason}"]
         out.append(Row(kw, meaning, typ, default, unit, keepalived, "; ".join(notes) or "same as keepalived"))
     return out
 

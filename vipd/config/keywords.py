@@ -192,8 +192,9 @@ _VRF = (
     "a VRF is used as it is) and remove 'vrf'"
 )
 _IPVLAN = (
-    "vipd creates VMACs as macvlan only (use_vmac); an ipvlan shares the parent's MAC, so it is not the RFC "
-    "virtual MAC and vipd does not create one: use use_vmac, or neither"
+    "vipd does not create ipvlan devices (its VMACs are macvlans: use_vmac); an ipvlan carries its parent's MAC, "
+    "not the VRRP virtual MAC: use use_vmac, or create the ipvlan and its address outside vipd and name it "
+    "as the instance's interface"
 )
 _TRACK_GROUP = (
     "track_group makes instances track static_ipaddress/static_routes/static_rules, which vipd parses but does "
@@ -269,6 +270,9 @@ GLOBAL_DEFS: Table = register_table(
         "vipd_metrics_listen": Value(
             doc="vipd only: serve Prometheus /metrics on HOST:PORT (the --metrics-listen flag wins)",
             convert=parse_listen_address,
+        ),
+        "vipd_recorder_size": Value(
+            doc="vipd only: events the flight recorder keeps (vipctl events; default 1000, read at start)"
         ),
         **_ignored(
             _EMAIL,
@@ -377,7 +381,7 @@ GLOBAL_DEFS: Table = register_table(
             "lvs_notify_fifo_script",
             "checker_log_all_failures",
         ),
-        "default_interface": Value(doc="interface of instances (and VIPs) that name none"),
+        "default_interface": Value(doc="device of static_ipaddress entries without dev (default eth0)"),
         "vrrp_min_garp": Flag(doc="one GARP/NA on becoming master, no second burst, no refresh"),
         "vrrp_garp_extra_if": GarpExtraIf(
             doc="[all] DELAY: periodic GARP/NA on VIP interfaces other than the instance's", field="vrrp_garp_extra_if"
@@ -478,6 +482,16 @@ VRRP_INSTANCE: Table = register_table(
         "notify_deleted": ScriptValue(doc="run (instead of notify_stop) when a reload removes the instance"),
         "notify_master_rx_lower_pri": ScriptValue(doc="run when a master hears a lower priority (1/s at most)"),
         "notify": ScriptValue(doc="generic hook: INSTANCE NAME STATE PRIORITY"),
+        "vipd_notify_master_before_vip": ScriptValue(
+            doc="vipd only: on becoming master, run and wait for this before adding the VIPs"
+        ),
+        "vipd_notify_before_vip_removal": ScriptValue(
+            doc="vipd only: on leaving master, run and wait for this before removing the VIPs"
+        ),
+        "vipd_before_vip_timeout": Value(doc="vipd only: seconds either before-VIP hook may take (default 10)"),
+        "vipd_before_vip_on_failure": Value(
+            doc="vipd only: continue (add the VIPs anyway, default) or yield (hand over) when the before-VIP hook fails"
+        ),
         "use_vmac": VmacValue(doc="VIPs on a macvlan with the VRRP MAC"),
         "vmac_xmit_base": Flag(doc="send adverts on the base interface"),
         "accept": Flag(doc="accept traffic to VIPs as non-owner master"),

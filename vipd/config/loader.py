@@ -129,6 +129,9 @@ def _load(lines: Sequence[Line], sink: DiagnosticSink, source: str) -> LoadResul
     return LoadResult(config, [d for d in diags if d.severity == "warning"], dict(ctx.locs))
 
 
+DEFAULT_INTERFACE = "eth0"
+"""keepalived's ``default_interface`` when not set (``DFLT_INT``)."""
+
 _GARP_FIELDS = ("garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat")
 _FROM_GLOBAL = (
     ("skip_check_adv_addr", "vrrp_skip_check_adv_addr"),
@@ -201,6 +204,9 @@ def _validate(raw: Raw, ctx: Ctx, source: str) -> Config:
     for key, item_model in _LIST_SECTIONS.items():
         items = []
         for i, item in enumerate(raw.get(key, [])):
+            if key == "static_ipaddress" and isinstance(item, dict) and "dev" not in item:
+                # keepalived get_default_if(): a static address without dev goes on default_interface
+                item = {**item, "dev": g.default_interface or DEFAULT_INTERFACE}
             try:
                 items.append(item_model.model_validate(item))
             except ValidationError as err:
@@ -212,8 +218,6 @@ def _validate(raw: Raw, ctx: Ctx, source: str) -> Config:
 def _fill_instance(i_raw: Raw, g: GlobalDefs) -> Raw:
     """Apply keepalived's instance defaults that depend on other values."""
     data = dict(i_raw)
-    if "interface" not in data and g.default_interface is not None:
-        data["interface"] = g.default_interface  # keepalived default_interface
     if "garp_extra_if" not in data and g.vrrp_garp_extra_if is not None:
         data["garp_extra_if"] = g.vrrp_garp_extra_if
         data["garp_extra_if_all"] = g.vrrp_garp_extra_if_all

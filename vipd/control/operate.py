@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vipd.control import maintenance
+from vipd.control.maintenance import STATE_DIR
 from vipd.control.server import DEFAULT_PATH, ControlServer
 from vipd.control.signals import Installed, dump_actions
 from vipd.control.signals import install as install_signals
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vipd")
 
+STATUS_EVERY = 0.5
+"""Seconds between systemd ``STATUS=`` updates caused by transitions (coalesced)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Options:
@@ -57,19 +62,24 @@ class Options:
         config_file: the configuration re-read on reload.
         config_id: keepalived ``-i`` for ``@ID`` lines.
         metrics_listen: ``HOST:PORT`` for ``/metrics``, or None (off).
+        metrics_from_flag: ``metrics_listen`` came from ``--metrics-listen`` (a reload keeps it);
+            otherwise it is ``global_defs { vipd_metrics_listen }`` and a reload may move it.
         control_socket: control socket path, or None (off).
         notify_timeout: seconds per notify script.
         dump_dir: where SIGUSR1 / SIGUSR2 / SIGJSON files go (:mod:`vipd.obs.dumpfiles`).
         keepalived_links: directory for keepalived's paths as links to them, or None.
+        state_dir: where state that outlives the process is kept (``vipctl maintenance``).
     """
 
     config_file: str
     config_id: str | None = None
     metrics_listen: str | None = None
+    metrics_from_flag: bool = False
     control_socket: str | None = DEFAULT_PATH
     notify_timeout: float = DEFAULT_TIMEOUT
     dump_dir: str = DUMP_DIR
     keepalived_links: str | None = LINK_DIR
+    state_dir: str = STATE_DIR
 
 
 class Operations:
@@ -96,7 +106,14 @@ class Operations:
         self._watchdog_every = watchdog_interval()
         self._watchdog_last = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._status_pending = False
+        self._metrics_listen: str | None = None
         self.daemon = Daemon(plan, pid_file=pid_file, services=self)
+        self.daemon.maintenance = maintenance.load(options.state_dir)
+        if self.daemon.maintenance:
+            log.warning(
+                "in maintenance (vipctl maintenance off to end it): %s", ", ".join(sorted(self.daemon.maintenance))
+            )
         self._signals: Installed = {}  # vipd.control.signals: keepalived's signal table
 
     async def run(self) -> int:
@@ -142,7 +159,10 @@ class Operations:
 
     def status_line(self) -> str:
         """Return systemd's ``STATUS=`` text, e.g. ``2 instances: VI_1=MASTER VI_2=BACKUP``."""
-        pairs = [f"{d.name}={d.machine.state.value}" for d, _ in self.daemon.instances()]
+        pairs = [
+            f"{d.name}={'MAINTENANCE' if d.machine.maintenance else d.machine.state.value}"
+            for d, _ in self.daemon.instances()
+        ]
         return f"{len(pairs)} instance(s): " + " ".join(pairs)
 
     # ------------------------------------------------------------------ hooks
@@ -160,15 +180,32 @@ class Operations:
         driver = self.daemon.drivers.get(plan.name)
         if driver is not None:
             runner.stats = driver.stats
+        runner.recorder = self.daemon.recorder.instance(plan.name)
 
         def notify(n: Notify | LowerPriorityHeard | PriorityNotice) -> None:
             d = self.daemon.drivers.get(runner.name)
             if d is not None:
                 runner.stats = d.stats
             runner(n)
-            sd_notify(f"STATUS={self.status_line()}")
+            self._status_soon()
 
         return notify
+
+    def _status_soon(self) -> None:
+        """Send systemd's ``STATUS=`` at most once per :data:`STATUS_EVERY` seconds.
+
+        Building the line walks every instance: sent on each transition, a flapping
+        255-instance node spent O(n^2) per second on it (bench-receive --stall).
+        """
+        if self._status_pending:
+            return
+        self._status_pending = True
+
+        def send() -> None:
+            self._status_pending = False
+            sd_notify(f"STATUS={self.status_line()}")
+
+        asyncio.get_running_loop().call_later(STATUS_EVERY, send)
 
     def group_notifier(self, group: SyncGroupPlan) -> Callable[[Notify], None] | None:
         """Group notify hooks (keepalived: ``notify`` gets ``GROUP NAME STATE 0``), one ordered queue per group."""
@@ -199,20 +236,12 @@ class Operations:
         loop = asyncio.get_running_loop()
         self._lag = LoopLagMonitor(loop, on_tick=self._tick)
         self._lag.start()
-        if self.options.metrics_listen:
-            # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
-            from vipd.obs.bfd_metrics import BfdCollector
-            from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
-
-            host, port = parse_listen(self.options.metrics_listen)
-            registry = make_registry(self.snapshot)
-            registry.register(BfdCollector(self.daemon.bfd.status))  # vipd_bfd_*
-            self._metrics = MetricsServer(registry, host, port)
+        self._metrics_listen = self.options.metrics_listen
+        if self._metrics_listen:
             try:
-                await self._metrics.start()
+                self._metrics = await self._serve_metrics(self._metrics_listen)
             except OSError as e:  # fail loudly: exit 1, one line, no READY=1
-                self._metrics = None
-                return self._fail(f"cannot serve metrics on {self.options.metrics_listen}: {e.strerror or e}")
+                return self._fail(f"cannot serve metrics on {self._metrics_listen}: {e.strerror or e}")
         if self.options.control_socket:
             self._control = ControlServer(self.options.control_socket, self._handle)
             try:
@@ -227,6 +256,23 @@ class Operations:
         gc.freeze()
         # ---
         sd_notify("READY=1", f"STATUS={self.status_line()}", f"MAINPID={os.getpid()}")
+
+    async def _serve_metrics(self, listen: str) -> MetricsServer:
+        """Bind and start ``/metrics`` on ``HOST:PORT``.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
+        # prometheus_client costs ~3.5 MiB of RSS and ~50 ms of start-up: only load it when asked.
+        from vipd.obs.bfd_metrics import BfdCollector
+        from vipd.obs.metrics import MetricsServer, make_registry, parse_listen
+
+        host, port = parse_listen(listen)
+        registry = make_registry(self.snapshot)
+        registry.register(BfdCollector(self.daemon.bfd.status))  # vipd_bfd_*
+        server = MetricsServer(registry, host, port)
+        await server.start()
+        return server
 
     def _fail(self, why: str) -> None:
         """Refuse the start: log ``cannot start: why`` once, stop the daemon, make ``main`` exit 1."""
@@ -299,21 +345,46 @@ class Operations:
                         len(diags),
                     )
                     self.reloads["invalid"] += 1
+                    self.daemon.recorder.add("", "reload", f"reload refused: {len(diags)} error(s)", errors=diags[:20])
                     return {
                         "ok": False,
                         "error": "configuration refused; running configuration kept",
                         "diagnostics": diags,
                     }
+                listen = self._metrics_listen
+                if not self.options.metrics_from_flag:
+                    listen = verdict.plan.config.global_defs.vipd_metrics_listen
+                moved: MetricsServer | None = None
+                if listen != self._metrics_listen and listen:
+                    # A reload that moves /metrics binds the new address first: if it cannot, nothing changes.
+                    try:
+                        moved = await self._serve_metrics(listen)
+                    except OSError as e:
+                        why = f"cannot serve metrics on {listen}: {e.strerror or e}"
+                        log.error("reload refused: %s; nothing was changed, the running configuration is kept", why)
+                        self.reloads["failed"] += 1
+                        self.daemon.recorder.add("", "reload", f"reload refused: {why}")
+                        return {"ok": False, "error": f"{why}; nothing was changed", "diagnostics": [why]}
                 try:
                     diff = await self.daemon.apply_plan(verdict.plan)
                 except ReloadError as e:
+                    if moved is not None:
+                        await moved.close()
                     log.error("reload refused: %s; nothing was changed, the running configuration is kept", e)
                     self.reloads["failed"] += 1
+                    self.daemon.recorder.add("", "reload", f"reload refused: {e}")
                     return {"ok": False, "error": f"{e}; nothing was changed", "diagnostics": [str(e)]}
+                if listen != self._metrics_listen:
+                    if self._metrics is not None:
+                        await self._metrics.close()
+                    self._metrics, self._metrics_listen = moved, listen
+                    log.info("metrics: %s", f"serving on {listen}" if listen else "off")
                 self._drop_runners(verdict.plan)
                 self._write_states_on_reload()
                 self.reloads["ok"] += 1
                 summary = diff.summary()
+                changed = {k: v for k, v in summary.items() if k != "unchanged" and v}
+                self.daemon.recorder.add("", "reload", f"reloaded: {changed or 'no change'}", diff=summary)
                 log.info(
                     "reloaded: %s",
                     ", ".join(f"{k} {','.join(v) or '-'}" for k, v in summary.items() if k != "unchanged")
@@ -355,4 +426,20 @@ class Operations:
             }
         if cmd == "reload":
             return await self.reload()
-        return {"ok": False, "error": f"unknown command {cmd!r} (status, dump, reload)"}
+        if cmd in ("explain", "events", "capture"):
+            from vipd.control import inspect
+
+            if cmd == "explain":
+                return inspect.explain_answer(self.daemon, req, asyncio.get_running_loop().time())
+            if cmd == "events":
+                return inspect.events_answer(self.daemon, req)
+            return inspect.capture_answer(self.daemon, req)
+        if cmd in ("maintenance", "handover"):
+            if cmd == "maintenance":
+                resp = await maintenance.maintenance(self.daemon, self.options.state_dir, req)
+            else:
+                resp = await maintenance.handover(self.daemon, req)
+            sd_notify(f"STATUS={self.status_line()}")
+            return resp
+        known = "status, dump, reload, explain, events, capture, maintenance, handover"
+        return {"ok": False, "error": f"unknown command {cmd!r} ({known})"}

@@ -44,14 +44,17 @@ def _warnings(text: str) -> list[str]:
 # -- default_interface, vrrp_min_garp, vmac_prefix ---------------------------------------------
 
 
-def test_default_interface_is_used_by_an_instance_without_interface() -> None:
-    text = _conf(glob=" default_interface eth7\n").replace(" interface eth0\n", "")
-    p = _plan(text)
-    assert p.key.interface == "eth7" and p.vips[0].dev == "eth7"
+def test_default_interface_is_the_device_of_static_addresses_without_dev() -> None:
+    static = "static_ipaddress {\n 203.0.113.1/24\n 203.0.113.2/24 dev eth3\n}\n"
+    r = load_config_string(_conf(glob=" default_interface eth7\n", tail=static))
+    assert [a.dev for a in r.config.static_ipaddress] == ["eth7", "eth3"]
+    r = load_config_string(_conf(tail=static))
+    assert [a.dev for a in r.config.static_ipaddress] == ["eth0", "eth3"]  # keepalived's DFLT_INT
 
 
-def test_an_instance_without_interface_and_no_default_interface_is_refused() -> None:
-    errors = _refused(_conf().replace(" interface eth0\n", ""))
+def test_default_interface_does_not_give_an_instance_its_interface() -> None:
+    """keepalived 2.2.7 uses default_interface only in get_default_if() for static addresses."""
+    errors = _refused(_conf(glob=" default_interface eth7\n").replace(" interface eth0\n", ""))
     assert any("interface" in e for e in errors), errors
 
 
@@ -221,7 +224,7 @@ def test_garp_extra_if_needs_a_delay() -> None:
         ("linkbeat_interfaces {\n  eth0\n }", "top", "rtnetlink"),
         ("linkbeat_use_polling", "instance", "rtnetlink"),
         ("vrf blue", "instance", "'vrf' only for a unicast instance without 'interface'"),
-        ("use_ipvlan", "instance", "macvlan only"),
+        ("use_ipvlan", "instance", "does not create ipvlan devices"),
         ("track_group G {\n group {\n  VI_1\n }\n}", "top", "static_ipaddress"),
     ],
 )

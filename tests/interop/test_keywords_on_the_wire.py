@@ -99,3 +99,43 @@ def test_garp_extra_if_period_matches_keepalived(record: Record) -> None:
     assert abs(ka - delay) < 0.2, periods
     assert abs(vd - ka) < 0.2, periods
     record(check="garp_extra_if", delay=delay, keepalived_period=round(ka, 3), vipd_period=round(vd, 3))
+
+
+def test_use_vmac_addr_makes_the_same_vmac_as_keepalived(record: Record) -> None:
+    """The same config under keepalived 2.2.7 and under vipd: a VMAC with the same name, MAC and parent
+    on the VIP's other interface, the VIP on it, its GARPs from the virtual MAC."""
+    extra_vip = "198.51.100.1"
+    seen: dict[str, tuple[str, str, str, set[str]]] = {}
+    for kind in ("keepalived", "vipd"):
+        with Lab() as lab:
+            r1 = lab.r1
+            ipr = lab.ipr(r1.ns)
+            ipr.link("add", ifname="x0", kind="veth", peer={"ifname": "x1"})
+            for name in ("x0", "x1"):
+                (idx,) = ipr.link_lookup(ifname=name)
+                ipr.link("set", index=idx, state="up")
+            inst = instance(MODES["v3"], lab, r1, 150, extra=("use_vmac_addr",)).with_(
+                vips=("192.0.2.100/24", f"{extra_vip}/24 dev x0")
+            )
+            with Sniffer(r1.ns, "x1") as tap:
+                d = lab.start_daemon(kind, r1, render(inst))
+                wait_until(
+                    lambda d=d, r1=r1: ready(d) and lab.holds(r1, extra_vip),  # type: ignore[misc]
+                    STARTUP,
+                    message=lambda: lab.logs(20),
+                )
+                garps = wait_until(
+                    lambda tap=tap: [a for a in tap.find(Arp) if a.gratuitous and a.spa == extra_vip],  # type: ignore[misc]
+                    STARTUP,
+                    message=lambda: lab.logs(20),
+                )
+                by_index = {int(x["index"]): str(x.get("ifname")) for x in ipr.get_links()}
+                holder = next(a for a in ipr.get_addr() if a.get_attr("IFA_ADDRESS") == extra_vip)
+                dev = by_index[int(holder["index"])]
+                link = ipr.get_links(ifname=dev)[0] if dev else None
+                kind_of = link.get(("linkinfo", "kind")) if link is not None else None
+                parent = by_index.get(int(link.get("link") or 0), "") if link is not None else ""
+                seen[kind] = (dev, str(link.get("address")), f"{kind_of} on {parent}", {a.sha for a in garps})
+    print(f"use_vmac_addr: keepalived {seen['keepalived']}, vipd {seen['vipd']}")
+    assert seen["vipd"] == seen["keepalived"], seen
+    record(check="use_vmac_addr", keepalived=str(seen["keepalived"]), vipd=str(seen["vipd"]))

@@ -192,6 +192,13 @@ def test_garp_extra_if_without_all_sends_on_use_vmac_addr_vmacs_only() -> None:
     assert (p.garp_extra_if, p.extra_if) == (30.0, ("vrrp.51",))
 
 
+def test_garp_extra_if_includes_the_instance_vmac_only_when_adverts_leave_by_the_base() -> None:
+    """keepalived vrrp_send_vmac_update: "Don't send for our own interface unless xmit_base"."""
+    assert _plan(_conf(" use_vmac\n garp_extra_if 30\n")).extra_if == ()
+    p = _plan(_conf(" use_vmac\n vmac_xmit_base\n garp_extra_if 30\n"))
+    assert (p.garp_extra_if, p.extra_if) == (30.0, ("vrrp.51",))
+
+
 def test_garp_extra_if_without_all_does_nothing_and_says_so() -> None:
     text = _conf(" garp_extra_if 30\n", dev=" dev eth1")
     assert _plan(text).garp_extra_if == 0.0

@@ -175,7 +175,9 @@ def _instance(
                 "use_vmac",
             )
             xmit_base = True
-        vname = inst.vmac_name or vmac_name(config.global_defs.vmac_prefix or VMAC_PREFIX, inst.virtual_router_id)
+        taken = used if used is not None else set()
+        prefix = config.global_defs.vmac_prefix or VMAC_PREFIX
+        vname = inst.vmac_name or unique_vmac_name(prefix, inst.virtual_router_id, family, taken)
         vmac = VmacPlan(vname, inst.interface, inst.virtual_router_id, family, xmit_base)
     vip_dev = vmac.name if vmac is not None else inst.interface
     tx_interface = inst.interface if vmac is None or vmac.xmit_base else vmac.name

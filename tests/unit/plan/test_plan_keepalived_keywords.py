@@ -346,3 +346,14 @@ def test_use_vmac_addr_change_restarts_the_instance_on_reload() -> None:
 
     old, new = plan_of(TWO_DEVS.format(extra="", opt="")), plan_of(TWO_DEVS.format(extra=" use_vmac_addr\n", opt=""))
     assert [p.new.name for p in diff_plans(old, new).restarted] == ["VI_1"]
+
+
+def test_two_instances_with_one_vrid_get_distinct_vmac_names() -> None:
+    """keepalived create_vmac_name: the second ``vrrp.51`` becomes ``vrrp1.51``."""
+    text = _conf(" use_vmac\n") + _conf(" use_vmac\n").replace("VI_1", "VI_2").replace("eth0", "eth1").replace(
+        "192.0.2.100", "192.0.2.101"
+    )
+    r = load_config_string(text)
+    plan = plan_config(r.config, r.locs).plan
+    assert plan is not None
+    assert [p.vmac.name for p in plan.instances.values() if p.vmac] == ["vrrp.51", "vrrp1.51"]

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="link keepalived's dump paths (DIR/keepalived.data...) to the dump files ('' = no links)",
     )
     p.add_argument("--notify-timeout", metavar="SECONDS", type=float, default=30.0, help="notify script timeout")
+    p.add_argument(
+        "--state-dir", metavar="DIR", default="/var/lib/vipd", help="state kept across restarts (maintenance)"
+    )
     for flag in ("-n", "--dont-fork", "-P", "--vrrp"):
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="version", version=f"vipd {__version__}")
@@ -192,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             notify_timeout=args.notify_timeout,
             dump_dir=args.dump_dir,
             keepalived_links=args.keepalived_links or None,
+            state_dir=args.state_dir,
         ),
         pid_file=args.pid_file or args.pid_file_keepalived,
     )

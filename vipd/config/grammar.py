@@ -24,7 +24,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,16 @@ class Loc:
     file: str
     line: int
     keyword: str
+
+
+def locate(locs: Mapping[Path, Loc], source: str, *path: str | int) -> Loc:
+    """Where the value at ``path`` was written, else its nearest enclosing block, else the file itself."""
+    key: Path = tuple(path)
+    while key:
+        if key in locs:
+            return locs[key]
+        key = key[:-1]
+    return Loc(source, 0, str(path[-1]) if path else "config")
 
 
 @dataclass(slots=True)

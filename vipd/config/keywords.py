@@ -271,6 +271,9 @@ GLOBAL_DEFS: Table = register_table(
             doc="vipd only: serve Prometheus /metrics on HOST:PORT (the --metrics-listen flag wins)",
             convert=parse_listen_address,
         ),
+        "vipd_recorder_size": Value(
+            doc="vipd only: events the flight recorder keeps (vipctl events; default 1000, read at start)"
+        ),
         **_ignored(
             _EMAIL,
             "notification_email",
@@ -479,6 +482,16 @@ VRRP_INSTANCE: Table = register_table(
         "notify_deleted": ScriptValue(doc="run (instead of notify_stop) when a reload removes the instance"),
         "notify_master_rx_lower_pri": ScriptValue(doc="run when a master hears a lower priority (1/s at most)"),
         "notify": ScriptValue(doc="generic hook: INSTANCE NAME STATE PRIORITY"),
+        "vipd_notify_master_before_vip": ScriptValue(
+            doc="vipd only: on becoming master, run and wait for this before adding the VIPs"
+        ),
+        "vipd_notify_before_vip_removal": ScriptValue(
+            doc="vipd only: on leaving master, run and wait for this before removing the VIPs"
+        ),
+        "vipd_before_vip_timeout": Value(doc="vipd only: seconds either before-VIP hook may take (default 10)"),
+        "vipd_before_vip_on_failure": Value(
+            doc="vipd only: continue (add the VIPs anyway, default) or yield (hand over) when the before-VIP hook fails"
+        ),
         "use_vmac": VmacValue(doc="VIPs on a macvlan with the VRRP MAC"),
         "vmac_xmit_base": Flag(doc="send adverts on the base interface"),
         "accept": Flag(doc="accept traffic to VIPs as non-owner master"),

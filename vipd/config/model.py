@@ -588,6 +588,10 @@ class GlobalDefs(_Model):
         vipd_metrics_listen: vipd's own keyword: ``HOST:PORT`` (``[V6]:PORT``, or
             ``PORT`` on 127.0.0.1) to serve Prometheus ``/metrics`` on; ``None`` = off.
             Read at start-up; ``vipd --metrics-listen`` wins over it.
+        vipd_recorder_size: vipd's own keyword: how many events the flight recorder
+            keeps (``vipctl events``, ``vipctl capture``; 1..1000000, default 1000).
+            Each event is a few hundred bytes; a transition also holds up to 15 adverts.
+            Read at start-up.
     """
 
     router_id: str | None = None
@@ -654,6 +658,8 @@ class GlobalDefs(_Model):
                     object.__setattr__(self, key, value)  # frozen model: set once, here
         return self
 
+    vipd_recorder_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 1000
+
 
 class VrrpInstance(_Model):
     """``vrrp_instance NAME { ... }``: one virtual router.
@@ -706,6 +712,15 @@ class VrrpInstance(_Model):
         notify_master, notify_backup, notify_fault, notify_stop, notify_deleted,
         notify_master_rx_lower_pri: hooks run on entering that state; ``notify``:
             generic hook called with ``INSTANCE NAME STATE PRIORITY``.
+        vipd_notify_master_before_vip: vipd only: a hook run on becoming master after the
+            first advert and before the VIPs are added; the VIPs, the GARPs and the
+            notify hooks wait for it (adverts do not). vipd_notify_before_vip_removal:
+            vipd only: a hook run on leaving master before the VIPs are removed.
+        vipd_before_vip_timeout: seconds either hook may run before its process group is
+            killed (default 10). vipd_before_vip_on_failure: what a failed or timed-out
+            ``vipd_notify_master_before_vip`` does: ``continue`` (add the VIPs anyway) or
+            ``yield`` (hand over with priority 0, as ``vipctl handover --force``). A failed
+            removal hook always lets the removal go on.
         use_vmac: put the VIPs on a macvlan with the VRRP virtual MAC;
             ``vmac_name`` names it; ``vmac_xmit_base``: send adverts on the base interface.
         accept: a non-owner master accepts traffic to its VIPs (keepalived default:
@@ -776,6 +791,10 @@ class VrrpInstance(_Model):
     notify_stop: Script | None = None
     notify_deleted: Script | None = None
     notify_master_rx_lower_pri: Script | None = None
+    vipd_notify_master_before_vip: Script | None = None
+    vipd_notify_before_vip_removal: Script | None = None
+    vipd_before_vip_timeout: Annotated[Seconds, Field(gt=0, le=3600)] = 10.0
+    vipd_before_vip_on_failure: Literal["continue", "yield"] = "continue"
     notify: Script | None = None
     use_vmac: Bool = False
     vmac_name: IfName | None = None

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from vipd.config.diagnostics import DiagnosticSink
-from vipd.config.grammar import Loc, Path
+from vipd.config.grammar import Loc, Path, locate
 from vipd.config.model import Config, VrrpInstance
 
 V3_ADVERT_MIN = 0.01
@@ -31,12 +31,7 @@ class _Where:
         self.source = source
 
     def __call__(self, *path: str | int) -> Loc:
-        key: Path = tuple(path)
-        while key:
-            if key in self.locs:
-                return self.locs[key]
-            key = key[:-1]
-        return Loc(self.source, 0, str(path[-1]) if path else "config")
+        return locate(self.locs, self.source, *path)
 
     def has(self, *path: str | int) -> bool:
         return tuple(path) in self.locs

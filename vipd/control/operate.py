@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vipd.control import maintenance
+from vipd.control.maintenance import STATE_DIR
 from vipd.control.server import DEFAULT_PATH, ControlServer
 from vipd.control.signals import Installed, dump_actions
 from vipd.control.signals import install as install_signals
@@ -66,6 +68,7 @@ class Options:
         notify_timeout: seconds per notify script.
         dump_dir: where SIGUSR1 / SIGUSR2 / SIGJSON files go (:mod:`vipd.obs.dumpfiles`).
         keepalived_links: directory for keepalived's paths as links to them, or None.
+        state_dir: where state that outlives the process is kept (``vipctl maintenance``).
     """
 
     config_file: str
@@ -76,6 +79,7 @@ class Options:
     notify_timeout: float = DEFAULT_TIMEOUT
     dump_dir: str = DUMP_DIR
     keepalived_links: str | None = LINK_DIR
+    state_dir: str = STATE_DIR
 
 
 class Operations:
@@ -105,6 +109,11 @@ class Operations:
         self._status_pending = False
         self._metrics_listen: str | None = None
         self.daemon = Daemon(plan, pid_file=pid_file, services=self)
+        self.daemon.maintenance = maintenance.load(options.state_dir)
+        if self.daemon.maintenance:
+            log.warning(
+                "in maintenance (vipctl maintenance off to end it): %s", ", ".join(sorted(self.daemon.maintenance))
+            )
         self._signals: Installed = {}  # vipd.control.signals: keepalived's signal table
 
     async def run(self) -> int:
@@ -150,7 +159,10 @@ class Operations:
 
     def status_line(self) -> str:
         """Return systemd's ``STATUS=`` text, e.g. ``2 instances: VI_1=MASTER VI_2=BACKUP``."""
-        pairs = [f"{d.name}={d.machine.state.value}" for d, _ in self.daemon.instances()]
+        pairs = [
+            f"{d.name}={'MAINTENANCE' if d.machine.maintenance else d.machine.state.value}"
+            for d, _ in self.daemon.instances()
+        ]
         return f"{len(pairs)} instance(s): " + " ".join(pairs)
 
     # ------------------------------------------------------------------ hooks
@@ -168,6 +180,7 @@ class Operations:
         driver = self.daemon.drivers.get(plan.name)
         if driver is not None:
             runner.stats = driver.stats
+        runner.recorder = self.daemon.recorder.instance(plan.name)
 
         def notify(n: Notify | LowerPriorityHeard | PriorityNotice) -> None:
             d = self.daemon.drivers.get(runner.name)
@@ -332,6 +345,7 @@ class Operations:
                         len(diags),
                     )
                     self.reloads["invalid"] += 1
+                    self.daemon.recorder.add("", "reload", f"reload refused: {len(diags)} error(s)", errors=diags[:20])
                     return {
                         "ok": False,
                         "error": "configuration refused; running configuration kept",
@@ -349,6 +363,7 @@ class Operations:
                         why = f"cannot serve metrics on {listen}: {e.strerror or e}"
                         log.error("reload refused: %s; nothing was changed, the running configuration is kept", why)
                         self.reloads["failed"] += 1
+                        self.daemon.recorder.add("", "reload", f"reload refused: {why}")
                         return {"ok": False, "error": f"{why}; nothing was changed", "diagnostics": [why]}
                 try:
                     diff = await self.daemon.apply_plan(verdict.plan)
@@ -357,6 +372,7 @@ class Operations:
                         await moved.close()
                     log.error("reload refused: %s; nothing was changed, the running configuration is kept", e)
                     self.reloads["failed"] += 1
+                    self.daemon.recorder.add("", "reload", f"reload refused: {e}")
                     return {"ok": False, "error": f"{e}; nothing was changed", "diagnostics": [str(e)]}
                 if listen != self._metrics_listen:
                     if self._metrics is not None:
@@ -367,6 +383,8 @@ class Operations:
                 self._write_states_on_reload()
                 self.reloads["ok"] += 1
                 summary = diff.summary()
+                changed = {k: v for k, v in summary.items() if k != "unchanged" and v}
+                self.daemon.recorder.add("", "reload", f"reloaded: {changed or 'no change'}", diff=summary)
                 log.info(
                     "reloaded: %s",
                     ", ".join(f"{k} {','.join(v) or '-'}" for k, v in summary.items() if k != "unchanged")
@@ -408,4 +426,20 @@ class Operations:
             }
         if cmd == "reload":
             return await self.reload()
-        return {"ok": False, "error": f"unknown command {cmd!r} (status, dump, reload)"}
+        if cmd in ("explain", "events", "capture"):
+            from vipd.control import inspect
+
+            if cmd == "explain":
+                return inspect.explain_answer(self.daemon, req, asyncio.get_running_loop().time())
+            if cmd == "events":
+                return inspect.events_answer(self.daemon, req)
+            return inspect.capture_answer(self.daemon, req)
+        if cmd in ("maintenance", "handover"):
+            if cmd == "maintenance":
+                resp = await maintenance.maintenance(self.daemon, self.options.state_dir, req)
+            else:
+                resp = await maintenance.handover(self.daemon, req)
+            sd_notify(f"STATUS={self.status_line()}")
+            return resp
+        known = "status, dump, reload, explain, events, capture, maintenance, handover"
+        return {"ok": False, "error": f"unknown command {cmd!r} ({known})"}

@@ -32,7 +32,7 @@ DEFAULT_PATH = "/run/vipd/vipd.ctl"
 
 DEFAULT_GROUP = "vipd"
 """Members of this group may run the read-only commands (the socket is 0660 with it), if it exists."""
-READ_ONLY = frozenset({"status"})
+READ_ONLY = frozenset({"status", "explain", "events"})
 """Commands a non-root peer may run; ``dump`` (it carries the configuration, passwords
 included) and ``reload`` stay root-only."""
 
@@ -160,7 +160,9 @@ class ControlServer:
                     raise ValueError("request must be a JSON object")
                 uid = peer_uid(writer.get_extra_info("socket"))
                 if uid not in (0, os.getuid()) and req.get("cmd") not in READ_ONLY:
-                    raise PermissionError(f"{req.get('cmd')!r} needs root (other users may run: status)")
+                    raise PermissionError(
+                        f"{req.get('cmd')!r} needs root (other users may run: {', '.join(sorted(READ_ONLY))})"
+                    )
                 resp = await self.handler(req)
                 resp.setdefault("ok", True)
             except PermissionError as e:

@@ -125,6 +125,45 @@ class MasterDownDetected:
     reason: str = "bfd_master_down"
 
 
+@dataclass(frozen=True, slots=True)
+class MaintenanceChanged:
+    """The operator takes the router out of service or puts it back (vipd extension, ``vipctl maintenance``).
+
+    While on, the router never becomes Master. A Master hands over as at shutdown
+    (one advert with priority 0, RFC 5798 §6.4.3, so a Backup takes over after
+    Skew_Time) and stays Backup. Unless ``force``, the hand-over is a probe: if no
+    other router's advert arrives within :data:`~vipd.fsm.machine.HANDOVER_WAIT_ADVERTS`
+    advert intervals, the router takes the addresses back and maintenance is off
+    again (refused: it would leave the addresses on no router).
+
+    Attributes:
+        on: True to enter maintenance, False to leave it.
+        force: leave even if no other router takes over.
+    """
+
+    on: bool
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A Master yields once (vipd extension, ``vipctl handover``).
+
+    It sends priority 0 and goes Backup, then does not preempt the router that took
+    over: it takes over again only as any Backup does, when that master goes silent
+    or leaves. Without ``force`` the hand-over is probed as for :class:`MaintenanceChanged`.
+    Ignored unless Master.
+
+    Attributes:
+        force: yield even if no other router takes over.
+        reason: the ``Notify`` reason ("handover"; "before_vip_hook_failed" when a
+            ``vipd_notify_master_before_vip`` hook with ``on_failure yield`` failed).
+    """
+
+    force: bool = False
+    reason: str = "handover"
+
+
 Event = (
     Startup
     | Shutdown
@@ -135,4 +174,6 @@ Event = (
     | SyncGoMaster
     | SyncGoBackup
     | MasterDownDetected
+    | MaintenanceChanged
+    | Handover
 )

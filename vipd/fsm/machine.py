@@ -36,6 +36,8 @@ from vipd.fsm.events import (
     AdvertReceived,
     Event,
     FaultChanged,
+    Handover,
+    MaintenanceChanged,
     MasterDownDetected,
     PriorityChanged,
     Shutdown,
@@ -51,6 +53,13 @@ PRIORITY_OWNER = 255
 PRIORITY_LEAVING = 0
 EXTRA_IF = "extra_if"
 """``SendGratuitousArp.reason`` of keepalived's ``garp_extra_if`` bursts: only the VIPs on other interfaces."""
+
+HANDOVER_WAIT_ADVERTS = 2.0
+"""Master_Adver_Intervals a yielding Master waits for another router's advert (vipd extension).
+
+A Backup that hears priority 0 takes over after its Skew_Time, under one interval
+(RFC 5798 §6.4.2), and sends an advert at once: it reaches us within one interval
+plus the wire; the second interval is margin."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +193,9 @@ class VrrpMachine:
         last_reason: reason token of the last transition.
         wants_master: a sync-group member held in Backup after its Master_Down_Timer
             fired (keepalived ``wantstate == VRRP_STATE_MAST`` while ``state == BACKUP``).
+        maintenance: the operator holds the router out of Master (``MaintenanceChanged``).
+        yielding: after a ``Handover``, the router does not preempt until it is Master again.
+        probing: a hand-over waits for another router's advert (else it takes the addresses back).
     """
 
     params: Params
@@ -194,6 +206,9 @@ class VrrpMachine:
     last_reason: str = ""
     fault: bool = False
     wants_master: bool = False
+    maintenance: bool = False
+    yielding: bool = False
+    probing: bool = False
     _timers: _Timers = field(default_factory=_Timers)
     _down_reason: str = "master_down_timer"
     _preempt_until: float | None = None
@@ -274,6 +289,10 @@ class VrrpMachine:
             return self._on_sync_backup(event, now)
         if isinstance(event, MasterDownDetected):
             return self._on_master_down_detected(event, now)
+        if isinstance(event, MaintenanceChanged):
+            return self._on_maintenance(event, now)
+        if isinstance(event, Handover):
+            return self._on_handover(event, now)
         raise TypeError(f"not a VRRP event: {event!r}")
 
     def reconfigure(self, params: Params, now: float) -> list[Effect]:
@@ -361,6 +380,7 @@ class VrrpMachine:
         self.state = State.MASTER
         self.last_reason = reason
         self.wants_master = False
+        self.yielding = self.probing = False
         self.master_address = None
         self._preempt_until = None
         t = self._timers
@@ -383,6 +403,7 @@ class VrrpMachine:
         self.state = State.BACKUP
         self.last_reason = reason
         self.wants_master = False
+        self.probing = False
         t = self._timers
         t.adver_at = t.garp_delay_at = t.garp_refresh_at = t.garp_lower_prio_at = t.garp_extra_at = None
         t.master_down_at = now + self.master_down_interval
@@ -401,7 +422,7 @@ class VrrpMachine:
         self.master_adver_interval = self.params.advertisement_interval
         if self.fault:
             return self._enter_fault("fault at startup")
-        if self.priority == PRIORITY_OWNER:
+        if self.priority == PRIORITY_OWNER and not self.maintenance:
             return self._become_master(now, "owner_startup")
         return self._become_backup(now, "startup")
 
@@ -415,6 +436,7 @@ class VrrpMachine:
         self.state = State.INITIALIZE
         self.last_reason = "shutdown"
         self.wants_master = False
+        self.probing = False
         if old is State.INITIALIZE:
             return []
         effects: list[Effect] = []
@@ -431,6 +453,7 @@ class VrrpMachine:
         self.state = State.FAULT
         self.last_reason = "fault"
         self.wants_master = False
+        self.probing = False
         effects: list[Effect] = []
         if old is State.MASTER:
             effects.append(SendAdvert(self.advert(PRIORITY_LEAVING)))
@@ -450,7 +473,7 @@ class VrrpMachine:
             return []
         # Leaving FAULT: start again as from Initialize (keepalived re-runs the election).
         self.master_adver_interval = self.params.advertisement_interval
-        if self.priority == PRIORITY_OWNER:
+        if self.priority == PRIORITY_OWNER and not self.maintenance:
             return self._become_master(now, "fault_cleared_owner")
         return self._become_backup(now, "fault_cleared")
 
@@ -461,7 +484,7 @@ class VrrpMachine:
         tracker's business: keepalived never syncs a group with a member in FAULT to master).
         The takeover is the RFC's (§6.4.2): advert, addresses, announcements, notify.
         """
-        if self.state is not State.BACKUP:
+        if self.state is not State.BACKUP or self.maintenance:
             return []
         effects = self._become_master(now, event.reason)
         if event.detail:
@@ -496,8 +519,41 @@ class VrrpMachine:
             # keepalived vrrp_set_effective_priority -> send_instance_priority_notifies (FIFO only).
             effects.append(PriorityNotice(priority, self.state is State.MASTER))
         self.priority = priority
-        if self.state is State.BACKUP and priority == PRIORITY_OWNER:
+        if self.state is State.BACKUP and priority == PRIORITY_OWNER and not self.maintenance:
             return [*effects, *self._become_master(now, "became_owner")]
+        return effects
+
+    def _yield(self, now: float, reason: str, force: bool) -> list[Effect]:
+        """A Master leaves as at shutdown (priority 0, RFC 5798 §6.4.3) for Backup; probe unless ``force``."""
+        effects: list[Effect] = [SendAdvert(self.advert(PRIORITY_LEAVING)), *self._become_backup(now, reason)]
+        if not force:
+            self.probing = True
+            self._timers.master_down_at = now + HANDOVER_WAIT_ADVERTS * self.master_adver_interval
+            self._down_reason = "handover_no_peer"
+        return effects
+
+    def _on_maintenance(self, event: MaintenanceChanged, now: float) -> list[Effect]:
+        """vipd ``vipctl maintenance on|off``: never Master while on; a Master hands over (see the event)."""
+        if event.on == self.maintenance:
+            return []
+        self.maintenance = event.on
+        if event.on:
+            self.wants_master = False
+            return self._yield(now, "maintenance", event.force) if self.state is State.MASTER else []
+        self.probing = False
+        if self.state is State.BACKUP:
+            if self.priority == PRIORITY_OWNER:
+                return self._become_master(now, "maintenance_off_owner")
+            if self._timers.master_down_at is None:
+                self._timers.master_down_at = now + self.master_down_interval
+        return []
+
+    def _on_handover(self, event: Handover, now: float) -> list[Effect]:
+        """vipd ``vipctl handover``: a Master yields once, then behaves as a Backup that does not preempt."""
+        if self.state is not State.MASTER or self.maintenance:
+            return []
+        effects = self._yield(now, event.reason, event.force)
+        self.yielding = True
         return effects
 
     def _on_master_down_detected(self, event: MasterDownDetected, now: float) -> list[Effect]:
@@ -526,6 +582,14 @@ class VrrpMachine:
         t = self._timers
         effects: list[Effect] = []
         if self.state is State.BACKUP and t.master_down_at is not None and now >= t.master_down_at:
+            if self.probing:
+                # vipd hand-over probe: no other router took over; take the addresses back, refused.
+                self.maintenance = self.yielding = False
+                return self._become_master(now, "handover_no_peer")
+            if self.maintenance:
+                # Never Master in maintenance: keep following the master (the timer keeps running).
+                t.master_down_at = now + self.master_down_interval
+                return []
             if self.params.sync_group:
                 # keepalived vrrp_state_goto_master: a sync-group member goes master only if
                 # vrrp_sync_can_goto_master; otherwise "wantstate = VRRP_STATE_MAST" and it stays
@@ -621,7 +685,8 @@ class VrrpMachine:
             t.master_down_at = now + self.skew_time
             self._down_reason = "priority_zero_received"
             return []
-        if not p.preempt_mode or adv.priority >= self.priority or self._preempt_waiting(now):
+        held = self.maintenance or self.yielding  # vipd: neither preempts the router that took over
+        if not p.preempt_mode or held or adv.priority >= self.priority or self._preempt_waiting(now):
             # "If Preempt_Mode is False, or if the Priority in the ADVERTISEMENT is greater than
             # or equal to the local Priority": (v3) set Master_Adver_Interval to the advert's
             # interval, recompute Skew_Time and Master_Down_Interval, reset Master_Down_Timer.
@@ -631,6 +696,7 @@ class VrrpMachine:
             self._master_heard_at = now
             t.master_down_at = now + self.master_down_interval
             self._down_reason = "master_down_timer"
+            self.probing = False  # another router took over: the hand-over holds
             if adv.priority >= self.priority:
                 self._preempt_until = None
             # keepalived vrrp_state_backup: "We might have been held in backup by a sync group ...

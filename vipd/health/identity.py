@@ -21,77 +21,21 @@ daemon's groups, as it switches nothing.
 from __future__ import annotations
 
 import dataclasses
-import grp
 import os
 import pwd
 
-from vipd.plan.host import LinkFacts, UserFacts
+from vipd.linux.host import LiveHost
 from vipd.plan.scripts import DEFAULT_SCRIPT_USER, RunAs, resolve_identity, resolve_user
-from vipd.wire.advert import IPAddress
 
 __all__ = ["DEFAULT_SCRIPT_USER", "Accounts", "RunAs", "script_run_as"]
 
 
-class Accounts:
-    """The live host as far as identities go (``pwd``, ``grp``, our euid): a :class:`~vipd.plan.host.Host`
-    without links or files (those methods answer "nothing", which identity resolution never asks)."""
+class Accounts(LiveHost):
+    """The live host as far as identities go (``pwd``, ``grp``, our euid): a
+    :class:`~vipd.linux.host.LiveHost` with no links, which identity resolution never asks for."""
 
-    def link(self, name: str) -> LinkFacts | None:
-        """No links known."""
-        return None
-
-    def local_addresses(self) -> frozenset[IPAddress]:
-        """No addresses known."""
-        return frozenset()
-
-    def user(self, name: str) -> UserFacts | None:
-        """``getpwnam``, or None."""
-        try:
-            pw = pwd.getpwnam(name)
-        except KeyError:
-            return None
-        return UserFacts(pw.pw_name, pw.pw_uid, pw.pw_gid)
-
-    def group(self, name: str) -> int | None:
-        """``getgrnam(name).gr_gid``, or None."""
-        try:
-            return grp.getgrnam(name).gr_gid
-        except KeyError:
-            return None
-
-    def user_name(self, uid: int) -> str:
-        """The name of ``uid``."""
-        try:
-            return pwd.getpwuid(uid).pw_name
-        except KeyError:
-            return f"uid {uid}"
-
-    def group_name(self, gid: int) -> str:
-        """The name of ``gid``."""
-        try:
-            return grp.getgrgid(gid).gr_name
-        except KeyError:
-            return f"gid {gid}"
-
-    def stat(self, path: str) -> os.stat_result:
-        """``os.stat``."""
-        return os.stat(path)
-
-    def lstat(self, path: str) -> os.stat_result:
-        """``os.lstat``."""
-        return os.lstat(path)
-
-    def which(self, program: str) -> str | None:
-        """Not used for identities."""
-        return None
-
-    def realpath(self, path: str) -> str:
-        """``os.path.realpath``."""
-        return os.path.realpath(path)
-
-    def euid(self) -> int:
-        """``os.geteuid()``."""
-        return os.geteuid()
+    def __init__(self) -> None:
+        super().__init__({})
 
 
 def script_run_as(

@@ -91,6 +91,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 per cause holding the instance in FAULT: tracking, vip (a VIP cannot be added), link, sync_group:MEMBER",
         "cause",
     ),
+    _f("vipd_instance_maintenance", "gauge", "1 while held out of master by vipctl maintenance"),
 )
 """Every per-instance family, in output order."""
 
@@ -116,6 +117,7 @@ _KA = [(_INDEX[name], key) for name, key, _doc in KEEPALIVED_COUNTERS]
 )
 V_REPAIR, V_ADDR_ERR, V_NOTIFY = (_INDEX[n] for n in ("vipd_vip_repairs", "vipd_address_errors", "vipd_notify_runs"))
 V_FAULT = _INDEX["vipd_instance_fault_reasons"]
+V_MAINT = _INDEX["vipd_instance_maintenance"]
 
 Sample = tuple[int, tuple[str, ...], "float | Histogram"]
 """(index into FAMILIES, label values in the family's label order, value or histogram)."""
@@ -163,6 +165,7 @@ def instance_samples(r: InstanceRow) -> Iterator[Sample]:
         yield V_NOTIFY, (*lv, kind, result), float(n)
     for cause, _reason in r.faults:
         yield V_FAULT, (*lv, cause), 1.0
+    yield V_MAINT, lv, 1.0 if r.maintenance else 0.0
 
 
 # ---------------------------------------------------------------------------------------------- as Metric objects

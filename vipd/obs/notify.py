@@ -64,6 +64,7 @@ from vipd.fsm import LowerPriorityHeard, Notify, PriorityNotice, State
 from vipd.health.identity import script_run_as
 from vipd.linux.spawn import KILL_GRACE, RunOutcome, run
 from vipd.obs.log import RateLimiter
+from vipd.obs.recorder import InstanceRecorder
 from vipd.obs.stats import InstanceStats
 from vipd.plan.model import HookPlan
 from vipd.plan.scripts import RunAs, resolve_identity
@@ -310,6 +311,8 @@ class NotifyRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
+        self.recorder: InstanceRecorder | None = None
+        """The instance's flight recorder (``vipd.obs.recorder``): each run is an event."""
 
     def __call__(self, n: Notify | LowerPriorityHeard | PriorityNotice) -> None:
         """Queue the hooks of transition ``n``, or of keepalived's MASTER_RX_LOWER_PRI event, or the FIFO
@@ -415,6 +418,15 @@ class NotifyRunner:
         else:
             r = await run(hook.argv, timeout=self.timeout, run_as=hook.run_as, output_limit=STDERR_LOG_BYTES)
         self.stats.notify_runs[f"{kind}:{r.result}"] += 1
+        if self.recorder is not None:
+            self.recorder.note(
+                "hook",
+                f"{kind} {r.result}" + (f" (exit {r.returncode})" if r.returncode is not None else ""),
+                hook=kind,
+                result=r.result,
+                exit_status=r.returncode,
+                duration=round(r.duration, 6),
+            )
         who = f" as {hook.run_as.user}" if hook.run_as is not None else ""
         err = r.output.strip()
         tail = f"; output: {err}" if err else ""

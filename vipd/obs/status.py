@@ -90,6 +90,7 @@ class InstanceRow:
         faults: why the instance is in FAULT: ``(cause, reason)``, cause ``tracking``,
             ``vip`` (a VIP could not be added while master) or ``link`` (an interface is
             gone or being re-opened); empty when not in FAULT.
+        maintenance: held out of Master by ``vipctl maintenance on`` (shown as MAINTENANCE).
     """
 
     name: str
@@ -113,6 +114,7 @@ class InstanceRow:
     preempt_delay: float
     excluded_vips: tuple[tuple[str, str], ...] = ()
     faults: tuple[tuple[str, str], ...] = ()
+    maintenance: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-able dict (``vipctl status --json``)."""
@@ -141,6 +143,7 @@ class InstanceRow:
             "trackers": [],
             "nopreempt": self.nopreempt,
             "preempt_delay": self.preempt_delay,
+            "maintenance": self.maintenance,
             "stats": stats_json(self.stats),
         }
 
@@ -276,6 +279,7 @@ def instance_row(
             (f"{v.address}/{v.prefixlen}", v.dev or inst.interface) for v in inst.virtual_ipaddress_excluded
         ),
         faults=tuple(getattr(driver, "faults", {}).items()),
+        maintenance=m.maintenance,
     )
 
 
@@ -297,7 +301,8 @@ def render_table_json(instances: Sequence[dict[str, Any]]) -> str:
         last = "-" if not lt else f"{lt['old']}->{lt['new']} {lt['reason']} {lt['ago']:.1f}s ago"
         vips = ",".join(v["address"] for v in r["vips"]) or "-"
         master = r["master_address"] or "-"
-        lines.append((r["name"], r["state"], prio, str(r["vrid"]), r["interface"], master, vips, last))
+        state = r["state"] if not r.get("maintenance") else f"{r['state']}/MAINTENANCE"
+        lines.append((r["name"], state, prio, str(r["vrid"]), r["interface"], master, vips, last))
     return _table(head, lines[1:])
 
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vipd.config.diagnostics import Diagnostic
-from vipd.config.grammar import Loc, Path
+from vipd.config.grammar import Loc, Path, locate
 from vipd.config.model import Config, Script, VrrpInstance
 from vipd.config.routes import SCOPES, RouteSpec, parse_route, parse_rule
 from vipd.health.api import CheckContext
@@ -48,6 +48,8 @@ HOOKS = (
     "notify_deleted",
     "notify_master_rx_lower_pri",
     "notify",
+    "vipd_notify_master_before_vip",
+    "vipd_notify_before_vip_removal",
 )
 """keepalived's notify keywords of a ``vrrp_instance`` (a sync group has the first four and ``notify``)."""
 
@@ -87,12 +89,7 @@ class _Report:
         self.out: list[Diagnostic] = []
 
     def loc(self, *path: str | int) -> Loc:
-        key: Path = tuple(path)
-        while key:
-            if key in self.locs:
-                return self.locs[key]
-            key = key[:-1]
-        return Loc(self.source, 0, str(path[-1]) if path else "config")
+        return locate(self.locs, self.source, *path)
 
     def error(self, loc: Loc, message: str, keyword: str | None = None) -> None:
         self.out.append(Diagnostic(loc.file, loc.line, keyword or loc.keyword, message, "error"))

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from vipd.config.model import Config, VrrpInstance
-from vipd.fsm import LowerPriorityHeard, Notify, Params, PriorityNotice, State, VrrpMachine
+from vipd.fsm import LowerPriorityHeard, MaintenanceChanged, Notify, Params, PriorityNotice, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.nftables import AcceptMode, NftError
@@ -43,12 +43,14 @@ from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockadd
 from vipd.linux.timerfd import Waker
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec
 from vipd.obs.log import RateLimiter
+from vipd.obs.recorder import FlightRecorder
 from vipd.obs.stats import InterfaceStats
 from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime import acceptmode
 from vipd.runtime.bfd_service import BfdService
 from vipd.runtime.follow import LinkFollower
+from vipd.runtime.gates import gate_from_plan
 from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriver
 from vipd.runtime.links import LinkMonitor
 from vipd.runtime.syncgroup import SyncGroup, SyncGroups
@@ -203,6 +205,10 @@ class Daemon:
         """Follows interfaces by name and repairs VIPs (``vipd.runtime.follow``), from ``links``."""
         self.tracking: Tracking | None = None
         """Health checks and trackers (``vipd.runtime.tracking``), started before the instances."""
+        self.maintenance: set[str] = set()
+        """Instances held out of Master by ``vipctl maintenance`` (set before start from the saved state)."""
+        self.recorder = FlightRecorder(plan.config.global_defs.vipd_recorder_size)
+        """The flight recorder (``vipd.obs.recorder``; ``vipd_recorder_size`` is read at start)."""
         self.bfd = BfdService(plan.config, self.drivers)
         """BFD sessions (``bfd_instance``) and BFD master-down (``vipd.runtime.bfd``)."""
         self.sync_groups = SyncGroups(
@@ -328,9 +334,14 @@ class Daemon:
         group = self.sync_groups.group_of(plan.name)
         member = group is not None and len(group.members) > 1
         machine = VrrpMachine(replace(self._params(plan, src), sync_group=member))
+        if plan.name in self.maintenance:  # before Startup: an owner in maintenance starts as Backup
+            machine.handle(MaintenanceChanged(True, force=True), loop.time())
         tx = self._tx_socket(tx_link, family, src, plan.ttl, stage)
         send, prepare = self._sender(tx, plan, src, tx_link.index)
         reader = port.reader
+        recorder = self.recorder.instance(plan.name)
+        v2_form = plan.config.version == 2 or (family == 4 and not plan.pseudo_header)
+        recorder.tx_checksum = "plain" if v2_form else "pseudo"
         driver = InstanceDriver(
             name=plan.name,
             machine=machine,
@@ -347,6 +358,8 @@ class Daemon:
             gna_interval=plan.gna_interval,
             notifier=self.services.notifier(plan, lambda: machine.priority),
             sync_observer=group.observe if group is not None and member else None,
+            recorder=recorder,
+            gate=gate_from_plan(plan),
         )
         if member:
             driver.own_fault_observer = self.sync_groups.member_fault  # vrrp_sync_fault for VIP and link faults
@@ -645,6 +658,7 @@ class Daemon:
             port = self._ports[(pair.new.key.interface, pair.new.key.family)]
             port.drivers[pair.new.key.vrid] = (d, pair.new.config)
             d.notifier = self.services.notifier(pair.new, functools.partial(lambda m: m.priority, d.machine))
+            d.gate = gate_from_plan(pair.new)
             self.sync_groups.attach(d)
         for pair in diff.changed:
             ip = in_place[pair.new.name]
@@ -799,6 +813,8 @@ class Daemon:
         except DecodeError as e:
             if owner is not None:  # per-instance error counters, as keepalived's (exporter's *_errors_total)
                 owner[0].stats.discards[e.reason] += 1
+                if owner[0].recorder is not None:
+                    owner[0].recorder.discard(pkt.rx_time, e.reason, pkt.src)
             self._drop(port, e.reason, f"from {pkt.src}: {e}", pkt.rx_time)
             return
         entry = port.drivers.get(received.advert.vrid)

@@ -21,8 +21,11 @@ the kernel refused while master (probed again with backoff), an interface gone
 (``vipd.runtime.follow``), another sync-group member's fault. The machine is in
 FAULT while any is present; one recovering never clears another.
 
-Size: over 400 lines because effects must run in RFC order from one place: adverts, VIPs, GARPs, companions
-and hooks of one instance, and the fault causes act on the same few fields on the advert path.
+Why one module of ~700 lines: every effect of the machine is executed here, in
+one ``_execute``, so that their RFC order (advert, addresses, announcements,
+notify) holds on every path, including the before-VIP hooks
+(``vipd.runtime.gates``) that hold part of a batch back; splitting the effect
+kinds across modules would split that order.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from vipd.fsm import (
     Effect,
     Event,
     FaultChanged,
+    Handover,
     LowerPriorityHeard,
     Notify,
     Params,
@@ -62,7 +66,9 @@ from vipd.fsm import (
 from vipd.fsm.machine import EXTRA_IF
 from vipd.linux.netlink import VipSpec
 from vipd.obs.log import RateLimiter
+from vipd.obs.recorder import RX, TX, InstanceRecorder
 from vipd.obs.stats import InstanceStats
+from vipd.runtime.gates import VipGate
 from vipd.wire.advert import Advert, IPAddress, Received
 from vipd.wire.l2 import garp_frame, unsolicited_na_frame
 
@@ -222,6 +228,8 @@ class InstanceDriver:
             after its address effects (the notify hooks).
         sync_observer: called with ``(name, effects)`` after each step that returned
             effects (``vipd.runtime.syncgroup``: ``WantMaster`` and transitions).
+        recorder: the instance's flight recorder (``vipd.obs.recorder``), or None.
+        gate: hooks the VIPs wait for (``vipd.runtime.gates``), or None.
     """
 
     def __init__(
@@ -243,6 +251,8 @@ class InstanceDriver:
         gna_interval: float = 0.0,
         notifier: Callable[[Notify | LowerPriorityHeard | PriorityNotice], None] | None = None,
         sync_observer: Callable[[str, list[Effect]], None] | None = None,
+        recorder: InstanceRecorder | None = None,
+        gate: VipGate | None = None,
     ) -> None:
         self.name = name
         self.machine = machine
@@ -274,6 +284,12 @@ class InstanceDriver:
         goes (``vipd.runtime.syncgroup.SyncGroups``: the other members of its group follow into FAULT)."""
         self._retry: asyncio.TimerHandle | asyncio.Handle | None = None
         self._retry_delay = VIP_RETRY_MIN
+        self.recorder = recorder
+        self.gate = gate
+        self._epoch = 0  # transitions so far: a gated address change is dropped if a newer one happened
+        self._gate_task: asyncio.Task[None] | None = None
+        self._vips_up = False  # the VIPs were added and not removed since (a removal hook is worth running)
+        self._rx_src: IPAddress | None = None  # source of the advert being handled (discard attribution)
         for vip in self._vips:
             addresses.prepare(vip)
 
@@ -297,6 +313,12 @@ class InstanceDriver:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        if self._gate_task is not None and self.gate is not None:  # a removal hook: bounded by its timeout
+            try:
+                await asyncio.wait_for(asyncio.shield(self._gate_task), self.gate.timeout + 2.0)
+            except TimeoutError:
+                log.error("(%s) before-VIP hook still running at shutdown; VIPs removed without it", self.name)
+                self._remove_vips()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -371,8 +393,11 @@ class InstanceDriver:
 
     def _step(self, event: Event, at: float | None = None) -> None:
         now = self._loop.time() if at is None else min(at, self._loop.time())
+        priority = self.machine.priority
         effects = self.machine.handle(event, now)
         self._execute(effects, now)
+        if self.machine.priority != priority and self.recorder is not None:
+            self.recorder.note("priority", f"priority {priority} -> {self.machine.priority}", now)
         self._arm()
         if self.sync_observer is not None and effects:
             self.sync_observer(self.name, effects)
@@ -389,7 +414,13 @@ class InstanceDriver:
         if adv.priority == 0:
             self.stats.priority_zero_received += 1
         self.stats.checksum_kinds[received.checksum.value] += 1
+        if self.recorder is not None:
+            self.recorder.advert(
+                self._loop.time() if rx_time is None else rx_time, RX, received.src, adv, received.checksum.value
+            )
+        self._rx_src = received.src
         self.feed(AdvertReceived(received.src, adv), rx_time)
+        self._rx_src = None
 
     @property
     def vips(self) -> tuple[VipSpec, ...]:
@@ -506,7 +537,7 @@ class InstanceDriver:
 
         Synchronous like every address change, so it can never overtake a later removal.
         """
-        if self.machine.state is State.MASTER:
+        if self.machine.state is State.MASTER and (self._gate_task is None or self._gate_task.done()):
             for vip in self._vips:
                 self._addresses.add(vip, self._repaired)
 
@@ -590,23 +621,33 @@ class InstanceDriver:
     # ------------------------------------------------------------------ output
 
     def _execute(self, effects: list[Effect], now: float) -> None:
+        deferred: list[Effect] | None = None  # effects waiting for a before-VIP hook (vipd.runtime.gates)
+        adding = False
         for effect in effects:
+            if deferred is not None and isinstance(effect, SendGratuitousArp | Notify | LowerPriorityHeard):
+                if isinstance(effect, Notify):
+                    self._on_transition(effect, now)  # the state has changed; only its hooks wait
+                deferred.append(effect)
+                continue
             if isinstance(effect, SendAdvert):
                 self._send_advert(effect.advert, now)
             elif isinstance(effect, Discard):
                 self.stats.discards[effect.reason] += 1
+                if self.recorder is not None:
+                    self.recorder.discard(now, effect.reason, self._rx_src)
                 self._warn(now, f"discard:{effect.reason}", "dropped advert: %s %s", effect.reason, effect.detail)
             elif isinstance(effect, AddAddresses):
-                # The kernel has the VIPs when this returns: the GARP that follows is never early.
-                for vip in self._vips:
-                    self._addresses.add(vip, self._added)
-                if self.companions:
-                    self._queue.put_nowait(effect)
+                gate = self.gate
+                if gate is not None and gate.before_add is not None and self.machine.state is State.MASTER:
+                    deferred, adding = [effect], True
+                    continue
+                self._add_vips(effect)
             elif isinstance(effect, RemoveAddresses):
-                for vip in self._vips:
-                    self._addresses.remove(vip, self._removed)
-                if self.companions:
-                    self._queue.put_nowait(effect)
+                gate = self.gate
+                if gate is not None and gate.before_remove is not None and self._vips_up:
+                    deferred, adding = [effect], False
+                    continue
+                self._remove_vips(effect)
             elif isinstance(effect, SendGratuitousArp):
                 if effect.reason == EXTRA_IF:
                     # keepalived vrrp_send_vmac_update: one frame per extra interface (its first VIP)
@@ -628,6 +669,94 @@ class InstanceDriver:
                     effect.src,
                 )
                 self._queue.put_nowait(effect)
+        if deferred is not None:
+            self._start_gate(deferred, adding, self._epoch, now)
+
+    def _add_vips(self, effect: AddAddresses | None = None) -> None:
+        # The kernel has the VIPs when this returns: the GARP that follows is never early.
+        for vip in self._vips:
+            self._addresses.add(vip, self._added)
+        self._vips_up = True
+        if self.companions:
+            self._queue.put_nowait(effect or AddAddresses())
+
+    def _remove_vips(self, effect: RemoveAddresses | None = None) -> None:
+        for vip in self._vips:
+            self._addresses.remove(vip, self._removed)
+        self._vips_up = False
+        if self.companions:
+            self._queue.put_nowait(effect or RemoveAddresses())
+
+    def _start_gate(self, deferred: list[Effect], adding: bool, epoch: int, at: float) -> None:
+        """Run the before-VIP hook as a task (after any earlier one), then the deferred effects in order."""
+        prev = self._gate_task
+        self._gate_task = self._loop.create_task(
+            self._gated(prev, deferred, adding, epoch, at), name=f"vipd-{self.name}-before-vip"
+        )
+
+    async def _gated(
+        self, prev: asyncio.Task[None] | None, deferred: list[Effect], adding: bool, epoch: int, at: float
+    ) -> None:
+        if prev is not None:
+            with contextlib.suppress(Exception):
+                await prev
+        gate = self.gate
+        hook = None if gate is None else (gate.before_add if adding else gate.before_remove)
+        if gate is None or hook is None:  # a reload removed the hook meanwhile
+            self._run_deferred(deferred)
+            return
+        name = gate.add_name if adding else gate.remove_name
+        outcome = await hook()
+        ok = outcome.result == "ok"
+        self.stats.notify_runs[f"{name}:{outcome.result}"] += 1
+        if self.recorder is not None:
+            self.recorder.note(
+                "hook",
+                f"{name} {outcome.result}"
+                + (f" (exit {outcome.returncode})" if outcome.returncode is not None else ""),
+                hook=name,
+                result=outcome.result,
+                exit_status=outcome.returncode,
+                duration=round(outcome.duration, 6),
+            )
+        why = outcome.error or ("timed out" if outcome.timed_out else f"exit status {outcome.returncode}")
+        if adding:
+            if epoch != self._epoch or self.machine.state is not State.MASTER:
+                log.info("(%s) %s ended after the instance left MASTER: VIPs not added", self.name, name)
+                return
+            if not ok and gate.on_failure == "yield":
+                log.error("(%s) %s failed (%s): yielding (vipd_before_vip_on_failure yield)", self.name, name, why)
+                self.feed(Handover(force=True, reason="before_vip_hook_failed"))
+                return
+        elif self.machine.state is State.MASTER:
+            log.info("(%s) %s ended after the instance became MASTER again: VIPs kept", self.name, name)
+            return
+        if not ok:
+            log.warning(
+                "(%s) %s failed (%s); %s the VIPs anyway", self.name, name, why, "adding" if adding else "removing"
+            )
+        self._run_deferred(deferred)
+        log.info(
+            "(%s) %s took %.3fs; VIPs %s %.3fs after the transition",
+            self.name,
+            name,
+            outcome.duration,
+            "added" if adding else "removed",
+            self._loop.time() - at,
+        )
+
+    def _run_deferred(self, deferred: list[Effect]) -> None:
+        """Execute effects held back by a before-VIP hook, in their RFC order (transitions already recorded)."""
+        for effect in deferred:
+            if isinstance(effect, AddAddresses):
+                self._add_vips(effect)
+            elif isinstance(effect, RemoveAddresses):
+                self._remove_vips(effect)
+            elif isinstance(effect, SendGratuitousArp):
+                if self.machine.state is State.MASTER:
+                    self._announce_all(effect.repeat)
+            elif isinstance(effect, Notify | LowerPriorityHeard):
+                self._queue.put_nowait(effect)
 
     def _send_advert(self, advert: Advert, now: float) -> None:
         try:
@@ -638,9 +767,14 @@ class InstanceDriver:
         self.stats.adverts_sent += 1
         if advert.priority == 0:
             self.stats.priority_zero_sent += 1
+        if self.recorder is not None:
+            self.recorder.advert(now, TX, self.machine.params.primary_address, advert, self.recorder.tx_checksum)
 
     def _on_transition(self, n: Notify, now: float) -> None:
         self.last_transition = (now, n)
+        self._epoch += 1
+        if self.recorder is not None:
+            self.recorder.transition(now, n.old.value, n.new.value, n.reason, n.detail, self.machine.priority)
         self.stats.transitions[f"{n.old.value}->{n.new.value}:{n.reason}"] += 1
         if n.new is State.MASTER:
             self.stats.master_transitions += 1
@@ -692,6 +826,7 @@ class InstanceDriver:
         if err == 0:
             log.info("(%s) added %s/%d", self.name, vip.address, vip.prefixlen)
             self._retry_delay = VIP_RETRY_MIN
+            self._note_vip("added", vip)
         elif err != errno.EEXIST:
             self._address_error("add", vip, err)
             self._vip_fault("add", vip, err)
@@ -699,6 +834,7 @@ class InstanceDriver:
     def _repaired(self, vip: VipSpec, err: int) -> None:
         if err == 0:
             self.stats.vip_repairs += 1
+            self._note_vip("repaired", vip)
             log.warning("(%s) re-added %s/%d: it was deleted behind our back while master", *self._vip_args(vip))
         elif err != errno.EEXIST:
             self._address_error("re-add", vip, err)
@@ -744,8 +880,13 @@ class InstanceDriver:
     def _removed(self, vip: VipSpec, err: int) -> None:
         if err == 0:
             log.info("(%s) removed %s/%d", self.name, vip.address, vip.prefixlen)
+            self._note_vip("removed", vip)
         elif err not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             self._address_error("remove", vip, err)
+
+    def _note_vip(self, what: str, vip: VipSpec) -> None:
+        if self.recorder is not None:
+            self.recorder.note("vip", f"{what} {vip.address}/{vip.prefixlen}", action=what, address=str(vip.address))
 
     def _vip_args(self, vip: VipSpec) -> tuple[str, IPAddress, int]:
         return self.name, vip.address, vip.prefixlen
@@ -767,6 +908,11 @@ class InstanceDriver:
         """``_announce_all`` for ``targets`` only (a reload announces the VIPs it added)."""
         v6 = bool(targets) and not isinstance(targets[0].address, IPv4Address)
         interval = self.gna_interval if v6 else self.garp_interval
+        if self.recorder is not None and targets:
+            what = "unsolicited NA" if v6 else "gratuitous ARP"
+            self.recorder.note(
+                "garp", f"{what} x{max(1, repeat)} for {len(targets)} address(es)", self._loop.time(), repeat=repeat
+            )
         if interval > 0:
             self._loop.create_task(self._announce_paced(repeat, interval, targets), name=f"vipd-{self.name}-garp")
             return

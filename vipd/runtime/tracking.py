@@ -35,7 +35,17 @@ from vipd.fsm import FaultChanged, PriorityChanged
 from vipd.health.api import BfdEvents, Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
 from vipd.health.process import KILL_GRACE, ensure_child_watcher
 from vipd.health.registry import load
-from vipd.health.rules import Debounce, Evaluation, Health, TrackerState, evaluate
+from vipd.health.rules import (
+    FILE_FAULT,
+    Debounce,
+    Evaluation,
+    Health,
+    TrackerState,
+    contribution,
+    evaluate,
+    file_status,
+    is_fault,
+)
 from vipd.plan.model import Plan
 from vipd.plan.trackers import Binding
 
@@ -231,6 +241,45 @@ class Tracker:
         a = self._applied.get(instance)
         return a.evaluation if a is not None else None
 
+    def trackers_of(self, instance: str) -> list[dict[str, object]]:
+        """Each tracker of ``instance`` as :func:`~vipd.health.rules.evaluate` counts it (``vipctl explain``).
+
+        Returns:
+            dicts with ``name`` (``"script chk_web"``), ``weight``, ``reverse``, ``health``
+            (ok/failed/unknown), ``value`` (``track_file``), ``contribution`` (priority
+            points now), ``fault`` (holds the instance in FAULT), ``last_ok``, ``output``,
+            ``duration`` (seconds) of the latest run.
+        """
+        out: list[dict[str, object]] = []
+        for b in self.bindings.get(instance, ()):
+            r = self.runners.get(b.key)
+            if r is None:
+                continue
+            health = r.debounce.health
+            value = r.value if b.kind == "file" else None
+            if value is not None:
+                status = file_status(value, b.weight)
+                fault = status <= FILE_FAULT
+                points = 0 if fault else status
+            else:
+                fault = is_fault(health, b.weight)
+                points = 0 if fault else contribution(health, b.weight)
+            out.append(
+                {
+                    "name": r.label,
+                    "weight": b.weight.weight,
+                    "reverse": b.weight.reverse,
+                    "health": health.value,
+                    "value": value,
+                    "contribution": points,
+                    "fault": fault,
+                    "last_ok": r.last.ok if r.last else None,
+                    "output": r.last.output if r.last else "",
+                    "duration": r.last.duration if r.last else None,
+                }
+            )
+        return out
+
     def status(self) -> list[dict[str, object]]:
         """One dict per check: name, type, health, last output/duration, runs, failures, instances."""
         out: list[dict[str, object]] = []
@@ -312,6 +361,10 @@ class Tracker:
             level = logging.INFO if r.debounce.health is Health.OK or first else logging.WARNING
             shown = f"value {r.value}" if r.value is not None else r.debounce.health.value.upper()
             log.log(level, "%s: %s (%s, %.3fs)", r.label, shown, result.output, result.duration)
+            for name in sorted(r.bound):  # the flight recorder (vipd.obs.recorder), if the driver has one
+                recorder = getattr(self.drivers.get(name), "recorder", None)
+                if recorder is not None:
+                    recorder.note("tracker", f"{r.label}: {shown} ({result.output})", check=r.label, result=shown)
         if changed and self._started:
             for name in sorted(r.bound):
                 self._reevaluate(name)

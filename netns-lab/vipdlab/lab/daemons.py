@@ -15,7 +15,7 @@ KINDS = ("vipd", "keepalived")
 
 def vipd_argv(config: Path, pid_file: Path) -> list[str]:
     """vipd in the foreground; its control socket and dump files beside its pid file, since /run and /tmp are
-    shared by the namespaces (and the machine): no links in /tmp."""
+    shared by the namespaces (and the machine): no links in /tmp; its --state-dir per node in the lab's directory."""
     return [
         sys.executable,
         "-m",
@@ -30,6 +30,10 @@ def vipd_argv(config: Path, pid_file: Path) -> list[str]:
         str(pid_file.with_name("dump")),
         "--keepalived-links",
         "",
+        # vipctl maintenance state: per node in the lab's directory (kept across restarts of that node's vipd),
+        # never the host's /var/lib/vipd. The run directory is "run-<node>-<daemon>-<n>".
+        "--state-dir",
+        str(pid_file.parent.parent / f"state-{pid_file.parent.name.removeprefix('run-').rsplit('-', 2)[0]}"),
     ]
 
 

@@ -509,11 +509,16 @@ def _check_misc(inst: VrrpInstance, where: _Where, sink: DiagnosticSink) -> None
         warn("promote_secondaries", "ignored with use_vmac: the VIPs live on the VMAC, not on the interface")
     if inst.track_src_ip and inst.unicast_src_ip is None:
         warn("track_src_ip", "has no effect without unicast_src_ip/mcast_src_ip (keepalived ignores it too)")
-    addr_vmac = inst.use_vmac_addr or any(v.use_vmac for v in inst.virtual_ipaddress)
+    addr_vmac = (
+        inst.use_vmac_addr
+        or any(v.use_vmac for v in inst.virtual_ipaddress)
+        or (inst.use_vmac and (inst.vmac_xmit_base or bool(inst.unicast_peer)))
+    )
     if inst.garp_extra_if and not inst.garp_extra_if_all and not addr_vmac and where.has(*base, "garp_extra_if"):
         warn(
             "garp_extra_if",
-            "without 'all' it sends only on VMACs made by use_vmac_addr, and there is none: nothing is sent "
+            "without 'all' it sends only on VMACs that adverts do not leave by (use_vmac_addr, vmac_xmit_base), "
+            "and there is none: nothing is sent "
             "(keepalived turns it off likewise); write 'garp_extra_if all DELAY'",
         )
     if inst.nopreempt and inst.preempt_delay and where.has(*base, "preempt_delay"):

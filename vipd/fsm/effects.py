@@ -45,7 +45,7 @@ class SendGratuitousArp:
     Attributes:
         repeat: how many frames per address (keepalived ``garp_master_repeat``).
         reason: why ("takeover", "delayed", "refresh", "lower_priority_seen"; "extra_if":
-            keepalived ``garp_extra_if``, only the VIPs on interfaces other than the instance's).
+            keepalived ``garp_extra_if``, one frame on each interface other than the instance's).
     """
 
     repeat: int

@@ -99,7 +99,7 @@ class Params:
         notify_priority_changes: every change of the effective priority emits
             ``PriorityNotice`` (keepalived ``notify_priority_changes``).
         garp_extra_if: seconds between the periodic ``SendGratuitousArp(1, "extra_if")``
-            of a master (keepalived ``garp_extra_if``: the VIPs on the other interfaces),
+            of a master (keepalived ``garp_extra_if``: one frame on each other interface),
             first ``garp_master_delay`` + this after becoming master; 0 = off.
     """
 
@@ -620,8 +620,8 @@ class VrrpMachine:
             t.garp_lower_prio_at = None
             effects.append(SendGratuitousArp(p.lower_prio_repeat, "lower_priority_delayed"))
         if t.garp_extra_at is not None and now >= t.garp_extra_at:
-            # keepalived vrrp_gratuitous_arp_vmac_update_thread: one GARP/NA per VIP on the extra
-            # interfaces, then again every garp_extra_if seconds while master.
+            # keepalived vrrp_gratuitous_arp_vmac_update_thread: one GARP/NA on each extra interface
+            # (the runtime picks the interfaces), then again every garp_extra_if seconds while master.
             t.garp_extra_at = now + p.garp_extra_if
             effects.append(SendGratuitousArp(1, EXTRA_IF))
         return effects

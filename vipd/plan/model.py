@@ -123,9 +123,9 @@ class InstancePlan:
             sets while it runs (keepalived ``promote_secondaries``; none with a VMAC).
         track_src: the configured advert source to track: FAULT while it is not an address
             of the host (keepalived ``track_src_ip``), or None.
-        garp_extra_if: seconds between periodic GARP/NA bursts for the VIPs on
-            ``extra_if`` while master (keepalived ``garp_extra_if all``), 0 = off.
-        extra_if: the VIP devices other than the instance's interface (and its VMAC).
+        garp_extra_if: seconds between the periodic GARP/NA on each of ``extra_if`` while
+            master (keepalived ``garp_extra_if``), 0 = off.
+        extra_if: the devices keepalived's ``garp_extra_if`` announces on (one frame each, first VIP on it).
         addr_vmacs: the VMACs ``use_vmac_addr`` (or a VIP's ``use_vmac``) adds on the VIPs' other
             interfaces or for the other family; their VIPs' ``dev`` is the VMAC.
     """

@@ -172,7 +172,9 @@ def _instance(
                 "use_vmac",
             )
             xmit_base = True
-        vname = inst.vmac_name or vmac_name(config.global_defs.vmac_prefix or VMAC_PREFIX, inst.virtual_router_id)
+        taken = used if used is not None else set()
+        prefix = config.global_defs.vmac_prefix or VMAC_PREFIX
+        vname = inst.vmac_name or unique_vmac_name(prefix, inst.virtual_router_id, family, taken)
         vmac = VmacPlan(vname, inst.interface, inst.virtual_router_id, family, xmit_base)
     vip_dev = vmac.name if vmac is not None else inst.interface
     tx_interface = inst.interface if vmac is None or vmac.xmit_base else vmac.name
@@ -187,9 +189,7 @@ def _instance(
     peers: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
     group = next((g.name for g in config.vrrp_sync_groups.values() if name in g.group), None)
     g = config.global_defs
-    extra_if = tuple(dict.fromkeys(v.dev for v in vips if v.dev not in (inst.interface, vip_dev)))
-    if not inst.garp_extra_if_all:  # keepalived: without 'all', only the VMACs of use_vmac_addr
-        extra_if = tuple(n for n in extra_if if n in {m.name for m in addr_vmacs})
+    extra_if = _extra_interfaces(inst, vmac, addr_vmacs, vips)
     return InstancePlan(
         name=name,
         key=InstanceKey(inst.interface, inst.virtual_router_id, family),
@@ -220,6 +220,24 @@ def _instance(
         addr_vmacs=addr_vmacs,
         extra_if=extra_if,
     )
+
+
+def _extra_interfaces(
+    inst: VrrpInstance, vmac: VmacPlan | None, addr_vmacs: tuple[VmacPlan, ...], vips: tuple[VipPlan, ...]
+) -> tuple[str, ...]:
+    """The devices ``garp_extra_if`` announces on (keepalived ``vrrp_send_vmac_update``): VIP devices
+    that are VMACs vipd makes (any device with ``all``), except the instance's own device (its VMAC, or
+    its interface), which the adverts keep fresh, unless adverts leave by the base (``vmac_xmit_base``)."""
+    own = vmac.name if vmac is not None else inst.interface
+    ours = {m.name for m in addr_vmacs} | ({vmac.name} if vmac is not None else set())
+    out: list[str] = []
+    for v in vips:
+        if v.dev not in ours and not inst.garp_extra_if_all:
+            continue
+        if v.dev == own and not (vmac is not None and vmac.xmit_base):
+            continue
+        out.append(v.dev)
+    return tuple(dict.fromkeys(out))
 
 
 def _vip_devices(

@@ -650,7 +650,9 @@ class InstanceDriver:
                 self._remove_vips(effect)
             elif isinstance(effect, SendGratuitousArp):
                 if effect.reason == EXTRA_IF:
-                    self._announce_targets([t for t in self._announce if t.extra], effect.repeat)
+                    # keepalived vrrp_send_vmac_update: one frame per extra interface (its first VIP)
+                    firsts = {id(t.sender): t for t in reversed(self._announce) if t.extra}
+                    self._announce_targets(list(reversed(firsts.values())), effect.repeat)
                 else:
                     self._announce_all(effect.repeat)
             elif isinstance(effect, Notify):

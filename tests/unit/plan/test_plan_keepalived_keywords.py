@@ -192,6 +192,13 @@ def test_garp_extra_if_without_all_sends_on_use_vmac_addr_vmacs_only() -> None:
     assert (p.garp_extra_if, p.extra_if) == (30.0, ("vrrp.51",))
 
 
+def test_garp_extra_if_includes_the_instance_vmac_only_when_adverts_leave_by_the_base() -> None:
+    """keepalived vrrp_send_vmac_update: "Don't send for our own interface unless xmit_base"."""
+    assert _plan(_conf(" use_vmac\n garp_extra_if 30\n")).extra_if == ()
+    p = _plan(_conf(" use_vmac\n vmac_xmit_base\n garp_extra_if 30\n"))
+    assert (p.garp_extra_if, p.extra_if) == (30.0, ("vrrp.51",))
+
+
 def test_garp_extra_if_without_all_does_nothing_and_says_so() -> None:
     text = _conf(" garp_extra_if 30\n", dev=" dev eth1")
     assert _plan(text).garp_extra_if == 0.0
@@ -339,3 +346,14 @@ def test_use_vmac_addr_change_restarts_the_instance_on_reload() -> None:
 
     old, new = plan_of(TWO_DEVS.format(extra="", opt="")), plan_of(TWO_DEVS.format(extra=" use_vmac_addr\n", opt=""))
     assert [p.new.name for p in diff_plans(old, new).restarted] == ["VI_1"]
+
+
+def test_two_instances_with_one_vrid_get_distinct_vmac_names() -> None:
+    """keepalived create_vmac_name: the second ``vrrp.51`` becomes ``vrrp1.51``."""
+    text = _conf(" use_vmac\n") + _conf(" use_vmac\n").replace("VI_1", "VI_2").replace("eth0", "eth1").replace(
+        "192.0.2.100", "192.0.2.101"
+    )
+    r = load_config_string(text)
+    plan = plan_config(r.config, r.locs).plan
+    assert plan is not None
+    assert [p.vmac.name for p in plan.instances.values() if p.vmac] == ["vrrp.51", "vrrp1.51"]

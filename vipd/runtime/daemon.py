@@ -802,10 +802,8 @@ class Daemon:
             raw_ttl = None  # IPv6 without an IPV6_HOPLIMIT control message
         try:
             if port.family == 4:
-                data = pkt.data
-                if unicast and len(data) >= 20:
-                    data = data[:8] + bytes((VRRP_TTL,)) + data[9:]  # keepalived: no TTL check in unicast mode
-                received = decode_ipv4(data, allow_empty=empty)
+                # keepalived: no TTL check in unicast mode (min_ttl/max_ttl below instead)
+                received = decode_ipv4(pkt.data, check_ttl=not unicast, allow_empty=empty)
             else:
                 dst = pkt.dst if pkt.dst is not None else VRRP_MCAST6
                 ttl = VRRP_TTL if unicast else pkt.ttl
@@ -817,7 +815,7 @@ class Daemon:
                     owner[0].recorder.discard(pkt.rx_time, e.reason, pkt.src)
             self._drop(port, e.reason, f"from {pkt.src}: {e}", pkt.rx_time)
             return
-        entry = port.drivers.get(received.advert.vrid)
+        entry = owner  # the decoder read the same VRID byte _vrid_entry did
         if entry is None:
             # keepalived logs unknown VRIDs only with log_unknown_vrids; vipd counts them always.
             why = f"from {received.src}: VRID {received.advert.vrid} not configured"

@@ -103,7 +103,7 @@ def test_maintenance_hands_over_within_skew_time_survives_restart_and_off_preemp
     print(
         f"hand-over: r2's first advert {took * 1000:.1f} ms after r1's priority 0 (Skew_Time {SKEW_R2 * 1000:.1f} ms)"
     )
-    assert took < SKEW_R2 + 0.05  # the wire and a loaded host; Master_Down_Interval would be 0.36 s
+    assert took < SKEW_R2 + 0.15  # the wire and a loaded host; Master_Down_Interval would be 0.36 s
     st = state(tmp, "r1")
     assert st["state"] == "BACKUP" and st["maintenance"] is True
     assert "BACKUP/MAINTENANCE" in ctl(tmp, "r1", "status").stdout

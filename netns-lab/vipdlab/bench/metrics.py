@@ -163,7 +163,9 @@ def start_storm(ns: str, port: int, seconds: float, **kw: int) -> subprocess.Pop
     """Start :func:`storm` in a process inside namespace ``ns``; its stdout is one JSON object."""
     args = [f"--{k.replace('_', '-')}={v}" for k, v in kw.items()]
     env = daemons.vipd_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")]
+    )  # netns-lab/
     return subprocess.Popen(
         ["nice", "-n", "19", "ip", "netns", "exec", ns, sys.executable, "-m", "vipdlab.bench.metrics",
          "--port", str(port), "--seconds", str(seconds), *args],

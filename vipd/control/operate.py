@@ -15,6 +15,9 @@ reloads, SIGUSR1/SIGUSR2 write keepalived's data/stats files.
   master is re-added through the instance's ordered effect queue;
 - systemd: ``READY=1``, ``RELOADING=1``, ``STOPPING=1``, ``STATUS=``, ``WATCHDOG=1``;
 - the event-loop lag probe.
+
+Size: over 400 lines because it is the one place the daemon meets the operator: signals, endpoints, reload
+and the notify runners share its state.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ make lives here, once, reporting ``FILE:LINE: keyword: reason``:
 
 Pure: no I/O except through the :class:`~vipd.plan.host.Host` given; imports
 nothing from ``linux``, ``runtime``, ``obs`` or ``control``.
+
+Size: over 400 lines on purpose: every "can vipd do this?" rule above the config layer lives here, once.
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ Checksums and trailing bytes (the decisions, and why):
   fails with :class:`PacketLengthError`. It would *not* fail on the checksum:
   CARP's checksum is a plain Internet checksum over its 36 octets, which is
   exactly what the v2 check computes.
+
+Size: over 400 lines: both versions and both families of the advert, their checksums and every RFC 6527
+decode error, kept in one module like the FSM.
 """
 
 from __future__ import annotations

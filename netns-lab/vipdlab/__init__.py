@@ -23,56 +23,7 @@ Typical use::
         garp = lab.sniffer.wait_announcement("192.0.2.100", 2, mac=lab.r2.mac, since=t_kill)
 """
 
-from .lab import (
-    KINDS,
-    Advert,
-    Arp,
-    Daemon,
-    Frame,
-    HoldBroken,
-    Instance,
-    Lab,
-    NeighAdvert,
-    Neighbour,
-    NeighSolicit,
-    Node,
-    Process,
-    Sniffer,
-    WaitTimeout,
-    control,
-    hold,
-    keepalived_available,
-    pids_in_namespace,
-    render,
-    sweep,
-    timing,
-    vipd_available,
-    wait_until,
-)
+from . import lab as _lab
+from .lab import *  # noqa: F403  (the fixtures: one list of names, vipdlab.lab.__all__)
 
-__all__ = [
-    "KINDS",
-    "Advert",
-    "Arp",
-    "Daemon",
-    "Frame",
-    "HoldBroken",
-    "Instance",
-    "Lab",
-    "NeighAdvert",
-    "NeighSolicit",
-    "Neighbour",
-    "Node",
-    "Process",
-    "Sniffer",
-    "WaitTimeout",
-    "control",
-    "hold",
-    "keepalived_available",
-    "pids_in_namespace",
-    "render",
-    "sweep",
-    "timing",
-    "vipd_available",
-    "wait_until",
-]
+__all__ = list(_lab.__all__)

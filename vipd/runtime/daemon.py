@@ -676,7 +676,7 @@ class Daemon:
             log.info("(%s) reconfigured in place (state %s kept)", pair.new.name, d.machine.state.value)
         for b in built:
             self._register(b)
-        if new.config.bfd_instances != old_plan.config.bfd_instances or new.config != old_plan.config:
+        if new.config != old_plan.config:  # BfdService.reload restarts sessions only if bfd_instance changed
             before = self.bfd.events
             try:
                 self.bfd.reload(new.config, loop)
@@ -797,9 +797,6 @@ class Daemon:
         owner = self._vrid_entry(port, pkt.data)  # read once: unicast handling and error attribution
         unicast = owner is not None and bool(owner[1].unicast_peer)
         empty = owner is not None and not owner[1].virtual_ipaddress  # keepalived no_virtual_ipaddress: Count 0
-        raw_ttl = (pkt.data[8] if len(pkt.data) >= 20 else None) if port.family == 4 else pkt.ttl
-        if raw_ttl is not None and raw_ttl < 0:
-            raw_ttl = None  # IPv6 without an IPV6_HOPLIMIT control message
         try:
             if port.family == 4:
                 # keepalived: no TTL check in unicast mode (min_ttl/max_ttl below instead)
@@ -831,6 +828,11 @@ class Daemon:
             self._drop(port, "not_peer", f"from {received.src}: not a unicast_peer of {inst.name}", pkt.rx_time)
             return
         bounds = inst.unicast_peer_ttl.get(str(received.src)) if inst.unicast_peer_ttl else None
+        raw_ttl = None
+        if bounds is not None:  # only unicast peers with min_ttl/max_ttl need the received TTL
+            raw_ttl = (pkt.data[8] if len(pkt.data) >= 20 else None) if port.family == 4 else pkt.ttl
+            if raw_ttl is not None and raw_ttl < 0:
+                raw_ttl = None  # IPv6 without an IPV6_HOPLIMIT control message
         if bounds is not None and raw_ttl is not None and not bounds[0] <= raw_ttl <= bounds[1]:
             # keepalived vrrp_check_packet: a unicast peer's TTL outside [min_ttl, max_ttl] is an ip_ttl error.
             driver.stats.discards["ip_ttl"] += 1

@@ -23,9 +23,38 @@ checks).
 This package is pure: no sockets, no asyncio, no netlink, no subprocesses.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from vipd.config.diagnostics import ConfigError, Diagnostic
-from vipd.config.loader import LoadResult, dump_config, load_config, load_config_string
-from vipd.config.model import Authentication, Config, GlobalDefs, VirtualAddress, VrrpInstance
+
+if TYPE_CHECKING:
+    from vipd.config.loader import LoadResult, dump_config, load_config, load_config_string
+    from vipd.config.model import Authentication, Config, GlobalDefs, VirtualAddress, VrrpInstance
+
+# The loader and the models import pydantic (~12 MiB, ~200 ms): only what reads a
+# file needs them, not the running daemon (vipd.config.values), so they load on
+# first use (PEP 562) and ``import vipd.config.routes`` stays light.
+_LAZY = {
+    "LoadResult": "vipd.config.loader",
+    "dump_config": "vipd.config.loader",
+    "load_config": "vipd.config.loader",
+    "load_config_string": "vipd.config.loader",
+    "Authentication": "vipd.config.model",
+    "Config": "vipd.config.model",
+    "GlobalDefs": "vipd.config.model",
+    "VirtualAddress": "vipd.config.model",
+    "VrrpInstance": "vipd.config.model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vipd.config' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "Authentication",

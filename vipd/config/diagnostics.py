@@ -10,11 +10,34 @@ This module imports nothing but the standard library.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+Path = tuple[str | int, ...]
+"""Where a value sits in the raw configuration: ``("vrrp_instances", "VI_1", "priority")``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """Where a value was written: file, line and the keepalived keyword of that line."""
+
+    file: str
+    line: int
+    keyword: str
+
+
+def locate(locs: Mapping[Path, Loc], source: str, *path: str | int) -> Loc:
+    """Where the value at ``path`` was written, else its nearest enclosing block, else the file itself."""
+    key: Path = tuple(path)
+    while key:
+        if key in locs:
+            return locs[key]
+        key = key[:-1]
+    return Loc(source, 0, str(path[-1]) if path else "config")
+
 
 MAX_DIAGNOSTICS = 1000
 """Diagnostics kept for one configuration; past that they are counted, not stored (junk input)."""

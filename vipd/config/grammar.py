@@ -24,36 +24,16 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from vipd.config import routes as _routes
-from vipd.config.diagnostics import DiagnosticSink
+from vipd.config.diagnostics import DiagnosticSink, Loc, Path
 from vipd.config.lexer import Token
 from vipd.config.tree import Node
 
-Path = tuple[str | int, ...]
 Raw = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Loc:
-    """Where a value was written: file, line and the keepalived keyword of that line."""
-
-    file: str
-    line: int
-    keyword: str
-
-
-def locate(locs: Mapping[Path, Loc], source: str, *path: str | int) -> Loc:
-    """Where the value at ``path`` was written, else its nearest enclosing block, else the file itself."""
-    key: Path = tuple(path)
-    while key:
-        if key in locs:
-            return locs[key]
-        key = key[:-1]
-    return Loc(source, 0, str(path[-1]) if path else "config")
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vipd.config.diagnostics import Path
 from vipd.config.grammar import (
     Ctx,
     Deprecated,
@@ -20,7 +21,6 @@ from vipd.config.grammar import (
     ListOf,
     Lvs,
     Named,
-    Path,
     ProcessValue,
     Raw,
     ScriptValue,

@@ -17,8 +17,8 @@ import annotated_types
 from pydantic import BaseModel, ValidationError
 
 from vipd.config import rules
-from vipd.config.diagnostics import ConfigError, Diagnostic, DiagnosticSink
-from vipd.config.grammar import Ctx, Loc, Path, Raw, read_block
+from vipd.config.diagnostics import ConfigError, Diagnostic, DiagnosticSink, Loc, Path
+from vipd.config.grammar import Ctx, Raw, read_block
 from vipd.config.keywords import TOP, TOPLEVEL_ONLY
 from vipd.config.lexer import Lexer, Line
 from vipd.config.model import (
@@ -41,6 +41,7 @@ from vipd.config.model import (
     VrrpScript,
 )
 from vipd.config.tree import build_tree
+from vipd.config.values import dump_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def dump_config(config: Config) -> str:
     Durations are seconds (floats); addresses are strings. ``priority_implied``
     marks a priority of 255 that came from ``state MASTER`` without ``priority``.
     """
-    return config.model_dump_json(indent=2)
+    return dump_json(config)
 
 
 # -- internals --------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from vipd.config.values import GarpGroupFacts, ScriptFacts, VirtualAddressFacts, VrrpInstanceFacts
+
 IPAddress = IPv4Address | IPv6Address
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -137,7 +139,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class VirtualAddress(_Model):
+class VirtualAddress(_Model, VirtualAddressFacts):
     """One ``virtual_ipaddress`` entry: ``ADDR[/PREFIX] [brd X] [dev IF] [scope S] [label L]``.
 
     Attributes:
@@ -162,11 +164,6 @@ class VirtualAddress(_Model):
     label: Annotated[str, Field(min_length=1, max_length=15)] | None = None
     use_vmac: bool = False
     line: int = 0
-
-    @property
-    def family(self) -> Literal[4, 6]:
-        """Address family: 4 or 6."""
-        return 6 if isinstance(self.address, IPv6Address) else 4
 
     def _key(self) -> tuple[Any, ...]:
         return (self.address, self.prefixlen, self.brd, self.dev, self.scope, self.label, self.use_vmac)
@@ -211,7 +208,7 @@ Weight = Annotated[Int, Field(ge=-253, le=253)]
 (negative); 0 means "FAULT when failing"."""
 
 
-class Script(_Model):
+class Script(_Model, ScriptFacts):
     """A command keepalived runs: ``notify_*`` hooks and ``vrrp_script``'s ``script``.
 
     keepalived splits the command string on whitespace (quotes inside it group
@@ -229,11 +226,6 @@ class Script(_Model):
     argv: list[str]
     user: str | None = None
     group: str | None = None
-
-    @property
-    def needs_shell(self) -> bool:
-        """True for keepalived's ``</path`` form, which only a shell can run."""
-        return self.command.lstrip().startswith("<")
 
 
 class TrackInterface(_Model):
@@ -661,7 +653,7 @@ class GlobalDefs(_Model):
     vipd_recorder_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 1000
 
 
-class VrrpInstance(_Model):
+class VrrpInstance(_Model, VrrpInstanceFacts):
     """``vrrp_instance NAME { ... }``: one virtual router.
 
     Attributes:
@@ -854,20 +846,8 @@ class VrrpInstance(_Model):
                 object.__setattr__(self, lower, getattr(self, master))  # frozen model: set once, here
         return self
 
-    @property
-    def family(self) -> Literal[4, 6]:
-        """Address family of the instance: from its VIPs, else its unicast addresses, else 4."""
-        if self.native_ipv6:
-            return 6
-        for vip in self.virtual_ipaddress:
-            return vip.family
-        for addr in (self.unicast_src_ip, *self.unicast_peer):
-            if addr is not None:
-                return 6 if isinstance(addr, IPv6Address) else 4
-        return 4
 
-
-class GarpGroup(_Model):
+class GarpGroup(_Model, GarpGroupFacts):
     """One ``garp_group { ... }``: GARP/NA spacing for an interface or a set of interfaces.
 
     Attributes:
@@ -887,11 +867,6 @@ class GarpGroup(_Model):
         if (self.interface is None) == (not self.interfaces):
             raise PydanticCustomError("kv_garp_group", "give exactly one of 'interface' or 'interfaces'", {})
         return self
-
-    @property
-    def members(self) -> list[str]:
-        """The interfaces the spacing applies to."""
-        return [self.interface] if self.interface is not None else list(self.interfaces)
 
 
 class UpDownDelay(_Model):

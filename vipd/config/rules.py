@@ -14,8 +14,7 @@ import difflib
 from decimal import Decimal
 from typing import Any
 
-from vipd.config.diagnostics import DiagnosticSink
-from vipd.config.grammar import Loc, Path, locate
+from vipd.config.diagnostics import DiagnosticSink, Loc, Path, locate
 from vipd.config.model import Config, VrrpInstance
 
 V3_ADVERT_MIN = 0.01

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import os
 import time
@@ -420,12 +419,12 @@ class Operations:
         if cmd == "status":
             return {"ok": True, **self.snapshot().to_json()}
         if cmd == "dump":
-            from vipd.config import dump_config
+            from vipd.config.values import jsonable
 
             return {
                 "ok": True,
                 **self.snapshot().to_json(),
-                "config": json.loads(dump_config(self.daemon.plan.config)),
+                "config": jsonable(self.daemon.plan.config),
             }
         if cmd == "reload":
             return await self.reload()

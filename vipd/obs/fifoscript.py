@@ -29,12 +29,15 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vipd.config.model import GlobalDefs, Script
 from vipd.fsm import State
 from vipd.health.identity import RunAs, script_run_as
 from vipd.linux.spawn import run
 from vipd.obs.notify import fifo_line, write_fifo
+
+if TYPE_CHECKING:
+    from vipd.config.model import GlobalDefs, Script
 
 log = logging.getLogger("vipd")
 

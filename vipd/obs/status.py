@@ -19,11 +19,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from vipd.config.model import VrrpInstance
 from vipd.fsm import Notify, State, VrrpMachine
 from vipd.obs.stats import InstanceStats, InterfaceStats
+
+if TYPE_CHECKING:
+    from vipd.config.model import VrrpInstance
 
 STATE_NUMBER: dict[str, int] = {"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3}
 """keepalived / keepalived-exporter state encoding: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT."""

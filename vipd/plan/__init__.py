@@ -16,13 +16,25 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from vipd.config.diagnostics import ConfigError, Diagnostic
-from vipd.config.loader import load_config
+from vipd.config.diagnostics import Diagnostic
 from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.host import Host
 from vipd.plan.model import HookPlan, InstanceKey, InstancePlan, Plan, SyncGroupPlan, VipPlan, VmacPlan
-from vipd.plan.planner import PlanResult, plan_config
+
+if TYPE_CHECKING:
+    from vipd.plan.planner import PlanResult, plan_config
+
+
+def __getattr__(name: str) -> Any:
+    # The planner needs the config models (pydantic); a daemon that only runs plans never loads it.
+    if name in ("PlanResult", "plan_config"):
+        from vipd.plan import planner
+
+        return getattr(planner, name)
+    raise AttributeError(f"module 'vipd.plan' has no attribute {name!r}")
+
 
 __all__ = [
     "HookPlan",
@@ -89,6 +101,10 @@ def check_file(
     Returns:
         a :class:`Verdict`; never raises for a bad file.
     """
+    from vipd.config.diagnostics import ConfigError
+    from vipd.config.loader import load_config
+    from vipd.plan.planner import plan_config
+
     try:
         loaded = load_config(path, config_id=config_id, strict=strict)
     except ConfigError as e:

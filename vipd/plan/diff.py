@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from vipd.config import values
 from vipd.plan.model import InstanceKey, InstancePlan, Plan
 
 RESTART_WHEN = ("version", "use_vmac / vmac_name / vmac_xmit_base / use_vmac_addr", "multicast <-> unicast")
@@ -71,9 +72,9 @@ class PlanDiff:
 
 def _essence(p: InstancePlan) -> InstancePlan:
     """``p`` without what a reload may change without touching the instance: name, place, hooks."""
-    blank = {f: None for f in type(p.config).model_fields if f.startswith("notify")}
+    blank = {f: None for f in values.field_names(p.config) if f.startswith("notify")}
     return dataclasses.replace(
-        p, name="", loc=p.loc.__class__("", 0, ""), hooks={}, config=p.config.model_copy(update={"name": "", **blank})
+        p, name="", loc=p.loc.__class__("", 0, ""), hooks={}, config=values.replace(p.config, name="", **blank)
     )
 
 

@@ -4,8 +4,9 @@ Every value here is resolved: timers in float seconds, the VRRPv2 authentication
 bytes, the device each VIP goes on, the link and TTL adverts leave by, routes and
 rules parsed, hooks with the identity they run as, trackers. Interfaces are
 named, never numbered: the runtime resolves the ifindex (and re-resolves it
-when an interface is re-created). The validated keepalived model object is kept
-beside the resolved values (``config``) for status and dumps.
+when an interface is re-created). The validated keepalived block is kept beside
+the resolved values (``config``) for status and dumps, as plain values
+(:mod:`vipd.config.values`): a running daemon never loads the validator.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 
-from vipd.config.grammar import Loc, Path
-from vipd.config.model import Config, SyncGroup, VrrpInstance
+from vipd.config.diagnostics import Loc, Path
 from vipd.config.routes import RouteSpec
-from vipd.plan.trackers import TrackerPlan
 from vipd.wire.advert import IPAddress
+
+if TYPE_CHECKING:  # the runtime holds vipd.config.values of these kinds: same fields, no pydantic
+    from vipd.config.model import Config, SyncGroup, VrrpInstance
+    from vipd.plan.trackers import TrackerPlan
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -97,7 +101,8 @@ class InstancePlan:
     Attributes:
         name: instance name (keepalived ``vrrp_instance NAME``).
         key: (interface, VRID, family): what reload matches on.
-        config: the validated keepalived model of the instance.
+        config: the validated keepalived instance (a :mod:`vipd.config.values` value of kind
+            ``VrrpInstance``: the model's fields without pydantic).
         loc: where its block starts.
         auth_type, auth_data: VRRPv2 authentication (RFC 2338 §5.3.6), 8 bytes of data.
         src: the configured advert source (``unicast_src_ip``/``mcast_src_ip``),
@@ -187,7 +192,8 @@ class Plan:
     """The plan of a whole configuration.
 
     Attributes:
-        config: the validated model (kept for ``--dump-config``, status and the tracker).
+        config: the validated configuration as :mod:`vipd.config.values` (kind ``Config``; kept
+            for ``--dump-config``, status and the tracker).
         locs: where each value was written.
         instances: name -> plan, in config order.
         groups: sync-group name -> plan.

@@ -28,14 +28,14 @@ Size: over 400 lines on purpose: every "can vipd do this?" rule above the config
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from vipd.config.diagnostics import Diagnostic
-from vipd.config.grammar import Loc, Path, locate
+from vipd.config.diagnostics import Diagnostic, Loc, Path, locate
 from vipd.config.model import Config, Script, VrrpInstance
 from vipd.config.routes import SCOPES, RouteSpec, parse_route, parse_rule
+from vipd.config.values import freeze
 from vipd.health.api import CheckContext
-from vipd.health.registry import load
+from vipd.health.registry import load, reference
 from vipd.plan.host import HOST_CHECKS, Host
 from vipd.plan.model import HookPlan, InstanceKey, InstancePlan, Plan, SyncGroupPlan, VipPlan, VmacPlan
 from vipd.plan.scripts import DEFAULT_SCRIPT_USER, check_script, default_script_user, resolve_identity, resolve_user
@@ -417,17 +417,22 @@ def _check_scripts(config: Config, default: tuple[str | None, str | None], host:
             (report.error if severity == "error" else report.warning)(loc, message)
 
 
-def _check_plugins(trackers: TrackerPlan, default: tuple[str | None, str | None], report: _Report) -> None:
+def _check_plugins(trackers: TrackerPlan, default: tuple[str | None, str | None], report: _Report) -> TrackerPlan:
+    """Every check's plugin is installed and accepts its options; returns ``trackers`` with the plugins' references."""
     ctx = CheckContext(script_user=default[0], script_group=default[1])
     sections = {"script": "vrrp_scripts", "file": "track_files", "process": "vrrp_track_processes"}
+    factories: dict[str, str] = {}
     for (kind, name), (spec, _) in trackers.specs.items():
-        if kind in ("interface", "bfd"):  # event-driven: built by the daemon with its link monitor / BFD runtime
-            continue
         loc = report.loc(sections.get(kind, "vrrp_checks"), name)
         try:
-            load(spec.type)(spec, ctx)
+            ref = factories.get(spec.type) or reference(spec.type)
+            factories[spec.type] = ref
+            if kind in ("interface", "bfd"):  # event-driven: built by the daemon with its link monitor / BFD runtime
+                continue
+            load(spec.type, ref)(spec, ctx)
         except (LookupError, ImportError, ValueError, TypeError) as e:
             report.error(loc, str(e))
+    return replace(trackers, factories=factories)
 
 
 def plan_config(config: Config, locs: Mapping[Path, Loc] | None = None, host: Host | None = None) -> PlanResult:
@@ -457,18 +462,20 @@ def plan_config(config: Config, locs: Mapping[Path, Loc] | None = None, host: Ho
     except KeyError as e:
         report.error(report.loc("config"), f"a tracker names an undefined object: {e}")
         trackers = TrackerPlan({}, {}, ())
-    _check_plugins(trackers, default, report)
+    trackers = _check_plugins(trackers, default, report)
     if host is not None:
         _check_host(instances, config, host, report)
         _check_scripts(config, default, host, report)
     diagnostics = sorted(report.out, key=lambda d: d.sort_key())
     if any(d.severity == "error" for d in diagnostics):
         return PlanResult(None, diagnostics)
+    # The runtime holds plain values, not the validator's objects (vipd.config.values).
+    frozen = freeze(config)
     plan = Plan(
-        config=config,
+        config=frozen,
         locs=locs,
-        instances=instances,
-        groups=groups,
+        instances={n: replace(p, config=frozen.vrrp_instances[n]) for n, p in instances.items()},
+        groups={n: replace(g, config=frozen.vrrp_sync_groups[n]) for n, g in groups.items()},
         trackers=trackers,
         script_default=default,
         host_checked=HOST_CHECKS if host is not None else (),

@@ -25,9 +25,12 @@ from __future__ import annotations
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vipd.config.model import Config, Script
 from vipd.plan.host import Host
+
+if TYPE_CHECKING:
+    from vipd.config.model import Config, Script
 
 DEFAULT_SCRIPT_USER = "keepalived_script"
 """keepalived runs scripts as this user when it exists and ``script_user`` is not set."""

@@ -12,11 +12,13 @@ tracker (:mod:`vipd.runtime.tracking`) builds and runs exactly this.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vipd.config.model import Config, TrackRef, VrrpCheck, VrrpScript
 from vipd.health.api import CheckSpec
 from vipd.health.rules import PRIORITY_OWNER, Debounce, Weight, restrict
+
+if TYPE_CHECKING:
+    from vipd.config.model import Config, TrackRef, VrrpCheck, VrrpScript
 
 FILE_INTERVAL = 0.5
 """Seconds between reads of a ``track_file`` where inotify cannot be used (checks/file.py); else event-driven."""
@@ -43,11 +45,15 @@ class TrackerPlan:
         specs: ``(kind, name)`` -> (what to build, its initial debounce state).
         bindings: instance name -> its trackers, in config order.
         notes: trackers keepalived's rules dropped, one sentence each (logged at start).
+        factories: check type -> ``module:attr`` of its plugin, so the daemon imports it
+            without scanning entry points.
     """
 
     specs: dict[tuple[str, str], tuple[CheckSpec, Debounce]] = field(hash=False)
     bindings: dict[str, list[Binding]] = field(hash=False)
     notes: tuple[str, ...] = ()
+    factories: dict[str, str] = field(default_factory=dict, hash=False)
+    """check type -> its plugin's ``module:attr`` (resolved by the planner; :func:`vipd.health.registry.load`)."""
 
 
 def _ref_weight(ref: TrackRef, weight: int, reverse: bool) -> Weight:

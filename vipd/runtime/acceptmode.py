@@ -15,10 +15,13 @@ it replaces a table a crashed run left), :func:`reload` after a reload,
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from vipd.config.model import Config
 from vipd.linux.nftables import DEFAULT_TABLE, AcceptMode, Guarded, NftError, Settings
 from vipd.linux.vmac import default_vmac_name
+
+if TYPE_CHECKING:
+    from vipd.config.model import Config
 
 log = logging.getLogger("vipd")
 

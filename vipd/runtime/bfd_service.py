@@ -9,12 +9,14 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vipd.bfd import Diag
-from vipd.config.model import BfdInstance, Config
 from vipd.fsm import MasterDownDetected
 from vipd.runtime.bfd import BfdConfig, BfdRuntime, BfdSessionDriver
+
+if TYPE_CHECKING:
+    from vipd.config.model import BfdInstance, Config
 
 log = logging.getLogger("vipd")
 

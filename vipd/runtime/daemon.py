@@ -31,9 +31,8 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from vipd.config.model import Config, VrrpInstance
 from vipd.fsm import LowerPriorityHeard, MaintenanceChanged, Notify, Params, PriorityNotice, State, VrrpMachine
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
@@ -58,6 +57,9 @@ from vipd.runtime.tracking import Tracker, TrackerError, Tracking
 from vipd.wire.advert import VRRP_MCAST6, VRRP_TTL, Advert, IPAddress
 from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
 from vipd.wire.errors import DecodeError
+
+if TYPE_CHECKING:
+    from vipd.config.model import Config, VrrpInstance
 
 log = logging.getLogger("vipd")
 

@@ -28,9 +28,8 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from vipd.config.model import VrrpInstance
 from vipd.fsm import FaultChanged, PriorityChanged
 from vipd.health.api import BfdEvents, Check, CheckContext, CheckResult, CheckSpec, LinkEvents, WatchingCheck
 from vipd.health.process import KILL_GRACE, ensure_child_watcher
@@ -48,6 +47,9 @@ from vipd.health.rules import (
 )
 from vipd.plan.model import Plan
 from vipd.plan.trackers import Binding
+
+if TYPE_CHECKING:
+    from vipd.config.model import VrrpInstance
 
 log = logging.getLogger("vipd")
 
@@ -172,7 +174,7 @@ class Tracker:
                 self.runners[key] = Runner(key, spec, old.check, old.debounce, old.last, old.runs, old.failures)
                 continue
             try:
-                factory = load(spec.type)
+                factory = load(spec.type, self.plan.trackers.factories.get(spec.type))
                 check = factory(spec, ctx)
             except (LookupError, ImportError, ValueError) as e:
                 raise TrackerError(f"{key[0]} {key[1]}: {e}") from e

@@ -22,11 +22,14 @@ Exit status:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from vipd import __version__
+
+if TYPE_CHECKING:
+    from vipd.plan import Verdict
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -123,23 +126,25 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as e:
         parser.error(str(e))
-    from vipd.config import dump_config
-    from vipd.plan import check_file
+    from vipd.config.values import dump_json
 
-    host = None
-    if not args.no_host:
-        from vipd.linux.host import LiveHost
-
-        try:
-            host = asyncio.run(LiveHost.gather())
-        except OSError as e:
-            print(
-                f"cannot read this host's interfaces over netlink ({e}); use --no-host to check the file alone",
-                file=sys.stderr,
-            )
+    if args.config_test or args.dump_config:
+        verdict = _check_here(args)
+        if verdict is None:
             return EXIT_ERROR
-    # One verdict: the same checks as start-up and reload (vipd.plan), every error as FILE:LINE.
-    verdict = check_file(args.use_file, config_id=args.config_id, host=host, strict=args.strict)
+    else:
+        # Start-up: the worker process reads and plans the file (one verdict, as -t and reload)
+        # while this process imports the runtime; the daemon so never loads the validator,
+        # nor ssl unless a check speaks TLS (vipd.control.lean).
+        from vipd.control.lean import defer_ssl
+
+        defer_ssl()
+        from vipd.control.planworker import collect, start_worker
+
+        worker = start_worker(args.use_file, args.config_id, strict=args.strict, no_host=args.no_host)
+        import vipd.control.operate  # noqa: F401  (the runtime, imported while the worker plans)
+
+        verdict = collect(worker, args.use_file)
     for line in verdict.lines():
         print(line, file=sys.stderr)
     if verdict.plan is None:
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     plan = verdict.plan
     if args.dump_config:
-        print(dump_config(plan.config))
+        print(dump_json(plan.config))
         return EXIT_OK
     if args.config_test:
         if args.strict and verdict.warnings:
@@ -181,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.snmp:
         logging.getLogger("vipd").warning("-x (SNMP) ignored: vipd has no SNMP agent; use --metrics-listen")
     if args.dump_conf:
-        for line in dump_config(plan.config).splitlines():
+        for line in dump_json(plan.config).splitlines():
             logging.getLogger("vipd").info("config: %s", line)
     ops = Operations(
         plan,
@@ -199,11 +204,35 @@ def main(argv: list[str] | None = None) -> int:
         ),
         pid_file=args.pid_file or args.pid_file_keepalived,
     )
+    import asyncio
+
     try:
         status = asyncio.run(ops.run())
         return EXIT_ERROR if ops.failed else status
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _check_here(args: argparse.Namespace) -> Verdict | None:
+    """``vipd -t`` / ``--dump-config``: read and plan in this process (it exits after); None: no host view."""
+    import asyncio
+
+    from vipd.plan import check_file
+
+    host = None
+    if not args.no_host:
+        from vipd.linux.host import LiveHost
+
+        try:
+            host = asyncio.run(LiveHost.gather())
+        except OSError as e:
+            print(
+                f"cannot read this host's interfaces over netlink ({e}); use --no-host to check the file alone",
+                file=sys.stderr,
+            )
+            return None
+    # One verdict: the same checks as start-up and reload (vipd.plan), every error as FILE:LINE.
+    return check_file(args.use_file, config_id=args.config_id, host=host, strict=args.strict)
 
 
 if __name__ == "__main__":

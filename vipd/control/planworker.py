@@ -1,12 +1,16 @@
 """The reload worker: read and plan a configuration in a separate, bounded process.
 
-``python -m vipd.control.planworker FILE [CONFIG_ID]`` runs exactly what
-``vipd -t`` runs (:func:`vipd.plan.check_file` against the live host) and writes
+``python -m vipd.control.planworker [--strict] [--no-host] FILE [CONFIG_ID]``
+runs exactly what ``vipd -t`` runs (:func:`vipd.plan.check_file` against the live host) and writes
 the pickled :class:`~vipd.plan.Verdict` to stdout. The daemon uses it for every
 reload, so parsing never runs on the advert loop, and a hostile file (an include
 fan-out, a parameter bomb) costs the loop nothing: the worker limits itself to
 :data:`CPU_SECONDS` of CPU time and :data:`MEMORY_BYTES` of address space, and
 the daemon kills it after :data:`WALL_SECONDS`.
+
+Start-up uses it too (:func:`start_worker`, :func:`collect`): the plan comes
+back as plain values (:mod:`vipd.config.values`), so the long-running daemon
+never imports the validator (pydantic and the models, ~12 MiB).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import contextlib
 import pickle
 import resource
+import subprocess
 import sys
 
 from vipd.plan import Verdict
@@ -28,19 +33,73 @@ WALL_SECONDS = 15.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``FILE [CONFIG_ID]``; writes a pickled ``Verdict`` to stdout; exit 0."""
-    args = sys.argv[1:] if argv is None else argv
+    """Entry point: ``[--strict] [--no-host] FILE [CONFIG_ID]``; writes a pickled ``Verdict`` to stdout; exit 0."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    strict = "--strict" in args
+    no_host = "--no-host" in args
+    args = [a for a in args if a not in ("--strict", "--no-host")]
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS + 1))
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     from vipd.linux.host import LiveHost
     from vipd.plan import check_file
 
-    host = asyncio.run(LiveHost.gather())
-    verdict = check_file(args[0], config_id=args[1] if len(args) > 1 else None, host=host)
+    host = None if no_host else asyncio.run(LiveHost.gather())
+    verdict = check_file(args[0], config_id=args[1] if len(args) > 1 else None, host=host, strict=strict)
     sys.stdout.buffer.write(pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.buffer.flush()
     return 0
+
+
+def _argv(path: str, config_id: str | None, *, strict: bool = False, no_host: bool = False) -> list[str]:
+    flags = [*(["--strict"] if strict else []), *(["--no-host"] if no_host else [])]
+    return [sys.executable, "-m", "vipd.control.planworker", *flags, path, *([config_id] if config_id else [])]
+
+
+def _verdict(path: str, returncode: int | None, out: bytes, err: bytes) -> Verdict:
+    """Decode what the worker wrote, or say why it wrote nothing."""
+    if returncode != 0 or not out:
+        if returncode in (-9, -24):  # SIGKILL / SIGXCPU from RLIMIT_CPU
+            why = f"reading the configuration used more than {CPU_SECONDS}s of CPU (include fan-out or expansion?)"
+        else:
+            tail = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {returncode}"]
+            why = f"the configuration reader failed: {tail[0]}"
+        return Verdict(None, [], f"{path}: {why}; refused")
+    verdict = pickle.loads(out)
+    assert isinstance(verdict, Verdict)
+    return verdict
+
+
+_TOO_LONG = "{path}: reading the configuration took longer than {wall:g}s; refused"
+
+
+def start_worker(
+    path: str, config_id: str | None, *, strict: bool = False, no_host: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start the worker on ``path`` at daemon start-up (before the event loop exists).
+
+    The caller imports the runtime while the worker plans (two CPUs work at once),
+    then calls :func:`collect`. The running daemon so never imports the
+    validator (pydantic): the verdict comes back as plain values
+    (:mod:`vipd.config.values`).
+    """
+    return subprocess.Popen(
+        _argv(path, config_id, strict=strict, no_host=no_host),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def collect(proc: subprocess.Popen[bytes], path: str) -> Verdict:
+    """Wait for a :func:`start_worker` process (at most :data:`WALL_SECONDS`) and return its verdict."""
+    try:
+        out, err = proc.communicate(timeout=WALL_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return Verdict(None, [], _TOO_LONG.format(path=path, wall=WALL_SECONDS))
+    return _verdict(path, proc.returncode, out, err)
 
 
 async def plan_in_worker(path: str, config_id: str | None) -> Verdict:
@@ -49,26 +108,19 @@ async def plan_in_worker(path: str, config_id: str | None) -> Verdict:
     A worker killed at its CPU limit, out of memory or past :data:`WALL_SECONDS`
     gives a verdict with ``read_error`` saying so.
     """
-    args = [sys.executable, "-m", "vipd.control.planworker", path, *([config_id] if config_id else [])]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *_argv(path, config_id),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), WALL_SECONDS)
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        return Verdict(None, [], f"{path}: reading the configuration took longer than {WALL_SECONDS:g}s; refused")
-    if proc.returncode != 0 or not out:
-        if proc.returncode in (-9, -24):  # SIGKILL / SIGXCPU from RLIMIT_CPU
-            why = f"reading the configuration used more than {CPU_SECONDS}s of CPU (include fan-out or expansion?)"
-        else:
-            tail = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-            why = f"the configuration reader failed: {tail[0]}"
-        return Verdict(None, [], f"{path}: {why}; refused")
-    verdict = pickle.loads(out)
-    assert isinstance(verdict, Verdict)
-    return verdict
+        return Verdict(None, [], _TOO_LONG.format(path=path, wall=WALL_SECONDS))
+    return _verdict(path, proc.returncode, out, err)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import contextlib
 import errno
 import logging
 import os
-import secrets
 import stat
 
 log = logging.getLogger("vipd")
@@ -137,7 +136,7 @@ class DumpWriter:
                 return
         except OSError:
             pass  # missing, or not a link: replace it
-        tmp = os.path.join(self.link_dir, f".{name}.vipd-{os.getpid()}-{secrets.token_hex(4)}")
+        tmp = os.path.join(self.link_dir, f".{name}.vipd-{os.getpid()}-{os.urandom(4).hex()}")
         try:
             os.symlink(target, tmp)
             os.rename(tmp, path)

@@ -8,6 +8,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,52 @@ def test_bad_options_are_refused() -> None:
         check("ftp://127.0.0.1/")
     with pytest.raises(ValueError, match="url"):
         check("http://[::1/")
+
+
+DEFERRED_SSL_CHILD = r"""
+import sys
+from vipd.control.lean import defer_ssl
+
+assert defer_ssl(), "asyncio or ssl imported before defer_ssl"
+import vipd.control.operate  # the whole runtime, as the daemon imports it
+import vipd_checks.http
+
+assert "_ssl" not in sys.modules, "the runtime loaded ssl"
+import asyncio
+import ssl  # the stand-in: its first attribute read loads the real module
+
+key, cert = sys.argv[1], sys.argv[2]
+server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+server_ctx.load_cert_chain(cert, key)
+assert "_ssl" in sys.modules
+
+
+async def main():
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nready")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        from vipd.health.api import CheckContext, CheckSpec
+
+        spec = CheckSpec("web", "http", 1.0, 2.0, {"url": f"https://127.0.0.1:{port}/", "tls_verify": "off"})
+        result = await vipd_checks.http.HttpCheck(spec, CheckContext()).run()
+    assert result.ok, result.output
+    print("tls ok")
+
+
+asyncio.run(main())
+"""
+
+
+def test_tls_check_works_when_the_daemon_deferred_ssl(certificate: tuple[Path, Path]) -> None:
+    """The daemon imports asyncio without ssl (vipd.control.lean); a TLS check loads it and asyncio uses it."""
+    key, cert = certificate
+    out = subprocess.run(
+        [sys.executable, "-c", DEFERRED_SSL_CHILD, str(key), str(cert)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and "tls ok" in out.stdout, out.stderr

@@ -1,6 +1,7 @@
 """The daemon's BFD: the sessions of the config's ``bfd_instance`` blocks, their reload, BFD master-down.
 
-See :class:`BfdService`; the sessions themselves run in :mod:`vipd.runtime.bfd`.
+See :class:`BfdService`; the sessions themselves run in :mod:`vipd.runtime.bfd`, imported
+only when the configuration has a ``bfd_instance`` (a daemon without BFD does not load it).
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from vipd.bfd import Diag
 from vipd.fsm import MasterDownDetected
-from vipd.runtime.bfd import BfdConfig, BfdRuntime, BfdSessionDriver
 
 if TYPE_CHECKING:
     from vipd.config.model import BfdInstance, Config
+    from vipd.runtime.bfd import BfdConfig, BfdRuntime, BfdSessionDriver
 
 log = logging.getLogger("vipd")
 
 
 def config_of(b: BfdInstance) -> BfdConfig:
     """The runtime view of a validated ``bfd_instance`` (times already in seconds)."""
+    from vipd.runtime.bfd import BfdConfig
+
     return BfdConfig(
         name=b.name,
         neighbor_ip=b.neighbor_ip,
@@ -70,6 +72,8 @@ class BfdService:
         """
         if not self.config.bfd_instances:
             return
+        from vipd.runtime.bfd import BfdRuntime  # only a config with bfd_instance loads BFD
+
         self.runtime = BfdRuntime([config_of(b) for b in self.config.bfd_instances.values()])
         self.runtime.start(loop)
         self._attach()
@@ -87,6 +91,8 @@ class BfdService:
             self._unsubscribe.append(rt.subscribe(session.name, cb))
 
     def _on_change(self, instance: str, session: BfdSessionDriver, up: bool, diag: int) -> None:
+        from vipd.bfd import Diag
+
         if up or diag not in (Diag.CONTROL_DETECTION_TIME_EXPIRED, Diag.NEIGHBOR_SIGNALED_SESSION_DOWN):
             return
         driver = self.drivers.get(instance)

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with -t: check the file alone (no interface, address, user or script checks: for build machines)",
     )
+    p.add_argument(
+        "--no-plan-memo",
+        action="store_true",
+        help="at start, always read and plan the file (no start-up memo; also VIPD_PLAN_MEMO=off)",
+    )
     p.add_argument("-i", "--config-id", metavar="ID", help="select @ID conditional config lines (default: host name)")
     p.add_argument("--pid-file", metavar="PATH", help="write the daemon's pid here")
     p.add_argument("-p", "--pid", dest="pid_file_keepalived", metavar="PATH", help=argparse.SUPPRESS)
@@ -128,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     from vipd.config.values import dump_json
 
+    plan_source = ""
     if args.config_test or args.dump_config:
         verdict = _check_here(args)
         if verdict is None:
@@ -139,12 +145,34 @@ def main(argv: list[str] | None = None) -> int:
         from vipd.control.lean import defer_ssl
 
         defer_ssl()
-        from vipd.control.planworker import collect, start_worker
+        from vipd.control import planmemo
 
-        worker = start_worker(args.use_file, args.config_id, strict=args.strict, no_host=args.no_host)
-        import vipd.control.operate  # noqa: F401  (the runtime, imported while the worker plans)
+        memo = planmemo.enabled(args.no_plan_memo)
+        found = (
+            planmemo.lookup(args.use_file, args.config_id, strict=args.strict, no_host=args.no_host) if memo else None
+        )
+        if found is not None:
+            verdict = found
+            plan_source = "from the start-up memo: the file and the host read the same as at the last start"
+        else:
+            from vipd.control.planworker import collect, start_worker
 
-        verdict = collect(worker, args.use_file)
+            worker = start_worker(args.use_file, args.config_id, strict=args.strict, no_host=args.no_host, record=memo)
+            import vipd.control.operate  # noqa: F401  (the runtime, imported while the worker plans)
+
+            result = collect(worker, args.use_file)
+            verdict = result.verdict
+            plan_source = "read and planned by the worker process"
+            if memo and result.files is not None:
+                planmemo.store(
+                    args.use_file,
+                    args.config_id,
+                    strict=args.strict,
+                    no_host=args.no_host,
+                    verdict=verdict,
+                    files=result.files,
+                    host=result.host,
+                )
     for line in verdict.lines():
         print(line, file=sys.stderr)
     if verdict.plan is None:
@@ -183,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"vipd: cannot start: log file {args.log_file}: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
+    if plan_source:
+        logging.getLogger("vipd").info("configuration %s: %s", args.use_file, plan_source)
     if args.snmp:
         logging.getLogger("vipd").warning("-x (SNMP) ignored: vipd has no SNMP agent; use --metrics-listen")
     if args.dump_conf:

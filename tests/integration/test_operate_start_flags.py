@@ -25,9 +25,11 @@ AI = 0.1  # seconds
 START_DEADLINE = 20.0
 
 
-def _run_vipd(lab: Lab, tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], socket.socket]:
+def _run_vipd(
+    lab: Lab, tmp_path: Path, *flags: str, priority: int = 150
+) -> tuple[subprocess.Popen[str], socket.socket]:
     conf = tmp_path / "vipd.conf"
-    conf.write_text(render(Instance(priority=150, advert_int=AI)))
+    conf.write_text(render(Instance(priority=priority, advert_int=AI)))
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify"))
     notify.settimeout(START_DEADLINE)
@@ -90,3 +92,31 @@ def test_an_endpoint_that_cannot_bind_stops_the_start(
     assert len(fatal) == 1 and why in fatal[0], err[-3000:]
     assert not [d for d in sent if d.startswith(b"READY=1")]
     assert not lab.holds(lab.r1, "192.0.2.100")
+
+
+def _start_and_stop(lab: Lab, tmp_path: Path, *flags: str, priority: int = 150) -> str:
+    """Start vipd on tmp_path/vipd.conf until READY=1, stop it; returns its stderr."""
+    proc, notify = _run_vipd(lab, tmp_path, "-l", "--control-socket", str(tmp_path / "ctl"), *flags, priority=priority)
+    try:
+        deadline = time.monotonic() + START_DEADLINE
+        while not notify.recv(4096).startswith(b"READY=1"):
+            assert time.monotonic() < deadline, "no READY=1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        notify.close()
+        (tmp_path / "notify").unlink()
+    return err
+
+
+def test_a_restart_on_the_same_file_uses_the_plan_memo_and_an_edit_does_not(lab: Lab, tmp_path: Path) -> None:
+    """Start-up plan memo (vipd.control.planmemo): same file and host -> kept plan; edited -> planned afresh."""
+    memo = "from the start-up memo"
+    fresh = "read and planned by the worker process"
+    assert fresh in (first := _start_and_stop(lab, tmp_path)), first
+    assert memo in (second := _start_and_stop(lab, tmp_path)), second
+    assert fresh in (edited := _start_and_stop(lab, tmp_path, priority=140)), edited
+    assert memo in (again := _start_and_stop(lab, tmp_path, priority=140)), again
+    assert fresh in (strict := _start_and_stop(lab, tmp_path, "--strict", priority=140)), strict
+    off = _start_and_stop(lab, tmp_path, "--no-plan-memo", priority=140)
+    assert fresh in off and memo not in off, off

@@ -185,14 +185,45 @@ def _expand_braces(pattern: str, out: list[str], limit: int) -> None:
     out.append(pattern)
 
 
+class Files:
+    """Everything the lexer reads from the system: files, include globs, ``${_ENV}``, paths.
+
+    The live one reads the host; the start-up plan memo (:mod:`vipd.control.planmemo`)
+    records what was read through it, so a later start can tell whether the file
+    would read the same.
+    """
+
+    def read(self, path: str) -> bytes:
+        """The bytes of the regular file ``path``. Raises ``OSError`` (see :func:`_read_bytes`)."""
+        return _read_bytes(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        """The paths matching an ``include`` glob, sorted."""
+        return sorted(glob.glob(pattern))
+
+    def env(self, name: str) -> str:
+        """``${_ENV NAME}``: the environment variable, or empty."""
+        return os.environ.get(name, "")
+
+    def realpath(self, path: str) -> str:
+        """``os.path.realpath`` (the include-cycle check)."""
+        return os.path.realpath(path)
+
+    def abspath(self, path: str) -> str:
+        """``os.path.abspath`` (``${_PWD}``)."""
+        return os.path.abspath(path)
+
+
 class Lexer:
     """Reads a configuration (and its includes) into logical :class:`Line` objects.
 
     Problems are reported to ``sink``; the lexer always returns what it could read.
+    Everything it reads from the system goes through ``files`` (:class:`Files`).
     """
 
-    def __init__(self, sink: DiagnosticSink, config_id: str | None = None) -> None:
+    def __init__(self, sink: DiagnosticSink, config_id: str | None = None, files: Files | None = None) -> None:
         self.sink = sink
+        self.files = files if files is not None else Files()
         self.config_id = default_config_id() if config_id is None else config_id
         self.params: dict[str, str] = {}
         self._stack: list[str] = []  # real paths of the files being read (cycle check)
@@ -220,7 +251,7 @@ class Lexer:
     def _include_file(self, path: str, where: Token | None, depth: int, keyword: str) -> None:
         file = where.file if where else path
         line = where.line if where else 0
-        real = os.path.realpath(path)
+        real = self.files.realpath(path)
         if real in self._stack:
             chain = " -> ".join([*self._stack[self._stack.index(real) :], real])
             self.sink.error(file, line, keyword, f"include cycle: {chain}")
@@ -238,7 +269,7 @@ class Lexer:
             )
             return
         try:
-            data = _read_bytes(path)
+            data = self.files.read(path)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             self.sink.error(file, line, keyword, f"cannot read {path!r}: {reason}")
@@ -371,7 +402,7 @@ class Lexer:
             body = m.group(1) if m.group(1) is not None else m.group(2)
             name, _, arg = body.strip().partition(" ")
             if name == "_PWD":
-                return os.path.dirname(os.path.abspath(file))
+                return os.path.dirname(self.files.abspath(file))
             if name == "_INSTANCE":
                 return self.config_id
             if name == "_HASH":
@@ -379,7 +410,7 @@ class Lexer:
             if name == "_BANG":
                 return "!"
             if name == "_ENV" and arg.strip():
-                return os.environ.get(arg.strip(), "")
+                return self.files.env(arg.strip())
             if name in self.params and not arg:
                 self._substitutions += 1
                 if self._substitutions > MAX_SUBSTITUTIONS:
@@ -417,7 +448,7 @@ class Lexer:
         for expanded in patterns:
             if any(c in expanded for c in _GLOB_CHARS):
                 wild = True
-                matches.extend(sorted(glob.glob(expanded)))
+                matches.extend(self.files.glob(expanded))
             else:
                 matches.append(expanded)
         if not matches:

@@ -20,7 +20,7 @@ from vipd.config import rules
 from vipd.config.diagnostics import ConfigError, Diagnostic, DiagnosticSink, Loc, Path
 from vipd.config.grammar import Ctx, Raw, read_block
 from vipd.config.keywords import TOP, TOPLEVEL_ONLY
-from vipd.config.lexer import Lexer, Line
+from vipd.config.lexer import Files, Lexer, Line
 from vipd.config.model import (
     Authentication,
     BfdInstance,
@@ -62,7 +62,9 @@ class LoadResult:
     locs: dict[Path, Loc] = field(default_factory=dict)
 
 
-def load_config(path: str | os.PathLike[str], *, config_id: str | None = None, strict: bool = False) -> LoadResult:
+def load_config(
+    path: str | os.PathLike[str], *, config_id: str | None = None, strict: bool = False, files: Files | None = None
+) -> LoadResult:
     """Read and validate the keepalived configuration file at ``path``.
 
     Args:
@@ -72,6 +74,8 @@ def load_config(path: str | os.PathLike[str], *, config_id: str | None = None, s
             ``None`` means keepalived's default, the short host name.
         strict: refuse what vipd recognises but will not act on (LVS blocks,
             ignored keywords) instead of warning about it.
+        files: what the lexer reads the system through (:class:`~vipd.config.lexer.Files`;
+            None: the live system).
 
     Returns:
         :class:`LoadResult` with the model and the warnings.
@@ -83,7 +87,7 @@ def load_config(path: str | os.PathLike[str], *, config_id: str | None = None, s
     """
     source = os.fspath(path)
     sink = DiagnosticSink(strict=strict)
-    lines = Lexer(sink, config_id).read_file(source)
+    lines = Lexer(sink, config_id, files).read_file(source)
     return _load(lines, sink, source)
 
 

@@ -24,6 +24,7 @@ from vipd.plan.host import Host
 from vipd.plan.model import HookPlan, InstanceKey, InstancePlan, Plan, SyncGroupPlan, VipPlan, VmacPlan
 
 if TYPE_CHECKING:
+    from vipd.config.lexer import Files
     from vipd.plan.planner import PlanResult, plan_config
 
 
@@ -89,7 +90,12 @@ class Verdict:
 
 
 def check_file(
-    path: str | os.PathLike[str], *, config_id: str | None = None, host: Host | None = None, strict: bool = False
+    path: str | os.PathLike[str],
+    *,
+    config_id: str | None = None,
+    host: Host | None = None,
+    strict: bool = False,
+    files: Files | None = None,
 ) -> Verdict:
     """Read, validate and plan ``path``: what ``vipd -t``, start-up and reload all call.
 
@@ -98,6 +104,8 @@ def check_file(
         config_id: keepalived ``-i`` for ``@ID`` lines (default: the host name).
         host: host snapshot for keepalived's host checks, or None (file only).
         strict: ``vipd -t --strict``: the config layer's warnings are errors.
+        files: what the file and its includes are read through (None: the live system;
+            the start-up memo passes a recorder, :mod:`vipd.control.planmemo`).
     Returns:
         a :class:`Verdict`; never raises for a bad file.
     """
@@ -106,7 +114,7 @@ def check_file(
     from vipd.plan.planner import plan_config
 
     try:
-        loaded = load_config(path, config_id=config_id, strict=strict)
+        loaded = load_config(path, config_id=config_id, strict=strict, files=files)
     except ConfigError as e:
         return Verdict(None, sorted(e.diagnostics, key=lambda d: d.sort_key()))
     except OSError as e:

@@ -111,6 +111,7 @@ class Daemon(Process):
         config_path: Path,
         run_dir: Path,
         log_path: Path,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown daemon kind {kind!r}; expected one of {KINDS}")
@@ -122,6 +123,9 @@ class Daemon(Process):
         if kind == "vipd":
             argv = vipd_argv(config_path, run_dir / "vipd.pid")
             env = vipd_env()
+            # the start-up plan memo stays in the lab (vipd.control.planmemo), unless the caller chose
+            env.setdefault("CACHE_DIRECTORY", str(run_dir.parent / "plan-memo"))
+            env.update(extra_env or {})
         else:
             argv = keepalived_argv(config_path, run_dir)
             env = dict(os.environ)

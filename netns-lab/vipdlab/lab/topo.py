@@ -494,16 +494,27 @@ class Lab:
         return False
 
     # daemons
-    def start_daemon(self, kind: str, node: Node, config: str, *, tag: str = "") -> Daemon:
+    def start_daemon(
+        self,
+        kind: str,
+        node: Node,
+        config: str,
+        *,
+        tag: str = "",
+        same_file: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> Daemon:
         """Write ``config`` and start ``kind`` ("vipd" or "keepalived") in the node's namespace.
 
-        Logs go to ``<workdir>/<node>-<kind>.log``, appended across restarts.
+        Logs go to ``<workdir>/<node>-<kind>.log``, appended across restarts. Each start
+        writes a new file, unless ``same_file`` (one path per node and kind, as an
+        operator's /etc/keepalived/keepalived.conf). ``env``: added to the daemon's environment.
         """
         n = sum(1 for d in self.daemons if d.node_name == node.name and d.kind == kind) + 1
         stem = f"{node.name}-{kind}"
-        conf = self.workdir / f"{stem}-{n}{'-' + tag if tag else ''}.conf"
+        conf = self.workdir / (f"{stem}.conf" if same_file else f"{stem}-{n}{'-' + tag if tag else ''}.conf")
         conf.write_text(config)
-        d = Daemon(kind, node.name, node.ns, conf, self.workdir / f"run-{stem}-{n}", self.workdir / f"{stem}.log")
+        d = Daemon(kind, node.name, node.ns, conf, self.workdir / f"run-{stem}-{n}", self.workdir / f"{stem}.log", env)
         self.daemons.append(d)
         return d
 

@@ -37,6 +37,8 @@ NOT_COMPARED = frozenset({"line"})
 class VirtualAddressFacts:
     """What a ``virtual_ipaddress`` entry derives (model and value alike)."""
 
+    __slots__ = ()
+
     if TYPE_CHECKING:  # the fields, for type checkers only (pydantic must not see them)
         address: IPAddress
 
@@ -49,6 +51,8 @@ class VirtualAddressFacts:
 class ScriptFacts:
     """What a command (``notify_*``, ``script``) derives."""
 
+    __slots__ = ()
+
     if TYPE_CHECKING:  # the fields, for type checkers only (pydantic must not see them)
         command: str
 
@@ -60,6 +64,8 @@ class ScriptFacts:
 
 class VrrpInstanceFacts:
     """What a ``vrrp_instance`` derives."""
+
+    __slots__ = ()
 
     if TYPE_CHECKING:  # the fields, for type checkers only (pydantic must not see them)
         native_ipv6: bool
@@ -84,6 +90,8 @@ class VrrpInstanceFacts:
 class GarpGroupFacts:
     """What a ``garp_group`` derives."""
 
+    __slots__ = ()
+
     if TYPE_CHECKING:  # the fields, for type checkers only (pydantic must not see them)
         interface: str | None
         interfaces: list[str]
@@ -106,13 +114,19 @@ class Value:
     """One validated keepalived block (a model object) as read-only attributes.
 
     ``type(v).__name__`` is the model's class name (``"VrrpInstance"``...);
-    :func:`field_names` lists its fields in the model's order.
+    :func:`field_names` lists its fields in the model's order. Each kind is a
+    class with ``__slots__`` (a ``vrrp_instance`` has ~100 fields: slots hold
+    them in a fifth of a dict's memory).
     """
 
+    __slots__ = ()
     _fields: tuple[str, ...] = ()
 
     def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
+        if fields.keys() != set(self._fields):
+            raise TypeError(f"{type(self).__name__}: fields {sorted(fields)} are not {sorted(self._fields)}")
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
@@ -120,8 +134,11 @@ class Value:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {name!r}")
 
+    def _items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self._fields]
+
     def _compared(self) -> tuple[Any, ...]:
-        return tuple(v for k, v in self.__dict__.items() if k not in NOT_COMPARED)
+        return tuple(getattr(self, k) for k in self._fields if k not in NOT_COMPARED)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Value):
@@ -132,29 +149,30 @@ class Value:
         return hash((type(self).__name__, self._compared()))
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._items())
         return f"{type(self).__name__}({inner})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self).__name__, dict(self.__dict__)))
+        return (_rebuild, (type(self).__name__, self._fields, tuple(getattr(self, k) for k in self._fields)))
 
 
-_KINDS: dict[str, type[Value]] = {}
+_KINDS: dict[tuple[str, tuple[str, ...]], type[Value]] = {}
 
 
-def kind(name: str) -> type[Value]:
-    """The value class for model class ``name`` (made once; with its ``*Facts`` properties)."""
-    cls = _KINDS.get(name)
+def kind(name: str, fields: tuple[str, ...]) -> type[Value]:
+    """The value class for model class ``name`` with ``fields`` (made once; with its ``*Facts`` properties)."""
+    cls = _KINDS.get((name, fields))
     if cls is None:
         bases: tuple[type, ...] = (Value,) if name not in _FACTS else (_FACTS[name], Value)
-        cls = type(name, bases, {"__module__": __name__, "__qualname__": name})
-        _KINDS[name] = cls
+        namespace = {"__module__": __name__, "__qualname__": name, "__slots__": fields, "_fields": fields}
+        cls = type(name, bases, namespace)
+        _KINDS[(name, fields)] = cls
     return cls
 
 
-def _rebuild(name: str, fields: dict[str, Any]) -> Value:
+def _rebuild(name: str, fields: tuple[str, ...], values: tuple[Any, ...]) -> Value:
     """Unpickle: a value of kind ``name`` (pickle's reconstructor; see :meth:`Value.__reduce__`)."""
-    return kind(name)(**fields)
+    return kind(name, fields)(**dict(zip(fields, values, strict=True)))
 
 
 def freeze(obj: Any) -> Any:
@@ -168,7 +186,8 @@ def freeze(obj: Any) -> Any:
     """
     model_fields = getattr(type(obj), "model_fields", None)
     if isinstance(model_fields, Mapping):
-        return kind(type(obj).__name__)(**{name: freeze(getattr(obj, name)) for name in model_fields})
+        names = tuple(model_fields)
+        return kind(type(obj).__name__, names)(**{name: freeze(getattr(obj, name)) for name in names})
     if isinstance(obj, list):
         return [freeze(x) for x in obj]
     if isinstance(obj, tuple):
@@ -182,7 +201,8 @@ def freeze(obj: Any) -> Any:
 
 def field_names(value: Any) -> tuple[str, ...]:
     """The fields of ``value`` (a :class:`Value`), in the model's order."""
-    return tuple(value.__dict__)
+    names: tuple[str, ...] = value._fields
+    return names
 
 
 def replace(value: _V, **update: Any) -> _V:
@@ -191,7 +211,7 @@ def replace(value: _V, **update: Any) -> _V:
     Raises:
         AttributeError: a name in ``update`` is not a field of ``value``.
     """
-    fields = dict(value.__dict__)
+    fields = dict(value._items())  # type: ignore[attr-defined]
     for name in update:
         if name not in fields:
             raise AttributeError(f"{type(value).__name__} has no field {name!r}")
@@ -203,7 +223,7 @@ def replace(value: _V, **update: Any) -> _V:
 def jsonable(obj: Any) -> Any:
     """``obj`` as JSON types: values as objects (field order kept), addresses as strings."""
     if isinstance(obj, Value):
-        return {k: jsonable(v) for k, v in obj.__dict__.items()}
+        return {k: jsonable(v) for k, v in obj._items()}
     if isinstance(obj, Mapping):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):

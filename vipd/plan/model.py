@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
-from vipd.config.diagnostics import Loc, Path
+from vipd.config.diagnostics import Loc
 from vipd.config.routes import RouteSpec
 from vipd.wire.advert import IPAddress
 
@@ -194,7 +194,6 @@ class Plan:
     Attributes:
         config: the validated configuration as :mod:`vipd.config.values` (kind ``Config``; kept
             for ``--dump-config``, status and the tracker).
-        locs: where each value was written.
         instances: name -> plan, in config order.
         groups: sync-group name -> plan.
         trackers: checks and bindings.
@@ -204,7 +203,6 @@ class Plan:
     """
 
     config: Config
-    locs: Mapping[Path, Loc] = field(hash=False)
     instances: Mapping[str, InstancePlan] = field(hash=False)
     groups: Mapping[str, SyncGroupPlan] = field(hash=False)
     trackers: TrackerPlan = field(hash=False)

@@ -473,7 +473,6 @@ def plan_config(config: Config, locs: Mapping[Path, Loc] | None = None, host: Ho
     frozen = freeze(config)
     plan = Plan(
         config=frozen,
-        locs=locs,
         instances={n: replace(p, config=frozen.vrrp_instances[n]) for n, p in instances.items()},
         groups={n: replace(g, config=frozen.vrrp_sync_groups[n]) for n, g in groups.items()},
         trackers=trackers,

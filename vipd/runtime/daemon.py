@@ -243,7 +243,7 @@ class Daemon:
                 await self.links.start()
                 self.tracking = await Tracking.start(self.plan, self.drivers, bfd=self.bfd.events, links=self.links)
                 # Everything built so far lives until exit: move it out of the collector's sight.
-                # A full collection over the start-up heap (pydantic, pyroute2) takes 15-40 ms and
+                # A full collection over the start-up heap (pyroute2, the runtime) takes 15-40 ms and
                 # would hold an advert back whenever checks allocate enough to trigger one.
                 gc.collect()
                 gc.freeze()

@@ -459,6 +459,15 @@ class Lexer:
             self._include_file(path, where, depth + 1, keyword)
 
     def _tokenize(self, text: str, file: str, lineno: int, *, braces: bool = True) -> list[Token]:
+        if '"' not in text and "'" not in text and "${" not in text:
+            # Most lines: words and braces only, split at once (the scan below gives the same tokens).
+            if braces:
+                text = text.replace("{", " { ").replace("}", " } ")
+            return [Token(w, file, lineno) for w in text.split()]
+        return self._scan(text, file, lineno, braces=braces)
+
+    def _scan(self, text: str, file: str, lineno: int, *, braces: bool = True) -> list[Token]:
+        """Tokenize character by character: quotes, ``${NAME}`` kept whole, braces."""
         tokens: list[Token] = []
         cur: list[str] = []
         quoted = False

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from ipaddress import IPv6Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
@@ -170,9 +170,29 @@ def kind(name: str, fields: tuple[str, ...]) -> type[Value]:
     return cls
 
 
+def _make(cls: type[Value], values: tuple[Any, ...]) -> Value:
+    """A value of ``cls`` with ``values`` in its field order (no check: callers pass all of them)."""
+    obj = object.__new__(cls)
+    for name, value in zip(cls._fields, values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
 def _rebuild(name: str, fields: tuple[str, ...], values: tuple[Any, ...]) -> Value:
     """Unpickle: a value of kind ``name`` (pickle's reconstructor; see :meth:`Value.__reduce__`)."""
-    return kind(name, fields)(**dict(zip(fields, values, strict=True)))
+    return _make(kind(name, fields), values)
+
+
+_PLAIN = frozenset({str, int, float, bool, bytes, type(None), IPv4Address, IPv6Address})
+_MODEL_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _model_fields(t: type) -> tuple[str, ...] | None:
+    names = _MODEL_FIELDS.get(t, ())
+    if names == ():
+        fields = getattr(t, "model_fields", None)
+        names = _MODEL_FIELDS[t] = tuple(fields) if isinstance(fields, Mapping) else None
+    return names
 
 
 def freeze(obj: Any) -> Any:
@@ -184,18 +204,26 @@ def freeze(obj: Any) -> Any:
         the same structure with every model object replaced by a value of the
         same kind; plain values (str, int, float, addresses, None) are shared.
     """
-    model_fields = getattr(type(obj), "model_fields", None)
-    if isinstance(model_fields, Mapping):
-        names = tuple(model_fields)
-        return kind(type(obj).__name__, names)(**{name: freeze(getattr(obj, name)) for name in names})
+    t = type(obj)
+    if t in _PLAIN:
+        return obj
+    names = _model_fields(t)
+    if names is not None:
+        return _make(kind(t.__name__, names), tuple(freeze(getattr(obj, name)) for name in names))
+    if t is list:
+        return [freeze(x) for x in obj]
+    if t is tuple:
+        return tuple(freeze(x) for x in obj)
+    if t is dict:
+        return {k: freeze(v) for k, v in obj.items()}
+    if isinstance(obj, (set, frozenset)):
+        return type(obj)(freeze(x) for x in obj)
     if isinstance(obj, list):
         return [freeze(x) for x in obj]
     if isinstance(obj, tuple):
         return tuple(freeze(x) for x in obj)
     if isinstance(obj, dict):
         return {k: freeze(v) for k, v in obj.items()}
-    if isinstance(obj, (set, frozenset)):
-        return type(obj)(freeze(x) for x in obj)
     return obj
 
 

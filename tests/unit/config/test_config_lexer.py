@@ -181,3 +181,23 @@ def test_include_with_braces(write: Callable[..., Path]) -> None:
     write(instance(BASIC, "VI_A"), "a.conf")
     write(instance(BASIC.replace("51", "52"), "VI_B"), "b.conf")
     assert list(load_config(main).config.vrrp_instances) == ["VI_A", "VI_B"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "virtual_router_id 51",
+        "vrrp_instance VI_1 {",
+        "}",
+        "global_defs{router_id a}",
+        "  virtual_ipaddress {10.0.0.1/24 dev eth0}  ",
+        "a\tb\u00a0c {{ }} d$e $f",
+        "",
+        "{}{}",
+    ],
+)
+@pytest.mark.parametrize("braces", [True, False])
+def test_the_quick_split_gives_the_scanners_tokens(line: str, braces: bool) -> None:
+    """Lines without quotes or ${NAME} are split at once; the tokens must be the scanner's."""
+    lexer = Lexer(DiagnosticSink())
+    assert lexer._tokenize(line, "f", 1, braces=braces) == lexer._scan(line, "f", 1, braces=braces)

@@ -290,8 +290,6 @@ class InstanceDriver:
         self._gate_task: asyncio.Task[None] | None = None
         self._vips_up = False  # the VIPs were added and not removed since (a removal hook is worth running)
         self._rx_src: IPAddress | None = None  # source of the advert being handled (discard attribution)
-        for vip in self._vips:
-            addresses.prepare(vip)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -299,6 +297,10 @@ class InstanceDriver:
         """Feed ``Startup`` (RFC 5798 §6.4.1) and start the effect worker."""
         self._worker = self._loop.create_task(self._work(), name=f"vipd-{self.name}")
         self._prepare_advert()
+        # The VIPs' netlink messages (pyroute2 encodes one in ~0.1 ms) are made once the loop
+        # runs, not while 255 instances are built: still long before any Master_Down_Timer
+        # (and a Backup's early wake-up, or the first add, makes any that are missing).
+        self._loop.call_soon(self._prepare_vips)
         self.feed(Startup())
 
     async def stop(self, timeout: float = 5.0, *, deleted: bool = False) -> None:
@@ -540,6 +542,10 @@ class InstanceDriver:
         if self.machine.state is State.MASTER and (self._gate_task is None or self._gate_task.done()):
             for vip in self._vips:
                 self._addresses.add(vip, self._repaired)
+
+    def _prepare_vips(self) -> None:
+        for vip in self._vips:
+            self._addresses.prepare(vip)
 
     def _arm(self) -> None:
         deadline = self.machine.next_deadline()

@@ -115,7 +115,13 @@ def collect(args: argparse.Namespace) -> dict[str, object]:
     mdi = timing.master_down_interval(3, PRIORITY, AI)
     # As installed: vipd's bytecode exists before the first start (pip compiles at install).
     subprocess.run([sys.executable, "-m", "compileall", "-q", "vipd", "checks"], cwd=REPO_ROOT, check=True)
-    params = {"interval": AI, "priority": PRIORITY, "master_down_interval": mdi, "trials": args.trials}
+    params = {
+        "interval": AI,
+        "priority": PRIORITY,
+        "master_down_interval": mdi,
+        "trials": args.trials,
+        "vrids": args.vrids,
+    }
     # vipd twice: as an operator restarts it (the same file, its start-up plan memo valid:
     # vipd.control.planmemo), and with the memo off (a new or edited file: read and planned
     # by the worker process). An untimed start first writes the memo.
@@ -123,7 +129,12 @@ def collect(args: argparse.Namespace) -> dict[str, object]:
     if "vipd" in kinds:
         variants.insert(1, ("vipd, memo off", "vipd", {"VIPD_PLAN_MEMO": "off"}))
     results = begin("startup", kinds, params, rows={name: [] for name, _, _ in variants})
-    text = render(Instance(priority=PRIORITY, advert_int=AI, version=3))
+    if args.vrids == 1:
+        text, first_vip = render(Instance(priority=PRIORITY, advert_int=AI, version=3)), "192.0.2.100"
+    else:  # as bench-scale's: VRIDs 1..N on one interface; the first advert of any counts
+        from .scale import config, vip_of
+
+        text, first_vip = config(args.vrids, PRIORITY), vip_of(1).split("/")[0]
     with Lab(routers=1) as lab:
         r1, sn = lab.r1, lab.sniffer
         assert sn is not None
@@ -137,7 +148,7 @@ def collect(args: argparse.Namespace) -> dict[str, object]:
                 Advert, 30, since=t_start, src=r1.ip4, where=lambda a: a.priority > 0, message="first advert"
             )
             d.stop()
-            wait_until(lambda: not lab.vrrp_joined(r1) and not lab.holds(r1, "192.0.2.100"), 10)
+            wait_until(lambda: not lab.vrrp_joined(r1) and not lab.holds(r1, first_vip), 30)
             row = {"first_advert": adv.t - t_start, "joined": t_join - t_start, "quiet": t_quiet - t_start}
             row["startup"] = row["first_advert"] - mdi
             return row
@@ -167,6 +178,8 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
     p = results["params"]
     lines = [
         f"Run: {load_line(results)}. " + ", ".join(f"{k} {x}" for k, x in results["versions"].items()) + ".",
+        "",
+        f"{p.get('vrids', 1)} VRID(s).",
         "",
         "| daemon | trials | start -> first advert median / p95 "
         f"| minus Master_Down_Interval ({ms(p['master_down_interval'], 1)}) "
@@ -206,5 +219,6 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bench-startup", help="process start to first advert, vipd vs keepalived")
     p.add_argument("--trials", type=int, default=10)
+    p.add_argument("--vrids", type=int, default=1, help="instances (VRIDs 1..N on one interface, as bench-scale)")
     p.add_argument("--daemon", choices=["vipd", "keepalived", "both"], default="both")
     p.set_defaults(func=main)

@@ -41,6 +41,7 @@ PLAN: list[tuple[str, ModuleType, list[str]]] = [
         ["bench-steady", "--seconds", "30", "--busy-seconds", "0"],
     ),
     ("Start-up: process start to first advert", startup, ["bench-startup", "--trials", "6"]),
+    ("Start-up with 255 VRIDs", startup, ["bench-startup", "--trials", "4", "--vrids", "255"]),
     ("Many VRIDs on one interface at 0.1 s", scale, ["bench-scale", "--counts", "1:20,255:60"]),
     ("Receive path: CPU per received advert", receive, ["bench-receive", "--seconds", "30"]),
 ]

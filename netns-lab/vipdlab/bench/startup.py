@@ -19,7 +19,8 @@ reads and plans the file, as for a new or edited file). Reported per trial:
   daemon used under 10 % of a CPU (it has finished starting; +-50 ms).
 
 For vipd, ``python -X importtime`` splits the start-up further: the
-interpreter alone, and importing ``vipd.cli`` and ``vipd.runtime.daemon``.
+interpreter alone, and importing ``vipd.cli`` and what the daemon imports. ``-t`` on
+the same file is timed too (the issue's "``vipd -t`` on 255 instances").
 """
 
 from __future__ import annotations
@@ -43,15 +44,20 @@ PRIORITY = 100
 # cumulative imports, each step adding to the previous: where vipd's resident memory comes from.
 # pyroute2 as vipd imports it: its rtnetlink modules only (vipd.linux skips the package __init__).
 # prometheus_client is left out: vipd imports it only when metrics are asked for.
+DAEMON_IMPORTS = (
+    "from vipd.control.lean import defer_ssl; defer_ssl(); "
+    "import vipd.cli, vipd.control.operate, vipd.control.planmemo, vipd.linux.host"
+)
+"""What a vipd daemon imports before it starts (ssl deferred; no pydantic: vipd.config.values)."""
 IMPORT_STEPS = (
     ("python", "pass"),
-    ("+ asyncio", "import asyncio"),
-    ("+ pyroute2 (rtnetlink)", "import asyncio, vipd.linux, pyroute2.iproute.linux"),
-    ("+ pydantic", "import asyncio, vipd.linux, pyroute2.iproute.linux, pydantic"),
+    ("+ asyncio (ssl deferred)", "from vipd.control.lean import defer_ssl; defer_ssl()"),
     (
-        "+ vipd (cli, runtime.daemon)",
-        "import asyncio, vipd.linux, pyroute2.iproute.linux, pydantic, vipd.cli, vipd.runtime.daemon",
+        "+ pyroute2 (rtnetlink)",
+        "from vipd.control.lean import defer_ssl; defer_ssl(); import vipd.linux, pyroute2.iproute.linux",
     ),
+    ("+ vipd's runtime (the daemon)", DAEMON_IMPORTS),
+    ("+ pydantic and the config models (the worker and -t only)", DAEMON_IMPORTS + ", vipd.config.loader"),
 )
 HEAVY = {
     "pydantic",
@@ -78,7 +84,7 @@ def import_costs(repeat: int = 5) -> dict[str, object]:
     out: dict[str, object] = {
         "python_c_pass": wall("pass"),
         "import_vipd_cli": wall("import vipd.cli"),
-        "import_vipd_daemon": wall("import vipd.cli, vipd.runtime.daemon"),
+        "import_vipd_daemon": wall(DAEMON_IMPORTS),
     }
     rss: dict[str, float] = {}
     for label, code in IMPORT_STEPS:
@@ -87,7 +93,7 @@ def import_costs(repeat: int = 5) -> dict[str, object]:
         rss[label] = int(done.stdout.split()[-1]) * 1024 if done.returncode == 0 and done.stdout.split() else -1
     out["rss_after_import"] = rss
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import vipd.cli, vipd.runtime.daemon"],
+        [sys.executable, "-X", "importtime", "-c", DAEMON_IMPORTS],
         env=vipd_env(),
         capture_output=True,
         text=True,
@@ -102,6 +108,29 @@ def import_costs(repeat: int = 5) -> dict[str, object]:
     for sec, name in rows:
         best[name] = max(sec, best.get(name, 0.0))
     out["top_imports"] = sorted(((sec, name) for name, sec in best.items()), reverse=True)[:12]
+    return out
+
+
+def config_test_times(lab: Lab, text: str, kinds: list[str], repeat: int = 5) -> dict[str, float]:
+    """Median wall time of ``-t`` (check the file, with the host checks) per daemon, in r1's namespace."""
+    conf = lab.workdir / "config-test.conf"
+    conf.write_text(text)
+    out: dict[str, float] = {}
+    for kind in kinds:
+        if kind == "vipd":
+            argv = [sys.executable, "-m", "vipd", "-t", "-f", str(conf)]
+            env = vipd_env()
+        else:
+            argv = ["keepalived", "-t", "-f", str(conf)]
+            env = None
+        times = []
+        for _ in range(repeat):
+            t = time.monotonic()
+            done = subprocess.run(["ip", "netns", "exec", lab.r1.ns, *argv], env=env, capture_output=True)
+            times.append(time.monotonic() - t)
+            if done.returncode != 0:
+                raise RuntimeError(f"{kind} -t refused the bench's config: {done.stderr.decode()[-300:]}")
+        out[kind] = summary(times)["median"]
     return out
 
 
@@ -153,6 +182,7 @@ def collect(args: argparse.Namespace) -> dict[str, object]:
             row["startup"] = row["first_advert"] - mdi
             return row
 
+        results["config_test"] = config_test_times(lab, text, kinds)
         if "vipd" in kinds:
             one("vipd", {})  # writes the memo
         for i in range(args.trials):
@@ -199,12 +229,20 @@ def markdown(results: dict) -> str:  # type: ignore[type-arg]
             f"| {ms(s['startup']['median'], 1)} | {rel} | {ms(s['joined']['median'], 0)} "
             f"| {ms(s['quiet']['median'], 0)} |"
         )
+    ct = results.get("config_test")
+    if ct:
+        lines += [
+            "",
+            "`-t` (check the file with the host checks, exit; median of 5): "
+            + ", ".join(f"{k} {ms(v, 0)}" for k, v in ct.items())
+            + ".",
+        ]
     imp = results.get("vipd_imports")
     if imp:
         lines += [
             "",
             f"vipd's start-up, split (medians of 5 runs): `python -c pass` {ms(imp['python_c_pass'], 0)}, "
-            f"`import vipd.cli` {ms(imp['import_vipd_cli'], 0)}, `import vipd.cli, vipd.runtime.daemon` "
+            f"`import vipd.cli` {ms(imp['import_vipd_cli'], 0)}, the daemon's imports "
             f"{ms(imp['import_vipd_daemon'], 0)}. Largest top-level imports (cumulative, `-X importtime`): "
             + ", ".join(f"{name} {sec * 1000:.0f} ms" for sec, name in imp["top_imports"][:6])
             + ".",

@@ -10,7 +10,8 @@ One test, in order (each step needs the previous one):
    the unit is enabled but stays idle without ``/etc/vipd/vipd.conf``;
 4. ``systemctl start vipd`` returns once vipd sent READY=1 (start-to-READY measured by
    systemd's own timestamps); the VIP appears on the veth and adverts reach the peer;
-   the watchdog pings keep coming (WatchdogSec shortened to 1 s by a drop-in);
+   the watchdog pings keep coming (WatchdogSec shortened to 1 s by a drop-in); the
+   start-up plan memo is in the unit's CacheDirectory and a restart uses it;
 5. the ``vrrp_script`` runs as ``script_user nobody`` (it writes ``id -u``) under the
    unit's bounding set, in its PrivateTmp;
 6. ``systemctl reload`` adds a second VIP without a restart (same MainPID);
@@ -306,6 +307,19 @@ def run_in_container(
     for _ in range(3):
         seen = wait_for("a watchdog ping", lambda s=seen: last_ping() > s and last_ping(), 2 * WATCHDOG + SETTLE)
 
+    # the start-up plan memo: kept in the unit's CacheDirectory (root-only); a restart on the
+    # same file and host takes the plan from it instead of reading the file again
+    memo_dir = box.run(["stat", "-c", "%a %U", "/var/cache/vipd"]).stdout.split()
+    assert memo_dir == ["700", "root"], memo_dir
+    assert box.sh("ls /var/cache/vipd/plan-*.pickle").returncode == 0
+    journal = box.run(["journalctl", "-u", "vipd", "-o", "cat", "--no-pager"]).stdout
+    assert "read and planned by the worker process" in journal, journal[-2000:]
+    box.run(["systemctl", "restart", "vipd"], timeout=120)
+    journal = box.run(["journalctl", "-u", "vipd", "-o", "cat", "--no-pager"]).stdout
+    assert "from the start-up memo" in journal, journal[-2000:]
+    main_pid = box.run(["systemctl", "show", "vipd", "-p", "MainPID", "--value"]).stdout.strip()
+    wait_for("VIP 192.0.2.100 on vd0 after the restart", lambda: "192.0.2.100/24" in vips(), SETTLE)
+
     # 6. reload applies a change without a restart
     (root / "etc/vipd/vipd.conf").write_text(config("192.0.2.100/24", "192.0.2.101/24"))
     box.run(["systemctl", "reload", "vipd"])
@@ -385,3 +399,4 @@ def run_in_container(
     assert not left, left[:10]
     assert box.run(["getent", "group", "vipd"], check=False).returncode == 2
     assert not list(root.glob("etc/systemd/system/*/vipd.service"))
+    assert not (root / "var/cache/vipd").exists()  # the plan memo goes with the package

@@ -21,6 +21,7 @@ import ctypes
 import ctypes.util
 import math
 import os
+import struct
 import time
 from collections.abc import Callable
 
@@ -57,6 +58,12 @@ def _libc() -> ctypes.CDLL | None:
 
 
 _LIBC = _libc()
+# A second function object for the hot path, without argtypes: ctypes then passes the int fd and
+# flags and the byref() spec as they are, ~0.6 µs a call instead of ~1.2 µs with argtypes' checks.
+_SETTIME = _LIBC["timerfd_settime"] if _LIBC is not None else None
+_ITIMERSPEC = struct.Struct("@qqqq")  # struct itimerspec: it_interval (sec, nsec), it_value (sec, nsec)
+if ctypes.sizeof(_Itimerspec) != _ITIMERSPEC.size:  # a 32-bit time_t: keep ctypes' own field writes
+    _ITIMERSPEC = None  # type: ignore[assignment]
 
 
 class Waker:
@@ -88,15 +95,21 @@ class Waker:
         return cls(loop, fd, on_expiry)
 
     def set(self, deadline: float | None) -> None:
-        """Arm the timer at absolute ``deadline`` (seconds, monotonic); None disarms it."""
-        assert _LIBC is not None
-        value = self._value
+        """Arm the timer at absolute ``deadline`` (seconds, monotonic); None disarms it.
+
+        One ``timerfd_settime`` system call (a Backup calls this for every advert it
+        accepts, so it is kept to ~1 µs: no argtypes conversion, one ``pack_into``)."""
+        assert _SETTIME is not None
         if deadline is None:
-            value.tv_sec = value.tv_nsec = 0
+            sec = nsec = 0
         else:
-            ns = max(1, math.ceil(deadline * 1e9))
-            value.tv_sec, value.tv_nsec = divmod(ns, 1_000_000_000)
-        _LIBC.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, self._spec_ref, None)
+            sec, nsec = divmod(max(1, math.ceil(deadline * 1e9)), 1_000_000_000)
+        if _ITIMERSPEC is not None:
+            _ITIMERSPEC.pack_into(self._spec, 0, 0, 0, sec, nsec)
+        else:
+            value = self._value
+            value.tv_sec, value.tv_nsec = sec, nsec
+        _SETTIME(self._fd, TFD_TIMER_ABSTIME, self._spec_ref, None)
 
     def _expired(self) -> None:
         try:

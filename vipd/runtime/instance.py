@@ -138,6 +138,18 @@ Master_Down_Interval); the loop is held for at most this long then, which other
 instances' timers due in that window see as lateness."""
 
 
+LAZY_REARM = 1.5
+"""Master_Adver_Intervals by which a Backup's timerfd may stay armed before its Master_Down_Timer.
+
+Every advert accepted from the master pushes Master_Down_Timer one interval later
+(RFC 5798 §6.4.2); re-arming the timerfd each time is a system call per advert. The
+timerfd is left where it is while it goes off less than this many intervals early,
+so it is re-armed on every second advert; should it go off early (adverts late by
+more than ~1 interval + Skew_Time - ``EARLY_WAKE``), it is armed again for the real
+deadline and nothing else happens. A timer moving earlier is always re-armed, so
+it never goes off late, and the ``EARLY_WAKE`` takeover path is unchanged."""
+
+
 FAULT_TRACKING = "tracking"
 """Fault cause: the trackers (``vipd.runtime.tracking``: weight-0 checks, the own interface, sync group)."""
 FAULT_VIP = "vip"
@@ -268,6 +280,8 @@ class InstanceDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._waker = timer(self._on_wake) if timer is not None else None
         self._deadline: float | None = None  # what the timerfd stands for (it may be set earlier: EARLY_WAKE)
+        self._target: float | None = None  # when the timerfd should go off for it (_deadline, or EARLY_WAKE before)
+        self._armed: float | None = None  # when it will go off; earlier than _target while kept (LAZY_REARM)
         self._late_yields = 0  # overdue wake-ups in a row that handed the loop to pending input
         self._prepare = prepare_advert
         self._input_pending = input_pending
@@ -290,6 +304,8 @@ class InstanceDriver:
         self._gate_task: asyncio.Task[None] | None = None
         self._vips_up = False  # the VIPs were added and not removed since (a removal hook is worth running)
         self._rx_src: IPAddress | None = None  # source of the advert being handled (discard attribution)
+        self._rx_last: Received | None = None  # the last advert handled and the event made of it
+        self._rx_event: AdvertReceived | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -328,7 +344,7 @@ class InstanceDriver:
         if self._waker is not None:
             self._waker.close()
             self._waker = None
-            self._deadline = None
+            self._deadline = self._target = self._armed = None
         if self._worker is not None:
             try:
                 await asyncio.wait_for(self._worker, timeout)
@@ -397,7 +413,8 @@ class InstanceDriver:
         now = self._loop.time() if at is None else min(at, self._loop.time())
         priority = self.machine.priority
         effects = self.machine.handle(event, now)
-        self._execute(effects, now)
+        if effects:
+            self._execute(effects, now)
         if self.machine.priority != priority and self.recorder is not None:
             self.recorder.note("priority", f"priority {priority} -> {self.machine.priority}", now)
         self._arm()
@@ -412,16 +429,22 @@ class InstanceDriver:
             rx_time: when the kernel received it (``loop.time()`` seconds); timers count from it.
         """
         adv = received.advert
-        self.stats.adverts_received += 1
+        stats = self.stats
+        stats.adverts_received += 1
         if adv.priority == 0:
-            self.stats.priority_zero_received += 1
-        self.stats.checksum_kinds[received.checksum.value] += 1
+            stats.priority_zero_received += 1
+        kind = received.checksum._value_  # ``.value`` is a Python-level descriptor call on 3.11
+        stats.checksum_kinds[kind] += 1
         if self.recorder is not None:
-            self.recorder.advert(
-                self._loop.time() if rx_time is None else rx_time, RX, received.src, adv, received.checksum.value
-            )
+            self.recorder.advert(self._loop.time() if rx_time is None else rx_time, RX, received.src, adv, kind)
+        # The codec hands out one Received per distinct datagram (memoised on its bytes), and the
+        # event made of it is immutable: a master repeating itself gets the same event back.
+        event = self._rx_event
+        if event is None or received is not self._rx_last:
+            event = self._rx_event = AdvertReceived(received.src, adv)
+            self._rx_last = received
         self._rx_src = received.src
-        self.feed(AdvertReceived(received.src, adv), rx_time)
+        self._step(event, rx_time)  # feed() without its FaultChanged test: this is an advert
         self._rx_src = None
 
     @property
@@ -548,13 +571,20 @@ class InstanceDriver:
             self._addresses.prepare(vip)
 
     def _arm(self) -> None:
-        deadline = self.machine.next_deadline()
+        machine = self.machine
+        deadline = machine.next_deadline()
         if self._waker is not None:
             if deadline != self._deadline:
                 self._deadline = deadline
-                backup = self.machine.state is State.BACKUP
+                if deadline is None or machine.state is not State.BACKUP:
+                    self._target = deadline
+                    self._set_waker(deadline)
+                    return
                 # A Backup's only timer is the Master_Down_Timer: wake early to prepare the takeover.
-                self._waker.set(deadline - EARLY_WAKE if deadline is not None and backup else deadline)
+                target = self._target = deadline - EARLY_WAKE
+                armed = self._armed
+                if armed is None or not 0.0 <= target - armed < LAZY_REARM * machine.master_adver_interval:
+                    self._set_waker(target)
             return
         if self._timer is not None:
             if deadline is not None and self._timer.when() == deadline:
@@ -564,14 +594,24 @@ class InstanceDriver:
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._fire, deadline)
 
+    def _set_waker(self, at: float | None) -> None:
+        """Arm the timerfd at ``at`` (loop seconds) or disarm it (None); the only caller of ``Waker.set``."""
+        assert self._waker is not None
+        self._armed = at
+        self._waker.set(at)
+
     def _on_wake(self) -> None:
         """The timerfd expired: run the due timer, or, woken ``EARLY_WAKE`` ahead, get ready and wait for it."""
-        deadline = self._deadline
+        armed, self._armed = self._armed, None  # a timerfd goes off once
+        deadline, target = self._deadline, self._target
         if deadline is None or self._waker is None:
+            return
+        if armed is not None and target is not None and armed < target:
+            self._set_waker(target)  # kept armed earlier than needed (LAZY_REARM): the advert moved it
             return
         if time.monotonic() < deadline:
             if self.machine.state is not State.BACKUP:
-                self._waker.set(deadline)  # set early for a Backup that has changed state since
+                self._set_waker(deadline)  # set early for a Backup that has changed state since
                 return
             # Rehearse the takeover on a copy: encodes its advert and warms the code path
             # (after an idle wait, the first run is ~15x slower than the next: ~80 against ~5 µs).
@@ -586,7 +626,7 @@ class InstanceDriver:
             while time.monotonic() < deadline:
                 if pending is not None and pending():
                     # Let the loop read it first (the master's advert would move the deadline).
-                    self._waker.set(deadline)
+                    self._set_waker(deadline)
                     return
         elif (
             self.machine.state is State.BACKUP
@@ -598,7 +638,7 @@ class InstanceDriver:
             # move the deadline, so they are read before the timer may fire. Firing first turned
             # one 0.6 s stall of a backup of 255 VRIDs at 0.1 s into an endless flap storm.
             self._late_yields += 1
-            self._waker.set(deadline)  # already due: fires again once the reader has had its turn
+            self._set_waker(deadline)  # already due: fires again once the reader has had its turn
             return
         self._late_yields = 0
         self._fire(deadline)
@@ -609,7 +649,7 @@ class InstanceDriver:
 
     def _fire(self, deadline: float) -> None:
         self._timer = None
-        self._deadline = None
+        self._deadline = self._target = None
         actual = self._loop.time()
         # call_at may run a hair early (clock resolution); the machine must see the deadline reached.
         now = max(actual, deadline)

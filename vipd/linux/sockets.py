@@ -35,6 +35,9 @@ IPTOS_PREC_INTERNETCONTROL = 0xC0
 RECV_BUFSIZE = 65535
 SO_RCVBUF_BYTES = 1 << 20
 RX_BATCH = 32  # datagrams per wake-up: ~1 ms of decoding at most before timers get their turn
+COALESCE_MAX = 0.004  # seconds: longest wait between drains while coalescing
+COALESCE_MIN = 0.001  # seconds: a shorter bound is not worth coalescing for
+COALESCE_WINDOW = 0.25  # seconds over which the receive rate is counted
 SO_ATTACH_FILTER = 26
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)  # a plain int: MsgFlag arithmetic costs µs per packet
 _TIMESPEC = struct.Struct("@qq")
@@ -258,6 +261,12 @@ class AdvertReader:
 
     ``on_packet`` runs synchronously in the loop; it must not raise (exceptions are
     passed to ``on_error`` and the reader carries on).
+
+    Receive coalescing (see the module docstring): while the socket's receive rate is
+    high, the reader stops watching it and drains it every ``max_delay()`` seconds
+    instead, so one wake-up of the loop reads a batch. ``max_delay`` is called at most
+    once per ``COALESCE_WINDOW``; a result below ``COALESCE_MIN`` (or no ``max_delay``)
+    keeps the reader watching the socket, woken per datagram.
     """
 
     def __init__(
@@ -268,36 +277,72 @@ class AdvertReader:
         on_packet: Callable[[RxPacket], None],
         on_error: Callable[[BaseException], None],
         wall_ns: Callable[[], int] = time.time_ns,
+        max_delay: Callable[[], float] | None = None,
     ) -> None:
         self._loop = loop
         self._wall_ns = wall_ns
         self._clock = RxClock(loop.time())
         self._sock = sock
+        self._fd = sock.fileno()
         self._family = family
         self._on_packet = on_packet
         self._on_error = on_error
         self._ancsize = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16) + 64
         self._poll = select.poll()
-        self._poll.register(sock.fileno(), select.POLLIN)
-        loop.add_reader(sock.fileno(), self._ready)
+        self._poll.register(self._fd, select.POLLIN)
+        self._max_delay = max_delay
+        self._delay = 0.0  # seconds between drains while coalescing; 0: watching the socket
+        self._tick: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._window_start = loop.time()
+        self._window_count = 0
+        loop.add_reader(self._fd, self._ready)
+
+    @property
+    def coalescing(self) -> float:
+        """Seconds between drains while coalescing, 0.0 while woken per datagram."""
+        return self._delay
 
     def pending(self) -> bool:
-        """True if a datagram waits to be read (a zero-timeout poll; never blocks)."""
-        return bool(self._poll.poll(0))
+        """True if a datagram waits to be read (a zero-timeout poll; never blocks).
+
+        While coalescing, a datagram found waiting is read on the loop's next turn
+        instead of at the next drain: a Backup about to take over asks this so that
+        the master's advert, if it is the one waiting, is read first."""
+        if not self._poll.poll(0):
+            return False
+        if self._delay and self._tick is not None:
+            self._tick.cancel()
+            self._tick = self._loop.call_soon(self._drain_tick)
+        return True
 
     def _ready(self) -> None:
+        self._drain()
+
+    def _drain_tick(self) -> None:
+        self._tick = None
+        self._drain()
+
+    def _drain(self) -> None:
         clock = self._clock
+        loop = self._loop
+        now = loop.time()
         # Kernel receive stamps are CLOCK_REALTIME; RxClock maps them onto the loop's monotonic clock.
-        clock.wake(self._loop.time(), self._wall_ns())
-        for _ in range(RX_BATCH):  # bounded per wake-up so a flood cannot delay a due advert
+        clock.wake(now, self._wall_ns())
+        recvmsg = self._sock.recvmsg
+        ancsize = self._ancsize
+        n = 0
+        drained = False
+        for n in range(RX_BATCH):  # bounded per wake-up so a flood cannot delay a due advert
             try:
-                data, anc, flags, addr = self._sock.recvmsg(RECV_BUFSIZE, self._ancsize)
+                data, anc, flags, addr = recvmsg(RECV_BUFSIZE, ancsize)
             except (BlockingIOError, InterruptedError):
                 clock.drained()
-                return
+                drained = True
+                break
             except OSError as e:
                 self._on_error(e)
-                return
+                drained = True
+                break
             try:
                 src = _source(addr[0])
                 dst, ttl, ifindex, stamp = _parse_ancillary(self._family, anc)
@@ -314,11 +359,44 @@ class AdvertReader:
                 self._on_packet(pkt)
             except Exception as e:  # never let one packet stop the reader
                 self._on_error(e)
+        else:
+            n = RX_BATCH
+        self._window_count += n
+        if now - self._window_start >= COALESCE_WINDOW:
+            self._retune(now)
+        if self._delay:
+            if drained:
+                self._tick = loop.call_at(now + self._delay, self._drain_tick)
+            else:  # a full batch: more is waiting; read it on the next turn, after due timers
+                self._tick = loop.call_soon(self._drain_tick)
+
+    def _retune(self, now: float) -> None:
+        """End of a rate window: start or stop coalescing for the next one."""
+        rate = self._window_count / (now - self._window_start)
+        self._window_start = now
+        self._window_count = 0
+        delay = 0.0
+        if self._max_delay is not None:
+            limit = min(COALESCE_MAX, self._max_delay())
+            # Worth it only if a drain would carry two datagrams on average (one to stop).
+            if limit >= COALESCE_MIN and rate * limit >= (1.0 if self._delay else 2.0):
+                delay = limit
+        if delay and not self._delay:
+            self._loop.remove_reader(self._fd)
+        elif self._delay and not delay:
+            if self._tick is not None:
+                self._tick.cancel()
+                self._tick = None
+            self._loop.add_reader(self._fd, self._ready)
+        self._delay = delay
 
     def close(self) -> None:
         """Stop reading and close the socket."""
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
         with contextlib.suppress(Exception):
-            self._loop.remove_reader(self._sock.fileno())
+            self._loop.remove_reader(self._fd)
         self._sock.close()
 
 

@@ -265,7 +265,7 @@ def profile_split(n: int, repeats: int = 15, loops: int = 20) -> dict[str, Any]:
 
             daemon = Daemon.__new__(Daemon)
             daemon._limiter = RateLimiter()
-            inst = SimpleNamespace(name="VI", unicast_peer=[], unicast_peer_ttl={})
+            inst = SimpleNamespace(name="VI", unicast_peer=[], unicast_peer_ttl={}, virtual_ipaddress=[object()])
             null_port, real_port = _Port("eth0", 4, None), _Port("eth0", 4, None)  # type: ignore[arg-type]
             for v, d in zip(range(1, n + 1), drivers, strict=True):
                 null_port.drivers[v] = (_NullDriver(), inst)  # type: ignore[assignment]
@@ -306,7 +306,7 @@ def cprofile_text(n: int, passes: int = 200, top: int = 20) -> str:
     daemon = Daemon.__new__(Daemon)
     daemon._limiter = RateLimiter()
     port = _Port("eth0", 4, None)  # type: ignore[arg-type]
-    inst = SimpleNamespace(name="VI", unicast_peer=[], unicast_peer_ttl={})
+    inst = SimpleNamespace(name="VI", unicast_peer=[], unicast_peer_ttl={}, virtual_ipaddress=[object()])
     for v in range(1, n + 1):
         port.drivers[v] = (_NullDriver(), inst)  # type: ignore[assignment]
     prof = cProfile.Profile()

@@ -43,7 +43,9 @@ class FakeSocket:
 
 
 class FakeReader(FakeSocket):
-    def __init__(self, loop: object, sock: object, family: int, cb: Callable[..., None], err: object) -> None:
+    def __init__(
+        self, loop: object, sock: object, family: int, cb: Callable[..., None], err: object, **kw: object
+    ) -> None:
         super().__init__()
 
     def pending(self) -> bool:

@@ -39,6 +39,7 @@ COALESCE_MAX = 0.004  # seconds: longest wait between drains while coalescing
 COALESCE_MIN = 0.001  # seconds: a shorter bound is not worth coalescing for
 COALESCE_WINDOW = 0.25  # seconds over which the receive rate is counted
 SO_ATTACH_FILTER = 26
+_SOL_SOCKET = int(socket.SOL_SOCKET)
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)  # a plain int: MsgFlag arithmetic costs µs per packet
 _TIMESPEC = struct.Struct("@qq")
 _PKTINFO4 = struct.Struct("@i4s4s")
@@ -68,9 +69,11 @@ class RxPacket:
     Attributes:
         data: IPv4: IP header + VRRP message; IPv6: the VRRP message only.
         src: source address (IPv6: from recvmsg; IPv4: also inside ``data``).
-        dst: destination address from IP(V6)_PKTINFO, or None if the kernel gave none.
+        dst: IPv6: destination address from IPV6_PKTINFO, or None if the kernel gave none;
+            IPv4: None (the destination is in the IP header, where the codec reads it).
         ttl: IPv6 hop limit from IPV6_HOPLIMIT (IPv4: -1, the codec reads the header).
-        ifindex: ingress interface index, or 0 if unknown.
+        ifindex: IPv6: ingress interface index from IPV6_PKTINFO; 0 if unknown and for IPv4
+            (the receive socket is bound to its device).
         truncated: the kernel cut the packet or its ancillary data (MSG_TRUNC/MSG_CTRUNC).
         rx_time: when the kernel received it (SO_TIMESTAMPNS), in ``loop.time()`` seconds;
             the protocol's timers count from here, not from when Python got round to it.
@@ -102,7 +105,8 @@ def open_rx(family: int, ifname: str, ifindex: int, *, multicast: bool = True) -
             s.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
             if multicast:
                 s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _ip_mreqn(str(VRRP_MCAST4), ifindex))
-            s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            # No IP_PKTINFO: the IP header the socket returns has the destination (the codec reads
+            # it), and SO_BINDTODEVICE fixes the interface; one control message less per datagram.
         except OSError:
             s.close()
             raise
@@ -330,6 +334,9 @@ class AdvertReader:
         clock.wake(now, self._wall_ns())
         recvmsg = self._sock.recvmsg
         ancsize = self._ancsize
+        on_packet = self._on_packet
+        rx_time = clock.rx_time
+        family = self._family
         n = 0
         drained = False
         for n in range(RX_BATCH):  # bounded per wake-up so a flood cannot delay a due advert
@@ -344,19 +351,18 @@ class AdvertReader:
                 drained = True
                 break
             try:
-                src = _source(addr[0])
-                dst, ttl, ifindex, stamp = _parse_ancillary(self._family, anc)
-                rx_time = clock.rx_time(stamp)
-                pkt = RxPacket(
-                    data=data,
-                    src=src,
-                    dst=dst,
-                    ttl=ttl,
-                    ifindex=ifindex,
-                    truncated=bool(flags & _TRUNCATED),
-                    rx_time=rx_time,
-                )
-                self._on_packet(pkt)
+                if family == 4:
+                    # IPv4 asks for the receive stamp only (no IP_PKTINFO: see open_rx).
+                    stamp = None
+                    for level, typ, c in anc:
+                        if typ == SO_TIMESTAMPNS and level == _SOL_SOCKET and len(c) >= 16:
+                            sec, nsec = _TIMESPEC.unpack_from(c)
+                            stamp = sec * 1_000_000_000 + nsec
+                    pkt = RxPacket(data, _source(addr[0]), None, -1, 0, bool(flags & _TRUNCATED), rx_time(stamp))
+                else:
+                    dst, ttl, ifindex, stamp = _parse_ancillary(family, anc)
+                    pkt = RxPacket(data, _source(addr[0]), dst, ttl, ifindex, bool(flags & _TRUNCATED), rx_time(stamp))
+                on_packet(pkt)
             except Exception as e:  # never let one packet stop the reader
                 self._on_error(e)
         else:

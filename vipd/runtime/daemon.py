@@ -526,7 +526,7 @@ class Daemon:
                 loop,
                 sock,
                 plan.key.family,
-                lambda pkt: self._on_packet(bound, pkt),
+                functools.partial(self._on_packet, bound),
                 self._on_rx_error,
                 max_delay=lambda: _coalesce_bound(bound),
             )

@@ -117,10 +117,6 @@ DECODE_CACHE_MAX_PAYLOAD = VRRP_HEADER_LEN + 255 * 4 + VRRP_AUTH_DATA_LEN
 """Octets: longer payloads (padding, or more than 63 IPv6 addresses) are decoded every time,
 never memoised, so the caches hold at most ~1 MiB of packets each whatever a sender crafts."""
 
-DECODE_CACHE_MAX_DATAGRAM = 60 + DECODE_CACHE_MAX_PAYLOAD
-"""Octets: IPv4 datagrams up to this long (the longest IPv4 header + the longest memoised
-payload) are memoised whole in :func:`decode_ipv4`; longer ones go through its checks every time."""
-
 # A router hears the same few addresses (its peers', its VIPs, 224.0.0.18) in every advert:
 # build each ipaddress object once (they are immutable) instead of ~5 per packet. Bounded,
 # so a flood of random addresses only churns the cache.
@@ -480,17 +476,6 @@ def decode_ipv4(datagram: bytes, *, check_ttl: bool = True, allow_empty: bool = 
         DecodeError: any error of :func:`decode_advert`; never anything that is
             not a DecodeError.
     """
-    if (
-        _IPV4_MIN_HEADER <= len(datagram) <= DECODE_CACHE_MAX_DATAGRAM
-        and type(datagram) is bytes
-        and not (datagram[4] or datagram[5])  # IP ID 0: the whole datagram repeats (see below)
-    ):
-        return _decode_ipv4_datagram(datagram, check_ttl, allow_empty)
-    return _decode_ipv4(datagram, check_ttl, allow_empty)
-
-
-def _decode_ipv4(datagram: bytes, check_ttl: bool, allow_empty: bool) -> Received:
-    """:func:`decode_ipv4`, unmemoised: the IPv4 header's checks, then the payload's (memoised on the payload)."""
     length = len(datagram)
     if length < _IPV4_MIN_HEADER:
         raise PacketLengthError(f"{length} octets, shorter than an IPv4 header")
@@ -516,15 +501,6 @@ def _decode_ipv4(datagram: bytes, check_ttl: bool, allow_empty: bool) -> Receive
     if len(payload) > DECODE_CACHE_MAX_PAYLOAD:
         return _decode_ipv4_cached.__wrapped__(payload, datagram[12:20], ttl, allow_empty)
     return _decode_ipv4_cached(payload, datagram[12:20], ttl, allow_empty)
-
-
-# A repeat of the same datagram costs one hash of its bytes. Only datagrams with IP ID 0 come
-# here: Linux gives that ID to DF datagrams of an unconnected socket (vipd's adverts), so a
-# master's adverts repeat byte for byte, IP header included; keepalived's carry a new ID each
-# (IP_HDRINCL), and would only churn this cache: they take the payload's memo below instead.
-# The result is a pure function of the three arguments, so every check still applies to every
-# distinct input; errors are not kept.
-_decode_ipv4_datagram = functools.lru_cache(maxsize=DECODE_CACHE_SIZE)(_decode_ipv4)
 
 
 @functools.lru_cache(maxsize=DECODE_CACHE_SIZE)

@@ -212,7 +212,7 @@ def profile_split(n: int, repeats: int = 15, loops: int = 20) -> dict[str, Any]:
         for p in packets:
             decode_ipv4(p)
 
-    memo: list[Any] = [getattr(codec, name) for name in ("_decode_ipv4_datagram", "_decode_ipv4_cached", "_ipv4_list") if hasattr(codec, name)]
+    memo: list[Any] = [getattr(codec, name) for name in ("_decode_ipv4_cached", "_ipv4_list") if hasattr(codec, name)]
 
     def decode_cold() -> None:
         for p in packets:

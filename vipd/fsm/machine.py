@@ -217,6 +217,10 @@ class VrrpMachine:
     """The last advert address list found to be the set of ``params.addresses`` (the codec hands
     out the same tuple for the same bytes, so a repeat is recognised by identity)."""
     _master_heard_at: float | None = None  # when the last advert from the master was accepted (Backup)
+    _checked: tuple[AdvertReceived, Params] | None = None
+    """The last event that passed ``_instance_checks`` and the params it passed them under. The
+    checks are a pure function of the two (both immutable), and the runtime hands a master's
+    repeated adverts in as the same event object: a repeat is recognised by identity."""
 
     def __post_init__(self) -> None:
         if not self.priority:
@@ -668,9 +672,12 @@ class VrrpMachine:
             # (owner_ignore_adverts; RFC 5798 §6.4.3 would have an owner yield to an equal priority
             # with a higher address, which a misconfigured second owner then wins).
             return [Discard("owner_ignore_adverts", f"from {event.src}: we are the address owner")]
-        bad = self._instance_checks(event)
-        if bad is not None:
-            return [bad]
+        checked = self._checked
+        if checked is None or checked[0] is not event or checked[1] is not self.params:
+            bad = self._instance_checks(event)
+            if bad is not None:
+                return [bad]
+            self._checked = (event, self.params)
         if self.state is State.BACKUP:
             return self._backup_rx(event, now)
         if self.state is State.MASTER:

@@ -603,11 +603,11 @@ class InstanceDriver:
     def _on_wake(self) -> None:
         """The timerfd expired: run the due timer, or, woken ``EARLY_WAKE`` ahead, get ready and wait for it."""
         armed, self._armed = self._armed, None  # a timerfd goes off once
-        deadline, target = self._deadline, self._target
+        deadline, wanted = self._deadline, self._target
         if deadline is None or self._waker is None:
             return
-        if armed is not None and target is not None and armed < target:
-            self._set_waker(target)  # kept armed earlier than needed (LAZY_REARM): the advert moved it
+        if armed is not None and wanted is not None and armed < wanted:
+            self._set_waker(wanted)  # kept armed earlier than needed (LAZY_REARM): the advert moved it
             return
         if time.monotonic() < deadline:
             if self.machine.state is not State.BACKUP:

@@ -14,7 +14,7 @@ from vipd.fsm import Params, State, VrrpMachine
 from vipd.linux.netlink import VipSpec
 from vipd.runtime import instance
 from vipd.runtime.instance import MAX_LATE_YIELDS, AnnounceTarget, InstanceDriver
-from vipd.wire.advert import Advert
+from vipd.wire.advert import Advert, ChecksumKind, Received
 
 VIP = IPv4Address("192.0.2.100")
 MAC = bytes.fromhex("020000000001")
@@ -537,5 +537,67 @@ def test_a_vip_fault_takes_the_other_sync_group_members_to_fault_and_back(fast_r
         assert a.faults == {} and b.faults == {}
         await a.stop()
         await b.stop()
+
+    asyncio.run(scenario())
+
+
+def _advert_from_master(priority: int = 200) -> Received:
+    return Received(
+        advert=Advert(3, 51, priority, AI, (VIP,)),
+        src=ip_address("192.0.2.9"),
+        dst=ip_address("224.0.0.18"),
+        ttl=255,
+        checksum=ChecksumKind.PSEUDO,
+    )
+
+
+def test_a_backups_timer_is_re_armed_every_second_advert_never_late_and_an_early_expiry_only_re_arms(
+    early: float,
+) -> None:
+    """LAZY_REARM: each advert pushes Master_Down_Timer one interval later; the timerfd follows every
+    second one, is never armed later than the deadline needs, and going off early costs one re-arm."""
+
+    async def scenario() -> None:
+        rig = Rig(100)
+        rig.driver.start()
+        m = rig.driver.machine
+        loop = asyncio.get_running_loop()
+        received = _advert_from_master()
+        now = loop.time()
+        sets0 = len(rig.timer.sets)
+        for k in range(6):  # the master's adverts, one interval apart, the last one just now
+            rig.driver.on_advert(received, now - (5 - k) * AI)
+            deadline = m.next_deadline()
+            assert deadline is not None and rig.timer.armed is not None
+            assert rig.timer.armed <= deadline - early + 1e-9, "armed later than the takeover preparation needs"
+            assert deadline - early - rig.timer.armed < instance.LAZY_REARM * AI
+        assert len(rig.timer.sets) - sets0 == 3  # adverts 0, 2 and 4 re-armed it; 1, 3 and 5 did not
+        assert m.state is State.BACKUP and rig.driver.stats.adverts_received == 6
+        prepared = len(rig.prepared)
+        rig.timer.callback()  # the kept timer goes off an interval early
+        assert m.state is State.BACKUP and rig.sent_at == [] and len(rig.prepared) == prepared
+        assert rig.timer.armed == pytest.approx(deadline - early)  # armed for the real deadline
+        await rig.timer.expire_when_due()  # the master has gone quiet: the takeover path as before
+        assert m.state is State.MASTER
+        assert rig.sent_at[0][0] >= deadline and len(rig.prepared) == prepared + 1
+        await rig.driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_advert_moving_the_master_down_timer_earlier_re_arms_at_once(early: float) -> None:
+    async def scenario() -> None:
+        rig = Rig(100)
+        rig.driver.start()
+        m = rig.driver.machine
+        loop = asyncio.get_running_loop()
+        rig.driver.on_advert(_advert_from_master(), loop.time())
+        rig.driver.on_advert(_advert_from_master(0), loop.time())  # priority 0: Skew_Time, not Master_Down
+        deadline = m.next_deadline()
+        assert deadline is not None
+        assert rig.timer.armed == pytest.approx(deadline - early)
+        await rig.timer.expire_when_due()
+        assert m.state is State.MASTER and rig.sent_at[0][0] >= deadline
+        await rig.driver.stop()
 
     asyncio.run(scenario())

@@ -1,0 +1,147 @@
+"""Receive coalescing (``vipd.linux.sockets``, module docstring): at a high rate the reader drains every
+``max_delay()`` seconds; nothing is lost, reordered or restamped, a Backup's ``pending()`` cuts the wait
+short, and a low rate (or a bound under ``COALESCE_MIN``) keeps it woken per datagram.
+
+Real datagrams on a loopback UDP socket with SO_TIMESTAMPNS stand in for the raw socket. Traffic is
+paced by the sender; every wait is for a condition, with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from vipd.linux import sockets
+from vipd.linux.sockets import SO_TIMESTAMPNS, AdvertReader, RxPacket
+
+RATE_GAP = 0.0005  # seconds between datagrams of the fast sender: 2,000 a second
+
+
+@pytest.fixture(autouse=True)
+def short_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sockets, "COALESCE_WINDOW", 0.02)  # decide in 20 ms, not 250
+
+
+def _pair() -> tuple[socket.socket, socket.socket]:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    rx.setblocking(False)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    return rx, tx
+
+
+async def _until(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        assert loop.time() < deadline, f"not reached within {timeout} s: {what}"
+        await asyncio.sleep(0.0005)
+
+
+async def _send_until(tx: socket.socket, addr: object, pred: Callable[[], bool], timeout: float) -> int:
+    """Send numbered datagrams every RATE_GAP until ``pred()``; returns how many were sent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    n = 0
+    while not pred():
+        assert loop.time() < deadline, "the reader did not start coalescing"
+        tx.sendto(n.to_bytes(4, "big"), addr)
+        n += 1
+        await asyncio.sleep(RATE_GAP)
+    return n
+
+
+def test_a_high_rate_is_drained_in_batches_in_order_with_kernel_stamps() -> None:
+    rx, tx = _pair()
+    got: list[RxPacket] = []
+    read_at: list[float] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_packet(pkt: RxPacket) -> None:
+            got.append(pkt)
+            read_at.append(loop.time())
+
+        reader = AdvertReader(loop, rx, 4, on_packet, lambda e: None, max_delay=lambda: 0.005)
+        assert reader.coalescing == 0.0
+        sent = await _send_until(tx, rx.getsockname(), lambda: reader.coalescing > 0, 5.0)
+        assert reader.coalescing == 0.005
+        for i in range(sent, sent + 50):  # a burst while coalescing
+            tx.sendto(i.to_bytes(4, "big"), rx.getsockname())
+        await _until(lambda: len(got) == sent + 50, 5.0, "every datagram read")
+        reader.close()
+
+    asyncio.run(scenario())
+    tx.close()
+    assert [int.from_bytes(p.data, "big") for p in got] == list(range(len(got))), "lost or reordered"
+    assert all(a.rx_time <= b.rx_time for a, b in itertools.pairwise(got)), "stamps out of order"
+    assert all(p.rx_time <= t for p, t in zip(got, read_at, strict=True)), "a packet stamped after it was read"
+
+
+def test_pending_reads_on_the_next_loop_turn_instead_of_waiting_for_the_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sockets, "COALESCE_MAX", 10.0)  # a wait that no test could sit out
+    rx, tx = _pair()
+    got: list[RxPacket] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        reader: AdvertReader | None = None
+
+        def bound() -> float:  # 5 ms to start with; once coalescing, drains 5 s apart
+            return 5.0 if reader is not None and reader.coalescing else 0.005
+
+        reader = AdvertReader(loop, rx, 4, got.append, lambda e: None, max_delay=bound)
+        await _send_until(tx, rx.getsockname(), lambda: reader.coalescing == 5.0, 5.0)
+        before = len(got)
+        tx.sendto(b"last", rx.getsockname())
+        await _until(reader.pending, 5.0, "the datagram queued")
+        assert len(got) == before  # queued, not read: the next drain is seconds away
+        assert reader.pending()  # what a Backup asks before its Master_Down_Timer may fire
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert got and got[-1].data == b"last", "pending() must have the datagram read on the loop's next turn"
+        reader.close()
+
+    asyncio.run(scenario())
+    tx.close()
+
+
+def test_a_bound_under_coalesce_min_keeps_waking_per_datagram() -> None:
+    rx, tx = _pair()
+    got: list[RxPacket] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        reader = AdvertReader(loop, rx, 4, got.append, lambda e: None, max_delay=lambda: sockets.COALESCE_MIN / 2)
+        start = loop.time()
+        n = await _send_until(tx, rx.getsockname(), lambda: loop.time() - start > 0.1, 5.0)
+        await _until(lambda: len(got) == n, 5.0, "every datagram read")
+        assert reader.coalescing == 0.0
+        reader.close()
+
+    asyncio.run(scenario())
+    tx.close()
+
+
+def test_when_the_rate_falls_the_reader_watches_the_socket_again() -> None:
+    rx, tx = _pair()
+    got: list[RxPacket] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        reader = AdvertReader(loop, rx, 4, got.append, lambda e: None, max_delay=lambda: 0.005)
+        n = await _send_until(tx, rx.getsockname(), lambda: reader.coalescing > 0, 5.0)
+        await _until(lambda: reader.coalescing == 0.0, 5.0, "back to one wake-up per datagram")
+        await _until(lambda: len(got) == n, 5.0, "every datagram read")
+        tx.sendto(b"alone", rx.getsockname())
+        await _until(lambda: got[-1].data == b"alone", 5.0, "a datagram read while watching the socket")
+        reader.close()
+
+    asyncio.run(scenario())
+    tx.close()

@@ -230,6 +230,8 @@ class RxClock:
         self._floor = now
         self._offset_ns: int | None = None
         self._trusted = True
+        self.last = float("-inf")
+        """The receive time (loop seconds) :meth:`rx_time` returned last: how far a drain has read."""
 
     def wake(self, now: float, wall_ns: int) -> None:
         """Start a wake-up at loop time ``now`` (seconds) with wall time ``wall_ns`` (CLOCK_REALTIME ns)."""
@@ -243,9 +245,11 @@ class RxClock:
         """Loop time (seconds) at which a packet stamped ``stamp_ns`` (or None: no stamp) arrived."""
         now = self._now
         if stamp_ns is None or not self._trusted or self._offset_ns is None:
+            self.last = now
             return now
         mapped = (stamp_ns - self._offset_ns) / 1e9
-        return min(now, max(mapped, self._floor, now - self.MAX_AGE))
+        t = self.last = min(now, max(mapped, self._floor, now - self.MAX_AGE))
+        return t
 
     def drained(self) -> None:
         """The socket had nothing more to read in this wake-up (EAGAIN)."""
@@ -284,6 +288,24 @@ class AdvertReader:
     def pending(self) -> bool:
         """True if a datagram waits to be read (a zero-timeout poll; never blocks)."""
         return bool(self._poll.poll(0))
+
+    def drain(self, until: float) -> None:
+        """Read and hand on, now, every queued datagram the kernel received before ``until`` (loop seconds).
+
+        For a Backup whose Master_Down_Timer is found overdue (the loop fell behind): an
+        advert already in the socket's queue was received before the expiry was seen and
+        must be handled first (RFC 5798 §6.4.2 resets the timer on every advert received),
+        whatever other work the loop has queued. Bounded by arrival, not by count: it stops
+        at EAGAIN or once a batch reaches a datagram received at or after ``until``, so a
+        flood cannot hold the caller for longer than the queue it found.
+        """
+        clock = self._clock
+        clock.last = float("-inf")
+        while clock.last < until and self.pending():
+            before = clock.last
+            self._ready()
+            if clock.last == before:  # a receive error: nothing was read
+                return
 
     def _ready(self) -> None:
         clock = self._clock

@@ -352,6 +352,7 @@ class Daemon:
             addresses=self._writer,
             timer=functools.partial(Waker.create, loop),
             input_pending=reader.pending if reader is not None else None,
+            drain_input=reader.drain if reader is not None else None,
             loop=loop,
             companions=self._route_set(plan),
             garp_interval=plan.garp_interval,
@@ -749,6 +750,7 @@ class Daemon:
             send_advert=send,
             prepare_advert=prepare,
             input_pending=reader.pending if reader is not None else None,
+            drain_input=reader.drain if reader is not None else None,
         )
         log.info("(%s) re-resolved %s by name: ifindex %d, source %s", name, plan.key.interface, link.index, src)
 

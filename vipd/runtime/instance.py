@@ -120,13 +120,6 @@ class TimerWaker(Protocol):
 TimerFactory = Callable[[Callable[[], None]], "TimerWaker | None"]
 """Makes a ``TimerWaker`` calling the given function (``functools.partial(Waker.create, loop)``), or None."""
 
-MAX_LATE_YIELDS = 64
-"""Times in a row a Backup's overdue Master_Down_Timer hands the loop to pending input first.
-
-Each turn lets the reader take up to ``vipd.linux.sockets.RX_BATCH`` datagrams, so a backlog of
-~2,000 adverts is read before the timer fires; a flood of packets that never resets the timer
-delays the takeover by at most that many loop turns."""
-
 EARLY_WAKE = 0.0005
 """Seconds before a Backup's Master_Down_Timer at which its timerfd wakes to prepare the takeover.
 
@@ -218,6 +211,9 @@ class InstanceDriver:
             this router would send as master, at start and before a takeover).
         input_pending: True when a received packet waits to be read (polled, never blocks):
             a Backup about to take over yields to it.
+        drain_input: reads and dispatches, at once, every packet the kernel received before the
+            given loop time (``vipd.linux.sockets.AdvertReader.drain``): a Backup that finds its
+            Master_Down_Timer overdue calls it before it may take over.
         companions: kernel state installed after the VIPs are added and removed before
             they are removed (keepalived ``virtual_routes`` / ``virtual_rules``).
         garp_interval, gna_interval: seconds between single gratuitous ARPs / unsolicited
@@ -246,6 +242,7 @@ class InstanceDriver:
         timer: TimerFactory | None = None,
         prepare_advert: AdvertPreparer | None = None,
         input_pending: Callable[[], bool] | None = None,
+        drain_input: Callable[[float], None] | None = None,
         companions: Sequence[AddressCompanion] = (),
         garp_interval: float = 0.0,
         gna_interval: float = 0.0,
@@ -268,9 +265,9 @@ class InstanceDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._waker = timer(self._on_wake) if timer is not None else None
         self._deadline: float | None = None  # what the timerfd stands for (it may be set earlier: EARLY_WAKE)
-        self._late_yields = 0  # overdue wake-ups in a row that handed the loop to pending input
         self._prepare = prepare_advert
         self._input_pending = input_pending
+        self._drain_input = drain_input
         self._queue: asyncio.Queue[Effect | _Swap | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
@@ -492,6 +489,7 @@ class InstanceDriver:
         send_advert: AdvertSender,
         prepare_advert: AdvertPreparer | None,
         input_pending: Callable[[], bool] | None,
+        drain_input: Callable[[float], None] | None = None,
     ) -> None:
         """Swap every kernel handle after the interfaces were resolved again by name (``vipd.runtime.follow``).
 
@@ -503,10 +501,11 @@ class InstanceDriver:
             params: FSM parameters (the source address may have changed: IPv6 link-local from a new MAC).
             vips, announce: VIP specs with the new ifindex, announce targets with the new sender and MAC.
             send_advert, prepare_advert: the sender on the new transmit socket and its pre-encoder.
-            input_pending: the new receive socket's poll, or None.
+            input_pending: the new receive socket's poll, or None; drain_input: its drain, or None.
         """
         macs = {t.address: t.mac for t in self._announce}
         self._input_pending = input_pending
+        self._drain_input = drain_input
         self.reconfigure(params, vips=vips, announce=announce, send_advert=send_advert, prepare_advert=prepare_advert)
         moved = [t for t in self._announce if macs.get(t.address, t.mac) != t.mac]
         if moved and self.machine.state is State.MASTER:
@@ -582,19 +581,17 @@ class InstanceDriver:
                     # Let the loop read it first (the master's advert would move the deadline).
                     self._waker.set(deadline)
                     return
-        elif (
-            self.machine.state is State.BACKUP
-            and self._input_pending is not None
-            and self._late_yields < MAX_LATE_YIELDS
-            and self._input_pending()
-        ):
-            # Woken late (the loop is behind): adverts already received may be the master's and
-            # move the deadline, so they are read before the timer may fire. Firing first turned
-            # one 0.6 s stall of a backup of 255 VRIDs at 0.1 s into an endless flap storm.
-            self._late_yields += 1
-            self._waker.set(deadline)  # already due: fires again once the reader has had its turn
-            return
-        self._late_yields = 0
+        elif self.machine.state is State.BACKUP and self._drain_input is not None:
+            # Woken late (the loop fell behind: a stall, a burst): adverts already in the socket's
+            # queue were received before the expiry was seen and may be the master's, so they are
+            # read now, ahead of anything else the loop has queued (RFC 5798 §6.4.2: every advert
+            # received resets the Master_Down_Timer; the timers count from the kernel's receive
+            # time). Yielding one loop turn at a time instead let 255 overdue timers each take a
+            # turn per 32 packets read, so a 0.6 s stall at 255 VRIDs became a flap storm.
+            self._drain_input(self._loop.time())
+            deadline = self._deadline
+            if deadline is None or time.monotonic() < deadline:
+                return  # an advert moved (or a transition cleared) the deadline; _arm re-armed the timer
         self._fire(deadline)
 
     def _prepare_advert(self) -> None:

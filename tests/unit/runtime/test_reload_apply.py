@@ -49,6 +49,9 @@ class FakeReader(FakeSocket):
     def pending(self) -> bool:
         return False
 
+    def drain(self, until: float) -> None:
+        pass
+
 
 class FakeNetlink:
     links: ClassVar[dict[str, int]] = {"eth0": 2, "eth1": 3}

@@ -217,6 +217,9 @@ class VrrpMachine:
     """The last advert address list found to be the set of ``params.addresses`` (the codec hands
     out the same tuple for the same bytes, so a repeat is recognised by identity)."""
     _master_heard_at: float | None = None  # when the last advert from the master was accepted (Backup)
+    _advert: Advert | None = None
+    """The advert last built by :meth:`advert`, returned again while its priority and ``params`` hold."""
+    _advert_params: Params | None = None
 
     def __post_init__(self) -> None:
         if not self.priority:
@@ -241,17 +244,28 @@ class VrrpMachine:
         return self._timers.earliest()
 
     def advert(self, priority: int | None = None) -> Advert:
-        """Build the advert this router sends (RFC 5798 §5.2), with ``priority`` overriding ours."""
+        """Build the advert this router sends (RFC 5798 §5.2), with ``priority`` overriding ours.
+
+        The same (immutable) object comes back while the priority and ``params`` are unchanged:
+        a master sends it every Advertisement_Interval, and the sender recognises it by identity.
+        """
         p = self.params
-        return Advert(
+        prio = self.priority if priority is None else priority
+        last = self._advert
+        if last is not None and last.priority == prio and self._advert_params is p:
+            return last
+        adv = Advert(
             version=p.version,
             vrid=p.vrid,
-            priority=self.priority if priority is None else priority,
+            priority=prio,
             max_adver_int=p.advertisement_interval,
             addresses=p.addresses,
             auth_type=p.auth_type if p.version == 2 else 0,
             auth_data=p.auth_data if p.version == 2 else b"",
         )
+        if prio == self.priority:  # not the priority-0 one of a shutdown, sent once
+            self._advert, self._advert_params = adv, p
+        return adv
 
     def peek(self, event: Event, now: float) -> list[Effect]:
         """Return the effects ``handle(event, now)`` would return, leaving this machine unchanged.

@@ -566,10 +566,23 @@ class Daemon:
             return tuple(encode_advert(advert, src=src, dst=dst, pseudo_header=pseudo) for dst in dsts)
 
         addrs = tuple(sockaddr(dst, ifindex) for dst in dsts)
+        last: list[object] = [None, ()]  # the advert sent last (the machine hands out the same object) and its bytes
+        sendto = tx.sendto
+        if len(addrs) == 1:  # multicast, or one unicast peer: the common case, one sendto
+            (addr,) = addrs
 
-        def send(advert: Advert) -> None:
-            for addr, payload in zip(addrs, encoded(advert), strict=True):
-                tx.sendto(payload, addr)
+            def send(advert: Advert) -> None:
+                if advert is not last[0]:
+                    last[0], last[1] = advert, encoded(advert)  # hashing an Advert costs µs: once per change
+                sendto(last[1][0], addr)  # type: ignore[index]
+
+        else:
+
+            def send(advert: Advert) -> None:
+                if advert is not last[0]:
+                    last[0], last[1] = advert, encoded(advert)
+                for a, payload in zip(addrs, last[1], strict=True):  # type: ignore[call-overload]
+                    sendto(payload, a)
 
         def prepare(advert: Advert) -> None:
             encoded(advert)

@@ -40,7 +40,7 @@ from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_l
 from vipd.linux.nftables import AcceptMode, NftError
 from vipd.linux.routes import RouteSet
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockaddr
-from vipd.linux.timerfd import Waker
+from vipd.linux.timerfd import shared_timer
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec
 from vipd.obs.log import RateLimiter
 from vipd.obs.recorder import FlightRecorder
@@ -350,7 +350,7 @@ class Daemon:
             vips=vips,
             announce=targets,
             addresses=self._writer,
-            timer=functools.partial(Waker.create, loop),
+            timer=functools.partial(shared_timer, loop),
             input_pending=reader.pending if reader is not None else None,
             drain_input=reader.drain if reader is not None else None,
             loop=loop,

@@ -92,8 +92,11 @@ class Waker:
             return None
         return cls(loop, fd, on_expiry)
 
-    def set(self, deadline: float | None) -> None:
-        """Arm the timer at absolute ``deadline`` (seconds, monotonic); None disarms it."""
+    def set(self, deadline: float | None, slack: float = 0.0) -> None:
+        """Arm the timer at absolute ``deadline`` (seconds, monotonic); None disarms it.
+
+        ``slack`` is accepted for :class:`QueuedTimer`'s signature and ignored: a lone timerfd
+        has no other timer to share a wake-up with."""
         assert _LIBC is not None
         value = self._value
         if deadline is None:
@@ -121,20 +124,27 @@ class Waker:
 class QueuedTimer:
     """One timer of a :class:`TimerQueue`; the same ``set``/``close`` contract as :class:`Waker`.
 
-    ``set(deadline)``: float seconds on the loop's (monotonic) clock, None disarms; the
-    callback never runs before the deadline. Made by :meth:`TimerQueue.timer`.
+    ``set(deadline, slack)``: float seconds on the loop's (monotonic) clock, None disarms;
+    the callback never runs before the deadline, and at most ``slack`` seconds after it
+    (scheduling delays aside). Made by :meth:`TimerQueue.timer`.
     """
 
-    __slots__ = ("_entry", "_on_expiry", "_queue")
+    __slots__ = ("_entry", "_on_expiry", "_queue", "_slack")
 
     def __init__(self, queue: TimerQueue, on_expiry: Callable[[], None]) -> None:
         self._queue: TimerQueue | None = queue
         self._on_expiry = on_expiry
         self._entry: tuple[float, int, QueuedTimer] | None = None
+        self._slack = 0.0
 
-    def set(self, deadline: float | None) -> None:
-        """Arm at absolute ``deadline`` (seconds, monotonic), replacing any earlier setting; None disarms."""
+    def set(self, deadline: float | None, slack: float = 0.0) -> None:
+        """Arm at absolute ``deadline`` (seconds, monotonic), replacing any earlier setting; None disarms.
+
+        ``slack`` (seconds, >= 0): how late the callback may run so that it shares a wake-up
+        with timers due just after it (0: at the deadline).
+        """
         if self._queue is not None:
+            self._slack = slack
             self._queue._set(self, deadline)
 
     def close(self) -> None:
@@ -149,13 +159,18 @@ class TimerQueue:
     """Many timers on one timerfd: every timer due at a wake-up runs in that one pass of the loop.
 
     With one :class:`Waker` per instance, each advert of 255 masters at 0.1 s costs its own
-    readiness event in the loop, an expiry ``read`` and a ``timerfd_settime`` (2,550 of each
-    per second), and a Backup re-arms its timerfd on every advert it hears. Here the timers
-    live in one list sorted by deadline; the timerfd is armed at the earliest, and re-armed
-    only when a timer is set earlier than that: a timer moved later (a Backup hearing its
-    master) costs no system call, and a wake-up that finds nothing due re-arms at the new
-    earliest deadline. Each wake-up runs, in deadline order, every timer due by the time it
-    gets to it, so masters whose adverts fall due together send them from one wake-up.
+    wake-up of the loop (``epoll_wait``, a context switch, asyncio's loop turn), an expiry
+    ``read`` and a ``timerfd_settime``, and a Backup re-arms its timerfd on every advert it
+    hears. Here the timers live in one list sorted by deadline and share one timerfd:
+
+    * a wake-up runs, in deadline order, every timer due by the time it gets to it;
+    * the timerfd is armed at the latest deadline that keeps every timer within its slack
+      (the earliest deadline when no timer has any), so a master whose advert falls due
+      within the slack of another's sends both from one wake-up; a lone timer, or one
+      without slack, runs at its deadline;
+    * it is re-armed only when a timer needs an earlier wake-up than the armed one, or at
+      the end of a pass: a timer moved later (a Backup hearing its master) costs no system
+      call, and a wake-up that finds nothing due re-arms for the earliest timer.
 
     Timers set again to a past deadline from inside a pass run on the next pass (after the
     loop has polled its other file descriptors), so a callback cannot hold the loop.
@@ -170,6 +185,7 @@ class TimerQueue:
         self._queue: list[tuple[float, int, QueuedTimer]] = []  # sorted by (deadline, sequence number)
         self._seq = 0
         self._armed: float | None = None  # when the timerfd expires next (None: disarmed or expired)
+        self._in_pass = False  # running due timers: arm once at the end, not on every set()
         self._timers = 0
         loop.add_reader(fd, self._expired)
 
@@ -202,9 +218,24 @@ class TimerQueue:
         entry = (deadline, self._seq, timer)
         bisect.insort(queue, entry)
         timer._entry = entry
+        if self._in_pass:
+            return
         armed = self._armed
-        if armed is None or deadline < armed:
-            self._arm(deadline)
+        if armed is None or deadline + timer._slack < armed:
+            self._arm(self._wake_time())
+
+    def _wake_time(self) -> float:
+        """When to wake: the latest deadline that keeps every timer within its slack (the queue is not empty)."""
+        queue = self._queue
+        latest = queue[0][0] + queue[0][2]._slack  # no timer may run later than its deadline + slack
+        at = queue[0][0]
+        for deadline, _, timer in queue:
+            if deadline > latest:
+                break
+            at = deadline
+            if deadline + timer._slack < latest:
+                latest = deadline + timer._slack
+        return at
 
     def _arm(self, at: float) -> None:
         assert _LIBC is not None
@@ -223,6 +254,7 @@ class TimerQueue:
         queue = self._queue
         left = len(queue)  # a timer re-armed in the past during this pass waits for the next one
         monotonic = time.monotonic
+        self._in_pass = True
         try:
             while left and queue and queue[0][0] <= monotonic():
                 left -= 1
@@ -233,8 +265,9 @@ class TimerQueue:
                 except Exception as e:  # one instance's failure must not stop the others' timers
                     self._loop.call_exception_handler({"message": "timer callback failed", "exception": e})
         finally:
-            if queue and (self._armed is None or queue[0][0] < self._armed):
-                self._arm(queue[0][0])
+            self._in_pass = False
+            if queue:
+                self._arm(self._wake_time())
 
     def _release(self) -> None:
         self._timers -= 1

@@ -107,12 +107,14 @@ class AddressCompanion(Protocol):
 
 
 class TimerWaker(Protocol):
-    """A one-shot timer that calls back at a deadline (``vipd.linux.timerfd.Waker``); asyncio alone is up to 1 ms late.
+    """A one-shot timer that calls back at a deadline (``vipd.linux.timerfd.QueuedTimer``); asyncio alone is
+    up to 1 ms late.
 
-    ``set(deadline)``: float seconds on the loop's clock, None disarms; never calls back early.
+    ``set(deadline, slack)``: float seconds on the loop's clock, None disarms; never calls back early,
+    and may call back up to ``slack`` seconds late to share a wake-up with other timers.
     """
 
-    def set(self, deadline: float | None) -> None: ...
+    def set(self, deadline: float | None, slack: float = 0.0) -> None: ...
 
     def close(self) -> None: ...
 
@@ -129,6 +131,21 @@ for input. Only a master that has gone quiet gets the timer that close, so this
 costs CPU only at a takeover (or a master's advert late by almost
 Master_Down_Interval); the loop is held for at most this long then, which other
 instances' timers due in that window see as lateness."""
+
+
+ADVERT_SLACK_SHARE = 0.02
+"""A master's timers may run this share of Advertisement_Interval late (at most ``ADVERT_SLACK_MAX``).
+
+So that masters whose adverts fall due close together send them from one wake-up of the loop
+(``vipd.linux.timerfd.TimerQueue``): 255 masters at 0.1 s, their phases spread over the interval,
+woke the loop ~2,500 times a second, each wake-up costing more than the advert. The schedule stays
+drift-free (each deadline follows the previous deadline, not the send), so a master whose adverts
+share a wake-up keeps the same small offset from one advert to the next and its gaps stay at
+Advertisement_Interval (RFC 5798 §6.4.3); a lone master has no one to wait for and sends at its
+deadline. 2 ms at 0.1 s against a Master_Down_Interval of more than 0.3 s. A Backup's
+Master_Down_Timer never waits (its takeover time is the protocol's bound)."""
+ADVERT_SLACK_MAX = 0.002
+"""Seconds: the most any master's timer waits for others to share its wake-up."""
 
 
 FAULT_TRACKING = "tracking"
@@ -268,6 +285,7 @@ class InstanceDriver:
         self._prepare = prepare_advert
         self._input_pending = input_pending
         self._drain_input = drain_input
+        self._advert_slack = min(ADVERT_SLACK_MAX, ADVERT_SLACK_SHARE * machine.params.advertisement_interval)
         self._queue: asyncio.Queue[Effect | _Swap | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
@@ -476,6 +494,7 @@ class InstanceDriver:
             if new:
                 added = {v.address for v in new}
                 self._announce_targets([t for t in self._announce if t.address in added], params.garp_master_repeat)
+        self._advert_slack = min(ADVERT_SLACK_MAX, ADVERT_SLACK_SHARE * params.advertisement_interval)
         self._execute(self.machine.reconfigure(params, now), now)
         self._arm()
         self._prepare_advert()
@@ -545,9 +564,14 @@ class InstanceDriver:
         if self._waker is not None:
             if deadline != self._deadline:
                 self._deadline = deadline
-                backup = self.machine.state is State.BACKUP
-                # A Backup's only timer is the Master_Down_Timer: wake early to prepare the takeover.
-                self._waker.set(deadline - EARLY_WAKE if deadline is not None and backup else deadline)
+                state = self.machine.state
+                if deadline is not None and state is State.BACKUP:
+                    # A Backup's only timer is the Master_Down_Timer: wake early to prepare the takeover.
+                    self._waker.set(deadline - EARLY_WAKE)
+                elif state is State.MASTER:
+                    self._waker.set(deadline, self._advert_slack)
+                else:
+                    self._waker.set(deadline)
             return
         if self._timer is not None:
             if deadline is not None and self._timer.when() == deadline:

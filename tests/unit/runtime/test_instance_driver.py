@@ -212,8 +212,9 @@ class FakeTimer:
         self.sets: list[float | None] = []
         self.closed = False
 
-    def set(self, deadline: float | None) -> None:
+    def set(self, deadline: float | None, slack: float = 0.0) -> None:
         self.sets.append(deadline)
+        self.slack = slack
 
     def close(self) -> None:
         self.closed = True

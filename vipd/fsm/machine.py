@@ -18,6 +18,7 @@ Size: over 400 lines on purpose: the whole RFC 5798 §6.4 machine in one file, e
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 from vipd.fsm.effects import (
@@ -288,7 +289,7 @@ class VrrpMachine:
         if isinstance(event, AdvertReceived):
             return self._on_advert(event, now)
         if isinstance(event, TimerExpired):
-            return self._on_timer(now)
+            return self._on_timer(now, event.align, event.grid)
         if isinstance(event, Startup):
             return self._on_startup(now)
         if isinstance(event, Shutdown):
@@ -592,7 +593,7 @@ class VrrpMachine:
 
     # ------------------------------------------------------------------ timers
 
-    def _on_timer(self, now: float) -> list[Effect]:
+    def _on_timer(self, now: float, align: float = 0.0, grid: float = 0.0) -> list[Effect]:
         t = self._timers
         effects: list[Effect] = []
         if self.state is State.BACKUP and t.master_down_at is not None and now >= t.master_down_at:
@@ -621,7 +622,14 @@ class VrrpMachine:
             # RFC 5798 §6.4.3: "If the Adver_Timer fires": send an ADVERTISEMENT, reset the timer.
             # Drift-free: the next deadline follows the previous one, unless we are a whole interval late.
             effects.append(SendAdvert(self.advert()))
-            nxt = t.adver_at + p.advertisement_interval
+            ai = p.advertisement_interval
+            nxt = t.adver_at + ai
+            if align > 0.0:
+                # The runtime's phase alignment (TimerExpired.align): towards the nearest multiple of
+                # the grid (the interval), at most ``align`` per advert. remainder() is exact, so
+                # masters that reached the same multiple compute the very same deadline from then on.
+                off = math.remainder(nxt, grid or ai)
+                nxt -= off if -align <= off <= align else math.copysign(align, off)
             t.adver_at = nxt if nxt > now else now + p.advertisement_interval
         if t.garp_delay_at is not None and now >= t.garp_delay_at:
             t.garp_delay_at = None

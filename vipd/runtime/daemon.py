@@ -353,6 +353,7 @@ class Daemon:
             timer=functools.partial(shared_timer, loop),
             input_pending=reader.pending if reader is not None else None,
             drain_input=reader.drain if reader is not None else None,
+            align_adverts=len(self.plan.instances) > 1,
             loop=loop,
             companions=self._route_set(plan),
             garp_interval=plan.garp_interval,

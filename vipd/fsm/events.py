@@ -45,7 +45,22 @@ class AdvertReceived:
 
 @dataclass(frozen=True, slots=True)
 class TimerExpired:
-    """``now`` has reached ``next_deadline()``; the machine fires whatever is due."""
+    """``now`` has reached ``next_deadline()``; the machine fires whatever is due.
+
+    Attributes:
+        align: seconds, >= 0: how far a restarted Adver_Timer may move towards the nearest
+            multiple of Advertisement_Interval on the monotonic clock. RFC 5798 §6.4.3 resets
+            the Adver_Timer to Advertisement_Interval without fixing its phase; with ``align``
+            every master of the same interval drifts, by at most that much per advert, onto
+            the same phase, so that a runtime sends their adverts from one wake-up. Each
+            advert's gap stays within ``align`` of the interval (exactly the interval once
+            aligned). 0: the timer restarts from its own deadline (drift-free).
+        grid: seconds between the phases masters gather on (multiples of it on the monotonic
+            clock); 0: one phase per Advertisement_Interval.
+    """
+
+    align: float = 0.0
+    grid: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ Size: over 400 lines on purpose: the whole RFC 5798 §6.4 machine in one file, e
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 from vipd.fsm.effects import (
@@ -221,6 +222,9 @@ class VrrpMachine:
     """The last event that passed ``_instance_checks`` and the params it passed them under. The
     checks are a pure function of the two (both immutable), and the runtime hands a master's
     repeated adverts in as the same event object: a repeat is recognised by identity."""
+    _advert: Advert | None = None
+    """The advert last built by :meth:`advert`, returned again while its priority and ``params`` hold."""
+    _advert_params: Params | None = None
 
     def __post_init__(self) -> None:
         if not self.priority:
@@ -245,17 +249,28 @@ class VrrpMachine:
         return self._timers.earliest()
 
     def advert(self, priority: int | None = None) -> Advert:
-        """Build the advert this router sends (RFC 5798 §5.2), with ``priority`` overriding ours."""
+        """Build the advert this router sends (RFC 5798 §5.2), with ``priority`` overriding ours.
+
+        The same (immutable) object comes back while the priority and ``params`` are unchanged:
+        a master sends it every Advertisement_Interval, and the sender recognises it by identity.
+        """
         p = self.params
-        return Advert(
+        prio = self.priority if priority is None else priority
+        last = self._advert
+        if last is not None and last.priority == prio and self._advert_params is p:
+            return last
+        adv = Advert(
             version=p.version,
             vrid=p.vrid,
-            priority=self.priority if priority is None else priority,
+            priority=prio,
             max_adver_int=p.advertisement_interval,
             addresses=p.addresses,
             auth_type=p.auth_type if p.version == 2 else 0,
             auth_data=p.auth_data if p.version == 2 else b"",
         )
+        if prio == self.priority:  # not the priority-0 one of a shutdown, sent once
+            self._advert, self._advert_params = adv, p
+        return adv
 
     def peek(self, event: Event, now: float) -> list[Effect]:
         """Return the effects ``handle(event, now)`` would return, leaving this machine unchanged.
@@ -278,7 +293,7 @@ class VrrpMachine:
         if isinstance(event, AdvertReceived):
             return self._on_advert(event, now)
         if isinstance(event, TimerExpired):
-            return self._on_timer(now)
+            return self._on_timer(now, event.align, event.grid)
         if isinstance(event, Startup):
             return self._on_startup(now)
         if isinstance(event, Shutdown):
@@ -582,7 +597,7 @@ class VrrpMachine:
 
     # ------------------------------------------------------------------ timers
 
-    def _on_timer(self, now: float) -> list[Effect]:
+    def _on_timer(self, now: float, align: float = 0.0, grid: float = 0.0) -> list[Effect]:
         t = self._timers
         effects: list[Effect] = []
         if self.state is State.BACKUP and t.master_down_at is not None and now >= t.master_down_at:
@@ -611,7 +626,14 @@ class VrrpMachine:
             # RFC 5798 §6.4.3: "If the Adver_Timer fires": send an ADVERTISEMENT, reset the timer.
             # Drift-free: the next deadline follows the previous one, unless we are a whole interval late.
             effects.append(SendAdvert(self.advert()))
-            nxt = t.adver_at + p.advertisement_interval
+            ai = p.advertisement_interval
+            nxt = t.adver_at + ai
+            if align > 0.0:
+                # The runtime's phase alignment (TimerExpired.align): towards the nearest multiple of
+                # the grid (the interval), at most ``align`` per advert. remainder() is exact, so
+                # masters that reached the same multiple compute the very same deadline from then on.
+                off = math.remainder(nxt, grid or ai)
+                nxt -= off if -align <= off <= align else math.copysign(align, off)
             t.adver_at = nxt if nxt > now else now + p.advertisement_interval
         if t.garp_delay_at is not None and now >= t.garp_delay_at:
             t.garp_delay_at = None

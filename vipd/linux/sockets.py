@@ -58,7 +58,13 @@ IP_MULTICAST_ALL = 49
 SO_TIMESTAMPNS = 35  # SCM_TIMESTAMPNS: struct timespec, CLOCK_REALTIME
 IPTOS_PREC_INTERNETCONTROL = 0xC0
 RECV_BUFSIZE = 65535
-SO_RCVBUF_BYTES = 1 << 20
+SO_RCVBUF_BYTES = 4 << 20
+"""Receive buffer of a VRRP socket (the kernel doubles it for its bookkeeping). 255 VRIDs at 0.1 s
+queue 2,550 adverts a second (~1 KiB of buffer each on a veth): 1 MiB held ~0.8 s, so a backup
+frozen longer lost the newest adverts and took over on the old ones (bench-receive --stall 1.5:
+1,304 drops, 2 transitions; keepalived none); 4 MiB holds ~3 s. Set with SO_RCVBUFFORCE where
+CAP_NET_ADMIN allows (net.core.rmem_max is 208 KiB on a stock kernel), else SO_RCVBUF."""
+SO_RCVBUFFORCE = 33
 RX_BATCH = 32  # datagrams per wake-up: ~1 ms of decoding at most before timers get their turn
 COALESCE_MAX = 0.010  # seconds: longest wait between drains while coalescing (see the module docstring)
 COALESCE_MIN = 0.001  # seconds: a shorter bound is not worth coalescing for
@@ -149,8 +155,11 @@ def open_rx(family: int, ifname: str, ifindex: int, *, multicast: bool = True) -
         except OSError:
             s.close()
             raise
-    with contextlib.suppress(OSError):
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SO_RCVBUF_BYTES)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, SO_RCVBUF_BYTES)
+    except OSError:
+        with contextlib.suppress(OSError):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SO_RCVBUF_BYTES)
     with contextlib.suppress(OSError):
         s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     s.setblocking(False)
@@ -262,6 +271,8 @@ class RxClock:
         self._floor = now
         self._offset_ns: int | None = None
         self._trusted = True
+        self.last = float("-inf")
+        """The receive time (loop seconds) :meth:`rx_time` returned last: how far a drain has read."""
 
     def wake(self, now: float, wall_ns: int) -> None:
         """Start a wake-up at loop time ``now`` (seconds) with wall time ``wall_ns`` (CLOCK_REALTIME ns)."""
@@ -275,9 +286,11 @@ class RxClock:
         """Loop time (seconds) at which a packet stamped ``stamp_ns`` (or None: no stamp) arrived."""
         now = self._now
         if stamp_ns is None or not self._trusted or self._offset_ns is None:
+            self.last = now
             return now
         mapped = (stamp_ns - self._offset_ns) / 1e9
-        return min(now, max(mapped, self._floor, now - self.MAX_AGE))
+        t = self.last = min(now, max(mapped, self._floor, now - self.MAX_AGE))
+        return t
 
     def drained(self) -> None:
         """The socket had nothing more to read in this wake-up (EAGAIN)."""
@@ -344,6 +357,24 @@ class AdvertReader:
             self._tick = self._loop.call_soon(self._drain_tick)
         return True
 
+    def drain(self, until: float) -> None:
+        """Read and hand on, now, every queued datagram the kernel received before ``until`` (loop seconds).
+
+        For a Backup whose Master_Down_Timer is found overdue (the loop fell behind): an
+        advert already in the socket's queue was received before the expiry was seen and
+        must be handled first (RFC 5798 §6.4.2 resets the timer on every advert received),
+        whatever other work the loop has queued. Bounded by arrival, not by count: it stops
+        at EAGAIN or once a batch reaches a datagram received at or after ``until``, so a
+        flood cannot hold the caller for longer than the queue it found.
+        """
+        clock = self._clock
+        clock.last = float("-inf")
+        while clock.last < until and self.pending():
+            before = clock.last
+            self._ready()
+            if clock.last == before:  # a receive error: nothing was read
+                return
+
     def _ready(self) -> None:
         self._drain()
 
@@ -395,6 +426,8 @@ class AdvertReader:
         if now - self._window_start >= COALESCE_WINDOW:
             self._retune(now)
         if self._delay:
+            if self._tick is not None:  # drained early (drain(), pending()): one tick chain only
+                self._tick.cancel()
             if drained:
                 self._tick = loop.call_at(now + self._delay, self._drain_tick)
             else:  # a full batch: more is waiting; read it on the next turn, after due timers

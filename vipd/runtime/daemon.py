@@ -40,7 +40,7 @@ from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_l
 from vipd.linux.nftables import AcceptMode, NftError
 from vipd.linux.routes import RouteSet
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockaddr
-from vipd.linux.timerfd import Waker
+from vipd.linux.timerfd import shared_timer
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec
 from vipd.obs.log import RateLimiter
 from vipd.obs.recorder import FlightRecorder
@@ -377,8 +377,10 @@ class Daemon:
             vips=vips,
             announce=targets,
             addresses=self._writer,
-            timer=functools.partial(Waker.create, loop),
+            timer=functools.partial(shared_timer, loop),
             input_pending=reader.pending if reader is not None else None,
+            drain_input=reader.drain if reader is not None else None,
+            align_adverts=len(self.plan.instances) > 1,
             loop=loop,
             companions=self._route_set(plan),
             garp_interval=plan.garp_interval,
@@ -597,10 +599,23 @@ class Daemon:
             return tuple(encode_advert(advert, src=src, dst=dst, pseudo_header=pseudo) for dst in dsts)
 
         addrs = tuple(sockaddr(dst, ifindex) for dst in dsts)
+        last: list[object] = [None, ()]  # the advert sent last (the machine hands out the same object) and its bytes
+        sendto = tx.sendto
+        if len(addrs) == 1:  # multicast, or one unicast peer: the common case, one sendto
+            (addr,) = addrs
 
-        def send(advert: Advert) -> None:
-            for addr, payload in zip(addrs, encoded(advert), strict=True):
-                tx.sendto(payload, addr)
+            def send(advert: Advert) -> None:
+                if advert is not last[0]:
+                    last[0], last[1] = advert, encoded(advert)  # hashing an Advert costs µs: once per change
+                sendto(last[1][0], addr)  # type: ignore[index]
+
+        else:
+
+            def send(advert: Advert) -> None:
+                if advert is not last[0]:
+                    last[0], last[1] = advert, encoded(advert)
+                for a, payload in zip(addrs, last[1], strict=True):  # type: ignore[call-overload]
+                    sendto(payload, a)
 
         def prepare(advert: Advert) -> None:
             encoded(advert)
@@ -781,6 +796,7 @@ class Daemon:
             send_advert=send,
             prepare_advert=prepare,
             input_pending=reader.pending if reader is not None else None,
+            drain_input=reader.drain if reader is not None else None,
         )
         log.info("(%s) re-resolved %s by name: ifindex %d, source %s", name, plan.key.interface, link.index, src)
 

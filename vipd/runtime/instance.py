@@ -107,25 +107,20 @@ class AddressCompanion(Protocol):
 
 
 class TimerWaker(Protocol):
-    """A one-shot timer that calls back at a deadline (``vipd.linux.timerfd.Waker``); asyncio alone is up to 1 ms late.
+    """A one-shot timer that calls back at a deadline (``vipd.linux.timerfd.QueuedTimer``); asyncio alone is
+    up to 1 ms late.
 
-    ``set(deadline)``: float seconds on the loop's clock, None disarms; never calls back early.
+    ``set(deadline, slack)``: float seconds on the loop's clock, None disarms; never calls back early,
+    and may call back up to ``slack`` seconds late to share a wake-up with other timers.
     """
 
-    def set(self, deadline: float | None) -> None: ...
+    def set(self, deadline: float | None, slack: float = 0.0) -> None: ...
 
     def close(self) -> None: ...
 
 
 TimerFactory = Callable[[Callable[[], None]], "TimerWaker | None"]
 """Makes a ``TimerWaker`` calling the given function (``functools.partial(Waker.create, loop)``), or None."""
-
-MAX_LATE_YIELDS = 64
-"""Times in a row a Backup's overdue Master_Down_Timer hands the loop to pending input first.
-
-Each turn lets the reader take up to ``vipd.linux.sockets.RX_BATCH`` datagrams, so a backlog of
-~2,000 adverts is read before the timer fires; a flood of packets that never resets the timer
-delays the takeover by at most that many loop turns."""
 
 EARLY_WAKE = 0.0005
 """Seconds before a Backup's Master_Down_Timer at which its timerfd wakes to prepare the takeover.
@@ -138,16 +133,28 @@ Master_Down_Interval); the loop is held for at most this long then, which other
 instances' timers due in that window see as lateness."""
 
 
-LAZY_REARM = 1.5
-"""Master_Adver_Intervals by which a Backup's timerfd may stay armed before its Master_Down_Timer.
+ADVERT_SLACK_SHARE = 0.02
+"""A master's timers may run this share of Advertisement_Interval late (at most ``ADVERT_SLACK_MAX``).
 
-Every advert accepted from the master pushes Master_Down_Timer one interval later
-(RFC 5798 §6.4.2); re-arming the timerfd each time is a system call per advert. The
-timerfd is left where it is while it goes off less than this many intervals early,
-so it is re-armed on every second advert; should it go off early (adverts late by
-more than ~1 interval + Skew_Time - ``EARLY_WAKE``), it is armed again for the real
-deadline and nothing else happens. A timer moving earlier is always re-armed, so
-it never goes off late, and the ``EARLY_WAKE`` takeover path is unchanged."""
+So that masters whose adverts fall due close together send them from one wake-up of the loop
+(``vipd.linux.timerfd.TimerQueue``): 255 masters at 0.1 s, their phases spread over the interval,
+woke the loop ~2,500 times a second, each wake-up costing more than the advert. The schedule stays
+drift-free (each deadline follows the previous deadline, not the send), so a master whose adverts
+share a wake-up keeps the same small offset from one advert to the next and its gaps stay at
+Advertisement_Interval (RFC 5798 §6.4.3); a lone master has no one to wait for and sends at its
+deadline. 2 ms at 0.1 s against a Master_Down_Interval of more than 0.3 s. A Backup's
+Master_Down_Timer never waits (its takeover time is the protocol's bound)."""
+ADVERT_PHASES = 2
+"""Phases per Advertisement_Interval that the masters of one process gather on (``align_adverts``).
+
+Each wake-up of the loop after an idle wait costs ~100-300 µs of cold caches on the lab VM, more
+than an advert, so the fewer the better: 255 masters at 0.1 s cost 17-19 µs per advert in-process
+with 1 or 2 phases, 24.5 with 4, 26-27 with 10 (``ADVERT_SLACK_*`` alone: ~220-460 wake-ups a
+second). The price is a burst: 128 adverts take ~3 ms to send, and a preemption within it delays
+the tail of the burst for that interval only (bench-scale at 255 VRIDs: deviation p99 5.4 ms with
+2 phases, 1.1 ms with 10 at 0.81x keepalived's master CPU instead of 0.72x; keepalived 2.5-4 ms)."""
+ADVERT_SLACK_MAX = 0.002
+"""Seconds: the most any master's timer waits for others to share its wake-up."""
 
 
 FAULT_TRACKING = "tracking"
@@ -230,6 +237,12 @@ class InstanceDriver:
             this router would send as master, at start and before a takeover).
         input_pending: True when a received packet waits to be read (polled, never blocks):
             a Backup about to take over yields to it.
+        drain_input: reads and dispatches, at once, every packet the kernel received before the
+            given loop time (``vipd.linux.sockets.AdvertReader.drain``): a Backup that finds its
+            Master_Down_Timer overdue calls it before it may take over.
+        align_adverts: other instances run in this process: as master, move the Adver_Timer's
+            phase onto theirs (``vipd.fsm.TimerExpired.align``, ``ADVERT_SLACK_SHARE``) so that
+            their adverts leave from one wake-up. A lone instance keeps its own phase.
         companions: kernel state installed after the VIPs are added and removed before
             they are removed (keepalived ``virtual_routes`` / ``virtual_rules``).
         garp_interval, gna_interval: seconds between single gratuitous ARPs / unsolicited
@@ -258,6 +271,8 @@ class InstanceDriver:
         timer: TimerFactory | None = None,
         prepare_advert: AdvertPreparer | None = None,
         input_pending: Callable[[], bool] | None = None,
+        drain_input: Callable[[float], None] | None = None,
+        align_adverts: bool = False,
         companions: Sequence[AddressCompanion] = (),
         garp_interval: float = 0.0,
         gna_interval: float = 0.0,
@@ -280,11 +295,11 @@ class InstanceDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._waker = timer(self._on_wake) if timer is not None else None
         self._deadline: float | None = None  # what the timerfd stands for (it may be set earlier: EARLY_WAKE)
-        self._target: float | None = None  # when the timerfd should go off for it (_deadline, or EARLY_WAKE before)
-        self._armed: float | None = None  # when it will go off; earlier than _target while kept (LAZY_REARM)
-        self._late_yields = 0  # overdue wake-ups in a row that handed the loop to pending input
         self._prepare = prepare_advert
         self._input_pending = input_pending
+        self._drain_input = drain_input
+        self._advert_slack = min(ADVERT_SLACK_MAX, ADVERT_SLACK_SHARE * machine.params.advertisement_interval)
+        self._align = align_adverts
         self._queue: asyncio.Queue[Effect | _Swap | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._limiter = RateLimiter()
@@ -344,7 +359,7 @@ class InstanceDriver:
         if self._waker is not None:
             self._waker.close()
             self._waker = None
-            self._deadline = self._target = self._armed = None
+            self._deadline = None
         if self._worker is not None:
             try:
                 await asyncio.wait_for(self._worker, timeout)
@@ -504,6 +519,7 @@ class InstanceDriver:
             if new:
                 added = {v.address for v in new}
                 self._announce_targets([t for t in self._announce if t.address in added], params.garp_master_repeat)
+        self._advert_slack = min(ADVERT_SLACK_MAX, ADVERT_SLACK_SHARE * params.advertisement_interval)
         self._execute(self.machine.reconfigure(params, now), now)
         self._arm()
         self._prepare_advert()
@@ -517,6 +533,7 @@ class InstanceDriver:
         send_advert: AdvertSender,
         prepare_advert: AdvertPreparer | None,
         input_pending: Callable[[], bool] | None,
+        drain_input: Callable[[float], None] | None = None,
     ) -> None:
         """Swap every kernel handle after the interfaces were resolved again by name (``vipd.runtime.follow``).
 
@@ -528,10 +545,11 @@ class InstanceDriver:
             params: FSM parameters (the source address may have changed: IPv6 link-local from a new MAC).
             vips, announce: VIP specs with the new ifindex, announce targets with the new sender and MAC.
             send_advert, prepare_advert: the sender on the new transmit socket and its pre-encoder.
-            input_pending: the new receive socket's poll, or None.
+            input_pending: the new receive socket's poll, or None; drain_input: its drain, or None.
         """
         macs = {t.address: t.mac for t in self._announce}
         self._input_pending = input_pending
+        self._drain_input = drain_input
         self.reconfigure(params, vips=vips, announce=announce, send_advert=send_advert, prepare_advert=prepare_advert)
         moved = [t for t in self._announce if macs.get(t.address, t.mac) != t.mac]
         if moved and self.machine.state is State.MASTER:
@@ -576,15 +594,14 @@ class InstanceDriver:
         if self._waker is not None:
             if deadline != self._deadline:
                 self._deadline = deadline
-                if deadline is None or machine.state is not State.BACKUP:
-                    self._target = deadline
-                    self._set_waker(deadline)
-                    return
-                # A Backup's only timer is the Master_Down_Timer: wake early to prepare the takeover.
-                target = self._target = deadline - EARLY_WAKE
-                armed = self._armed
-                if armed is None or not 0.0 <= target - armed < LAZY_REARM * machine.master_adver_interval:
-                    self._set_waker(target)
+                state = self.machine.state
+                if deadline is not None and state is State.BACKUP:
+                    # A Backup's only timer is the Master_Down_Timer: wake early to prepare the takeover.
+                    self._waker.set(deadline - EARLY_WAKE)
+                elif state is State.MASTER:
+                    self._waker.set(deadline, self._advert_slack)
+                else:
+                    self._waker.set(deadline)
             return
         if self._timer is not None:
             if deadline is not None and self._timer.when() == deadline:
@@ -594,24 +611,14 @@ class InstanceDriver:
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._fire, deadline)
 
-    def _set_waker(self, at: float | None) -> None:
-        """Arm the timerfd at ``at`` (loop seconds) or disarm it (None); the only caller of ``Waker.set``."""
-        assert self._waker is not None
-        self._armed = at
-        self._waker.set(at)
-
     def _on_wake(self) -> None:
         """The timerfd expired: run the due timer, or, woken ``EARLY_WAKE`` ahead, get ready and wait for it."""
-        armed, self._armed = self._armed, None  # a timerfd goes off once
-        deadline, wanted = self._deadline, self._target
+        deadline = self._deadline
         if deadline is None or self._waker is None:
-            return
-        if armed is not None and wanted is not None and armed < wanted:
-            self._set_waker(wanted)  # kept armed earlier than needed (LAZY_REARM): the advert moved it
             return
         if time.monotonic() < deadline:
             if self.machine.state is not State.BACKUP:
-                self._set_waker(deadline)  # set early for a Backup that has changed state since
+                self._waker.set(deadline)  # set early for a Backup that has changed state since
                 return
             # Rehearse the takeover on a copy: encodes its advert and warms the code path
             # (after an idle wait, the first run is ~15x slower than the next: ~80 against ~5 µs).
@@ -626,21 +633,19 @@ class InstanceDriver:
             while time.monotonic() < deadline:
                 if pending is not None and pending():
                     # Let the loop read it first (the master's advert would move the deadline).
-                    self._set_waker(deadline)
+                    self._waker.set(deadline)
                     return
-        elif (
-            self.machine.state is State.BACKUP
-            and self._input_pending is not None
-            and self._late_yields < MAX_LATE_YIELDS
-            and self._input_pending()
-        ):
-            # Woken late (the loop is behind): adverts already received may be the master's and
-            # move the deadline, so they are read before the timer may fire. Firing first turned
-            # one 0.6 s stall of a backup of 255 VRIDs at 0.1 s into an endless flap storm.
-            self._late_yields += 1
-            self._set_waker(deadline)  # already due: fires again once the reader has had its turn
-            return
-        self._late_yields = 0
+        elif self.machine.state is State.BACKUP and self._drain_input is not None:
+            # Woken late (the loop fell behind: a stall, a burst): adverts already in the socket's
+            # queue were received before the expiry was seen and may be the master's, so they are
+            # read now, ahead of anything else the loop has queued (RFC 5798 §6.4.2: every advert
+            # received resets the Master_Down_Timer; the timers count from the kernel's receive
+            # time). Yielding one loop turn at a time instead let 255 overdue timers each take a
+            # turn per 32 packets read, so a 0.6 s stall at 255 VRIDs became a flap storm.
+            self._drain_input(self._loop.time())
+            deadline = self._deadline
+            if deadline is None or time.monotonic() < deadline:
+                return  # an advert moved (or a transition cleared) the deadline; _arm re-armed the timer
         self._fire(deadline)
 
     def _prepare_advert(self) -> None:
@@ -649,17 +654,25 @@ class InstanceDriver:
 
     def _fire(self, deadline: float) -> None:
         self._timer = None
-        self._deadline = self._target = None
+        self._deadline = None
         actual = self._loop.time()
         # call_at may run a hair early (clock resolution); the machine must see the deadline reached.
         now = max(actual, deadline)
-        effects = self.machine.handle(TimerExpired(), now)
+        # align: masters with the same interval drift onto one phase and share one wake-up
+        effects = self.machine.handle(
+            TimerExpired(self._advert_slack, self.machine.params.advertisement_interval / ADVERT_PHASES)
+            if self._align
+            else TimerExpired(),
+            now,
+        )
+        stats = self.stats
+        sent = stats.adverts_sent
         self._execute(effects, now)
-        if any(isinstance(e, SendAdvert) for e in effects):  # counted after the send, off its path
+        if stats.adverts_sent != sent:  # an advert left: its lateness is counted after the send, off its path
             lateness = actual - deadline
-            self.stats.advert_lateness.observe(lateness)
-            if lateness > self.stats.advert_lateness_max:
-                self.stats.advert_lateness_max = lateness
+            stats.advert_lateness.observe(lateness)
+            if lateness > stats.advert_lateness_max:
+                stats.advert_lateness_max = lateness
         self._arm()
         if self.sync_observer is not None and effects:
             self.sync_observer(self.name, effects)

@@ -5,6 +5,8 @@ RFC 9568 calls it Active; vipd says master. Time is moved by hand.
 
 from __future__ import annotations
 
+import itertools
+import math
 from ipaddress import IPv4Address
 
 import pytest
@@ -50,6 +52,46 @@ def test_rfc5798_6_4_3_adver_timer_is_rearmed_from_the_deadline_so_lateness_does
         sent_at.append(now)
         assert m.next_deadline() == pytest.approx(k + 1.0, abs=1e-9), "next deadline = previous deadline + interval"
     assert max(t - k for k, t in enumerate(sent_at, 1)) <= 0.003 + 1e-9, "lateness never accumulates"
+
+
+def test_rfc5798_6_4_3_align_moves_masters_onto_one_phase_by_at_most_align_per_advert() -> None:
+    """RFC 5798 §6.4.3 fixes the Adver_Timer's interval, not its phase: with ``TimerExpired.align`` two
+    masters that started at different times reach the same deadlines (bit for bit, so one wake-up of
+    the runtime serves both), every gap staying within ``align`` of the interval."""
+    ai, align = 0.1, 0.002
+    ms = [machine(priority=255, interval=ai, garp_master_delay=0) for _ in range(2)]
+    start(ms[0], 3.0137)
+    start(ms[1], 3.0581)
+    deadlines: list[list[float]] = [[], []]
+    for m, seen in zip(ms, deadlines, strict=True):
+        for _ in range(40):
+            d = m.next_deadline()
+            assert d is not None
+            assert m.handle(TimerExpired(align), d) == [SendAdvert(m.advert())]
+            seen.append(d)
+        gaps = [b - a for a, b in itertools.pairwise(seen)]
+        assert all(abs(g - ai) <= align + 1e-9 for g in gaps)
+    assert all(abs(math.remainder(seen[-1], ai)) < 1e-9 for seen in deadlines)
+    # the first one, one advert further on, is due at the very same float as the second
+    assert ms[0].next_deadline() == deadlines[1][-1], "the same multiple of the interval, the same float"
+    # once aligned, exactly one interval apart, however late the wake-up
+    d = ms[0].next_deadline()
+    assert d is not None
+    ms[0].handle(TimerExpired(align), d + 0.001)
+    nxt = ms[0].next_deadline()
+    assert nxt is not None and abs(nxt - (d + ai)) < 1e-12
+
+
+def test_rfc5798_6_4_3_without_align_a_master_keeps_its_own_phase() -> None:
+    m = machine(priority=255, interval=0.1, garp_master_delay=0)
+    start(m, 3.0137)
+    d0 = m.next_deadline()
+    assert d0 is not None
+    for _k in range(1, 30):
+        d = m.next_deadline()
+        assert d is not None
+        m.handle(TimerExpired(), d)
+    assert m.next_deadline() == pytest.approx(d0 + 29 * 0.1, abs=1e-9)
 
 
 def test_rfc5798_6_4_3_adver_timer_more_than_an_interval_late_resumes_one_interval_from_now() -> None:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from vipd.linux.sockets import SO_TIMESTAMPNS, AdvertReader, RxClock, RxPacket
+from vipd.linux.sockets import RX_BATCH, SO_TIMESTAMPNS, AdvertReader, RxClock, RxPacket
 
 WALL0 = 1_800_000_000 * 10**9  # some CLOCK_REALTIME, ns
 HOUR = 3600 * 10**9
@@ -93,3 +93,37 @@ def test_advert_reader_uses_the_injected_wall_clock_across_a_step() -> None:
     first = asyncio.run(scenario())
     tx.close()
     assert got[1].rx_time >= first, f"an advert looked {first - got[1].rx_time:.3f} s old after a clock step"
+
+
+def test_drain_reads_everything_received_before_the_given_time_and_stops_after_it() -> None:
+    """``AdvertReader.drain`` (a Backup's overdue Master_Down_Timer): the whole backlog, past RX_BATCH,
+    is read in one call; datagrams that arrived after ``until`` end it within one batch."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    rx.setblocking(False)
+    got: list[RxPacket] = []
+    before = 4 * RX_BATCH + 5
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        reader = AdvertReader(loop, rx, 4, got.append, lambda e: None)
+        for i in range(before):
+            tx.sendto(b"b%d" % i, rx.getsockname())
+        until = loop.time()
+        while time.monotonic() <= until + 0.001:  # the next ones are stamped after ``until``
+            pass
+        for i in range(4 * RX_BATCH):
+            tx.sendto(b"a%d" % i, rx.getsockname())
+        reader.drain(until)  # synchronously, before the loop's own reader callback runs
+        n = len(got)
+        reader.close()
+        assert before <= n < before + RX_BATCH, n
+        return until
+
+    until = asyncio.run(scenario())
+    tx.close()
+    assert all(p.rx_time < until for p in got[:before])
+    assert [p.data for p in got[:before]] == [b"b%d" % i for i in range(before)]
+    assert got[before:] == [] or got[-1].rx_time >= until

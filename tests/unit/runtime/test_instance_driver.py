@@ -10,10 +10,10 @@ from ipaddress import IPv4Address, ip_address
 
 import pytest
 
-from vipd.fsm import Params, State, VrrpMachine
+from vipd.fsm import AdvertReceived, Params, State, VrrpMachine
 from vipd.linux.netlink import VipSpec
 from vipd.runtime import instance
-from vipd.runtime.instance import MAX_LATE_YIELDS, AnnounceTarget, InstanceDriver
+from vipd.runtime.instance import AnnounceTarget, InstanceDriver
 from vipd.wire.advert import Advert, ChecksumKind, Received
 
 VIP = IPv4Address("192.0.2.100")
@@ -212,8 +212,9 @@ class FakeTimer:
         self.sets: list[float | None] = []
         self.closed = False
 
-    def set(self, deadline: float | None) -> None:
+    def set(self, deadline: float | None, slack: float = 0.0) -> None:
         self.sets.append(deadline)
+        self.slack = slack
 
     def close(self) -> None:
         self.closed = True
@@ -240,6 +241,8 @@ class Rig:
         self.prepared: list[Advert] = []
         self.sent_at: list[tuple[float, int]] = []
         self.pending = False
+        self.queued: list[tuple[float, Advert]] = []  # (kernel receive time, advert) waiting in the socket
+        self.drains: list[float] = []
         self.driver = InstanceDriver(
             name="VI_1",
             machine=VrrpMachine(params(priority, AI, garp_master_repeat=1)),
@@ -250,7 +253,15 @@ class Rig:
             timer=self.make_timer,
             prepare_advert=self.prepared.append,
             input_pending=lambda: self.pending,
+            drain_input=self.drain,
         )
+
+    def drain(self, until: float) -> None:
+        """The socket's drain: hands every queued advert received before ``until`` to the driver."""
+        self.drains.append(until)
+        while self.queued and self.queued[0][0] < until:
+            rx_time, adv = self.queued.pop(0)
+            self.driver.feed(AdvertReceived(ip_address("192.0.2.9"), adv), rx_time)
 
     def make_timer(self, callback: Callable[[], None]) -> FakeTimer:
         timer = FakeTimer(callback)
@@ -310,11 +321,12 @@ def test_a_packet_arriving_during_the_early_wait_is_read_before_the_timer_fires(
     asyncio.run(scenario())
 
 
-def test_a_late_wake_reads_pending_input_before_the_master_down_timer_fires(early: float) -> None:
-    """The loop fell behind (a stall): the timer is overdue and adverts wait in the socket.
+def test_a_late_wake_reads_queued_adverts_before_the_master_down_timer_may_fire(early: float) -> None:
+    """The loop fell behind (a stall): the timer is overdue and the master's advert waits in the socket.
 
-    They are read first, a bounded number of times in a row; the takeover follows once none
-    waits (or the bound is reached: a flood that never resets the timer cannot hold it off)."""
+    RFC 5798 §6.4.2: the advert, received before the expiry was seen, resets the Master_Down_Timer
+    from its receive time; it is read at once (not after the other work the loop has queued)
+    and the Backup stays Backup."""
 
     async def scenario() -> None:
         rig = Rig(100)
@@ -325,15 +337,35 @@ def test_a_late_wake_reads_pending_input_before_the_master_down_timer_fires(earl
         loop = asyncio.get_running_loop()
         while loop.time() < deadline + 0.002:  # the loop was busy past the deadline
             pass
-        rig.pending = True
+        heard = loop.time() - 0.001  # the master's advert reached the kernel meanwhile
+        rig.queued.append((heard, Advert(3, 51, 150, AI, (VIP,))))
         rig.timer.callback()
+        assert len(rig.drains) == 1 and rig.queued == []
         assert m.state is State.BACKUP and rig.sent_at == []
-        assert rig.timer.armed == deadline  # due at once again, after the reader's turn
-        for _ in range(MAX_LATE_YIELDS - 1):
-            rig.timer.callback()
-        assert m.state is State.BACKUP
-        rig.timer.callback()  # the bound: input that never moves the deadline cannot hold the takeover off
-        assert m.state is State.MASTER
+        assert m.next_deadline() == pytest.approx(heard + m.master_down_interval)
+        assert rig.timer.armed == pytest.approx(heard + m.master_down_interval - early)
+        await rig.driver.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_late_wake_takes_over_when_nothing_queued_moves_the_deadline(early: float) -> None:
+    """Overdue, and what the socket holds is not from a master (a lower priority, preempting):
+    the takeover follows at once, in the same wake-up (RFC 5798 §6.4.2, "If the Master_Down_Timer fires")."""
+
+    async def scenario() -> None:
+        rig = Rig(100)
+        rig.driver.start()
+        m = rig.driver.machine
+        deadline = m.next_deadline()
+        assert deadline is not None
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline + 0.002:
+            pass
+        rig.queued.append((loop.time() - 0.001, Advert(3, 51, 50, AI, (VIP,))))  # lower: discarded, preempt
+        rig.timer.callback()
+        assert rig.queued == [] and m.state is State.MASTER
+        assert rig.sent_at[0][1] == 100
         await rig.driver.stop()
 
     asyncio.run(scenario())
@@ -549,40 +581,6 @@ def _advert_from_master(priority: int = 200) -> Received:
         ttl=255,
         checksum=ChecksumKind.PSEUDO,
     )
-
-
-def test_a_backups_timer_is_re_armed_every_second_advert_never_late_and_an_early_expiry_only_re_arms(
-    early: float,
-) -> None:
-    """LAZY_REARM: each advert pushes Master_Down_Timer one interval later; the timerfd follows every
-    second one, is never armed later than the deadline needs, and going off early costs one re-arm."""
-
-    async def scenario() -> None:
-        rig = Rig(100)
-        rig.driver.start()
-        m = rig.driver.machine
-        loop = asyncio.get_running_loop()
-        received = _advert_from_master()
-        now = loop.time()
-        sets0 = len(rig.timer.sets)
-        for k in range(6):  # the master's adverts, one interval apart, the last one just now
-            rig.driver.on_advert(received, now - (5 - k) * AI)
-            deadline = m.next_deadline()
-            assert deadline is not None and rig.timer.armed is not None
-            assert rig.timer.armed <= deadline - early + 1e-9, "armed later than the takeover preparation needs"
-            assert deadline - early - rig.timer.armed < instance.LAZY_REARM * AI
-        assert len(rig.timer.sets) - sets0 == 3  # adverts 0, 2 and 4 re-armed it; 1, 3 and 5 did not
-        assert m.state is State.BACKUP and rig.driver.stats.adverts_received == 6
-        prepared = len(rig.prepared)
-        rig.timer.callback()  # the kept timer goes off an interval early
-        assert m.state is State.BACKUP and rig.sent_at == [] and len(rig.prepared) == prepared
-        assert rig.timer.armed == pytest.approx(deadline - early)  # armed for the real deadline
-        await rig.timer.expire_when_due()  # the master has gone quiet: the takeover path as before
-        assert m.state is State.MASTER
-        assert rig.sent_at[0][0] >= deadline and len(rig.prepared) == prepared + 1
-        await rig.driver.stop()
-
-    asyncio.run(scenario())
 
 
 def test_an_advert_moving_the_master_down_timer_earlier_re_arms_at_once(early: float) -> None:

@@ -51,6 +51,9 @@ class FakeReader(FakeSocket):
     def pending(self) -> bool:
         return False
 
+    def drain(self, until: float) -> None:
+        pass
+
 
 class FakeNetlink:
     links: ClassVar[dict[str, int]] = {"eth0": 2, "eth1": 3}
@@ -94,7 +97,7 @@ def fake_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(daemon_mod, "open_tx", lambda *a, **k: FakeSocket())
     monkeypatch.setattr(daemon_mod, "AdvertReader", FakeReader)
     monkeypatch.setattr(daemon_mod, "L2Announcer", FakeSocket)
-    monkeypatch.setattr(daemon_mod.Waker, "create", staticmethod(lambda loop, fn: None))
+    monkeypatch.setattr(daemon_mod, "shared_timer", lambda loop, fn: None)
 
 
 def inst(name: str, vrid: int, *, iface: str = "eth0", prio: int = 150, vip: str = "198.51.100.1/24") -> str:

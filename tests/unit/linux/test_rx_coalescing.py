@@ -145,3 +145,37 @@ def test_when_the_rate_falls_the_reader_watches_the_socket_again() -> None:
 
     asyncio.run(scenario())
     tx.close()
+
+
+def test_drain_while_coalescing_keeps_one_tick_chain() -> None:
+    """drain() (an overdue Backup) and pending() read early; the reader must still drain once per delay.
+
+    Each early read used to schedule a new tick beside the pending one: two, then three chains of
+    periodic drains, each an extra wake-up of the loop for good.
+    """
+    rx, tx = _pair()
+    drains: list[float] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        reader = AdvertReader(loop, rx, 4, lambda pkt: None, lambda e: None, max_delay=lambda: 0.005)
+        await _send_until(tx, rx.getsockname(), lambda: reader.coalescing > 0, 5.0)
+        original = reader._drain
+
+        def counted() -> None:
+            drains.append(loop.time())
+            original()
+
+        reader._drain = counted  # type: ignore[method-assign]
+        for _ in range(5):  # five early reads while coalescing
+            tx.sendto(b"x", rx.getsockname())
+            await _until(reader.pending, 1.0, "a datagram queued")
+            reader.drain(loop.time())
+        drains.clear()
+        start = loop.time()
+        await asyncio.sleep(0.1)  # a quiet socket: only the one chain of ticks may run (every 5 ms)
+        elapsed = loop.time() - start
+        reader.close()
+        assert len(drains) <= elapsed / 0.005 + 2, f"{len(drains)} drains in {elapsed * 1000:.0f} ms"
+
+    asyncio.run(scenario())

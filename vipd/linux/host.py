@@ -51,13 +51,13 @@ class LiveHost:
             ipr.close()
         return cls({n: LinkFacts(n, i, tuple(addrs[i])) for i, n in names.items()})
 
-    def link(self, name: str) -> LinkFacts | None:
-        """The interface called ``name``, or None."""
-        return self._links.get(name)
+    def has_link(self, name: str) -> bool:
+        """Whether an interface called ``name`` exists."""
+        return name in self._links
 
-    def local_addresses(self) -> frozenset[IPAddress]:
-        """Every address of this network namespace."""
-        return self._local
+    def is_local(self, address: IPAddress) -> bool:
+        """Whether ``address`` is on an interface of this network namespace."""
+        return address in self._local
 
     def user(self, name: str) -> UserFacts | None:
         """``getpwnam``, or None."""

@@ -52,15 +52,19 @@ class UserFacts:
 class Host(Protocol):
     """Read-only view of the host for the planner (all lookups; nothing is changed).
 
+    Each question is as narrow as the check that asks it (does this interface exist? is
+    this address local?), so the start-up plan memo (:mod:`vipd.control.planmemo`),
+    which records the answers, misses only when an answer the verdict depends on
+    changes (not when, say, a crashed master left its VIPs on the interface).
     File methods raise ``OSError`` as ``os.stat``/``os.lstat`` do.
     """
 
-    def link(self, name: str) -> LinkFacts | None:
-        """The interface called ``name``, or None."""
+    def has_link(self, name: str) -> bool:
+        """Whether an interface called ``name`` exists."""
         ...
 
-    def local_addresses(self) -> frozenset[IPAddress]:
-        """Every address configured on any interface of this network namespace."""
+    def is_local(self, address: IPAddress) -> bool:
+        """Whether ``address`` is configured on an interface of this network namespace."""
         ...
 
     def user(self, name: str) -> UserFacts | None:

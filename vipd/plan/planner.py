@@ -359,12 +359,11 @@ def _check_keys(plans: Mapping[str, InstancePlan], report: _Report) -> None:
 
 def _check_host(plans: Mapping[str, InstancePlan], config: Config, host: Host, report: _Report) -> None:
     dynamic = config.global_defs.dynamic_interfaces
-    local = host.local_addresses()
     for p in plans.values():
         where = ("vrrp_instances", p.name)
         made = {m.name for m in (*p.addr_vmacs, *([p.vmac] if p.vmac is not None else []))}
         for ifname in dict.fromkeys([p.key.interface, *(v.dev for v in p.vips), *(m.base for m in p.addr_vmacs)]):
-            if ifname in made or host.link(ifname) is not None:
+            if ifname in made or host.has_link(ifname):
                 continue
             keyword = "interface" if ifname == p.key.interface else "virtual_ipaddress"
             loc = report.loc(*where, keyword)
@@ -372,7 +371,7 @@ def _check_host(plans: Mapping[str, InstancePlan], config: Config, host: Host, r
                 report.warning(loc, f"interface {ifname!r} does not exist yet (dynamic_interfaces)", keyword)
             else:
                 report.error(loc, f"interface {ifname!r} does not exist (keepalived -t: exit 5)", keyword)
-        if p.src is not None and p.src not in local:
+        if p.src is not None and not host.is_local(p.src):
             report.error(
                 report.loc(*where, "unicast_src_ip"),
                 f"{p.src} is not an address of this host: adverts cannot be sent from it",

@@ -6,6 +6,7 @@ import os
 import pickle
 import subprocess
 import sys
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -136,27 +137,38 @@ def test_a_corrupt_memo_is_a_miss_not_a_failure(tmp_path: Path, memo_dir: Path) 
 
 
 class FakeHost:
-    def __init__(self, links: dict[str, LinkFacts]) -> None:
+    def __init__(self, links: set[str]) -> None:
         self.links = links
 
-    def link(self, name: str) -> LinkFacts | None:
-        return self.links.get(name)
+    def has_link(self, name: str) -> bool:
+        return name in self.links
 
     def stat(self, path: str) -> os.stat_result:
         return os.stat(path)
 
 
 def test_host_answers_are_replayed() -> None:
-    eth0 = LinkFacts("eth0", 2)
-    host = planmemo.RecordingHost(FakeHost({"eth0": eth0}))
-    assert host.link("eth0") == eth0
-    assert host.link("eth1") is None
+    host = planmemo.RecordingHost(FakeHost({"eth0"}))
+    assert host.has_link("eth0")
+    assert not host.has_link("eth1")
     with pytest.raises(FileNotFoundError):
         host.stat("/nonexistent/vipd-memo-test")
     record = host.record
-    assert planmemo._replays(record, FakeHost({"eth0": eth0}))
-    assert not planmemo._replays(record, FakeHost({"eth0": LinkFacts("eth0", 3)}))  # re-created
-    assert not planmemo._replays(record, FakeHost({"eth0": eth0, "eth1": LinkFacts("eth1", 4)}))
+    assert planmemo._replays(record, FakeHost({"eth0"}))
+    assert not planmemo._replays(record, FakeHost(set()))  # eth0 gone
+    assert not planmemo._replays(record, FakeHost({"eth0", "eth1"}))  # eth1 appeared
+
+
+def test_a_live_host_is_asked_only_what_the_checks_need() -> None:
+    """A crashed master leaves its VIPs on the interface: that must not change an answer."""
+    from vipd.linux.host import LiveHost
+
+    before = LiveHost({"eth0": LinkFacts("eth0", 2, (ip_address("192.0.2.1"),))})
+    after = LiveHost({"eth0": LinkFacts("eth0", 2, (ip_address("192.0.2.1"), ip_address("192.0.2.100")))})
+    host = planmemo.RecordingHost(before)
+    assert host.has_link("eth0") and host.is_local(ip_address("192.0.2.1"))
+    assert planmemo._replays(host.record, after)
+    assert not planmemo._replays(host.record, LiveHost({"eth0": LinkFacts("eth0", 2, ())}))
 
 
 def test_the_worker_records_what_it_read(tmp_path: Path, memo_dir: Path) -> None:

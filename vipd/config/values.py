@@ -210,20 +210,14 @@ def freeze(obj: Any) -> Any:
     names = _model_fields(t)
     if names is not None:
         return _make(kind(t.__name__, names), tuple(freeze(getattr(obj, name)) for name in names))
-    if t is list:
-        return [freeze(x) for x in obj]
-    if t is tuple:
-        return tuple(freeze(x) for x in obj)
-    if t is dict:
-        return {k: freeze(v) for k, v in obj.items()}
-    if isinstance(obj, (set, frozenset)):
-        return type(obj)(freeze(x) for x in obj)
     if isinstance(obj, list):
         return [freeze(x) for x in obj]
     if isinstance(obj, tuple):
         return tuple(freeze(x) for x in obj)
     if isinstance(obj, dict):
         return {k: freeze(v) for k, v in obj.items()}
+    if isinstance(obj, (set, frozenset)):
+        return type(obj)(freeze(x) for x in obj)
     return obj
 
 

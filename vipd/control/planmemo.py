@@ -52,21 +52,24 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def _ask(record: list[Read] | None, method: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """Call ``fn(*args)``, recording (method, args, answer or the exception's kind)."""
+def _answer(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any, bool]:
+    """Call ``fn(*args)``: (the answer as recorded and compared, the result or exception, whether it raised)."""
     try:
-        answer = fn(*args)
+        result = fn(*args)
     except OSError as e:
-        if record is not None:
-            record.append((method, args, ("raise", type(e).__name__, e.errno)))
-        raise
+        return ("raise", type(e).__name__, e.errno), e, True
     except LookupError as e:
-        if record is not None:
-            record.append((method, args, ("raise", type(e).__name__, str(e))))
-        raise
-    if record is not None:
-        record.append((method, args, _normalise(answer)))
-    return answer
+        return ("raise", type(e).__name__, str(e)), e, True
+    return _normalise(result), result, False
+
+
+def _ask(record: list[Read], method: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn(*args)``, recording (method, args, answer or the exception's kind); returns or raises as it did."""
+    seen, result, raised = _answer(fn, *args)
+    record.append((method, args, seen))
+    if raised:
+        raise result
+    return result
 
 
 class RecordingFiles(Files):
@@ -115,16 +118,7 @@ class RecordingHost:
 
 def _replays(record: list[Read], target: object) -> bool:
     """Whether asking ``target`` every recorded question gives every recorded answer."""
-    for method, args, expected in record:
-        try:
-            got = _normalise(getattr(target, method)(*args))
-        except OSError as e:
-            got = ("raise", type(e).__name__, e.errno)
-        except LookupError as e:
-            got = ("raise", type(e).__name__, str(e))
-        if got != expected:
-            return False
-    return True
+    return all(_answer(getattr(target, method), *args)[0] == expected for method, args, expected in record)
 
 
 def _code() -> tuple[Any, ...]:

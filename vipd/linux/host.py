@@ -1,7 +1,7 @@
 """The live :class:`~vipd.plan.host.Host`: this network namespace's links and addresses, users, files.
 
 The planner reads the host only through this snapshot. Links and addresses
-are dumped once over rtnetlink (``AsyncIPRoute``) when the snapshot is taken;
+are dumped once over rtnetlink (:mod:`vipd.linux.rtnl`) when the snapshot is taken;
 users, groups and files are looked up when asked (``pwd``, ``grp``, ``os.stat``).
 """
 
@@ -11,10 +11,8 @@ import grp
 import os
 import pwd
 import shutil
-from ipaddress import ip_address
 
-from pyroute2.iproute.linux import AsyncIPRoute
-
+from vipd.linux.rtnl import Rtnl
 from vipd.plan.host import LinkFacts, UserFacts
 from vipd.wire.advert import IPAddress
 
@@ -37,18 +35,12 @@ class LiveHost:
         Raises:
             OSError: netlink refused the socket.
         """
-        ipr = AsyncIPRoute()
-        try:
-            names: dict[int, str] = {}
-            async for msg in await ipr.link("dump"):
-                names[int(msg["index"])] = str(msg.get("ifname"))
+        with Rtnl() as rtnl:
+            names = {link.index: link.ifname for link in await rtnl.dump_links()}
             addrs: dict[int, list[IPAddress]] = {i: [] for i in names}
-            async for msg in await ipr.addr("dump"):
-                text = msg.get("address")
-                if text and int(msg["index"]) in addrs:
-                    addrs[int(msg["index"])].append(ip_address(text))
-        finally:
-            ipr.close()
+            for msg in await rtnl.dump_addrs():
+                if msg.address is not None and msg.index in addrs:
+                    addrs[msg.index].append(msg.address)
         return cls({n: LinkFacts(n, i, tuple(addrs[i])) for i, n in names.items()})
 
     def has_link(self, name: str) -> bool:

@@ -1,4 +1,4 @@
-"""Addresses and links over rtnetlink with pyroute2's ``AsyncIPRoute`` (libs.md §1).
+"""Addresses and links over rtnetlink (:mod:`vipd.linux.rtnl`; libs.md §1).
 
 One socket for requests. (Link and address *events* need a second socket: a
 socket that also carries requests receives their ACKs and no broadcasts.)
@@ -15,16 +15,23 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-from pyroute2.iproute.linux import AsyncIPRoute
-from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR, RTMGRP_IPV6_IFADDR
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-
 from vipd.linux.caps import CAP_NET_ADMIN, effective_capabilities
+from vipd.linux.rtnl import (
+    NLMSG_ERROR,
+    RTM_DELADDR,
+    RTM_NEWADDR,
+    RTMGRP_IPV6_IFADDR,
+    RtAddr,
+    Rtnl,
+    RtnlError,
+    RtnlEvents,
+    address_request,
+    messages,
+    open_socket,
+)
 from vipd.wire.advert import IPAddress
 
 IFA_F_SECONDARY = 0x01
@@ -78,18 +85,30 @@ class LinkInfo:
 
 
 class Netlink:
-    """Thin async wrapper over one ``AsyncIPRoute`` request socket (not for events)."""
+    """The daemon's rtnetlink request socket (:class:`vipd.linux.rtnl.Rtnl`; not for events).
+
+    pyroute2's ``AsyncIPRoute`` is opened only when :attr:`ipr` is first asked for
+    (routes and rules, ``vipd.linux.routes``), so a configuration without them never
+    imports ``pyroute2.iproute``.
+    """
 
     def __init__(self) -> None:
-        self._ipr: Any = AsyncIPRoute()
+        self._rtnl = Rtnl()
+        self._ipr: Any = None
 
     def close(self) -> None:
-        """Close the netlink socket."""
-        self._ipr.close()
+        """Close the netlink socket(s)."""
+        self._rtnl.close()
+        if self._ipr is not None:
+            self._ipr.close()
 
     @property
     def ipr(self) -> Any:
-        """The ``AsyncIPRoute`` request socket itself (routes and rules: ``vipd.linux.routes``)."""
+        """An ``AsyncIPRoute`` request socket (routes and rules: ``vipd.linux.routes``), opened on first use."""
+        if self._ipr is None:
+            from pyroute2.iproute.linux import AsyncIPRoute
+
+            self._ipr = AsyncIPRoute()
         return self._ipr
 
     async def link_info(self, ifname: str) -> LinkInfo:
@@ -97,87 +116,29 @@ class Netlink:
 
         Raises:
             LookupError: no interface of that name in this network namespace.
+            OSError: netlink refused otherwise.
         """
         try:
-            links = await self._ipr.link("get", ifname=ifname)
-        except NetlinkError as e:
-            if e.code == errno.ENODEV:
+            link = await self._rtnl.get_link(ifname)
+        except RtnlError as e:
+            if e.errno == errno.ENODEV:
                 raise LookupError(f"interface {ifname!r} does not exist") from e
             raise
-        link = links[0]
-        index = int(link["index"])
-        mac_s = link.get("address") or ""
-        mac = bytes.fromhex(mac_s.replace(":", "")) if mac_s else b""
-        oper = link.get("operstate")
-        oper_up = oper == "UP" or (oper == "UNKNOWN" and bool(link["flags"] & 1))
         ipv4: list[IPv4Address] = []
         ll: IPv6Address | None = None
-        async for msg in await self._ipr.addr("dump", index=index):
-            addr = msg.get("address")
-            if not addr:
-                continue
-            flags = msg.get("flags") or 0
-            ip = ip_address(addr)
+        for msg in await self._rtnl.dump_addrs(link.index):
+            ip = msg.address
             if isinstance(ip, IPv4Address):
-                if not flags & IFA_F_SECONDARY:
+                if not msg.flags & IFA_F_SECONDARY:
                     ipv4.append(ip)
-            elif ip.is_link_local and not flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) and ll is None:
+            elif (
+                ip is not None
+                and ip.is_link_local
+                and not msg.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)
+                and ll is None
+            ):
                 ll = ip
-        return LinkInfo(index, ifname, mac, oper_up, tuple(ipv4), ll)
-
-    async def addresses(self, ifindex: int) -> set[tuple[IPAddress, int]]:
-        """Return the set of (address, prefixlen) on ``ifindex``."""
-        out: set[tuple[IPAddress, int]] = set()
-        async for msg in await self._ipr.addr("dump", index=ifindex):
-            addr = msg.get("address")
-            if addr:
-                out.add((ip_address(addr), int(msg["prefixlen"])))
-        return out
-
-    async def add_address(self, vip: VipSpec) -> bool:
-        """Add ``vip``; IPv6 with ``nodad`` (DESIGN: a tentative VIP is unusable).
-
-        Returns:
-            True if it was added, False if it was already there (EEXIST).
-        Raises:
-            NetlinkError: any other refusal (ENODEV, ERANGE for a long label...).
-        """
-        kwargs: dict[str, Any] = {
-            "index": vip.ifindex,
-            "address": str(vip.address),
-            "prefixlen": vip.prefixlen,
-            "scope": vip.scope,
-        }
-        if isinstance(vip.address, IPv6Address):
-            kwargs["flags"] = IFA_F_NODAD
-        else:
-            if vip.label:
-                kwargs["label"] = vip.label
-            if vip.broadcast is not None:
-                kwargs["broadcast"] = str(vip.broadcast)
-        try:
-            await self._ipr.addr("add", **kwargs)
-        except NetlinkError as e:
-            if e.code == errno.EEXIST:
-                return False
-            raise
-        return True
-
-    async def remove_address(self, vip: VipSpec) -> bool:
-        """Remove ``vip``.
-
-        Returns:
-            True if it was removed, False if it was not there (EADDRNOTAVAIL).
-        Raises:
-            NetlinkError: any other refusal.
-        """
-        try:
-            await self._ipr.addr("del", index=vip.ifindex, address=str(vip.address), prefixlen=vip.prefixlen)
-        except NetlinkError as e:
-            if e.code in (errno.EADDRNOTAVAIL, errno.ENODEV):
-                return False
-            raise
-        return True
+        return LinkInfo(link.index, ifname, link.mac, link.oper_up, tuple(ipv4), ll)
 
 
 async def wait_linklocal(netlink: Netlink, ifname: str, timeout: float) -> LinkInfo:
@@ -200,9 +161,8 @@ async def wait_linklocal(netlink: Netlink, ifname: str, timeout: float) -> LinkI
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    mon: Any = AsyncIPRoute()
+    mon = RtnlEvents(RTMGRP_IPV6_IFADDR)
     try:
-        await mon.bind(groups=RTMGRP_IPV6_IFADDR)
         info = await netlink.link_info(ifname)
         while info.ipv6_linklocal is None:
             left = deadline - loop.time()
@@ -219,20 +179,19 @@ async def wait_linklocal(netlink: Netlink, ifname: str, timeout: float) -> LinkI
         mon.close()
 
 
-async def _next_usable_ll(mon: Any, ifindex: int) -> bool:
+async def _next_usable_ll(mon: RtnlEvents, ifindex: int) -> bool:
     """Read one batch of address events; True if it holds a non-tentative link-local on ``ifindex``."""
-    async for msg in mon.get():
-        if msg.get("event") != "RTM_NEWADDR" or msg.get("index") != ifindex:
+    for msg in await mon.next_batch():
+        if not isinstance(msg, RtAddr) or msg.event != RTM_NEWADDR or msg.index != ifindex:
             continue
-        addr = msg.get("address")
-        flags = msg.get("flags") or 0
-        if addr and ip_address(addr).is_link_local and not flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+        if (
+            msg.address is not None
+            and msg.address.is_link_local
+            and not msg.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)
+        ):
             return True
     return False
 
-
-NLMSG_ERROR = 2
-_NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid (netlink is host order)
 
 AddressDone = Callable[[VipSpec, int], None]
 """Called with the VIP and 0 or an errno once the kernel acknowledged an add or remove."""
@@ -243,7 +202,7 @@ class AddressWriter:
 
     rtnetlink handles a request inside ``sendmsg``: when ``add``/``remove`` return,
     the kernel has already installed or removed the address, so a GARP can follow at
-    once (keepalived's takeover path). pyroute2 encodes each VIP's two messages once,
+    once (keepalived's takeover path). Each VIP's two messages are encoded once,
     up front; only the sequence number is patched per send. Acknowledgements are read
     from the event loop and reported through the ``done`` callback: 0, or an errno
     (``EEXIST`` on add and ``EADDRNOTAVAIL`` on remove mean "already so").
@@ -254,13 +213,7 @@ class AddressWriter:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, socket.NETLINK_ROUTE)
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            self._sock.bind((0, 0))
-        except OSError:
-            self._sock.close()
-            raise
+        self._sock = open_socket()
         self._seq = 0
         self._pending: dict[int, tuple[VipSpec, AddressDone, int, int]] = {}  # seq -> vip, done, add/remove, resends
         self._encoded: dict[VipSpec, tuple[bytearray, bytearray]] = {}
@@ -268,29 +221,19 @@ class AddressWriter:
 
     @staticmethod
     def _encode(vip: VipSpec, cmd: int) -> bytearray:
-        msg = ifaddrmsg()
-        family = socket.AF_INET6 if isinstance(vip.address, IPv6Address) else socket.AF_INET
-        msg["family"] = family
-        msg["prefixlen"] = vip.prefixlen
-        msg["index"] = vip.ifindex
-        msg["scope"] = vip.scope
-        attrs: list[tuple[str, Any]] = [("IFA_LOCAL", str(vip.address)), ("IFA_ADDRESS", str(vip.address))]
-        if cmd == RTM_NEWADDR:
-            if family == socket.AF_INET6:
-                msg["flags"] = IFA_F_NODAD
-            else:
-                if vip.label:
-                    attrs.append(("IFA_LABEL", vip.label))
-                if vip.broadcast is not None:
-                    attrs.append(("IFA_BROADCAST", str(vip.broadcast)))
-            flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-        else:
-            flags = NLM_F_REQUEST | NLM_F_ACK
-        msg["attrs"] = attrs
-        msg["header"]["type"] = cmd
-        msg["header"]["flags"] = flags
-        msg.encode()
-        return bytearray(msg.data)
+        if cmd == RTM_DELADDR:
+            return address_request(cmd, vip.address, vip.prefixlen, vip.ifindex, scope=vip.scope)
+        v6 = isinstance(vip.address, IPv6Address)
+        return address_request(
+            cmd,
+            vip.address,
+            vip.prefixlen,
+            vip.ifindex,
+            scope=vip.scope,
+            flags=IFA_F_NODAD if v6 else 0,
+            label=None if v6 else vip.label,
+            broadcast=None if v6 else vip.broadcast,
+        )
 
     def _send(self, vip: VipSpec, which: int, done: AddressDone, tries: int = 0) -> None:
         self.prepare(vip)
@@ -305,7 +248,7 @@ class AddressWriter:
         self._pending[self._seq] = (vip, done, which, tries)
 
     def prepare(self, vip: VipSpec) -> None:
-        """Encode ``vip``'s messages now (pyroute2 takes ~0.1-0.8 ms), off the takeover path."""
+        """Encode ``vip``'s messages now, off the takeover path."""
         if vip not in self._encoded:
             self._encoded[vip] = (self._encode(vip, RTM_NEWADDR), self._encode(vip, RTM_DELADDR))
 
@@ -363,17 +306,12 @@ class AddressWriter:
                 # themselves were handled inside send(); read on for the acks that did arrive.
                 overrun = e
                 continue
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, mtype, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-                if length < _NLMSGHDR.size:
-                    break
-                if mtype == NLMSG_ERROR and length >= _NLMSGHDR.size + 4:
-                    (err,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
+            for mtype, _flags, seq, offset, end in messages(data):
+                if mtype == NLMSG_ERROR and end - offset >= 4:
+                    (err,) = struct.unpack_from("=i", data, offset)
                     entry = self._pending.pop(seq, None)
                     if entry is not None:
                         entry[1](entry[0], -err)
-                offset += (length + 3) & ~3
 
     def _resend_lost(self, overrun: OSError) -> None:
         """Send again every request whose ack was lost in an overrun, instead of reporting it failed.

@@ -54,9 +54,6 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Any
 
-from pyroute2.iproute.linux import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from vipd.linux.netlink import IFA_F_NODAD
 from vipd.wire.l2 import vmac_address
 
@@ -225,6 +222,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _NotLoaded(Exception):
+    """Stands for pyroute2's ``NetlinkError`` until pyroute2 is imported (nothing can raise it before)."""
+
+
 class VmacManager:
     """Creates VMAC devices and sets sysctls; :meth:`close` undoes all of it.
 
@@ -236,6 +237,7 @@ class VmacManager:
 
     def __init__(self, sysctl_root: str = "/proc/sys", state: SysctlState | None = None) -> None:
         self._ipr: Any = None
+        self._error: Any = _NotLoaded  # pyroute2's NetlinkError once _nl() has imported it
         self._root = sysctl_root
         self._state = state if state is not None else SysctlState()
         self._created: list[tuple[str, int]] = []
@@ -275,7 +277,11 @@ class VmacManager:
 
     def _nl(self) -> Any:
         if self._ipr is None:
+            from pyroute2.iproute.linux import AsyncIPRoute  # only with use_vmac (~45 ms, ~6 MiB)
+            from pyroute2.netlink.exceptions import NetlinkError
+
             self._ipr = AsyncIPRoute()
+            self._error = NetlinkError
         return self._ipr
 
     async def ensure(self, spec: VmacSpec) -> int:
@@ -290,7 +296,7 @@ class VmacManager:
         mac = mac_text(spec.mac)
         try:
             (base,) = await ipr.link_lookup(ifname=spec.base) or (None,)
-        except NetlinkError as e:
+        except self._error as e:
             raise VmacError(f"base interface {spec.base!r}: {e}") from None
         if base is None:
             raise VmacError(f"base interface {spec.base!r} does not exist")
@@ -299,7 +305,7 @@ class VmacManager:
             try:
                 await ipr.link("add", ifname=spec.name, kind="macvlan", link=base, macvlan_mode="private", address=mac)
                 (index,) = await ipr.link_lookup(ifname=spec.name)
-            except NetlinkError as e:
+            except self._error as e:
                 raise VmacError(f"cannot create macvlan {spec.name} on {spec.base}: {e}") from None
             log.info("VMAC %s created on %s with MAC %s (macvlan, private)", spec.name, spec.base, mac)
         else:
@@ -310,7 +316,7 @@ class VmacManager:
         try:
             # addrgenmode none before up: no shared EUI-64 link-local from the virtual MAC (libs.md §1.4).
             await ipr.link("set", index=index, af_spec=ADDR_GEN_MODE_NONE)
-        except NetlinkError as e:
+        except self._error as e:
             log.warning("VMAC %s: cannot set IPv6 addrgenmode none: %s", spec.name, e)
         if spec.family == 4:
             for key, value in VMAC_SYSCTLS.items():
@@ -319,13 +325,13 @@ class VmacManager:
                 self.set_sysctl(f"net/ipv4/conf/{spec.base}/{key}", value, persist=True)
         try:
             await ipr.link("set", index=index, state="up")
-        except NetlinkError as e:
+        except self._error as e:
             raise VmacError(f"cannot bring up {spec.name} (MAC {mac}): {e}") from None
         if spec.family == 6 and spec.linklocal is not None:
             try:
                 await ipr.addr("add", index=index, address=str(spec.linklocal), prefixlen=64, flags=IFA_F_NODAD)
                 log.info("VMAC %s: link-local %s copied from %s", spec.name, spec.linklocal, spec.base)
-            except NetlinkError as e:
+            except self._error as e:
                 if e.code != errno.EEXIST:
                     raise VmacError(f"cannot add {spec.linklocal} to {spec.name}: {e}") from None
         return int(index)
@@ -334,7 +340,7 @@ class VmacManager:
         ipr = self._nl()
         try:
             links = await ipr.link("get", ifname=spec.name)
-        except NetlinkError as e:
+        except self._error as e:
             if e.code == errno.ENODEV:
                 return None
             raise VmacError(f"cannot look up {spec.name}: {e}") from None
@@ -385,7 +391,7 @@ class VmacManager:
             try:
                 await self._nl().link("del", index=index)
                 log.info("VMAC %s removed", name)
-            except NetlinkError as e:
+            except self._error as e:
                 if e.code != errno.ENODEV:
                     log.error("cannot remove VMAC %s: %s", name, e)
         self._created.clear()

@@ -38,7 +38,6 @@ from vipd.fsm.machine import skew_time
 from vipd.linux.announce import L2Announcer
 from vipd.linux.netlink import AddressWriter, LinkInfo, Netlink, VipSpec, wait_linklocal
 from vipd.linux.nftables import AcceptMode, NftError
-from vipd.linux.routes import RouteSet
 from vipd.linux.sockets import AdvertReader, RxPacket, open_rx, open_tx, sockaddr
 from vipd.linux.timerfd import shared_timer
 from vipd.linux.vmac import VmacError, VmacManager, VmacSpec
@@ -499,6 +498,8 @@ class Daemon:
         if not plan.routes:
             return []
         assert self._netlink is not None
+        from vipd.linux.routes import RouteSet  # pyroute2's AsyncIPRoute: only with routes or rules
+
         return [RouteSet(plan.name, plan.routes, self._netlink.ipr)]
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Links and addresses from rtnetlink events, on one dedicated ``AsyncIPRoute`` socket (libs.md §1.3).
+"""Links and addresses from rtnetlink events, on one dedicated event socket (:mod:`vipd.linux.rtnl`; libs.md §1.3).
 
 The daemon's one event monitor: link state for ``interface`` checks, link
 identity (ifindex, MAC) for following interfaces by name
@@ -34,12 +34,21 @@ import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from pyroute2.iproute.linux import AsyncIPRoute
-from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+from typing import Protocol
 
 from vipd.health.api import LinkCallback
+from vipd.linux.rtnl import (
+    RTM_DELLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_LINK,
+    RtAddr,
+    RtLink,
+    Rtnl,
+    RtnlEvents,
+)
 from vipd.wire.advert import IPAddress
 
 log = logging.getLogger("vipd")
@@ -91,16 +100,8 @@ class LinkListener(Protocol):
         ...
 
 
-def _mac(msg: Any) -> bytes:
-    text = msg.get("address") or ""
-    try:
-        return bytes.fromhex(text.replace(":", "")) if text else b""
-    except ValueError:
-        return b""
-
-
-def _link_state(msg: Any) -> LinkState:
-    return LinkState(int(msg["index"]), _mac(msg), link_is_up(int(msg["flags"])))
+def _link_state(msg: RtLink) -> LinkState:
+    return LinkState(msg.index, msg.mac, link_is_up(msg.flags))
 
 
 class LinkMonitor:
@@ -242,62 +243,54 @@ class LinkMonitor:
                 log.exception("link listener failed on %s", ifname)
 
     async def _dump(self) -> dict[str, bool]:
-        ipr: Any = AsyncIPRoute()
-        try:
+        with Rtnl() as rtnl:
             links: dict[str, bool] = {}
             idents: dict[str, LinkState] = {}
-            async for msg in await ipr.link("dump"):
-                name = msg.get("ifname")
-                if name:
-                    links[name] = link_is_up(int(msg["flags"]))
-                    idents[name] = _link_state(msg)
+            for msg in await rtnl.dump_links():
+                if msg.ifname:
+                    links[msg.ifname] = link_is_up(msg.flags)
+                    idents[msg.ifname] = _link_state(msg)
             for name in set(self._links) - set(idents):
                 self._identity(name, None)
             for name, ident in idents.items():
                 self._identity(name, ident)
             addrs: dict[str, set[int]] = {}
-            async for msg in await ipr.addr("dump"):
-                addr = msg.get("address")
-                if addr:
-                    addrs.setdefault(_norm(addr), set()).add(int(msg["index"]))
+            for addr in await rtnl.dump_addrs():
+                if addr.address is not None:
+                    addrs.setdefault(str(addr.address), set()).add(addr.index)
             self._addrs = addrs
             for name, up in list(self._state.items()):
                 if name.startswith("address ") and up and name[8:] not in addrs:
                     links[name] = False
-            for addr in addrs:
-                links[address_key(addr)] = True
+            for text in addrs:
+                links[address_key(text)] = True
             return links
-        finally:
-            ipr.close()
 
-    def _on_addr(self, event: str, msg: Any) -> None:
-        addr = msg.get("address")
-        if not addr:
+    def _on_addr(self, msg: RtAddr) -> None:
+        if msg.address is None:
             return
-        addr = _norm(addr)
+        addr = str(msg.address)
         held = self._addrs.setdefault(addr, set())
-        if event == "RTM_NEWADDR":
-            held.add(int(msg["index"]))
+        added = msg.event == RTM_NEWADDR
+        if added:
+            held.add(msg.index)
         else:
-            held.discard(int(msg["index"]))
+            held.discard(msg.index)
         if not held:
             del self._addrs[addr]
         self._set(address_key(addr), bool(held))
         if self.listener is not None:
             try:
-                added = event == "RTM_NEWADDR"
-                self.listener.address_changed(
-                    added, int(msg["index"]), ipaddress.ip_address(addr), int(msg["prefixlen"])
-                )
+                self.listener.address_changed(added, msg.index, msg.address, msg.prefixlen)
             except Exception:
                 log.exception("address listener failed on %s", addr)
 
     async def _run(self) -> None:
         first = True
         while True:
-            mon: Any = AsyncIPRoute()
+            mon: RtnlEvents | None = None
             try:
-                await mon.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+                mon = RtnlEvents(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
                 links = await self._dump()
                 for name in set(self._state) - set(links):
                     self._set(name, False if name.startswith("address ") else None)
@@ -312,23 +305,21 @@ class LinkMonitor:
                 if self.listener is not None:
                     self.listener.resynced()
                 while True:
-                    async for msg in mon.get():
-                        event = msg.get("event")
-                        if event in ("RTM_NEWADDR", "RTM_DELADDR"):
-                            self._on_addr(event, msg)
+                    for msg in await mon.next_batch():
+                        if isinstance(msg, RtAddr):
+                            self._on_addr(msg)
                             continue
-                        name = msg.get("ifname")
-                        if not name:
+                        if not msg.ifname:
                             continue
                         self.events += 1
-                        if event == "RTM_NEWLINK":
-                            self._set(name, link_is_up(int(msg["flags"])))
-                            self._identity(name, _link_state(msg))
-                        elif event == "RTM_DELLINK":
-                            current = self._links.get(name)
-                            if current is None or current.index == int(msg["index"]):
-                                self._set(name, None)
-                                self._identity(name, None)
+                        if msg.event == RTM_NEWLINK:
+                            self._set(msg.ifname, link_is_up(msg.flags))
+                            self._identity(msg.ifname, _link_state(msg))
+                        elif msg.event == RTM_DELLINK:
+                            current = self._links.get(msg.ifname)
+                            if current is None or current.index == msg.index:
+                                self._set(msg.ifname, None)
+                                self._identity(msg.ifname, None)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # ENOBUFS and friends: reopen and resynchronise
@@ -338,13 +329,5 @@ class LinkMonitor:
                 log.warning("netlink link monitor restarting after %r", e)
                 await asyncio.sleep(RESTART_DELAY)
             finally:
-                with contextlib.suppress(Exception):
+                if mon is not None:
                     mon.close()
-
-
-def _norm(text: str) -> str:
-    """An address as ``ipaddress`` prints it (netlink may spell IPv6 differently), so keys compare."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text

@@ -43,12 +43,12 @@ from vipd.obs.dumpfiles import DUMP_DIR, LINK_DIR, DumpWriter
 from vipd.obs.fifoscript import FifoScripts, write_states
 from vipd.obs.looplag import LoopLagMonitor
 from vipd.obs.notify import DEFAULT_TIMEOUT, NotifyRunner, hooks_from_plan
-from vipd.obs.status import InterfaceRow, Snapshot, instance_row
 from vipd.plan import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime.daemon import Daemon, Notifier, ReloadError
 
 if TYPE_CHECKING:
     from vipd.obs.metrics import MetricsServer
+    from vipd.obs.status import Snapshot
 
 log = logging.getLogger("vipd")
 
@@ -143,6 +143,8 @@ class Operations:
 
     def snapshot(self) -> Snapshot:
         """Return the current :class:`Snapshot` of every running instance."""
+        from vipd.obs.status import InterfaceRow, Snapshot, instance_row  # on first use, not at start-up
+
         loop = asyncio.get_running_loop()
         now, wall = loop.time(), time.time()
         rows = [instance_row(d, inst, now=now, wall=wall) for d, inst in self.daemon.instances()]

@@ -34,11 +34,12 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vipd.obs.dumpfiles import DATA, JSON, STATS, DumpWriter
-from vipd.obs.kajson import render_json_file
-from vipd.obs.status import Snapshot, render_data_file, render_stats_file
+
+if TYPE_CHECKING:
+    from vipd.obs.status import Snapshot
 
 log = logging.getLogger("vipd")
 
@@ -204,17 +205,24 @@ def dump_actions(
         stop: SIGTERM/SIGINT, or None.
     """
 
+    # the renderers load on the first signal that needs them, not at start-up
     @_coalesced
     def data() -> None:
+        from vipd.obs.status import render_data_file
+
         _logged(writer.write(DATA, render_data_file(snapshot().instances)))
 
     def stats_now() -> None:
+        from vipd.obs.status import render_stats_file
+
         _logged(writer.write(STATS, render_stats_file(snapshot().instances)))
 
     stats = _coalesced(stats_now)
 
     @_coalesced
     def json_dump() -> None:
+        from vipd.obs.kajson import render_json_file
+
         _logged(writer.write(JSON, render_json_file(snapshot().instances, version=json_version)))
 
     @_coalesced

@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -147,7 +146,7 @@ def _ancestors() -> list[int]:
 
 def _open_in(ns_path: str) -> socket.socket:
     """Make the socket from a short-lived thread that has entered the network namespace ``ns_path``."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)  # the interpreter's own symbols, libc's among them
     box: list[socket.socket | BaseException] = []
 
     def work() -> None:

@@ -22,7 +22,6 @@ import asyncio
 import bisect
 import contextlib
 import ctypes
-import ctypes.util
 import math
 import os
 import struct
@@ -45,11 +44,10 @@ class _Itimerspec(ctypes.Structure):
 
 
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
+        # dlopen(NULL): the interpreter's own symbols, libc's among them; no find_library
+        # (which imports tempfile and runs ldconfig: ~3 ms of start-up)
+        libc = ctypes.CDLL(None, use_errno=True)
         libc.timerfd_create.argtypes = (ctypes.c_int, ctypes.c_int)
         libc.timerfd_settime.argtypes = (
             ctypes.c_int,

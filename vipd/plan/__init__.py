@@ -18,13 +18,13 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vipd.config.diagnostics import Diagnostic
-from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.host import Host
 from vipd.plan.model import HookPlan, InstanceKey, InstancePlan, Plan, SyncGroupPlan, VipPlan, VmacPlan
 
 if TYPE_CHECKING:
+    from vipd.config.diagnostics import Diagnostic
     from vipd.config.lexer import Files
+    from vipd.plan.diff import PlanDiff, diff_plans
     from vipd.plan.planner import PlanResult, plan_config
 
 
@@ -34,6 +34,10 @@ def __getattr__(name: str) -> Any:
         from vipd.plan import planner
 
         return getattr(planner, name)
+    if name in ("PlanDiff", "diff_plans"):  # reload only
+        from vipd.plan import diff
+
+        return getattr(diff, name)
     raise AttributeError(f"module 'vipd.plan' has no attribute {name!r}")
 
 

@@ -44,7 +44,6 @@ from vipd.linux.vmac import VmacError, VmacManager, VmacSpec
 from vipd.obs.log import RateLimiter
 from vipd.obs.recorder import FlightRecorder
 from vipd.obs.stats import InterfaceStats
-from vipd.plan.diff import PlanDiff, diff_plans
 from vipd.plan.model import InstancePlan, Plan, SyncGroupPlan
 from vipd.runtime import acceptmode
 from vipd.runtime.bfd_service import BfdService
@@ -60,6 +59,7 @@ from vipd.wire.errors import DecodeError
 
 if TYPE_CHECKING:
     from vipd.config.model import Config, VrrpInstance
+    from vipd.plan.diff import PlanDiff
 
 log = logging.getLogger("vipd")
 
@@ -663,6 +663,8 @@ class Daemon:
             ReloadError: step 1 failed; nothing was changed.
         """
         loop = asyncio.get_running_loop()
+        from vipd.plan.diff import diff_plans  # reload only
+
         diff = diff_plans(self.plan, new)
         stage = _Stage()
         links: dict[str, LinkInfo] = {}

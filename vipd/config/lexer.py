@@ -26,14 +26,14 @@ Size: over 400 lines because includes, conditionals, parameters and the read bud
 
 from __future__ import annotations
 
-import errno
-import glob
 import os
 import re
-import stat
 from dataclasses import dataclass
 
 from vipd.config.diagnostics import DiagnosticSink
+from vipd.config.files import MAX_FILE_BYTES, Files, default_config_id
+
+__all__ = ["MAX_FILE_BYTES", "Files", "Lexer", "Line", "Token", "default_config_id"]
 
 MAX_INCLUDE_DEPTH = 8
 """Deepest include nesting accepted (the main file is depth 0)."""
@@ -43,9 +43,6 @@ MAX_SUBSTITUTION_DEPTH = 16
 
 MAX_BAD_LINES = 20
 """After this many unreadable (binary, non-UTF-8) lines the rest of a file is skipped."""
-
-MAX_FILE_BYTES = 4 * 1024 * 1024
-"""Largest configuration file read (a 255-instance keepalived.conf is about 100 KiB)."""
 
 MAX_SUBSTITUTIONS = 10_000
 """Most ``$NAME`` replacements made for one line (``$X=$X$X`` would otherwise grow exponentially)."""
@@ -115,11 +112,6 @@ class Line:
     tokens: tuple[Token, ...]
 
 
-def default_config_id() -> str:
-    """keepalived's default config id: the host name up to its first dot."""
-    return os.uname().nodename.split(".", 1)[0]
-
-
 def strip_comment(text: str) -> str:
     """Cut ``text`` at the first ``#`` or ``!`` that is outside quotes."""
     quote = ""
@@ -183,35 +175,6 @@ def _expand_braces(pattern: str, out: list[str], limit: int) -> None:
     if len(out) >= limit:
         raise ValueError(f"pattern expands to more than {limit} names")
     out.append(pattern)
-
-
-class Files:
-    """Everything the lexer reads from the system: files, include globs, ``${_ENV}``, paths.
-
-    The live one reads the host; the start-up plan memo (:mod:`vipd.control.planmemo`)
-    records what was read through it, so a later start can tell whether the file
-    would read the same.
-    """
-
-    def read(self, path: str) -> bytes:
-        """The bytes of the regular file ``path``. Raises ``OSError`` (see :func:`_read_bytes`)."""
-        return _read_bytes(path)
-
-    def glob(self, pattern: str) -> list[str]:
-        """The paths matching an ``include`` glob, sorted."""
-        return sorted(glob.glob(pattern))
-
-    def env(self, name: str) -> str:
-        """``${_ENV NAME}``: the environment variable, or empty."""
-        return os.environ.get(name, "")
-
-    def realpath(self, path: str) -> str:
-        """``os.path.realpath`` (the include-cycle check)."""
-        return os.path.realpath(path)
-
-    def abspath(self, path: str) -> str:
-        """``os.path.abspath`` (``${_PWD}``)."""
-        return os.path.abspath(path)
 
 
 class Lexer:
@@ -507,15 +470,3 @@ class Lexer:
             i += 1
         flush()
         return tokens
-
-
-def _read_bytes(path: str) -> bytes:
-    """The file's bytes; ``OSError`` for a non-regular file (a FIFO would block) or one too large."""
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file")
-    with open(path, "rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not a keepalived.conf?")
-    return data

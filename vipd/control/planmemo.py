@@ -4,7 +4,7 @@ Reading and planning a keepalived.conf needs the validator (pydantic and the
 models, ~300 ms of imports in the worker process, :mod:`vipd.control.planworker`).
 The verdict is a pure function of what :func:`vipd.plan.check_file` read: the
 files, include globs, ``${_ENV}`` values and paths (through
-:class:`vipd.config.lexer.Files`), the host facts (through
+:class:`vipd.config.files.Files`), the host facts (through
 :class:`vipd.plan.host.Host`: links, addresses, users, script files), the
 options (config id, ``--strict``, ``--no-host``) and vipd's own code. So the
 worker records every one of those reads with its answer; after a successful
@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from vipd.config.lexer import Files
+from vipd.config.files import Files
 
 if TYPE_CHECKING:
     from vipd.plan import Verdict
@@ -73,7 +73,7 @@ def _ask(record: list[Read], method: str, fn: Callable[..., Any], *args: Any) ->
 
 
 class RecordingFiles(Files):
-    """The live :class:`~vipd.config.lexer.Files`, recording every read in ``record``."""
+    """The live :class:`~vipd.config.files.Files`, recording every read in ``record``."""
 
     def __init__(self) -> None:
         self.record: list[Read] = []
@@ -155,7 +155,7 @@ def _plugins(verdict: Verdict) -> tuple[Any, ...]:
 
 
 def _key(path: str, config_id: str | None, strict: bool, no_host: bool) -> tuple[Any, ...]:
-    from vipd.config.lexer import default_config_id
+    from vipd.config.files import default_config_id
 
     return (FORMAT, os.path.abspath(path), config_id or default_config_id(), strict, no_host, os.geteuid())
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -119,6 +118,8 @@ _setpriv: list[str | None] = []
 def setpriv_path() -> str | None:
     """Path of util-linux ``setpriv`` (the user-switch trampoline), or None if not installed (looked up once)."""
     if not _setpriv:
+        import shutil  # on first use: it imports bz2 and lzma (~4 ms of start-up)
+
         _setpriv.append(shutil.which("setpriv", path=SETPRIV_PATHS))
     return _setpriv[0]
 

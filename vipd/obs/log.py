@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import socket
 import sys
@@ -81,12 +80,9 @@ SYSLOG_PRIORITY = {
 }
 """Python level -> syslog priority (RFC 5424 section 6.2.1 severities); NOTICE (5) is unused."""
 
-FACILITIES = {
-    "user": logging.handlers.SysLogHandler.LOG_USER,
-    "daemon": logging.handlers.SysLogHandler.LOG_DAEMON,
-    **{f"local{n}": logging.handlers.SysLogHandler.LOG_LOCAL0 + n for n in range(8)},
-}
-"""keepalived's ``-S`` names: ``0``-``7`` mean ``local0``-``local7``; ``user``, ``daemon`` (its default)."""
+FACILITIES = {"user": 1, "daemon": 3, **{f"local{n}": 16 + n for n in range(8)}}
+"""keepalived's ``-S`` names: ``0``-``7`` mean ``local0``-``local7``; ``user``, ``daemon`` (its default).
+The values are RFC 5424 §6.2.1 facility codes, ``SysLogHandler.LOG_*`` (a test holds them equal)."""
 
 SYSLOG_ADDRESS = "/dev/log"
 TEXT_FORMAT = "%(asctime)s.%(msecs)03d vipd[%(process)d]: %(message)s"
@@ -195,7 +191,9 @@ def setup_logging(level: int = logging.INFO, fmt: str = "text", targets: LogTarg
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
                 probe.connect(SYSLOG_ADDRESS)  # SysLogHandler itself only complains on every emit
-            syslog = logging.handlers.SysLogHandler(SYSLOG_ADDRESS, facility=targets.facility)
+            from logging.handlers import SysLogHandler  # only with syslog or a log file: pickle, queue...
+
+            syslog = SysLogHandler(SYSLOG_ADDRESS, facility=targets.facility)
         except OSError as e:
             problems.append(f"cannot log to syslog at {SYSLOG_ADDRESS}: {e.strerror or e}; logging to stderr")
         else:
@@ -207,7 +205,9 @@ def setup_logging(level: int = logging.INFO, fmt: str = "text", targets: LogTarg
         stderr.setFormatter(JournalFormatter(body) if journal else stamped)
         handlers.append(stderr)
     if targets.log_file:
-        handler = logging.handlers.WatchedFileHandler(targets.log_file)
+        from logging.handlers import WatchedFileHandler
+
+        handler = WatchedFileHandler(targets.log_file)
         handler.setFormatter(stamped)
         handlers.append(handler)
     root = logging.getLogger()

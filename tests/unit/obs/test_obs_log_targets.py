@@ -168,3 +168,14 @@ def test_bad_facility_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
         cli.main(["-S", "9", "-f", "/nonexistent"])
     assert exc.value.code == 2
     assert "log facility '9'" in capsys.readouterr().err
+
+
+def test_facility_codes_are_syslog_handlers() -> None:
+    """vipd.obs.log spells the facilities as numbers so logging.handlers loads only with syslog or a file."""
+    import logging.handlers
+
+    from vipd.obs.log import FACILITIES
+
+    h = logging.handlers.SysLogHandler
+    assert FACILITIES["user"] == h.LOG_USER and FACILITIES["daemon"] == h.LOG_DAEMON
+    assert [FACILITIES[f"local{n}"] for n in range(8)] == [getattr(h, f"LOG_LOCAL{n}") for n in range(8)]

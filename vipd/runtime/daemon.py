@@ -266,11 +266,6 @@ class Daemon:
                 self.links = LinkMonitor(self.plan.link_delays)
                 await self.links.start()
                 self.tracking = await Tracking.start(self.plan, self.drivers, bfd=self.bfd.events, links=self.links)
-                # Everything built so far lives until exit: move it out of the collector's sight.
-                # A full collection over the start-up heap (pyroute2, the runtime) takes 15-40 ms and
-                # would hold an advert back whenever checks allocate enough to trigger one.
-                gc.collect()
-                gc.freeze()
             except (StartupError, TrackerError, NftError, OSError) as e:
                 log.error("cannot start: %s", e)
                 return 1
@@ -280,6 +275,13 @@ class Daemon:
                 driver.start()
             self.follower = LinkFollower(self.links, self)
             self.follower.start()
+            # Everything built so far lives until exit: move it out of the collector's sight, once
+            # the instances' timers run (a collection takes ~5 ms). A full collection over the
+            # start-up heap would otherwise hold an advert back whenever checks allocate enough
+            # to trigger one. vipd.cli disabled the collector for the start-up.
+            gc.collect()
+            gc.freeze()
+            gc.enable()
             try:
                 await self.services.started()
             except StartupError as e:

@@ -42,8 +42,8 @@ from .common import begin, kinds_of, load_line, ms, ratio, report, summary, wait
 AI = 0.1
 PRIORITY = 100
 # cumulative imports, each step adding to the previous: where vipd's resident memory comes from.
-# pyroute2 as vipd imports it: its rtnetlink modules only (vipd.linux skips the package __init__).
-# prometheus_client is left out: vipd imports it only when metrics are asked for.
+# pyroute2 is not among them: the daemon speaks rtnetlink itself (vipd.linux.rtnl) and imports
+# pyroute2 only for routes, rules and VMACs; prometheus_client only when metrics are asked for.
 DAEMON_IMPORTS = (
     "from vipd.control.lean import defer_ssl; defer_ssl(); "
     "import vipd.cli, vipd.control.operate, vipd.control.planmemo, vipd.linux.host"
@@ -52,11 +52,8 @@ DAEMON_IMPORTS = (
 IMPORT_STEPS = (
     ("python", "pass"),
     ("+ asyncio (ssl deferred)", "from vipd.control.lean import defer_ssl; defer_ssl()"),
-    (
-        "+ pyroute2 (rtnetlink)",
-        "from vipd.control.lean import defer_ssl; defer_ssl(); import vipd.linux, pyroute2.iproute.linux",
-    ),
     ("+ vipd's runtime (the daemon)", DAEMON_IMPORTS),
+    ("+ pyroute2's AsyncIPRoute (only with routes, rules or use_vmac)", DAEMON_IMPORTS + ", pyroute2.iproute.linux"),
     ("+ pydantic and the config models (the worker and -t only)", DAEMON_IMPORTS + ", vipd.config.loader"),
 )
 HEAVY = {

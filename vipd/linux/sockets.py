@@ -305,6 +305,18 @@ class RxClock:
         t = self.last = min(now, max(mapped, self._floor, now - self.MAX_AGE))
         return t
 
+    def bounds(self) -> tuple[float, int, float] | None:
+        """What :meth:`rx_time` maps with until the next :meth:`wake` or :meth:`drained`; None: stamps not trusted.
+
+        Returns ``(now, offset_ns, lo)``: a stamp ``s`` (CLOCK_REALTIME ns) arrived at
+        ``(s - offset_ns) / 1e9`` loop seconds, clamped to ``[lo, now]`` (``lo <= now``), so a
+        caller mapping a batch of stamps inline gets exactly :meth:`rx_time`'s result (and sets
+        :attr:`last` itself)."""
+        if not self._trusted or self._offset_ns is None:
+            return None
+        now = self._now
+        return now, self._offset_ns, max(self._floor, now - self.MAX_AGE)
+
     def drained(self) -> None:
         """The socket had nothing more to read in this wake-up (EAGAIN)."""
         self._floor = self._now
@@ -433,6 +445,10 @@ class AdvertReader:
         on_packet = self._on_packet
         rx_time = clock.rx_time
         family = self._family
+        # RxClock.rx_time inlined for IPv4 (~0.4 us a datagram at 255 VRIDs): the mapping is fixed until drained().
+        mapping = clock.bounds()
+        trusted = mapping is not None
+        hi, offset_ns, lo = mapping if mapping is not None else (now, 0, now)
         n = 0  # datagrams read
         drained = False
         for _ in range(RX_BATCH):  # bounded per wake-up so a flood cannot delay a due advert
@@ -450,12 +466,17 @@ class AdvertReader:
             try:
                 if family == 4:
                     # IPv4 asks for the receive stamp only (no IP_PKTINFO: see open_rx).
-                    stamp = None
+                    at = hi
                     for level, typ, c in anc:
-                        if typ == SO_TIMESTAMPNS and level == _SOL_SOCKET and len(c) >= 16:
+                        if typ == SO_TIMESTAMPNS and level == _SOL_SOCKET and len(c) >= 16 and trusted:
                             sec, nsec = _TIMESPEC.unpack_from(c)
-                            stamp = sec * 1_000_000_000 + nsec
-                    pkt = RxPacket(data, _source(addr[0]), None, -1, 0, bool(flags & _TRUNCATED), rx_time(stamp))
+                            at = (sec * 1_000_000_000 + nsec - offset_ns) / 1e9
+                            if at > hi:
+                                at = hi
+                            elif at < lo:
+                                at = lo
+                    clock.last = at
+                    pkt = RxPacket(data, _source(addr[0]), None, -1, 0, bool(flags & _TRUNCATED), at)
                 else:
                     dst, ttl, ifindex, stamp = _parse_ancillary(family, anc)
                     pkt = RxPacket(data, _source(addr[0]), dst, ttl, ifindex, bool(flags & _TRUNCATED), rx_time(stamp))

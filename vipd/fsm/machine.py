@@ -165,16 +165,23 @@ class _Timers:
     garp_extra_at: float | None = None  # keepalived garp_extra_if (Master)
 
     def earliest(self) -> float | None:
-        best = self.master_down_at if self.adver_at is None else self.adver_at
-        for t in (
-            self.master_down_at,
-            self.garp_delay_at,
-            self.garp_refresh_at,
-            self.garp_lower_prio_at,
-            self.garp_extra_at,
-        ):
-            if t is not None and (best is None or t < best):
-                best = t
+        # Written out, not a loop over a tuple: a Backup asks this on every advert it hears.
+        best = self.adver_at
+        t = self.master_down_at
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.garp_delay_at
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.garp_refresh_at
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.garp_lower_prio_at
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.garp_extra_at
+        if t is not None and (best is None or t < best):
+            best = t
         return best
 
 
@@ -241,8 +248,14 @@ class VrrpMachine:
 
     @property
     def master_down_interval(self) -> float:
-        """Master_Down_Interval in seconds (RFC 5798 §6.1)."""
-        return master_down_interval(self.params.version, self.priority, self.master_adver_interval)
+        """Master_Down_Interval in seconds (RFC 5798 §6.1).
+
+        :func:`master_down_interval` and :func:`skew_time` written out (the same expressions, so
+        the same floats): a Backup computes this on every advert it hears."""
+        interval = self.master_adver_interval
+        if self.params.version == 2:
+            return 3.0 * interval + (256 - self.priority) / 256.0
+        return 3.0 * interval + ((256 - self.priority) * interval) / 256.0
 
     def next_deadline(self) -> float | None:
         """Return the earliest pending deadline (float seconds, monotonic), or None."""

@@ -53,7 +53,7 @@ from vipd.runtime.instance import AddressCompanion, AnnounceTarget, InstanceDriv
 from vipd.runtime.links import LinkMonitor
 from vipd.runtime.syncgroup import SyncGroup, SyncGroups
 from vipd.runtime.tracking import Tracker, TrackerError, Tracking
-from vipd.wire.advert import VRRP_MCAST6, VRRP_TTL, Advert, IPAddress
+from vipd.wire.advert import VRRP_MCAST6, VRRP_TTL, Advert, IPAddress, Received
 from vipd.wire.codec import decode_advert, decode_ipv4, encode_advert
 from vipd.wire.errors import DecodeError
 
@@ -145,6 +145,22 @@ class _Port:
     stats: InterfaceStats = field(default_factory=InterfaceStats)
     not_peer_sources: collections.Counter[str] = field(default_factory=collections.Counter)
     """Unicast adverts dropped because their source is not a listed peer, by source address."""
+    seen: dict[bytes, tuple[tuple[InstanceDriver, VrrpInstance], Received]] = field(default_factory=dict)
+    """IPv4 multicast adverts that passed every check of ``Daemon._on_packet``, by :func:`_repeat_key`."""
+
+
+SEEN_PER_VRID = 4
+"""``_Port.seen`` is emptied when it holds more than this many datagrams per configured VRID (plus 16)."""
+
+
+def _repeat_key(datagram: bytes) -> bytes:
+    """An IPv4 datagram without its Identification (octets 4-5) and header checksum (10-11), RFC 791 §3.1.
+
+    Linux gives each advert a new Identification (and so a new header checksum, which the kernel
+    verified before queueing it). Every other octet is kept, so two datagrams with one key decode
+    alike: :func:`vipd.wire.decode_ipv4` reads version, IHL, total length, TTL, protocol, the
+    addresses and the VRRP message, all in the key (and the key's length is the datagram's)."""
+    return datagram[:4] + datagram[6:10] + datagram[12:]
 
 
 COALESCE_SKEW_SHARE = 0.125
@@ -847,6 +863,16 @@ class Daemon:
         checksum, VRID and the rest).
         """
         port.stats.rx_packets += 1
+        key = b""
+        if port.family == 4:
+            # A master repeats the same advert every interval: one that passed every check below
+            # before, with only its IP Identification and header checksum new, goes straight on
+            # (~2 us less per advert at 255 VRIDs: no decode, no instance lookups, issue 18).
+            key = _repeat_key(pkt.data)
+            seen = port.seen.get(key)
+            if seen is not None and port.drivers.get(seen[1].advert.vrid) is seen[0]:  # not replaced by a reload
+                seen[0][0].on_advert(seen[1], pkt.rx_time)
+                return
         owner = self._vrid_entry(port, pkt.data)  # read once: unicast handling and error attribution
         unicast = owner is not None and bool(owner[1].unicast_peer)
         empty = owner is not None and not owner[1].virtual_ipaddress  # keepalived no_virtual_ipaddress: Count 0
@@ -892,6 +918,10 @@ class Daemon:
             why = f"from {received.src}: TTL {raw_ttl} outside min_ttl {bounds[0]} max_ttl {bounds[1]} of {inst.name}"
             self._drop(port, "ip_ttl", why, pkt.rx_time)
             return
+        if key and not unicast and not inst.unicast_peer_ttl:  # the checks above depend on the bytes alone
+            if len(port.seen) > SEEN_PER_VRID * len(port.drivers) + 16:
+                port.seen.clear()
+            port.seen[key] = (entry, received)
         driver.on_advert(received, pkt.rx_time)
 
     @staticmethod

@@ -11,6 +11,8 @@ import socket
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vipd.linux.sockets import RX_BATCH, SO_TIMESTAMPNS, AdvertReader, RxClock, RxPacket
 
@@ -127,3 +129,33 @@ def test_drain_reads_everything_received_before_the_given_time_and_stops_after_i
     assert all(p.rx_time < until for p in got[:before])
     assert [p.data for p in got[:before]] == [b"b%d" % i for i in range(before)]
     assert got[before:] == [] or got[-1].rx_time >= until
+
+
+@given(
+    now=st.floats(min_value=0.0, max_value=1e5),
+    later=st.floats(min_value=0.0, max_value=5.0),
+    wall_ns=st.integers(min_value=10**18, max_value=2 * 10**18),
+    stamps=st.lists(st.integers(min_value=-3 * 10**9, max_value=3 * 10**9), min_size=1, max_size=8),
+    drained=st.booleans(),
+    step=st.booleans(),
+)
+def test_bounds_map_a_stamp_exactly_as_rx_time(
+    now: float, later: float, wall_ns: int, stamps: list[int], drained: bool, step: bool
+) -> None:
+    """The reader maps IPv4 stamps inline with ``bounds()``; it must agree with ``rx_time`` to the bit."""
+    c = RxClock(now=now)
+    c.wake(now, wall_ns)
+    if drained:
+        c.drained()
+    c.wake(now + later, wall_ns + int(later * 1e9) + (10**9 if step else 0))
+    b = c.bounds()
+    for d in stamps:
+        stamp = wall_ns + int(later * 1e9) + d
+        want = c.rx_time(stamp)
+        if b is None:
+            assert want == now + later
+            continue
+        hi, offset_ns, lo = b
+        at = (stamp - offset_ns) / 1e9
+        at = hi if at > hi else lo if at < lo else at
+        assert at == want

@@ -137,10 +137,14 @@ def test_when_the_rate_falls_the_reader_watches_the_socket_again() -> None:
         loop = asyncio.get_running_loop()
         reader = AdvertReader(loop, rx, 4, got.append, lambda e: None, max_delay=lambda: 0.005)
         n = await _send_until(tx, rx.getsockname(), lambda: reader.coalescing > 0, 5.0)
-        await _until(lambda: reader.coalescing == 0.0, 5.0, "back to one wake-up per datagram")
         await _until(lambda: len(got) == n, 5.0, "every datagram read")
+        # Quiet now: the reader stops draining on a timer and watches the socket (see "Bursts").
+        await _until(lambda: reader._watching or reader.coalescing == 0.0, 5.0, "watching the socket")
+        start = loop.time()
+        await _until(lambda: loop.time() - start > sockets.COALESCE_WINDOW, 1.0, "a quiet rate window")
         tx.sendto(b"alone", rx.getsockname())
         await _until(lambda: got[-1].data == b"alone", 5.0, "a datagram read while watching the socket")
+        assert reader.coalescing == 0.0, "back to one wake-up per datagram"
         reader.close()
 
     asyncio.run(scenario())
@@ -179,3 +183,77 @@ def test_drain_while_coalescing_keeps_one_tick_chain() -> None:
         assert len(drains) <= elapsed / 0.005 + 2, f"{len(drains)} drains in {elapsed * 1000:.0f} ms"
 
     asyncio.run(scenario())
+
+
+def test_a_quiet_socket_is_watched_not_polled_and_a_burst_is_read_in_one_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A master of many VRIDs sends in bursts; drains on a timer between them found nothing (module docstring)."""
+    rx, tx = _pair()
+    got: list[RxPacket] = []
+    drains: list[int] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        reader = AdvertReader(loop, rx, 4, got.append, lambda e: None, max_delay=lambda: 0.005)
+        n = await _send_until(tx, rx.getsockname(), lambda: reader.coalescing > 0, 5.0)
+        await _until(lambda: len(got) == n and reader._watching, 5.0, "every datagram read, then watching")
+        original = reader._drain
+
+        def counted() -> None:
+            before = len(got)
+            original()
+            drains.append(len(got) - before)
+
+        reader._drain = counted  # type: ignore[method-assign]
+        monkeypatch.setattr(sockets, "COALESCE_WINDOW", 10.0)  # the quiet spell below must not end coalescing
+        start = loop.time()
+        await asyncio.sleep(0.05)  # a quiet socket: ten drains on a timer before, none now
+        assert drains == [], f"{len(drains)} drains of a quiet socket in {(loop.time() - start) * 1000:.0f} ms"
+        burst = sockets.RX_BATCH - 2
+        for i in range(burst):
+            tx.sendto(i.to_bytes(4, "big"), rx.getsockname())
+        await _until(lambda: len(got) == n + burst and reader._watching, 5.0, "the burst read, then watching")
+        assert reader.coalescing == 0.005
+        assert drains[0] == burst, f"the burst took {drains} drains"
+        assert all(d == 0 for d in drains[1:]) and len(drains) <= 2, drains
+        reader.close()
+
+    asyncio.run(scenario())
+    tx.close()
+
+
+@pytest.mark.parametrize("arrived_first", [False, True], ids=["before-wakeup", "after-wakeup"])
+def test_pending_while_watching_reads_on_the_next_loop_turn(
+    monkeypatch: pytest.MonkeyPatch, arrived_first: bool
+) -> None:
+    """The Backup's promise holds after an empty drain too: a waiting datagram is not held for the delay."""
+    monkeypatch.setattr(sockets, "COALESCE_MAX", 10.0)
+    rx, tx = _pair()
+    got: list[RxPacket] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        reader: AdvertReader | None = None
+
+        def bound() -> float:  # 5 ms to start with; once coalescing, drains 5 s apart
+            return 5.0 if reader is not None and reader.coalescing else 0.005
+
+        reader = AdvertReader(loop, rx, 4, got.append, lambda e: None, max_delay=bound)
+        await _send_until(tx, rx.getsockname(), lambda: reader.coalescing == 5.0, 5.0)
+        await _until(lambda: not reader.pending(), 5.0, "the socket emptied")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        reader._drain()  # an empty drain
+        assert reader._watching
+        before = len(got)
+        tx.sendto(b"last", rx.getsockname())
+        if arrived_first:  # the loop saw it arrive and started the 5 s wait
+            await _until(lambda: not reader._watching, 5.0, "the arrival seen")
+            assert reader._tick is not None and len(got) == before
+        assert reader.pending()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert got and got[-1].data == b"last", "pending() must have the datagram read on the loop's next turn"
+        reader.close()
+
+    asyncio.run(scenario())
+    tx.close()

@@ -153,3 +153,55 @@ def test_the_shared_queue_is_one_per_loop_and_closed_with_its_last_timer() -> No
         b.set(time.monotonic())  # a closed timer ignores set
 
     asyncio.run(scenario())
+
+
+def test_timers_moved_later_many_times_run_once_each_at_their_last_deadline_and_the_list_stays_bounded() -> None:
+    """A Backup re-armed on every advert: old entries are left stale, never run, and are dropped."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        q = TimerQueue.create(loop)
+        assert q is not None
+        ran: list[tuple[int, float]] = []
+        timers = [q.timer(lambda i=i: ran.append((i, time.monotonic()))) for i in range(20)]
+        now = time.monotonic()
+        last: dict[int, float] = {}
+        for step in range(200):  # each timer moved later 200 times, interleaved, mostly appended
+            for i, t in enumerate(timers):
+                last[i] = now + 0.01 + 0.0001 * step + 0.00001 * i
+                t.set(last[i])
+            assert len(q._queue) <= 2 * len(timers) + timerfd.STALE_SLACK + 1
+        # one moved earlier than the rest (bisect, not append) still runs first and on time
+        last[19] = now + 0.005
+        timers[19].set(last[19])
+        await _until(lambda: len(ran) == 20)
+        assert ran[0][0] == 19
+        assert sorted(i for i, _ in ran) == list(range(20)), "a timer ran twice or not at all"
+        assert all(at >= last[i] for i, at in ran), "a timer ran before its last deadline"
+        assert [i for i, _ in ran[1:]] == list(range(19)), "not in deadline order"
+        assert q._wake_time() is None and not q._queue and q._stale == 0
+        for t in timers:
+            t.close()
+
+    asyncio.run(scenario())
+
+
+def test_stale_entries_do_not_set_the_wake_up_time() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        q = TimerQueue.create(loop)
+        assert q is not None
+        a, b = q.timer(lambda: None), q.timer(lambda: None)
+        now = time.monotonic()
+        a.set(now + 10.0)
+        b.set(now + 20.0)
+        a.set(now + 30.0)  # a's entry at 10 s is stale now
+        assert q._wake_time() == now + 20.0
+        b.set(None)
+        assert q._wake_time() == now + 30.0
+        a.set(None)
+        assert q._wake_time() is None
+        a.close()
+        b.close()
+
+    asyncio.run(scenario())

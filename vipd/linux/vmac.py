@@ -385,6 +385,29 @@ class VmacManager:
             self._changed.append(_Changed(path, old))
         log.info("sysctl %s=%s (was %s; restored at exit)", key.replace("/", "."), value, old)
 
+    def holds(self, name: str) -> bool:
+        """Whether the VMAC called ``name`` was created or adopted by this manager (and not removed since)."""
+        return any(n == name for n, _ in self._created)
+
+    def names(self) -> set[str]:
+        """The names of the VMACs created or adopted and not removed."""
+        return {n for n, _ in self._created}
+
+    async def remove(self, name: str) -> None:
+        """Delete the VMAC called ``name`` if this manager created or adopted it (a reload dropped its instance,
+        or a failed reload made it). Its own sysctls go with the device; the base interface's stay until
+        :meth:`close` (other VMACs may share that base). Never raises."""
+        entries = [(n, i) for n, i in self._created if n == name]
+        if not entries:
+            return
+        self._created = [(n, i) for n, i in self._created if n != name]
+        try:
+            await self._nl().link("del", index=entries[-1][1])
+            log.info("VMAC %s removed", name)
+        except self._error as e:
+            if e.code != errno.ENODEV:
+                log.error("cannot remove VMAC %s: %s", name, e)
+
     async def close(self) -> None:
         """Remove the VMACs created or adopted, restore changed sysctls (newest first). Never raises."""
         for name, index in reversed(self._created):

@@ -214,6 +214,8 @@ class _Stage:
     ports: list[tuple[str, int]] = field(default_factory=list)
     tx: list[tuple[str, int, str, int]] = field(default_factory=list)
     announcers: list[str] = field(default_factory=list)
+    vmacs: list[str] = field(default_factory=list)
+    """VMACs that did not exist before this build (keepalived ``use_vmac``, ``use_vmac_addr``)."""
 
 
 class Daemon:
@@ -371,7 +373,7 @@ class Daemon:
         link = await self._links_of(plan, links)
         src = self._source_address(plan, link)
         port = self._port(loop, plan, link, stage)
-        tx_link = await self._vmac(plan, link, links)
+        tx_link = await self._vmac(plan, link, links, stage)
         for ifname in plan.promote_secondaries:  # keepalived promote_secondaries; restored at exit (and after a crash)
             self._vmacs.set_sysctl(f"net/ipv4/conf/{ifname}/promote_secondaries", "1", persist=True)
         vips, targets = self._vip_specs(plan, links, stage)
@@ -473,13 +475,13 @@ class Daemon:
             notify_priority_changes=plan.notify_priority_changes,
         )
 
-    async def _vmac(self, plan: InstancePlan, link: LinkInfo, links: dict[str, LinkInfo]) -> LinkInfo:
+    async def _vmac(self, plan: InstancePlan, link: LinkInfo, links: dict[str, LinkInfo], stage: _Stage) -> LinkInfo:
         """keepalived ``use_vmac``: create the instance's macvlan (``vipd.linux.vmac``); return the tx link.
 
         Raises:
             StartupError: the VMAC cannot be created.
         """
-        await self._addr_vmacs(plan, links)
+        await self._addr_vmacs(plan, links, stage)
         vm = plan.vmac
         if vm is None:
             return link
@@ -490,6 +492,8 @@ class Daemon:
             family=vm.family,
             linklocal=link.ipv6_linklocal if vm.family == 6 and not vm.xmit_base else None,
         )
+        if not self._vmacs.holds(spec.name):
+            stage.vmacs.append(spec.name)  # before ensure(): it may create the device, then fail
         try:
             await self._vmacs.ensure(spec)
         except VmacError as e:
@@ -498,13 +502,15 @@ class Daemon:
         links[spec.name] = vlink
         return link if vm.xmit_base else vlink
 
-    async def _addr_vmacs(self, plan: InstancePlan, links: dict[str, LinkInfo]) -> None:
+    async def _addr_vmacs(self, plan: InstancePlan, links: dict[str, LinkInfo], stage: _Stage) -> None:
         """keepalived ``use_vmac_addr`` / a VIP's ``use_vmac``: the VMACs the VIPs on other interfaces go on.
 
         Raises:
             StartupError: one cannot be created.
         """
         for vm in plan.addr_vmacs:
+            if not self._vmacs.holds(vm.name):
+                stage.vmacs.append(vm.name)
             try:
                 await self._vmacs.ensure(VmacSpec(name=vm.name, base=vm.base, vrid=vm.vrid, family=vm.family))
             except VmacError as e:
@@ -697,6 +703,8 @@ class Daemon:
         except (StartupError, TrackerError, OSError) as e:
             self.plan = old_plan
             self._rollback(stage)
+            for name in reversed(stage.vmacs):  # a VMAC this build made goes with it
+                await self._vmacs.remove(name)
             raise ReloadError(str(e)) from None
         # Step 2: switch. From here on nothing can fail short of a bug.
         kept_master_vips: set[VipSpec] = set()
@@ -713,6 +721,9 @@ class Daemon:
         await asyncio.gather(*(self.drivers[n].stop(deleted=deleted) for n, deleted in stopping))
         for name, _ in stopping:
             self._unregister(name)
+        wanted = {vm.name for p in new.instances.values() for vm in (p.vmac, *p.addr_vmacs) if vm is not None}
+        for name in sorted(self._vmacs.names() - wanted):  # keepalived removes a removed instance's VMAC
+            await self._vmacs.remove(name)
         self.accept_mode = acceptmode.reload(self.accept_mode, new.config)
         for pair in [*diff.unchanged, *diff.changed]:
             d = self.drivers.pop(pair.old.name)
@@ -802,7 +813,7 @@ class Daemon:
         stage = _Stage()
         link = await self._links_of(plan, links)
         src = self._source_address(plan, link)
-        tx_link = await self._vmac(plan, link, links)
+        tx_link = await self._vmac(plan, link, links, stage)
         port = self._port(loop, plan, link, stage)
         vips, targets = self._vip_specs(plan, links, stage)
         tx = self._tx_socket(tx_link, plan.key.family, src, plan.ttl, stage)

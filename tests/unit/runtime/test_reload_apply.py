@@ -203,3 +203,72 @@ def test_changed_in_place_and_added_after_a_good_build() -> None:
         await asyncio.gather(*(x.stop() for x in d.drivers.values()))
 
     asyncio.run(scenario())
+
+
+class FakeVmacs:
+    """Records VMACs as ``VmacManager`` would create and remove them; each one becomes a link of FakeNetlink."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+        self.removed: list[str] = []
+
+    def holds(self, name: str) -> bool:
+        return name in self.made
+
+    def names(self) -> set[str]:
+        return set(self.made)
+
+    async def ensure(self, spec: Any) -> int:
+        if spec.name not in self.made:
+            self.made.append(spec.name)
+        FakeNetlink.links[spec.name] = 10 + spec.vrid
+        return 10 + spec.vrid
+
+    async def remove(self, name: str) -> None:
+        if name in self.made:
+            self.made.remove(name)
+            self.removed.append(name)
+            FakeNetlink.links.pop(name, None)
+
+    def set_sysctl(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+def vmac_inst(name: str, vrid: int, **kw: Any) -> str:
+    return inst(name, vrid, **kw).replace("    version 3\n", f"    version 3\n    use_vmac vrrp.{vrid}\n")
+
+
+def test_a_failed_reload_removes_the_vmac_its_build_made_and_keeps_the_running_ones() -> None:
+    """keepalived's reload leaves no device behind for an instance that never ran."""
+
+    async def scenario() -> None:
+        d, _ = await started(plan_of(inst("VI_1", 51)))
+        vmacs = FakeVmacs()
+        d._vmacs = vmacs  # type: ignore[assignment]
+        ok = plan_of(inst("VI_1", 51) + vmac_inst("VI_2", 52, vip="198.51.100.2/24"))
+        await d.apply_plan(ok)
+        assert vmacs.made == ["vrrp.52"]
+        # VI_3's VMAC is made, then VI_4's interface is missing: the reload fails.
+        bad = plan_of(
+            inst("VI_1", 51)
+            + vmac_inst("VI_2", 52, vip="198.51.100.2/24")
+            + vmac_inst("VI_3", 53, vip="198.51.100.3/24")
+            + inst("VI_4", 54, iface="eth9", vip="198.51.100.4/24")
+        )
+        try:
+            with pytest.raises(ReloadError, match="eth9"):
+                await d.apply_plan(bad)
+            assert vmacs.removed == ["vrrp.53"], "the failed build's VMAC stayed (or a running one went)"
+            assert vmacs.made == ["vrrp.52"] and set(d.drivers) == {"VI_1", "VI_2"}
+            # a good reload that drops VI_2 removes its VMAC once VI_2 has stopped
+            await d.apply_plan(plan_of(inst("VI_1", 51)))
+            assert vmacs.removed == ["vrrp.53", "vrrp.52"] and not vmacs.made
+        finally:
+            for name in ("vrrp.52", "vrrp.53"):
+                FakeNetlink.links.pop(name, None)
+        await asyncio.gather(*(x.stop() for x in d.drivers.values()))
+
+    asyncio.run(scenario())

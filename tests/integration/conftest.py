@@ -6,10 +6,15 @@ Set VIPDLAB_DAEMON=keepalived to run the same tests against Debian's keepalived
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 import vipdlab.lab.daemons
@@ -17,6 +22,7 @@ from pyroute2 import netns
 from vipdlab import Daemon, Instance, Lab, Node, keepalived_available, render, vipd_available
 
 DAEMON = os.environ.get("VIPDLAB_DAEMON", "vipd")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @cache
@@ -129,3 +135,34 @@ def hostile_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 def hostile_lab6(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """The IPv6 hostile-input lab (test_faults_hostile_ipv6.py)."""
     yield from _injector_lab(request, tmp_path_factory, "bridge-nf-call-ip6tables", "VRRPv3")
+
+
+@pytest.fixture
+def veth_netns() -> Iterator[Callable[..., Any]]:
+    """A network namespace of the test's own (lo up, veth va 02:76:6c:00:00:aa <-> vb, both up), removed after.
+
+    Yields ``run(script, *args)``: runs ``python -c script NS *args`` inside it with this checkout
+    first on the path and returns the JSON the script printed last (the test fails on a non-zero exit).
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates a network namespace")
+    name = f"vns{os.getpid()}{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        ip = ["ip", "-n", name]
+        subprocess.run([*ip, "link", "set", "lo", "up"], check=True)
+        veth = ["link", "add", "va", "address", "02:76:6c:00:00:aa", "type", "veth", "peer", "vb"]
+        subprocess.run([*ip, *veth], check=True)
+        subprocess.run([*ip, "link", "set", "va", "up"], check=True)
+        subprocess.run([*ip, "link", "set", "vb", "up"], check=True)
+        env = dict(os.environ, PYTHONPATH=f"{REPO}:{os.environ.get('PYTHONPATH', '')}")
+
+        def run(script: str, *args: str) -> Any:
+            argv = ["ip", "netns", "exec", name, sys.executable, "-c", script, name, *args]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout.strip().splitlines()[-1])
+
+        yield run
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)

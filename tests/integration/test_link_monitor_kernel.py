@@ -1,27 +1,22 @@
 """LinkMonitor on the kernel's own events (vipd.linux.rtnl), in a network namespace of its own.
 
 What VIP repair, ``interface`` checks and following interfaces by name rely on:
-a carrier loss and an admin-down are "down", a rename is the old name
+a carrier loss is "down" (IFF_RUNNING goes), a rename is the old name
 disappearing and the new one appearing with the same ifindex, a deletion is
 reported, and address additions and deletions reach the listener with their
-ifindex and prefix length. The namespace is created here under a unique name
-and removed after, even on failure.
+ifindex and prefix length. The namespace is the ``veth_netns`` fixture's: its own,
+removed after, even on failure.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.netns
 
 SCRIPT = textwrap.dedent(
     """
@@ -85,34 +80,8 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates a network namespace")
-    name = f"vlm{os.getpid()}{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        ip = ["ip", "-n", name]
-        veth = ["link", "add", "va", "address", "02:76:6c:00:00:aa", "type", "veth", "peer", "vb"]
-        subprocess.run([*ip, *veth], check=True)
-        subprocess.run([*ip, "link", "set", "va", "up"], check=True)
-        subprocess.run([*ip, "link", "set", "vb", "up"], check=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-def test_link_monitor_follows_the_kernels_events(netns: str) -> None:
-    env = dict(os.environ, PYTHONPATH=f"{REPO}:{os.environ.get('PYTHONPATH', '')}")
-    done = subprocess.run(
-        ["ip", "netns", "exec", netns, sys.executable, "-c", SCRIPT, netns],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+def test_link_monitor_follows_the_kernels_events(veth_netns: Callable[..., Any]) -> None:
+    out = veth_netns(SCRIPT)
     assert out["start"] == [True, True, None]
     assert out["addr_up"] is True and out["on_va"] == ["192.0.2.7"]
     assert out["renamed_index_kept"] is True

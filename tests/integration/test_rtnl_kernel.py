@@ -2,24 +2,19 @@
 
 Dumps read the same links and addresses as pyroute2's ``IPRoute``; requests are
 acknowledged or refused with the kernel's errno; the event socket sees the
-changes. The namespace is created here under a unique name and removed after,
+changes. The namespace is the ``veth_netns`` fixture's: its own, removed after,
 even on failure.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.netns
 
 SCRIPT = textwrap.dedent(
     """
@@ -100,36 +95,8 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates a network namespace")
-    name = f"vrt{os.getpid()}{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        ip = ["ip", "-n", name]
-        subprocess.run([*ip, "link", "set", "lo", "up"], check=True)
-        subprocess.run(
-            [*ip, "link", "add", "va", "address", "02:76:6c:00:00:aa", "type", "veth", "peer", "vb"], check=True
-        )
-        subprocess.run([*ip, "link", "set", "va", "up"], check=True)
-        subprocess.run([*ip, "link", "set", "vb", "up"], check=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-def test_rtnl_reads_and_writes_as_the_kernel_and_pyroute2_do(netns: str) -> None:
-    env = dict(os.environ, PYTHONPATH=f"{REPO}:{os.environ.get('PYTHONPATH', '')}")
-    done = subprocess.run(
-        ["ip", "netns", "exec", netns, sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+def test_rtnl_reads_and_writes_as_the_kernel_and_pyroute2_do(veth_netns: Callable[..., Any]) -> None:
+    out = veth_netns(SCRIPT)
     assert out["links"] == [list(x) for x in out["oracle_links"]]
     assert out["addrs"] == [list(x) for x in out["oracle_addrs"]]
     assert ["192.0.2.1", "va:vip"] in [[a[1], a[4]] for a in out["addrs"]]

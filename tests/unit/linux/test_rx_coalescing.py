@@ -56,6 +56,18 @@ async def _send_until(tx: socket.socket, addr: object, pred: Callable[[], bool],
     return n
 
 
+async def _coalescing_reader(rx: socket.socket, tx: socket.socket, got: list[RxPacket]) -> AdvertReader:
+    """A reader whose bound is 5 ms until it coalesces, then 5 s; returned once it coalesces."""
+    reader: AdvertReader | None = None
+
+    def bound() -> float:  # 5 ms to start with; once coalescing, drains 5 s apart
+        return 5.0 if reader is not None and reader.coalescing else 0.005
+
+    reader = AdvertReader(asyncio.get_running_loop(), rx, 4, got.append, lambda e: None, max_delay=bound)
+    await _send_until(tx, rx.getsockname(), lambda: reader.coalescing == 5.0, 5.0)
+    return reader
+
+
 def test_a_high_rate_is_drained_in_batches_in_order_with_kernel_stamps() -> None:
     rx, tx = _pair()
     got: list[RxPacket] = []
@@ -90,14 +102,7 @@ def test_pending_reads_on_the_next_loop_turn_instead_of_waiting_for_the_drain(mo
     got: list[RxPacket] = []
 
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        reader: AdvertReader | None = None
-
-        def bound() -> float:  # 5 ms to start with; once coalescing, drains 5 s apart
-            return 5.0 if reader is not None and reader.coalescing else 0.005
-
-        reader = AdvertReader(loop, rx, 4, got.append, lambda e: None, max_delay=bound)
-        await _send_until(tx, rx.getsockname(), lambda: reader.coalescing == 5.0, 5.0)
+        reader = await _coalescing_reader(rx, tx, got)
         before = len(got)
         tx.sendto(b"last", rx.getsockname())
         await _until(reader.pending, 5.0, "the datagram queued")
@@ -231,14 +236,7 @@ def test_pending_while_watching_reads_on_the_next_loop_turn(
     got: list[RxPacket] = []
 
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        reader: AdvertReader | None = None
-
-        def bound() -> float:  # 5 ms to start with; once coalescing, drains 5 s apart
-            return 5.0 if reader is not None and reader.coalescing else 0.005
-
-        reader = AdvertReader(loop, rx, 4, got.append, lambda e: None, max_delay=bound)
-        await _send_until(tx, rx.getsockname(), lambda: reader.coalescing == 5.0, 5.0)
+        reader = await _coalescing_reader(rx, tx, got)
         await _until(lambda: not reader.pending(), 5.0, "the socket emptied")
         for _ in range(3):
             await asyncio.sleep(0)
